@@ -1,0 +1,36 @@
+# The two commands: `make demo` and `make test`. Both build .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench validate lint clean data
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/migraine-twin demo
+
+test: $(STAMP)
+	$(BIN)/ruff check migraine_bayes tests benchmarks
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/load_panel.py
+
+validate: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check migraine_bayes tests benchmarks
+
+# Regenerate the committed synthetic cohort (the exact command that made it).
+data: $(STAMP)
+	$(BIN)/migraine-twin generate data/synthetic --patients 12 --days 365 --seed 20261125
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,79 @@
+"""Atomic file and directory writes: a crash never leaves a half-written file behind.
+
+Write to a temporary sibling, flush and fsync, then ``os.replace`` it over the target (atomic on
+POSIX within one file system).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _umask_mode(base: int) -> int:
+    """``base`` (0o666 for files, 0o777 for folders) less the process umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return base & ~mask
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success it replaces ``target``.
+
+    Use for writers that take a path (``DataFrame.to_parquet``, ``Dataset.to_netcdf``)::
+
+        with atomic_path("posterior.nc") as tmp:
+            idata.to_netcdf(tmp)
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp_path, _umask_mode(0o666))  # mkstemp creates 0600
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_text(target: str | os.PathLike, text: str) -> None:
+    """Atomically write ``text`` (UTF-8) to ``target``."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh temporary directory; on success it takes the place of ``target``.
+
+    An existing ``target`` is moved aside first and removed only after the new one is in place,
+    so at every instant either the old or the new complete directory exists under that name
+    (or, between two renames, the old one under its backup name).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, _umask_mode(0o777))  # mkdtemp creates 0700
+        backup = None
+        if target.exists():
+            backup = target.with_name(f".{target.name}.old")
+            if backup.exists():
+                shutil.rmtree(backup)
+            os.replace(target, backup)
+        os.replace(tmp, target)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,124 @@
+"""The ``migraine-twin`` command line: a thin layer over :mod:`migraine_bayes.api`.
+
+Exit codes (SCHEMA.md §3): 0 success, 2 bad usage or invalid input data (every problem listed),
+3 inference checks failed under ``--strict``, 1 anything else. A user error never prints a
+Python traceback; set ``MIGRAINE_BAYES_DEBUG=1`` to see one for internal errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+
+from . import api
+from .errors import InputDataError, MigraineBayesError
+
+EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_STRICT = 0, 1, 2, 3
+
+app = typer.Typer(
+    name="migraine-twin",
+    help="Per-patient Bayesian digital twins of migraine: validate data, fit, forecast, "
+         "simulate interventions, monitor drift, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Map the package's errors to exit codes and clear messages (no tracebacks)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except InputDataError as exc:
+            _err(f"error: invalid input data\n{exc}")
+            raise typer.Exit(EXIT_INPUT) from None
+        except (MigraineBayesError, KeyError, ValueError, FileNotFoundError) as exc:
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            _err(f"error: {msg}")
+            raise typer.Exit(EXIT_INPUT if not isinstance(exc, MigraineBayesError)
+                             else EXIT_ERROR) from None
+        except Exception as exc:
+            if os.environ.get("MIGRAINE_BAYES_DEBUG"):
+                raise
+            _err(f"internal error: {type(exc).__name__}: {exc}\n"
+                 "(set MIGRAINE_BAYES_DEBUG=1 for the traceback and please report it)")
+            raise typer.Exit(EXIT_ERROR) from None
+
+    return wrapper
+
+
+def _print_table(df: pd.DataFrame) -> None:
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        typer.echo(df.round(2).to_string())
+
+
+@app.command("validate-data")
+@handled
+def validate_data(
+    cohort: Annotated[Path, typer.Argument(help="Cohort folder (SCHEMA.md §1).")],
+) -> None:
+    """Check a cohort folder against SCHEMA.md and list every problem (exit 2 if any)."""
+    c = api.validate_data(cohort)
+    for notice in c.notices:
+        typer.echo(f"note: {notice}")
+    typer.echo(f"ok: {len(c.patient_ids)} patients, {len(c.observations)} observations, "
+               f"{len(c.attacks)} attacks, {len(c.treatments)} treatment courses")
+
+
+@app.command()
+@handled
+def generate(
+    out: Annotated[Path, typer.Argument(help="Folder to write the cohort to (replaced).")],
+    patients: Annotated[int, typer.Option(min=1, help="Number of patients.")] = 12,
+    days: Annotated[int, typer.Option(min=30, help="Diary length in days.")] = 365,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    drift_fraction: Annotated[float, typer.Option(min=0, max=1,
+                                                  help="Share of patients that drift.")] = 0.0,
+    csv: Annotated[bool, typer.Option("--csv", help="Write observations as CSV, "
+                                                    "not Parquet.")] = False,
+) -> None:
+    """Simulate a synthetic cohort with known truth (files of SCHEMA.md plus truth.json)."""
+    api.generate(out, patients=patients, days=days, seed=seed, drift_fraction=drift_fraction,
+                 observations_format="csv" if csv else "parquet")
+    typer.echo(f"wrote {patients} patients × {days} days to {out}")
+
+
+@app.command()
+@handled
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo's outputs.")] = Path(
+        "reports/demo"),
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 20261125,
+) -> None:
+    """Run the whole workflow on a synthetic cohort and say where the outputs are."""
+    t0 = time.perf_counter()
+    summary = api.demo(out, seed=seed)
+    typer.echo("Per-patient summary of the synthetic cohort:")
+    _print_table(summary)
+    typer.echo(f"\ncohort written to {out / 'cohort'} ({time.perf_counter() - t0:.1f} s)")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(EXIT_ERROR)

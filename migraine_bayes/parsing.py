@@ -1,0 +1,91 @@
+"""Strict parsers for raw cohort columns: each returns the parsed values and a mask of failures.
+
+Nothing is coerced silently: a value that does not parse is reported, never turned into NaN.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+# ISO 8601 date or date-time, optional fraction and UTC offset ("Z", "+02:00", "+0200").
+_ISO = re.compile(
+    r"^\d{4}-\d{2}-\d{2}"
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
+    r"(?P<offset>Z|[+-]\d{2}:?\d{2})?$"
+)
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+
+def is_blank(series: pd.Series) -> pd.Series:
+    """True where a raw cell is empty (NaN/None or only white space)."""
+    if series.dtype == object or pd.api.types.is_string_dtype(series):
+        blank = series.isna() | series.astype("string").str.strip().eq("").fillna(True)
+        return blank.astype(bool)
+    return series.isna().astype(bool)
+
+
+def parse_timestamps(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse ISO 8601 timestamps to naive local wall-clock time.
+
+    SCHEMA.md: times without an offset are the patient's local time; a time with an offset is
+    read as the wall-clock time it states (the offset is dropped, not converted to UTC), so the
+    day an event belongs to is the day the patient lived it.
+
+    Returns
+    -------
+    parsed : Series of datetime64[ns]
+        NaT where blank or invalid.
+    invalid : Series of bool
+        True where the cell is non-blank but not a valid ISO 8601 date/time.
+
+    """
+    blank = is_blank(series)
+    if pd.api.types.is_datetime64_any_dtype(series):
+        parsed = series
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_localize(None)
+        return parsed.astype("datetime64[ns]"), pd.Series(False, index=series.index)
+    text = series.astype("string").str.strip()
+    shape_ok = text.str.match(_ISO).fillna(False).astype(bool)
+    naive = text.where(shape_ok).str.replace(_OFFSET, "", regex=True).str.replace(",", ".")
+    parsed = pd.to_datetime(naive, format="ISO8601", errors="coerce")
+    parsed = parsed.astype("datetime64[ns]")
+    invalid = (~blank & parsed.isna()).astype(bool)
+    return parsed, invalid
+
+
+def parse_numbers(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse numbers; blank → NaN (not invalid), text or ±inf → invalid."""
+    blank = is_blank(series)
+    if pd.api.types.is_bool_dtype(series):
+        values = series.astype(float)
+    elif pd.api.types.is_numeric_dtype(series):
+        values = series.astype(float)
+    else:
+        values = pd.to_numeric(series.astype("string").str.strip(), errors="coerce").astype(float)
+    invalid = (~blank & (values.isna() | np.isinf(values.fillna(0.0)))).astype(bool)
+    return values.where(~invalid), invalid
+
+
+def parse_booleans(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse booleans from true/false, yes/no, 1/0 (any case); blank → <NA>."""
+    blank = is_blank(series)
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype("boolean"), pd.Series(False, index=series.index)
+    text = series.astype("string").str.strip().str.lower()
+    out = pd.Series(pd.NA, index=series.index, dtype="boolean")
+    out[text.isin(_TRUE).fillna(False).astype(bool)] = True
+    out[text.isin(_FALSE).fillna(False).astype(bool)] = False
+    invalid = (~blank & out.isna()).astype(bool)
+    return out, invalid
+
+
+def as_text(series: pd.Series) -> pd.Series:
+    """Strings with surrounding white space removed; blank → <NA>."""
+    text = series.astype("string").str.strip()
+    return text.mask(text.eq(""))

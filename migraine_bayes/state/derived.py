@@ -1,0 +1,97 @@
+"""Derived daily features (``derived.<name>``), computed per patient from daily arrays.
+
+All functions take arrays of shape (n_patients, n_days) with NaN for missing days and return the
+same shape; nothing looks into the future, so every derived value is available at the end of
+its own day (forecasting tomorrow never uses tomorrow).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SLEEP_WINDOW = 14  # days of personal sleep history that define "usual" sleep
+SLEEP_MIN_HISTORY = 3
+
+
+def _lag(x: np.ndarray, k: int = 1) -> np.ndarray:
+    out = np.full_like(x, np.nan)
+    out[:, k:] = x[:, :-k]
+    return out
+
+
+def pressure_change(pressure: np.ndarray) -> np.ndarray:
+    """Day-to-day change in mean barometric pressure, hPa (negative = falling).
+
+    Attacks cluster after falls of more than 5 hPa (Kimoto et al. 2011; Okuma et al. 2015).
+    """
+    return pressure - _lag(pressure)
+
+
+def stress_letdown(stress: np.ndarray) -> np.ndarray:
+    """Drop in self-rated stress from yesterday to today, points on the 0–10 scale (≥ 0).
+
+    A decline in stress raised onset risk in the next 6–18 h, OR 1.5–1.9 (Lipton et al. 2014).
+    """
+    return np.clip(_lag(stress) - stress, 0.0, None)
+
+
+def sleep_debt(sleep: np.ndarray) -> np.ndarray:
+    """Hours slept below the patient's usual amount (median of the previous 14 days), ≥ 0.
+
+    Deviation from usual sleep matters more than hours slept (Stanyer et al. 2023). Needs at least
+    3 nights of history, else NaN.
+    """
+    n_pat, n_days = sleep.shape
+    out = np.full_like(sleep, np.nan)
+    for t in range(1, n_days):
+        window = sleep[:, max(0, t - SLEEP_WINDOW):t]
+        enough = np.sum(~np.isnan(window), axis=1) >= SLEEP_MIN_HISTORY
+        if not enough.any():
+            continue
+        usual = np.full(n_pat, np.nan)
+        usual[enough] = np.nanmedian(window[enough], axis=1)
+        out[:, t] = np.clip(usual - sleep[:, t], 0.0, None)
+    return out
+
+
+def days_since_attack(onset: np.ndarray) -> np.ndarray:
+    """Days since the last recorded attack onset before today (1 = yesterday); NaN before any.
+
+    ``onset`` is 1/0/NaN; unknown days count as attack-free here (the last *recorded* attack).
+    """
+    n_pat, n_days = onset.shape
+    out = np.full(onset.shape, np.nan)
+    last = np.full(n_pat, np.nan)
+    for t in range(n_days):
+        out[:, t] = t - last
+        last = np.where(onset[:, t] == 1, t, last)
+    return out
+
+
+def cycle_day(menstruation: np.ndarray) -> np.ndarray:
+    """Day of the menstrual cycle (1 = first recorded day of bleeding); NaN before the first.
+
+    A cycle starts on a day with menstruation = 1 whose previous day was not 1.
+    """
+    n_pat, n_days = menstruation.shape
+    out = np.full(menstruation.shape, np.nan)
+    start = np.full(n_pat, np.nan)
+    prev = np.zeros(n_pat, dtype=bool)
+    for t in range(n_days):
+        bleeding = menstruation[:, t] == 1
+        start = np.where(bleeding & ~prev, t, start)
+        out[:, t] = t - start + 1
+        prev = bleeding
+    return out
+
+
+# derived name -> (function, registry input it needs, or None when it needs the outcome)
+DERIVED = {
+    "pressure_change": (pressure_change, "pressure"),
+    "stress_letdown": (stress_letdown, "stress"),
+    "sleep_debt": (sleep_debt, "sleep_duration"),
+    "days_since_attack": (days_since_attack, None),
+    "cycle_day": (cycle_day, "menstruation"),
+}
+# derived features that are counters, not noisy measurements: never imputed
+NOT_IMPUTED = frozenset({"derived.days_since_attack", "derived.cycle_day"})

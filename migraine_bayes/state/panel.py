@@ -1,0 +1,290 @@
+"""The daily panel: a validated cohort as an ``xarray.Dataset`` with dims (patient, day, feature).
+
+``day`` is the day index within each patient's own diary period (day 0 = diary start), so
+patients from different years share one dense array; ``date`` maps it back to the calendar and
+``in_diary`` marks the padding of patients with shorter diaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..dims import DAY, FEATURE, INTERVENTION, PATIENT
+from ..io import Cohort
+from ..registry import BOOKKEEPING, Registry
+from .derived import DERIVED, NOT_IMPUTED
+from .exposure import TIME_CONSTANTS, exposure_profile
+from .imputation import MIN_OBSERVED, impute_series
+from .patient_state import PatientState
+
+PANEL_VERSION = 1
+OUTCOMES = ("onset", "headache_day")
+SYSTEMATIC_FRACTION = 0.05  # observed on fewer than 5% of diary days: systematically missing
+
+
+def build_panel(cohort: Cohort, patients: Sequence[str] | None = None) -> xr.Dataset:
+    """Build the daily panel of a cohort.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        A validated cohort (:func:`migraine_bayes.io.load_cohort`).
+    patients : sequence of str, optional
+        Subset and order of patients (default: all, sorted).
+
+    Returns
+    -------
+    xarray.Dataset
+        Coordinates ``patient`` (str), ``day`` (int, 0 = diary start), ``feature``
+        (``<part>.<name>``, with ``feature_category`` and ``feature_unit``), ``intervention``
+        (treatment names, with ``intervention_kind``). Variables:
+
+        ``date`` (patient, day) — calendar date, NaT in padding;
+        ``in_diary`` (patient, day) — day within the diary period;
+        ``diary_entry`` (patient, day) — a diary was kept that day (outcome known);
+        ``onset``, ``headache_day`` (patient, day) — 1/0 outcomes, NaN when unknown (SCHEMA.md);
+        ``value`` (patient, day, feature) — daily value in registry units, NaN = missing;
+        ``present`` (patient, day, feature) — presence indicator (value measured);
+        ``imputed``, ``imputed_sd`` (patient, day, feature) — value where present, else the
+        within-patient AR(1)-bridge imputation and its sd (cohort mean/sd for systematically
+        missing features; NaN for counters that cannot be imputed);
+        ``coverage`` (patient, feature) — fraction of diary days with a value;
+        ``systematic_missing`` (patient, feature) — too few values to impute from the patient;
+        ``exposure`` (patient, day, intervention) — treatment exposure in [0, 1].
+
+    """
+    periods = cohort.diary_periods()
+    ids = list(periods.index) if patients is None else list(patients)
+    unknown = sorted(set(ids) - set(periods.index))
+    if unknown:
+        raise KeyError(f"unknown patient ids {unknown}; available: {list(periods.index)}")
+    periods = periods.loc[ids]
+    n_days = ((periods["end"] - periods["start"]).dt.days + 1).to_numpy()
+    n_pat, n_max = len(ids), int(n_days.max()) if len(ids) else 0
+    day_idx = np.arange(n_max)
+    in_diary = day_idx[None, :] < n_days[:, None]
+    start = periods["start"].to_numpy().astype("datetime64[ns]")
+    dates = start[:, None] + day_idx[None, :].astype("timedelta64[D]")
+    dates = np.where(in_diary, dates, np.datetime64("NaT"))
+
+    daily = _aggregate_daily(cohort, periods, n_days)
+    variables = [v for v in cohort.registry
+                 if v.name in set(daily["variable"]) and v.name not in BOOKKEEPING]
+    raw = _to_array(daily, ids, [v.name for v in variables], n_max)
+
+    entry = _diary_entry_days(daily, ids, n_max, in_diary)
+    onset, headache = _outcomes(cohort, periods, ids, n_max, in_diary, entry)
+
+    names = [f"{v.category}.{v.name}" for v in variables]
+    columns = [raw[:, :, i] for i in range(len(variables))]
+    by_name = {v.name: raw[:, :, i] for i, v in enumerate(variables)}
+    for name, (fn, needs) in DERIVED.items():
+        if needs is None:
+            columns.append(fn(np.where(in_diary, np.nan_to_num(onset, nan=0.0), np.nan)))
+        elif needs in by_name:
+            columns.append(fn(by_name[needs]))
+        else:
+            continue
+        names.append(f"derived.{name}")
+    weekday = pd.DatetimeIndex(dates.ravel()).day_of_week.to_numpy().reshape(dates.shape)
+    columns.append(np.where(in_diary, (weekday >= 5).astype(float), np.nan))
+    names.append("temporal.weekend")
+
+    value = np.stack(columns, axis=-1) if columns else np.empty((n_pat, n_max, 0))
+    value = np.where(in_diary[:, :, None], value, np.nan)
+    present = ~np.isnan(value)
+    n_obs = present.sum(axis=1)
+    coverage = n_obs / n_days[:, None]
+    systematic = n_obs < np.maximum(MIN_OBSERVED, SYSTEMATIC_FRACTION * n_days[:, None])
+    imputed, imputed_sd = _impute(value, present, systematic, names, in_diary, cohort.registry)
+
+    categories = [n.partition(".")[0] for n in names]
+    units = [_unit(n, cohort.registry) for n in names]
+    treatments, kinds, exposure = _exposures(cohort, periods, ids, n_max)
+
+    return xr.Dataset(
+        data_vars={
+            "date": ((PATIENT, DAY), dates),
+            "in_diary": ((PATIENT, DAY), in_diary),
+            "diary_entry": ((PATIENT, DAY), entry),
+            "onset": ((PATIENT, DAY), onset),
+            "headache_day": ((PATIENT, DAY), headache),
+            "value": ((PATIENT, DAY, FEATURE), value),
+            "present": ((PATIENT, DAY, FEATURE), present),
+            "imputed": ((PATIENT, DAY, FEATURE), imputed),
+            "imputed_sd": ((PATIENT, DAY, FEATURE), imputed_sd),
+            "coverage": ((PATIENT, FEATURE), coverage),
+            "systematic_missing": ((PATIENT, FEATURE), systematic),
+            "exposure": ((PATIENT, DAY, INTERVENTION), exposure),
+        },
+        coords={
+            PATIENT: np.array(ids, dtype=object),
+            DAY: day_idx,
+            FEATURE: np.array(names, dtype=object),
+            "feature_category": (FEATURE, np.array(categories, dtype=object)),
+            "feature_unit": (FEATURE, np.array(units, dtype=object)),
+            INTERVENTION: np.array(treatments, dtype=object),
+            "intervention_kind": (INTERVENTION, np.array(kinds, dtype=object)),
+        },
+        attrs={
+            "panel_version": PANEL_VERSION,
+            "source": cohort.source,
+            "imputation": "within-patient Gaussian AR(1) bridge; cohort mean/sd when "
+                          "systematically missing",
+        },
+    )
+
+
+def _aggregate_daily(cohort: Cohort, periods: pd.DataFrame, n_days: np.ndarray) -> pd.DataFrame:
+    """Observations → one value per (patient, variable, day) by the registry's aggregate rule."""
+    obs = cohort.observations
+    obs = obs[obs["patient_id"].isin(periods.index)]
+    start = obs["patient_id"].map(periods["start"])
+    day = (obs["time"].dt.normalize() - start).dt.days.to_numpy()
+    length = obs["patient_id"].map(dict(zip(periods.index, n_days, strict=True))).to_numpy()
+    keep = (day >= 0) & (day < length)
+    obs = obs.loc[keep, ["patient_id", "time", "variable", "value"]].assign(day=day[keep])
+    rule = obs["variable"].map({v.name: v.aggregate for v in cohort.registry})
+    keys = ["patient_id", "variable", "day"]
+    parts = []
+    for how in ("mean", "sum", "max"):
+        sub = obs[rule == how]
+        if len(sub):
+            parts.append(sub.groupby(keys, sort=False)["value"].agg(how).reset_index())
+    sub = obs[rule == "last"]
+    if len(sub):
+        parts.append(sub.sort_values("time").groupby(keys, sort=False)["value"].last()
+                     .reset_index())
+    sub = obs[rule == "any"]
+    if len(sub):
+        anyv = sub.assign(value=(sub["value"] > 0).astype(float))
+        parts.append(anyv.groupby(keys, sort=False)["value"].max().reset_index())
+    if not parts:
+        return pd.DataFrame(columns=[*keys, "value"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _to_array(daily: pd.DataFrame, ids: list[str], names: list[str], n_max: int) -> np.ndarray:
+    out = np.full((len(ids), n_max, len(names)), np.nan)
+    sub = daily[daily["variable"].isin(names)]
+    if sub.empty:
+        return out
+    p = sub["patient_id"].map({k: i for i, k in enumerate(ids)}).to_numpy(dtype=int)
+    v = sub["variable"].map({k: i for i, k in enumerate(names)}).to_numpy(dtype=int)
+    out[p, sub["day"].to_numpy(dtype=int), v] = sub["value"].to_numpy(dtype=float)
+    return out
+
+
+def _diary_entry_days(daily: pd.DataFrame, ids: list[str], n_max: int,
+                      in_diary: np.ndarray) -> np.ndarray:
+    """Days whose outcome is known from the diary (SCHEMA.md).
+
+    For patients who log ``diary_entry``: the days with ``diary_entry`` = 1; for patients who do
+    not: every diary day. (Attack days are added by :func:`_outcomes`.)
+    """
+    entries = _to_array(daily, ids, ["diary_entry"], n_max)[:, :, 0]
+    logs = ~np.all(np.isnan(entries), axis=1)
+    return np.where(logs[:, None], entries == 1, in_diary) & in_diary
+
+
+def _outcomes(cohort: Cohort, periods: pd.DataFrame, ids: list[str], n_max: int,
+              in_diary: np.ndarray, entry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n_pat = len(ids)
+    onset_hit = np.zeros((n_pat, n_max), dtype=bool)
+    cover_hit = np.zeros((n_pat, n_max), dtype=bool)
+    att = cohort.attacks[cohort.attacks["patient_id"].isin(periods.index)]
+    row = att["patient_id"].map({k: i for i, k in enumerate(ids)}).to_numpy()
+    start = att["patient_id"].map(periods["start"])
+    first = (att["onset"].dt.normalize() - start).dt.days.to_numpy()
+    end = att["end"].fillna(att["onset"]).dt.normalize()
+    last = (end - start).dt.days.to_numpy()
+    for r, a, b in zip(row, first, last, strict=True):
+        onset_hit[r, a] = True
+        cover_hit[r, a: min(b, n_max - 1) + 1] = True
+    cover_hit &= in_diary
+    onset = np.where(onset_hit, 1.0, np.where(entry, 0.0, np.nan))
+    headache = np.where(cover_hit, 1.0, np.where(entry, 0.0, np.nan))
+    return onset, headache
+
+
+def _impute(value: np.ndarray, present: np.ndarray, systematic: np.ndarray, names: list[str],
+            in_diary: np.ndarray, registry: Registry) -> tuple[np.ndarray, np.ndarray]:
+    imputed = np.full_like(value, np.nan)
+    sd = np.full_like(value, np.nan)
+    for f, name in enumerate(names):
+        if name in NOT_IMPUTED:
+            imputed[:, :, f] = value[:, :, f]
+            sd[:, :, f] = np.where(present[:, :, f], 0.0, np.nan)
+            continue
+        pooled = value[:, :, f][~systematic[:, f]]
+        pooled = pooled[~np.isnan(pooled)]
+        for p in range(value.shape[0]):
+            days = in_diary[p]
+            series = value[p, days, f]
+            if systematic[p, f]:
+                mean = np.where(np.isnan(series), pooled.mean() if pooled.size else np.nan, series)
+                s = np.where(np.isnan(series), pooled.std() if pooled.size else np.nan, 0.0)
+            else:
+                mean, s = impute_series(series)
+            imputed[p, days, f], sd[p, days, f] = mean, s
+        lo, hi = _bounds(name, registry)
+        imputed[:, :, f] = np.clip(imputed[:, :, f], lo, hi)
+    return imputed, sd
+
+
+def _bounds(name: str, registry: Registry) -> tuple[float, float]:
+    _part, _, var = name.partition(".")
+    if var in registry:
+        return registry[var].min, registry[var].max
+    if name == "temporal.weekend":
+        return 0.0, 1.0
+    return -np.inf, np.inf
+
+
+def _unit(name: str, registry: Registry) -> str:
+    var = name.partition(".")[2]
+    if var in registry:
+        return registry[var].unit
+    return {"derived.pressure_change": "hPa", "derived.stress_letdown": "points (0–10 scale)",
+            "derived.sleep_debt": "h", "derived.days_since_attack": "days",
+            "derived.cycle_day": "day of cycle", "temporal.weekend": "0/1"}.get(name, "")
+
+
+def _exposures(cohort: Cohort, periods: pd.DataFrame, ids: list[str], n_max: int
+               ) -> tuple[list[str], list[str], np.ndarray]:
+    tr = cohort.treatments[cohort.treatments["patient_id"].isin(periods.index)]
+    names = sorted(tr["name"].unique())
+    kinds = [str(tr.loc[tr["name"] == n, "kind"].iloc[0]) for n in names]
+    out = np.zeros((len(ids), n_max, len(names)))
+    days = np.arange(n_max)
+    for _, course in tr.iterrows():
+        p = ids.index(course["patient_id"])
+        origin = periods.at[course["patient_id"], "start"]
+        s = (course["start"].normalize() - origin).days
+        e = None if pd.isna(course["end"]) else (course["end"].normalize() - origin).days
+        tau_on, tau_off = TIME_CONSTANTS[course["kind"]]
+        k = names.index(course["name"])
+        out[p, :, k] = np.maximum(out[p, :, k], exposure_profile(days, s, e, tau_on, tau_off))
+    n_days = ((periods["end"] - periods["start"]).dt.days + 1).to_numpy()
+    out[days[None, :] >= n_days[:, None]] = np.nan
+    return names, kinds, out
+
+
+def state_from_panel(panel: xr.Dataset, patient_id: str, day: int,
+                     imputed: bool = False) -> PatientState:
+    """The :class:`PatientState` of one patient on one day of a panel.
+
+    Treatment exposures become ``treatment.exposure:<name>``; ``imputed=True`` takes imputed
+    values for missing features instead of NaN.
+    """
+    sel = panel.sel({PATIENT: patient_id, DAY: day})
+    values = sel["imputed" if imputed else "value"].to_numpy()
+    names = [str(n) for n in panel[FEATURE].to_numpy()]
+    names += [f"treatment.exposure:{n}" for n in panel[INTERVENTION].to_numpy()]
+    return PatientState.from_feature_vector(
+        [*values, *sel["exposure"].to_numpy()], names, patient_id=patient_id,
+        date=pd.Timestamp(sel["date"].item()))

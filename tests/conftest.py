@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = ROOT / "data" / "synthetic"
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261125)
+
+
+def small_tables() -> dict[str, pd.DataFrame]:
+    """A tiny valid cohort: two patients, ten days, as raw text tables (like a CSV read)."""
+    days = pd.date_range("2024-03-01", periods=10, freq="D")
+    obs = []
+    for pid, base in (("p1", 4.0), ("p2", 6.0)):
+        for i, d in enumerate(days):
+            obs.append((pid, f"{d:%Y-%m-%d}T20:00", "stress", str(base + (i % 3))))
+            obs.append((pid, f"{d:%Y-%m-%d}T12:00", "pressure", str(1010 + i)))
+            obs.append((pid, f"{d:%Y-%m-%d}T08:00", "sleep_duration", "7.5"))
+    observations = pd.DataFrame(obs, columns=["patient_id", "time", "variable", "value"])
+    attacks = pd.DataFrame({
+        "patient_id": ["p1", "p1", "p2"],
+        "onset": ["2024-03-03T07:00", "2024-03-07T22:00", "2024-03-05T10:00"],
+        "end": ["2024-03-03T19:00", "2024-03-08T10:00", ""],
+        "peak_severity": ["2", "3", "1"],
+    })
+    treatments = pd.DataFrame({"patient_id": ["p2"], "kind": ["preventive"],
+                               "name": ["erenumab"], "start": ["2024-03-04"], "end": [""],
+                               "dose_mg": ["70"], "frequency": ["monthly"]})
+    patients = pd.DataFrame({"patient_id": ["p1", "p2"], "sex": ["F", "M"],
+                             "diary_start": ["2024-03-01", "2024-03-01"],
+                             "diary_end": ["2024-03-10", "2024-03-10"]})
+    return {"observations": observations, "attacks": attacks, "treatments": treatments,
+            "patients": patients}
+
+
+def write_tables(folder: Path, tables: dict[str, pd.DataFrame]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, df in tables.items():
+        df.to_csv(folder / f"{name}.csv", index=False)
+    return folder
+
+
+@pytest.fixture
+def small_cohort_dir(tmp_path: Path) -> Path:
+    return write_tables(tmp_path / "cohort", small_tables())

@@ -1,0 +1,72 @@
+"""Every CLI command on the committed cohort (small settings), and its failure modes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from conftest import COMMITTED, small_tables, write_tables
+from typer.testing import CliRunner
+
+from migraine_bayes.cli import app
+
+runner = CliRunner()
+
+
+def test_validate_data_ok_on_committed_cohort() -> None:
+    res = runner.invoke(app, ["validate-data", str(COMMITTED)])
+    assert res.exit_code == 0, res.output
+    assert "ok: 12 patients" in res.output
+
+
+def test_validate_data_lists_problems_with_exit_2(tmp_path: Path) -> None:
+    t = small_tables()
+    t["observations"].loc[2, "value"] = "900"
+    t["observations"].loc[2, "variable"] = "resting_hr"
+    t["attacks"].loc[0, "onset"] = "yesterday"
+    res = runner.invoke(app, ["validate-data", str(write_tables(tmp_path / "c", t))])
+    assert res.exit_code == 2
+    assert "observations.csv, row 3 (line 4), column 'value'" in res.output
+    assert "attacks.csv, row 1 (line 2), column 'onset'" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_generate_then_validate(tmp_path: Path) -> None:
+    out = tmp_path / "gen"
+    res = runner.invoke(app, ["generate", str(out), "--patients", "2", "--days", "60",
+                              "--seed", "1", "--csv"])
+    assert res.exit_code == 0, res.output
+    assert (out / "observations.csv").exists() and (out / "truth.json").exists()
+    assert runner.invoke(app, ["validate-data", str(out)]).exit_code == 0
+
+
+def test_bad_usage_exit_2(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["generate", str(tmp_path), "--patients", "0"])
+    assert res.exit_code == 2
+    res = runner.invoke(app, ["validate-data"])
+    assert res.exit_code == 2
+
+
+def test_console_script_demo_prints_summary(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("migraine-twin")
+    res = subprocess.run([str(exe), "demo", "--out", str(tmp_path / "demo")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "attacks_per_month" in res.stdout
+    assert (tmp_path / "demo" / "cohort" / "truth.json").exists()
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("syn")]
+    assert len(lines) == 12
+
+
+def test_console_script_bad_data_no_traceback(tmp_path: Path) -> None:
+    folder = write_tables(tmp_path / "c", small_tables())
+    (folder / "attacks.csv").write_text("")
+    exe = Path(sys.executable).with_name("migraine-twin")
+    res = subprocess.run([str(exe), "validate-data", str(folder)], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 2
+    assert "attacks.csv: file is empty" in res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+    assert pd.read_csv(folder / "observations.csv").shape[0] == 60  # input untouched
