@@ -6,3 +6,5 @@ FEATURE = "feature"
 INTERVENTION = "intervention"
 CHAIN = "chain"
 DRAW = "draw"
+BASIS = "basis"  # HSGP basis functions of the latent state
+OBS = "obs"  # flattened (patient, day) pairs with a known outcome

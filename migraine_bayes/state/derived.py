@@ -95,3 +95,5 @@ DERIVED = {
 }
 # derived features that are counters, not noisy measurements: never imputed
 NOT_IMPUTED = frozenset({"derived.days_since_attack", "derived.cycle_day"})
+# features whose value on a day after the diary end is known in advance (calendar, counters)
+KNOWN_AHEAD = frozenset({"derived.days_since_attack", "derived.cycle_day", "temporal.weekend"})

@@ -16,7 +16,7 @@ import xarray as xr
 from ..dims import DAY, FEATURE, INTERVENTION, PATIENT
 from ..io import Cohort
 from ..registry import BOOKKEEPING, Registry
-from .derived import DERIVED, NOT_IMPUTED
+from .derived import DERIVED, KNOWN_AHEAD, NOT_IMPUTED
 from .exposure import TIME_CONSTANTS, exposure_profile
 from .imputation import MIN_OBSERVED, impute_series
 from .patient_state import PatientState
@@ -26,7 +26,8 @@ OUTCOMES = ("onset", "headache_day")
 SYSTEMATIC_FRACTION = 0.05  # observed on fewer than 5% of diary days: systematically missing
 
 
-def build_panel(cohort: Cohort, patients: Sequence[str] | None = None) -> xr.Dataset:
+def build_panel(cohort: Cohort, patients: Sequence[str] | None = None,
+                horizon_days: int = 0) -> xr.Dataset:
     """Build the daily panel of a cohort.
 
     Parameters
@@ -35,6 +36,10 @@ def build_panel(cohort: Cohort, patients: Sequence[str] | None = None) -> xr.Dat
         A validated cohort (:func:`migraine_bayes.io.load_cohort`).
     patients : sequence of str, optional
         Subset and order of patients (default: all, sorted).
+    horizon_days : int
+        Days appended after each patient's diary end, to forecast: their measured features are
+        missing (imputed one-sided from the past, with sd), their calendar features, counters
+        and treatment exposures are known ahead; their outcomes are NaN.
 
     Returns
     -------
@@ -45,6 +50,7 @@ def build_panel(cohort: Cohort, patients: Sequence[str] | None = None) -> xr.Dat
 
         ``date`` (patient, day) — calendar date, NaT in padding;
         ``in_diary`` (patient, day) — day within the diary period;
+        ``future`` (patient, day) — one of the ``horizon_days`` after the diary end;
         ``diary_entry`` (patient, day) — a diary was kept that day (outcome known);
         ``onset``, ``headache_day`` (patient, day) — 1/0 outcomes, NaN when unknown (SCHEMA.md);
         ``value`` (patient, day, feature) — daily value in registry units, NaN = missing;
@@ -64,12 +70,14 @@ def build_panel(cohort: Cohort, patients: Sequence[str] | None = None) -> xr.Dat
         raise KeyError(f"unknown patient ids {unknown}; available: {list(periods.index)}")
     periods = periods.loc[ids]
     n_days = ((periods["end"] - periods["start"]).dt.days + 1).to_numpy()
-    n_pat, n_max = len(ids), int(n_days.max()) if len(ids) else 0
+    n_span = n_days + horizon_days
+    n_pat, n_max = len(ids), int(n_span.max()) if len(ids) else 0
     day_idx = np.arange(n_max)
     in_diary = day_idx[None, :] < n_days[:, None]
+    in_span = day_idx[None, :] < n_span[:, None]
     start = periods["start"].to_numpy().astype("datetime64[ns]")
     dates = start[:, None] + day_idx[None, :].astype("timedelta64[D]")
-    dates = np.where(in_diary, dates, np.datetime64("NaT"))
+    dates = np.where(in_span, dates, np.datetime64("NaT"))
 
     daily = _aggregate_daily(cohort, periods, n_days)
     variables = [v for v in cohort.registry
@@ -84,32 +92,35 @@ def build_panel(cohort: Cohort, patients: Sequence[str] | None = None) -> xr.Dat
     by_name = {v.name: raw[:, :, i] for i, v in enumerate(variables)}
     for name, (fn, needs) in DERIVED.items():
         if needs is None:
-            columns.append(fn(np.where(in_diary, np.nan_to_num(onset, nan=0.0), np.nan)))
+            columns.append(fn(np.where(in_span, np.nan_to_num(onset, nan=0.0), np.nan)))
         elif needs in by_name:
             columns.append(fn(by_name[needs]))
         else:
             continue
         names.append(f"derived.{name}")
     weekday = pd.DatetimeIndex(dates.ravel()).day_of_week.to_numpy().reshape(dates.shape)
-    columns.append(np.where(in_diary, (weekday >= 5).astype(float), np.nan))
+    columns.append(np.where(in_span, (weekday >= 5).astype(float), np.nan))
     names.append("temporal.weekend")
 
     value = np.stack(columns, axis=-1) if columns else np.empty((n_pat, n_max, 0))
-    value = np.where(in_diary[:, :, None], value, np.nan)
+    ahead = np.array([n in KNOWN_AHEAD for n in names], dtype=bool)
+    value = np.where(np.where(ahead[None, None, :], in_span[:, :, None], in_diary[:, :, None]),
+                     value, np.nan)
     present = ~np.isnan(value)
-    n_obs = present.sum(axis=1)
+    n_obs = (present & in_diary[:, :, None]).sum(axis=1)
     coverage = n_obs / n_days[:, None]
     systematic = n_obs < np.maximum(MIN_OBSERVED, SYSTEMATIC_FRACTION * n_days[:, None])
-    imputed, imputed_sd = _impute(value, present, systematic, names, in_diary, cohort.registry)
+    imputed, imputed_sd = _impute(value, present, systematic, names, in_span, cohort.registry)
 
     categories = [n.partition(".")[0] for n in names]
     units = [_unit(n, cohort.registry) for n in names]
-    treatments, kinds, exposure = _exposures(cohort, periods, ids, n_max)
+    treatments, kinds, exposure = _exposures(cohort, periods, ids, n_max, n_span)
 
     return xr.Dataset(
         data_vars={
             "date": ((PATIENT, DAY), dates),
             "in_diary": ((PATIENT, DAY), in_diary),
+            "future": ((PATIENT, DAY), in_span & ~in_diary),
             "diary_entry": ((PATIENT, DAY), entry),
             "onset": ((PATIENT, DAY), onset),
             "headache_day": ((PATIENT, DAY), headache),
@@ -132,6 +143,7 @@ def build_panel(cohort: Cohort, patients: Sequence[str] | None = None) -> xr.Dat
         },
         attrs={
             "panel_version": PANEL_VERSION,
+            "horizon_days": horizon_days,
             "source": cohort.source,
             "imputation": "within-patient Gaussian AR(1) bridge; cohort mean/sd when "
                           "systematically missing",
@@ -254,8 +266,8 @@ def _unit(name: str, registry: Registry) -> str:
             "derived.cycle_day": "day of cycle", "temporal.weekend": "0/1"}.get(name, "")
 
 
-def _exposures(cohort: Cohort, periods: pd.DataFrame, ids: list[str], n_max: int
-               ) -> tuple[list[str], list[str], np.ndarray]:
+def _exposures(cohort: Cohort, periods: pd.DataFrame, ids: list[str], n_max: int,
+               n_span: np.ndarray) -> tuple[list[str], list[str], np.ndarray]:
     tr = cohort.treatments[cohort.treatments["patient_id"].isin(periods.index)]
     names = sorted(tr["name"].unique())
     kinds = [str(tr.loc[tr["name"] == n, "kind"].iloc[0]) for n in names]
@@ -269,8 +281,7 @@ def _exposures(cohort: Cohort, periods: pd.DataFrame, ids: list[str], n_max: int
         tau_on, tau_off = TIME_CONSTANTS[course["kind"]]
         k = names.index(course["name"])
         out[p, :, k] = np.maximum(out[p, :, k], exposure_profile(days, s, e, tau_on, tau_off))
-    n_days = ((periods["end"] - periods["start"]).dt.days + 1).to_numpy()
-    out[days[None, :] >= n_days[:, None]] = np.nan
+    out[days[None, :] >= n_span[:, None]] = np.nan
     return names, kinds, out
 
 

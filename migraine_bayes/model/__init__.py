@@ -1,0 +1,8 @@
+"""PyMC model of the twin: feature design, HSGP latent state, priors and the model builder."""
+
+from .builder import LATENT_VARS, ModelData, build_model, model_data
+from .design import Design, FeatureSpec, build_design, default_feature_specs
+from .priors import Hyper, PatientPrior
+
+__all__ = ["LATENT_VARS", "Design", "FeatureSpec", "Hyper", "ModelData", "PatientPrior",
+           "build_design", "build_model", "default_feature_specs", "model_data"]

@@ -1,0 +1,152 @@
+"""The PyMC model of DESIGN.md ("The model (version 1)").
+
+For patient i on a day t with a known outcome::
+
+    eta   = alpha_i + sum_k beta_ik z_itk + gamma_i exp(-(d_it - 1) / tau)
+            + sum_m delta_im e_itm + f_i(t)
+    v     = sum_k beta_ik^2 var(z_itk)              # imputation uncertainty of the features
+    y_it  ~ Bernoulli(logit^-1(eta / sqrt(1 + pi v / 8)))
+
+``d`` is days since the last attack (refractory dip), ``e`` treatment exposure, ``f_i`` the
+latent susceptibility (HSGP, :mod:`.hsgp`). The factor ``1/sqrt(1 + pi v / 8)`` integrates the
+logistic over Gaussian feature uncertainty (probit approximation; MacKay 1992), so a day with
+imputed features has a flatter, honest probability.
+
+Two prior structures share the likelihood: ``hierarchical`` (alpha, beta, gamma, delta partially
+pooled across patients, for a cohort) and fixed :class:`~.priors.PatientPrior` (patients
+independent, e.g. one new patient against a saved population posterior).
+Every model input is ``pm.Data``, so one compiled model serves every patient of the same shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from ..dims import BASIS, FEATURE, INTERVENTION, OBS, PATIENT
+from . import hsgp
+from .design import Design
+from .priors import Hyper, PatientPrior
+
+LATENT_VARS = ("gp_coef",)  # per-basis latent coefficients: not held to the ESS target
+
+
+@dataclass
+class ModelData:
+    """Flattened arrays over the N (patient, day) pairs with a known outcome."""
+
+    patients: list[str]
+    features: list[str]
+    interventions: list[str]
+    patient_index: np.ndarray  # (N,) int
+    day_index: np.ndarray  # (N,) int
+    z: np.ndarray  # (N, K)
+    z_var: np.ndarray  # (N, K)
+    exposure: np.ndarray  # (N, M)
+    days_since: np.ndarray  # (N,)
+    phi: np.ndarray  # (N, B)
+    sqrt_eigs: np.ndarray  # (B,)
+    y: np.ndarray  # (N,) 0/1
+    center: float
+    half_width: float
+    basis_offset: np.ndarray  # (B,) subtracted from the basis (latent mean 0 over the fit)
+
+    def as_data(self) -> dict[str, np.ndarray]:
+        """The ``pm.Data`` values by name (for ``set_data`` / nutpie ``with_data``)."""
+        return {"patient_index": self.patient_index, "z": self.z, "z_var": self.z_var,
+                "exposure": self.exposure, "days_since": self.days_since, "phi": self.phi,
+                "sqrt_eigs": self.sqrt_eigs, "y": self.y}
+
+    def signature(self) -> tuple:
+        """What fixes the compiled graph: parameter shapes (not the number of days)."""
+        return (len(self.patients), len(self.features), len(self.interventions),
+                self.phi.shape[1])
+
+
+def model_data(design: Design, domain: tuple[float, float, np.ndarray] | None = None
+               ) -> ModelData:
+    """Flatten a design over its known days.
+
+    ``domain`` = (center, half_width, basis_offset) of the HSGP; default: fitted to the
+    design's own days (pass a fitted twin's to score new days on the same latent basis).
+    """
+    known = ~np.isnan(design.y)
+    p_idx, t_idx = np.nonzero(known)
+    if domain is None:
+        n_days = int(design.y.shape[1])
+        center, half_width = hsgp.domain(n_days)
+        offset = hsgp.basis_offset(n_days, center, half_width)
+    else:
+        center, half_width, offset = domain
+    return ModelData(
+        patients=design.patients, features=design.feature_names,
+        interventions=design.interventions, patient_index=p_idx.astype("int64"),
+        day_index=t_idx.astype("int64"), z=design.z_mean[known], z_var=design.z_var[known],
+        exposure=design.exposure[known], days_since=design.days_since[known],
+        phi=hsgp.basis(t_idx, center, half_width) - offset,
+        sqrt_eigs=hsgp.sqrt_eigenvalues(half_width), y=design.y[known].astype("int64"),
+        center=center, half_width=half_width, basis_offset=np.asarray(offset),
+    )
+
+
+def build_model(data: ModelData, prior: PatientPrior | None = None,
+                hyper: Hyper | None = None) -> pm.Model:
+    """The twin's PyMC model: hierarchical when ``prior`` is None, else fixed patient priors."""
+    hyper = hyper or Hyper()
+    n_basis = data.phi.shape[1]
+    coords = {PATIENT: data.patients, FEATURE: data.features, INTERVENTION: data.interventions,
+              BASIS: np.arange(n_basis), OBS: np.arange(len(data.y))}
+    has_delta = len(data.interventions) > 0
+    with pm.Model(coords=coords) as model:
+        d = {name: pm.Data(name, value) for name, value in data.as_data().items()}
+        p = d["patient_index"]
+        if prior is None:
+            mu_alpha = pm.Normal("mu_alpha", *hyper.mu_alpha)
+            sigma_alpha = pm.HalfNormal("sigma_alpha", hyper.sigma_alpha)
+            alpha = pm.Deterministic("alpha", mu_alpha + sigma_alpha * pm.Normal(
+                "alpha_z", dims=PATIENT), dims=PATIENT)
+            mu_beta = pm.Normal("mu_beta", 0.0, hyper.mu_beta_sd, dims=FEATURE)
+            # one between-patient scale for all triggers: per-trigger scales are barely
+            # identified from a few dozen patients and slow the sampler down
+            tau_beta = pm.HalfNormal("tau_beta", hyper.tau_beta)
+            beta = pm.Deterministic("beta", mu_beta + tau_beta * pm.Normal(
+                "beta_z", dims=(PATIENT, FEATURE)), dims=(PATIENT, FEATURE))
+            mu_gamma = pm.Normal("mu_gamma", *hyper.mu_gamma)
+            sigma_gamma = pm.HalfNormal("sigma_gamma", hyper.sigma_gamma)
+            gamma = pm.Deterministic("gamma", mu_gamma + sigma_gamma * pm.Normal(
+                "gamma_z", dims=PATIENT), dims=PATIENT)
+            if has_delta:
+                mu_delta = pm.Normal("mu_delta", *hyper.mu_delta, dims=INTERVENTION)
+                sigma_delta = pm.HalfNormal("sigma_delta", hyper.sigma_delta)
+                delta = pm.Deterministic("delta", mu_delta + sigma_delta * pm.Normal(
+                    "delta_z", dims=(PATIENT, INTERVENTION)), dims=(PATIENT, INTERVENTION))
+            log_tau, log_ell, amp_sd = (hyper.log_tau_refractory, hyper.log_lengthscale,
+                                        hyper.gp_amplitude)
+        else:
+            alpha = pm.Normal("alpha", *prior.alpha, dims=PATIENT)
+            b_mu, b_sd = prior.beta_arrays(data.features)
+            beta = pm.Normal("beta", b_mu, b_sd, dims=(PATIENT, FEATURE))
+            gamma = pm.Normal("gamma", *prior.gamma, dims=PATIENT)
+            if has_delta:
+                d_mu, d_sd = prior.delta_arrays(data.interventions)
+                delta = pm.Normal("delta", d_mu, d_sd, dims=(PATIENT, INTERVENTION))
+            log_tau, log_ell, amp_sd = (prior.log_tau_refractory, prior.log_lengthscale,
+                                        prior.gp_amplitude)
+        tau = pm.LogNormal("tau_refractory", *log_tau)
+        lengthscale = pm.LogNormal("lengthscale", *log_ell)
+        amplitude = pm.HalfNormal("gp_amplitude", amp_sd, dims=PATIENT)
+        coef = pm.Normal("gp_coef", dims=(PATIENT, BASIS))
+        weights = hsgp.sqrt_psd(amplitude[:, None], lengthscale, d["sqrt_eigs"][None, :],
+                                xp=pt) * coef
+        eta = (alpha[p] + (beta[p] * d["z"]).sum(-1)
+               + gamma[p] * pt.exp(-(d["days_since"] - 1.0) / tau)
+               + (weights[p] * d["phi"]).sum(-1))
+        if has_delta:
+            eta = eta + (delta[p] * d["exposure"]).sum(-1)
+        spread = (beta[p] ** 2 * d["z_var"]).sum(-1)
+        pm.Bernoulli("y_obs", logit_p=eta / pt.sqrt(1.0 + np.pi * spread / 8.0),
+                     observed=d["y"], dims=OBS)
+    return model

@@ -1,0 +1,246 @@
+"""From a panel to the model's design: transformed, standardised features with their variance.
+
+Each model feature is a :class:`FeatureSpec` over one panel feature: a transform (identity, the
+size of a *fall*, or an indicator of reaching a threshold) and a lag in days. The panel gives
+each cell as a Gaussian (the value, or its imputation mean and sd); transforms map these
+moments exactly (rectified-normal and normal-tail formulas), so imputation uncertainty flows
+into the model, where it is marginalised (:mod:`.builder`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from ..dims import DAY, FEATURE, INTERVENTION, PATIENT
+
+NO_ATTACK_YET = 1.0e4  # days_since_attack before the first attack: refractory term vanishes
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One model feature.
+
+    Attributes
+    ----------
+    name : str
+        Model feature name, ``<part>.<name>``; lagged ones end in ``@lag<k>``.
+    source : str
+        Panel feature it is computed from.
+    transform : str
+        ``identity``; ``fall`` = ``max(0, -x)`` (e.g. hPa of pressure drop); ``at_least`` =
+        indicator ``x ≥ threshold``.
+    lag : int
+        Days of lag (1 = yesterday's value).
+    threshold : float
+        Threshold of ``at_least``.
+    binary : bool
+        0/1 feature: not standardised, so its coefficient is the log odds ratio of presence.
+    """
+
+    name: str
+    source: str
+    transform: str = "identity"
+    lag: int = 0
+    threshold: float = 0.0
+    binary: bool = False
+
+    def to_dict(self) -> dict:
+        """Plain dict for ``twin.json``."""
+        return asdict(self)
+
+
+# Transforms grounded in the literature (shared/REFERENCES.md): attacks follow pressure *falls*
+# (Kimoto 2011, Okuma 2015); heavy drinking (≥ 5 drinks), not moderate intake, raises risk
+# (Vives-Mestres 2022). Physiology and premonitory symptoms enter with a one-day lag: on the
+# onset day they are consequences of the attack, the day before they are its prodrome
+# (Giffin 2003).
+_SPECIAL = {
+    "derived.pressure_change": FeatureSpec("derived.pressure_fall", "derived.pressure_change",
+                                           "fall"),
+    "trigger.alcohol": FeatureSpec("trigger.alcohol_5plus", "trigger.alcohol", "at_least",
+                                   threshold=5.0, binary=True),
+}
+_LAGGED_CATEGORIES = ("physiological", "symptom")
+_RESIDUALISED = "physiological"  # adjusted for same-day triggers, see residualised_means
+_NOT_FEATURES = ("derived.days_since_attack", "derived.cycle_day")
+
+
+def default_feature_specs(panel: xr.Dataset) -> list[FeatureSpec]:
+    """Model features for a panel: every panel feature any patient has, transformed/lagged."""
+    specs = []
+    usable = ~panel["systematic_missing"].all(PATIENT)
+    for name, cat, unit, ok in zip(panel[FEATURE].values, panel["feature_category"].values,
+                                   panel["feature_unit"].values, usable.values, strict=True):
+        name = str(name)
+        if name in _NOT_FEATURES or not ok:
+            continue
+        if name in _SPECIAL:
+            specs.append(_SPECIAL[name])
+        elif cat in _LAGGED_CATEGORIES:
+            specs.append(FeatureSpec(f"{name}@lag1", name, lag=1, binary=unit == "0/1"))
+        else:
+            specs.append(FeatureSpec(name, name, binary=unit == "0/1"))
+    return specs
+
+
+def transform_moments(spec: FeatureSpec, mean: np.ndarray, sd: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of ``transform(x)`` for ``x ~ Normal(mean, sd)`` (sd 0 = known)."""
+    if spec.transform == "identity":
+        return mean, sd**2
+    safe = np.where(sd > 0, sd, 1.0)
+    if spec.transform == "fall":
+        u = -mean
+        a = u / safe
+        m1 = u * stats.norm.cdf(a) + safe * stats.norm.pdf(a)
+        m2 = (u**2 + safe**2) * stats.norm.cdf(a) + u * safe * stats.norm.pdf(a)
+        m = np.where(sd > 0, m1, np.maximum(u, 0.0))
+        v = np.where(sd > 0, np.clip(m2 - m1**2, 0.0, None), 0.0)
+        return m, v
+    if spec.transform == "at_least":
+        q = np.where(sd > 0, stats.norm.sf((spec.threshold - mean) / safe),
+                     (mean >= spec.threshold).astype(float))
+        return q, q * (1 - q)
+    raise ValueError(f"unknown transform {spec.transform!r}")
+
+
+def residualised_means(panel: xr.Dataset) -> xr.DataArray:
+    """The panel's imputed means, with physiological series residualised on triggers.
+
+    Heart rate, HRV and the like respond to stress, sleep and alcohol as well as to an
+    upcoming attack. Used as they are, a physiological feature partly re-measures the
+    triggers, and the triggers' own coefficients bend to cancel that echo (biased sensitivities).
+    Per patient, each physiological series is regressed (least squares, over its observed
+    days) on the same-day trigger features and replaced by its residual plus its mean: the
+    physiological signal the reported triggers do not explain.
+    """
+    out = panel["imputed"].copy()
+    cats = panel["feature_category"].values
+    names = panel[FEATURE].values
+    triggers = [n for n, c in zip(names, cats, strict=True) if c == "trigger"]
+    physio = [n for n, c in zip(names, cats, strict=True) if c == _RESIDUALISED]
+    if not triggers or not physio:
+        return out
+    for pid in panel[PATIENT].values:
+        p = panel.sel({PATIENT: pid})
+        usable = [t for t in triggers if not bool(p["systematic_missing"].sel({FEATURE: t}))]
+        x = p["imputed"].sel({FEATURE: usable}).values  # (T, J)
+        span = p["in_diary"].values | p["future"].values
+        design = np.column_stack([np.ones(span.sum()), np.nan_to_num(x[span])])
+        for f in physio:
+            if bool(p["systematic_missing"].sel({FEATURE: f})):
+                continue
+            y = p["imputed"].sel({FEATURE: f}).values[span]
+            fit_rows = p["present"].sel({FEATURE: f}).values[span]
+            if fit_rows.sum() <= design.shape[1] + 2:
+                continue
+            coef, *_ = np.linalg.lstsq(design[fit_rows], y[fit_rows], rcond=None)
+            adjusted = y - design[:, 1:] @ coef[1:]
+            values = out.sel({PATIENT: pid, FEATURE: f}).values.copy()
+            values[span] = adjusted
+            out.loc[{PATIENT: pid, FEATURE: f}] = values
+    return out
+
+
+@dataclass
+class Design:
+    """Model-ready arrays of a panel (dims: patient P, day T, feature K, intervention M).
+
+    ``z_mean``/``z_var`` (P, T, K): standardised features and their variance (0 where known);
+    ``exposure`` (P, T, M); ``days_since`` (P, T) days since the last attack (large before any);
+    ``y`` (P, T): the outcome, NaN where unknown; ``scaling``: feature → (center, scale).
+    """
+
+    patients: list[str]
+    features: list[FeatureSpec]
+    interventions: list[str]
+    scaling: dict[str, tuple[float, float]]
+    z_mean: np.ndarray
+    z_var: np.ndarray
+    exposure: np.ndarray
+    days_since: np.ndarray
+    y: np.ndarray
+    n_days: np.ndarray  # (P,) days in the span of each patient (diary + horizon)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Model feature names, in order."""
+        return [f.name for f in self.features]
+
+
+def build_design(panel: xr.Dataset, outcome: str = "onset",
+                 features: list[FeatureSpec] | None = None,
+                 interventions: list[str] | None = None,
+                 scaling: dict[str, tuple[float, float]] | None = None) -> Design:
+    """Turn a panel into a :class:`Design`.
+
+    ``features``, ``interventions`` and ``scaling`` default to what this panel supports;
+    pass a fitted twin's own to score new data on the same scale.
+    """
+    if outcome not in ("onset", "headache_day"):
+        raise ValueError(f"outcome must be 'onset' or 'headache_day', got {outcome!r}")
+    features = default_feature_specs(panel) if features is None else features
+    if interventions is None:
+        kinds = dict(zip(panel[INTERVENTION].values, panel["intervention_kind"].values,
+                         strict=True))
+        used = panel["exposure"].fillna(0).max((PATIENT, DAY)) > 0
+        interventions = [str(n) for n in panel[INTERVENTION].values
+                         if kinds[n] != "acute" and bool(used.sel({INTERVENTION: n}))]
+    in_span = panel["in_diary"].values | panel["future"].values
+    systematic = panel["systematic_missing"]
+    n_pat, n_day = in_span.shape
+    z_mean = np.zeros((n_pat, n_day, len(features)))
+    z_var = np.zeros_like(z_mean)
+    new_scaling = {}
+    means = residualised_means(panel)
+    for k, spec in enumerate(features):
+        if spec.source in panel[FEATURE].values:
+            mean = means.sel({FEATURE: spec.source}).values
+            sd = panel["imputed_sd"].sel({FEATURE: spec.source}).values
+            absent = systematic.sel({FEATURE: spec.source}).values
+        else:  # a feature the fitted twin has and this panel lacks: absent for everyone
+            mean = sd = np.full((n_pat, n_day), np.nan)
+            absent = np.ones(n_pat, dtype=bool)
+        m, v = transform_moments(spec, np.nan_to_num(mean), np.nan_to_num(sd))
+        valid = in_span & ~np.isnan(mean) & ~absent[:, None]
+        if spec.lag:
+            m = _shift(m, spec.lag)
+            v = _shift(v, spec.lag)
+            valid = _shift(valid.astype(float), spec.lag).astype(bool)
+        if scaling is not None and spec.name in scaling:
+            center, scale = scaling[spec.name]
+        elif spec.binary:
+            center, scale = 0.0, 1.0
+        else:
+            observed = m[valid & (v == 0)]
+            center = float(observed.mean()) if observed.size else 0.0
+            scale = float(observed.std()) if observed.size > 1 else 1.0
+            scale = scale if scale > 0 else 1.0
+        new_scaling[spec.name] = (center, scale)
+        z_mean[:, :, k] = np.where(valid, (m - center) / scale, 0.0)
+        z_var[:, :, k] = np.where(valid, v / scale**2, 0.0)
+    exposure = np.stack([panel["exposure"].sel({INTERVENTION: n}).fillna(0.0).values
+                         if n in panel[INTERVENTION].values else np.zeros((n_pat, n_day))
+                         for n in interventions], axis=-1) if interventions else np.zeros(
+        (n_pat, n_day, 0))
+    if "derived.days_since_attack" in panel[FEATURE].values:
+        ds = panel["value"].sel({FEATURE: "derived.days_since_attack"}).values
+    else:
+        ds = np.full((n_pat, n_day), np.nan)
+    days_since = np.where(np.isnan(ds), NO_ATTACK_YET, ds)
+    y = np.where(panel["in_diary"].values, panel[outcome].values, np.nan)
+    return Design(
+        patients=[str(p) for p in panel[PATIENT].values], features=list(features),
+        interventions=list(interventions), scaling=new_scaling, z_mean=z_mean, z_var=z_var,
+        exposure=exposure, days_since=days_since, y=y, n_days=in_span.sum(axis=1),
+    )
+
+
+def _shift(x: np.ndarray, lag: int) -> np.ndarray:
+    out = np.zeros_like(x)
+    out[:, lag:] = x[:, :-lag]
+    return out

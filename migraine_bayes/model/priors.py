@@ -1,0 +1,115 @@
+"""Priors of the twin, on the model's (standardised) scale.
+
+:class:`PatientPrior` is the prior of one patient's parameters when patients are fitted one by
+one: weakly informative defaults, or — the clinic's path for a new patient — moment-matched to
+the predictive distribution of a new patient under a saved cohort posterior.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+DEFAULT_BASE_RATE = 0.12  # a day's onset probability, ≈ 3.7 attacks/month (REFERENCES.md)
+
+
+@dataclass
+class Hyper:
+    """Hyperpriors of the cohort (hierarchical) model."""
+
+    mu_alpha: tuple[float, float] = (float(np.log(DEFAULT_BASE_RATE / (1 - DEFAULT_BASE_RATE))),
+                                     1.0)
+    sigma_alpha: float = 0.7
+    mu_beta_sd: float = 0.5
+    tau_beta: float = 0.3
+    mu_gamma: tuple[float, float] = (-1.0, 0.7)
+    sigma_gamma: float = 0.5
+    mu_delta: tuple[float, float] = (0.0, 0.7)
+    sigma_delta: float = 0.3
+    log_tau_refractory: tuple[float, float] = (float(np.log(2.0)), 0.5)
+    log_lengthscale: tuple[float, float] = (float(np.log(30.0)), 0.4)
+    gp_amplitude: float = 0.5
+
+
+@dataclass
+class PatientPrior:
+    """Independent normal priors of one patient's parameters (mean, sd).
+
+    ``beta``/``delta`` map feature/intervention names to (mean, sd); a name missing from the map
+    gets ``default_beta``/``default_delta``.
+    """
+
+    alpha: tuple[float, float] = Hyper().mu_alpha
+    beta: dict[str, tuple[float, float]] = field(default_factory=dict)
+    default_beta: tuple[float, float] = (0.0, 0.5)
+    gamma: tuple[float, float] = (-1.0, 0.7)
+    delta: dict[str, tuple[float, float]] = field(default_factory=dict)
+    default_delta: tuple[float, float] = (0.0, 0.7)
+    log_tau_refractory: tuple[float, float] = Hyper().log_tau_refractory
+    log_lengthscale: tuple[float, float] = Hyper().log_lengthscale
+    gp_amplitude: float = 0.5
+    source: str = "default weakly informative priors"
+
+    def beta_arrays(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Means and sds of the trigger coefficients, in ``names`` order."""
+        pairs = [self.beta.get(n, self.default_beta) for n in names]
+        return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
+    def delta_arrays(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Means and sds of the intervention effects, in ``names`` order."""
+        pairs = [self.delta.get(n, self.default_delta) for n in names]
+        return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
+    def to_dict(self) -> dict:
+        """Plain dict for ``twin.json``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PatientPrior:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        for key in ("alpha", "default_beta", "gamma", "default_delta", "log_tau_refractory",
+                    "log_lengthscale"):
+            d[key] = tuple(d[key])
+        d["beta"] = {k: tuple(v) for k, v in d["beta"].items()}
+        d["delta"] = {k: tuple(v) for k, v in d["delta"].items()}
+        return cls(**d)
+
+    @classmethod
+    def from_population(cls, posterior, features: list[str], interventions: list[str]
+                        ) -> PatientPrior:
+        """Prior for a *new* patient from a cohort posterior (an xarray Dataset).
+
+        For a partially pooled parameter ``theta_i = mu + sigma * eps``, a new patient's
+        ``theta`` has mean ``E[mu]`` and variance ``Var[mu] + E[sigma^2]`` (law of total
+        variance over the posterior).
+        """
+
+        def pooled(mu: str, sigma: str, sel: dict | None = None) -> tuple[float, float]:
+            m = posterior[mu] if sel is None else posterior[mu].sel(sel)
+            s = posterior[sigma] if sel is None or sigma not in _PER else posterior[sigma].sel(
+                sel)
+            return float(m.mean()), float(np.sqrt(m.var() + (s**2).mean()))
+
+        def lognormal(name: str) -> tuple[float, float]:
+            logs = np.log(posterior[name].values)
+            return float(logs.mean()), float(max(logs.std(), 0.05))
+
+        beta = {f: pooled("mu_beta", "tau_beta", {"feature": f}) for f in features
+                if f in posterior["feature"].values}
+        delta = {}
+        if "mu_delta" in posterior:
+            delta = {m: pooled("mu_delta", "sigma_delta", {"intervention": m})
+                     for m in interventions if m in posterior["intervention"].values}
+        return cls(
+            alpha=pooled("mu_alpha", "sigma_alpha"), beta=beta, gamma=pooled("mu_gamma",
+                                                                             "sigma_gamma"),
+            delta=delta, log_tau_refractory=lognormal("tau_refractory"),
+            log_lengthscale=lognormal("lengthscale"),
+            gp_amplitude=float(np.sqrt((posterior["gp_amplitude"].values ** 2).mean())),
+            source="population posterior of a fitted cohort twin",
+        )
+
+
+_PER: set[str] = set()  # scale parameters indexed like their means (none: scales are shared)

@@ -1,0 +1,388 @@
+"""`DigitalTwin`: a fitted posterior plus everything needed to use it — fit, forecast, save, load.
+
+A twin directory (SCHEMA.md §2) holds ``posterior.nc`` (ArviZ netCDF: ``posterior``,
+``sample_stats`` and a ``fit_data`` group with the daily panel the twin was fitted on, including
+``HORIZON_DAYS`` days ahead) and ``twin.json`` (model and package versions, patients, features
+and their scaling, fit date, coverage, sampler settings, diagnostics, validation).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import __version__, atomic
+from .dims import CHAIN, DAY, DRAW, FEATURE, INTERVENTION, PATIENT
+from .errors import MigraineBayesError
+from .forecast import Draws, day_terms, probabilities, summarise, time_to_onset, top_factors
+from .inference import COHORT_SETTINGS, PATIENT_SETTINGS, Diagnostics, SamplerSettings, fit
+from .io import Cohort
+from .metrics import brier, log_score, roc_auc
+from .model import Design, FeatureSpec, ModelData, PatientPrior, build_design, hsgp, model_data
+from .state import build_panel
+
+MODEL_NAME = "migraine_twin"
+MODEL_VERSION = 1
+FORMAT_VERSION = 1
+HORIZON_DAYS = 60  # days ahead kept in the fit data: forecasts and time to onset
+VALIDATION_FRACTION = 0.2
+
+
+class TwinVersionError(MigraineBayesError):
+    """A stored twin written by an incompatible version."""
+
+
+class TwinError(MigraineBayesError):
+    """A twin cannot do what was asked (unknown patient, date outside its data ...)."""
+
+
+@dataclass
+class DigitalTwin:
+    """A fitted twin.
+
+    Attributes
+    ----------
+    posterior : arviz.InferenceData
+        ``posterior`` (dims ``chain, draw, patient, feature, intervention, basis``) and
+        ``sample_stats``.
+    panel : xarray.Dataset
+        The daily panel it was fitted on, with ``HORIZON_DAYS`` future days.
+    meta : dict
+        What ``twin.json`` holds.
+    """
+
+    posterior: az.InferenceData
+    panel: xr.Dataset
+    meta: dict
+
+    # ------------------------------------------------------------------ fitting
+    @classmethod
+    def fit_cohort(cls, cohort: Cohort, patients: list[str] | None = None,
+                   outcome: str = "onset", settings: SamplerSettings | None = None,
+                   validate: bool = False) -> DigitalTwin:
+        """Fit the full hierarchy: population parameters and every patient."""
+        return cls._fit(cohort, patients, outcome, None, settings or COHORT_SETTINGS,
+                        validate=validate)
+
+    @classmethod
+    def fit_patient(cls, cohort: Cohort, patient: str,
+                    population: DigitalTwin | PatientPrior | None = None, outcome: str = "onset",
+                    settings: SamplerSettings | None = None, validate: bool = True,
+                    features: list[FeatureSpec] | None = None,
+                    scaling: dict[str, tuple[float, float]] | None = None,
+                    interventions: list[str] | None = None) -> DigitalTwin:
+        """Fit one patient, with a saved cohort twin's population posterior as prior.
+
+        ``population`` may be a cohort :class:`DigitalTwin` (its features, scaling and the
+        predictive prior of a new patient are used), a :class:`PatientPrior`, or None (default
+        weakly informative priors). ``features``/``scaling``/``interventions`` fix the design so
+        that many patients share one compiled model (see :func:`fit_patients`).
+        """
+        if isinstance(population, DigitalTwin):
+            if not population.meta["hierarchical"]:
+                raise TwinError("population twin must be a cohort (hierarchical) fit")
+            features = features or [FeatureSpec(**f) for f in population.meta["features"]]
+            scaling = scaling or {k: tuple(v) for k, v in population.meta["scaling"].items()}
+            interventions = (population.meta["interventions"] if interventions is None
+                             else interventions)
+            prior = PatientPrior.from_population(population.posterior.posterior,
+                                                 [f.name for f in features], interventions)
+        else:
+            prior = population or PatientPrior()
+        return cls._fit(cohort, [patient], outcome, prior, settings or PATIENT_SETTINGS,
+                        validate=validate, features=features, scaling=scaling,
+                        interventions=interventions)
+
+    @classmethod
+    def _fit(cls, cohort: Cohort, patients: list[str] | None, outcome: str,
+             prior: PatientPrior | None, settings: SamplerSettings, validate: bool,
+             features: list[FeatureSpec] | None = None,
+             scaling: dict[str, tuple[float, float]] | None = None,
+             interventions: list[str] | None = None) -> DigitalTwin:
+        panel = build_panel(cohort, patients=patients, horizon_days=HORIZON_DAYS)
+        design = build_design(panel, outcome, features, interventions, scaling)
+        domain = _domain(panel)
+        data = model_data(design, domain)
+        if len(data.y) == 0:
+            raise TwinError("no day with a known outcome to fit on")
+        idata, diag = fit(data, prior, settings)
+        posterior = _slim(idata)
+        meta = _metadata(cohort, panel, design, data, prior, outcome, diag)
+        twin = cls(posterior, panel, meta)
+        if validate:
+            twin.meta["validation"] = _validate(panel, design, domain, prior, settings)
+        return twin
+
+    # ------------------------------------------------------------------ forecasting
+    @property
+    def patients(self) -> list[str]:
+        """Patient ids of this twin."""
+        return list(self.meta["patients"])
+
+    def design(self, panel: xr.Dataset | None = None) -> Design:
+        """The design of ``panel`` (default: the fit data) on this twin's features and scale."""
+        panel = self.panel if panel is None else panel
+        return build_design(panel, self.meta["outcome"],
+                            [FeatureSpec(**f) for f in self.meta["features"]],
+                            self.meta["interventions"],
+                            {k: tuple(v) for k, v in self.meta["scaling"].items()})
+
+    def forecast(self, cohort: Cohort | None = None, date: str | None = None,
+                 horizon: int = 1) -> pd.DataFrame:
+        """Forecast the outcome for ``horizon`` days (SCHEMA.md forecast table, plus extras).
+
+        Parameters
+        ----------
+        cohort : Cohort, optional
+            Newer data for the twin's patients; default: the data the twin was fitted on.
+        date : str, optional
+            First day forecast (YYYY-MM-DD); data up to the day before are used. Default: the
+            day after each patient's last diary day.
+        horizon : int
+            Consecutive days to forecast.
+
+        Returns
+        -------
+        DataFrame
+            ``patient_id, date, issued_at, p_attack, p_low, p_high, top_factors`` and
+            ``onset_days_median, onset_days_low, onset_days_high`` (days to the next attack,
+            median and 90% interval; ``inf`` = beyond the horizon kept), ``aleatoric_var``,
+            ``epistemic_var``, ``checks_ok``.
+        """
+        if horizon < 1 or horizon > HORIZON_DAYS:
+            raise TwinError(f"horizon must be between 1 and {HORIZON_DAYS} days, got {horizon}")
+        panel = self.panel
+        if cohort is not None or date is not None:
+            source = cohort if cohort is not None else None
+            if source is None:
+                raise TwinError("forecasting from a given date needs the cohort (--cohort)")
+            if date is not None:
+                source = truncate(source, pd.Timestamp(date) - pd.Timedelta(days=1))
+            panel = build_panel(source, patients=self.patients, horizon_days=HORIZON_DAYS)
+        design = self.design(panel)
+        center, half, offset = self.meta["domain"]["center"], self.meta["domain"][
+            "half_width"], np.asarray(self.meta["domain"]["basis_offset"])
+        sqrt_eigs = hsgp.sqrt_eigenvalues(half, len(offset))
+        rows = []
+        for i, pid in enumerate(design.patients):
+            diary_days = int(panel["in_diary"].sel({PATIENT: pid}).sum())
+            days = diary_days + np.arange(HORIZON_DAYS)
+            if days[-1] > center + half:
+                raise TwinError(f"patient {pid}: forecast day {days[-1]} lies beyond the "
+                                f"twin's latent-state domain (day {center + half:.0f}); refit")
+            phi = hsgp.basis(days, center, half, len(offset)) - offset
+            draws = Draws.from_posterior(self.posterior.posterior, pid, sqrt_eigs)
+            terms = day_terms(draws, design, i, days, phi)
+            p = probabilities(terms)
+            stats = summarise(p[:, :horizon])
+            dates = panel["date"].sel({PATIENT: pid}).values
+            issued = pd.Timestamp(dates[diary_days - 1]).date()
+            for h in range(horizon):
+                onset = time_to_onset(p[:, h:])
+                rows.append({
+                    "patient_id": pid, "date": pd.Timestamp(dates[days[h]]).date(),
+                    "issued_at": issued,
+                    **{k: float(v[h]) for k, v in stats.items()},
+                    "top_factors": top_factors(terms, design.feature_names,
+                                               design.interventions, h),
+                    "onset_days_low": onset[0], "onset_days_median": onset[1],
+                    "onset_days_high": onset[2],
+                    "checks_ok": bool(self.meta["diagnostics"]["ok"]),
+                })
+        cols = ["patient_id", "date", "issued_at", "p_attack", "p_low", "p_high", "top_factors",
+                "onset_days_median", "onset_days_low", "onset_days_high", "aleatoric_var",
+                "epistemic_var", "checks_ok"]
+        return pd.DataFrame(rows)[cols]
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``posterior.nc`` and ``twin.json`` atomically (a crash leaves the old twin)."""
+        path = Path(path)
+        idata = az.InferenceData(posterior=self.posterior.posterior,
+                                 sample_stats=self.posterior.sample_stats,
+                                 fit_data=_encode_panel(self.panel))
+        with atomic.atomic_directory(path) as tmp:
+            idata.to_netcdf(str(tmp / "posterior.nc"), engine="h5netcdf")
+            (tmp / "twin.json").write_text(json.dumps(self.meta, indent=1, default=_json),
+                                           encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> DigitalTwin:
+        """Read a twin directory written by :meth:`save`."""
+        path = Path(path)
+        meta_file = path / "twin.json"
+        if not meta_file.is_file() or not (path / "posterior.nc").is_file():
+            raise TwinError(f"{path} is not a twin directory (needs twin.json and posterior.nc)")
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        version = meta.get("format_version")
+        if version != FORMAT_VERSION or meta.get("model_name") != MODEL_NAME:
+            raise TwinVersionError(
+                f"{path}: twin format {version!r} of model {meta.get('model_name')!r} "
+                f"(written by migraine_bayes {meta.get('package_version')}); this is "
+                f"migraine_bayes {__version__}, which reads format {FORMAT_VERSION} of "
+                f"{MODEL_NAME!r}: refit the twin with this version")
+        idata = az.from_netcdf(str(path / "posterior.nc"), engine="h5netcdf")
+        panel = _decode_panel(idata.fit_data.load())
+        posterior = az.InferenceData(posterior=idata.posterior.load(),
+                                     sample_stats=idata.sample_stats.load())
+        return cls(posterior, panel, meta)
+
+
+# ---------------------------------------------------------------------- helpers
+def fit_patients(cohort: Cohort, patients: list[str] | None = None,
+                 population: DigitalTwin | PatientPrior | None = None,
+                 settings: SamplerSettings | None = None, validate: bool = False
+                 ) -> dict[str, DigitalTwin]:
+    """Fit patients one by one on one shared design, so the model is compiled only once."""
+    patients = patients or cohort.patient_ids
+    panel = build_panel(cohort, patients=patients)
+    shared = build_design(panel)
+    return {pid: DigitalTwin.fit_patient(cohort, pid, population, settings=settings,
+                                         validate=validate, features=shared.features,
+                                         scaling=shared.scaling,
+                                         interventions=shared.interventions)
+            for pid in patients}
+
+
+def truncate(cohort: Cohort, until: pd.Timestamp) -> Cohort:
+    """The cohort with everything after the day ``until`` removed (diary periods end there)."""
+    end = until.normalize() + pd.Timedelta(days=1)
+    patients = cohort.patients.copy()
+    if "diary_end" in patients:
+        patients["diary_end"] = patients["diary_end"].where(
+            patients["diary_end"].isna() | (patients["diary_end"] < end), until.normalize())
+    return Cohort(cohort.observations[cohort.observations["time"] < end].reset_index(drop=True),
+                  cohort.attacks[cohort.attacks["onset"] < end].reset_index(drop=True),
+                  cohort.treatments[cohort.treatments["start"] < end].reset_index(drop=True),
+                  patients, cohort.registry, cohort.source, list(cohort.notices))
+
+
+def _domain(panel: xr.Dataset) -> tuple[float, float, np.ndarray]:
+    n_fit = int(panel["in_diary"].sum(DAY).max())
+    center, half = hsgp.domain(n_fit)
+    half = max(half, (n_fit - 1 + HORIZON_DAYS - center) * 1.05)  # room for the horizon
+    return center, half, hsgp.basis_offset(n_fit, center, half)
+
+
+def _slim(idata: az.InferenceData) -> az.InferenceData:
+    """Posterior and sample stats only, without unconstrained/auxiliary copies."""
+    post = idata.posterior
+    keep = [v for v in post.data_vars if not v.endswith("_log__") and not v.endswith("_z")]
+    return az.InferenceData(posterior=post[keep], sample_stats=idata.sample_stats)
+
+
+def _metadata(cohort: Cohort, panel: xr.Dataset, design: Design, data: ModelData,
+              prior: PatientPrior | None, outcome: str, diag: Diagnostics) -> dict:
+    diary = panel["in_diary"]
+    known = panel[outcome].notnull()
+    coverage = {
+        pid: {
+            "diary_start": str(pd.Timestamp(panel["date"].sel({PATIENT: pid, DAY: 0}).item()
+                                            ).date()),
+            "diary_days": int(diary.sel({PATIENT: pid}).sum()),
+            "known_days": int(known.sel({PATIENT: pid}).sum()),
+            "events": int(panel[outcome].sel({PATIENT: pid}).sum()),
+            "feature_coverage": {str(f): round(float(c), 3) for f, c in zip(
+                panel[FEATURE].values, panel["coverage"].sel({PATIENT: pid}).values,
+                strict=True)},
+        } for pid in design.patients}
+    return {
+        "model_name": MODEL_NAME, "model_version": MODEL_VERSION,
+        "format_version": FORMAT_VERSION, "package_version": __version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "version": 1.0, "previous_version": None,
+        "patients": design.patients, "outcome": outcome, "hierarchical": prior is None,
+        "prior": None if prior is None else prior.to_dict(),
+        "features": [f.to_dict() for f in design.features],
+        "scaling": {k: list(v) for k, v in design.scaling.items()},
+        "interventions": design.interventions,
+        "domain": {"center": data.center, "half_width": data.half_width,
+                   "basis_offset": data.basis_offset.tolist()},
+        "coverage": coverage, "sampler": diag.settings, "diagnostics": diag.to_dict(),
+        "validation": None, "source": "cohort" if cohort.source else "",
+    }
+
+
+def _validate(panel: xr.Dataset, design: Design, domain, prior: PatientPrior | None,
+              settings: SamplerSettings) -> dict:
+    """Time-ordered split: refit on each patient's first 80% of diary days, score the rest.
+
+    The held-out outcomes are predicted from the training posterior with that day's observed
+    covariates (the latent state extrapolated past the training window).
+    """
+    diary = panel["in_diary"].values
+    n_days = diary.sum(axis=1)
+    cut = np.floor(n_days * (1 - VALIDATION_FRACTION)).astype(int)
+    held = np.arange(design.y.shape[1])[None, :] >= cut[:, None]
+    train = Design(**{**design.__dict__, "y": np.where(held, np.nan, design.y)})
+    data = model_data(train, domain)
+    idata, diag = fit(data, prior, settings, retry=False)
+    center, half, offset = domain
+    sqrt_eigs = hsgp.sqrt_eigenvalues(half, len(offset))
+    ys, ps = [], []
+    for i, pid in enumerate(design.patients):
+        days = np.flatnonzero(held[i] & diary[i] & ~np.isnan(design.y[i]))
+        if days.size == 0:
+            continue
+        phi = hsgp.basis(days, center, half, len(offset)) - offset
+        draws = Draws.from_posterior(idata.posterior, pid, sqrt_eigs)
+        ps.append(probabilities(day_terms(draws, design, i, days, phi)).mean(0))
+        ys.append(design.y[i, days])
+    y, p = np.concatenate(ys), np.concatenate(ps)
+    base = np.nanmean(train.y)
+    return {"kind": "time-ordered holdout of the last 20% of diary days; covariates observed",
+            "n_days": int(y.size), "events": int(y.sum()), "brier": brier(y, p),
+            "brier_base_rate": brier(y, np.full_like(p, base)), "log_score": log_score(y, p),
+            "auc": roc_auc(y, p), "checks_ok": diag.ok}
+
+
+def _encode_panel(panel: xr.Dataset) -> xr.Dataset:
+    """NetCDF has no bool: store bools as int8 (decoded by :func:`_decode_panel`)."""
+    out = panel.copy()
+    for name, var in panel.data_vars.items():
+        if var.dtype == bool:
+            out[name] = var.astype("int8")
+            out[name].attrs["dtype"] = "bool"
+    out.attrs = {k: (str(v) if not isinstance(v, (int, float)) else v)
+                 for k, v in panel.attrs.items()}
+    for coord in (PATIENT, FEATURE, INTERVENTION, "feature_category", "feature_unit",
+                  "intervention_kind"):
+        out[coord] = out[coord].astype(str)
+    return out
+
+
+def _decode_panel(ds: xr.Dataset) -> xr.Dataset:
+    out = ds.copy()
+    for name, var in ds.data_vars.items():
+        if var.attrs.get("dtype") == "bool":
+            out[name] = var.astype(bool)
+            out[name].attrs = {}
+    for coord in (PATIENT, FEATURE, INTERVENTION, "feature_category", "feature_unit",
+                  "intervention_kind"):
+        out[coord] = out[coord].astype(object)
+    return out
+
+
+def _json(obj: object) -> object:
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if hasattr(obj, "__dataclass_fields__"):
+        return asdict(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+__all__ = ["CHAIN", "DRAW", "DigitalTwin", "TwinError", "TwinVersionError", "fit_patients",
+           "truncate"]
