@@ -21,9 +21,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/load_panel.py
+	$(BIN)/python benchmarks/fit_speed.py
 
 validate: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/migraine-twin sbc --out reports/validation --replicates 200
 
 lint: $(STAMP)
 	$(BIN)/ruff check migraine_bayes tests benchmarks

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import pandas as pd
 
+from . import atomic
+from .evaluation import SBCResult
+from .inference import COHORT_SETTINGS, PATIENT_SETTINGS
 from .io import Cohort, load_cohort
 from .state import build_panel, summarise_panel
 from .synthetic import SyntheticCohort, simulate_cohort
+from .twin import DigitalTwin
 
 
 def validate_data(cohort: str | os.PathLike) -> Cohort:
@@ -37,3 +42,57 @@ def demo(out: str | os.PathLike = "reports/demo", seed: int = 20261125) -> pd.Da
     folder = Path(out) / "cohort"
     generate(folder, patients=12, days=365, seed=seed)
     return cohort_summary(folder)
+
+
+def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] | None = None,
+        seed: int = 0, draws: int | None = None, chains: int | None = None,
+        outcome: str = "onset", validate: bool | None = None) -> DigitalTwin:
+    """Fit a twin and save it to ``out``: one patient → patient model, several → hierarchy.
+
+    ``validate`` (time-ordered holdout, a second fit) defaults to on for one patient and off
+    for a cohort, where it would double the fitting time.
+    """
+    c = load_cohort(cohort)
+    ids = patients or c.patient_ids
+    unknown = sorted(set(ids) - set(c.patient_ids))
+    if unknown:
+        raise KeyError(f"unknown patient ids {unknown}; available: {c.patient_ids}")
+    base = PATIENT_SETTINGS if len(ids) == 1 else COHORT_SETTINGS
+    settings = dataclasses.replace(base, seed=seed, draws=draws or base.draws,
+                                   chains=chains or base.chains)
+    if len(ids) == 1:
+        twin = DigitalTwin.fit_patient(c, ids[0], outcome=outcome, settings=settings,
+                                       validate=True if validate is None else validate)
+    else:
+        twin = DigitalTwin.fit_cohort(c, ids, outcome=outcome, settings=settings,
+                                      validate=bool(validate))
+    twin.save(out)
+    return twin
+
+
+def forecast(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | None = None,
+             date: str | None = None, horizon: int = 1) -> pd.DataFrame:
+    """Forecast table (SCHEMA.md) from a saved twin, optionally on newer cohort data."""
+    t = twin if isinstance(twin, DigitalTwin) else DigitalTwin.load(twin)
+    c = load_cohort(cohort) if cohort is not None else None
+    return t.forecast(c, date=date, horizon=horizon)
+
+
+def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,
+        cohort: str | os.PathLike = "data/synthetic", days: int = 180) -> SBCResult:
+    """Simulation-based calibration of the single-patient model; histogram and ranks to ``out``."""
+    from .evaluation import run_sbc
+    from .model import FeatureSpec, build_design, model_data
+
+    c = load_cohort(cohort)
+    panel = build_panel(c, patients=c.patient_ids[:1]).isel(day=slice(0, days))
+    features = [f for f in (FeatureSpec("trigger.stress", "trigger.stress"),
+                            FeatureSpec("derived.sleep_debt", "derived.sleep_debt"))
+                if f.source in panel["feature"].values]
+    design = build_design(panel, features=features)
+    result = run_sbc(model_data(design), design, replicates=replicates, seed=seed)
+    out = Path(out)
+    result.histogram(out / "sbc_ranks.png")
+    with atomic.atomic_path(out / "sbc_ranks.csv") as tmp:
+        result.ranks.to_csv(tmp, index=False)
+    return result

@@ -11,6 +11,7 @@ import functools
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,8 +19,10 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from . import api
+from . import api, atomic
 from .errors import InputDataError, MigraineBayesError
+from .inference import InferenceWarning
+from .twin import TwinError
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_STRICT = 0, 1, 2, 3
 
@@ -49,11 +52,13 @@ def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
         except InputDataError as exc:
             _err(f"error: invalid input data\n{exc}")
             raise typer.Exit(EXIT_INPUT) from None
-        except (MigraineBayesError, KeyError, ValueError, FileNotFoundError) as exc:
+        except (TwinError, KeyError, ValueError, FileNotFoundError) as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             _err(f"error: {msg}")
-            raise typer.Exit(EXIT_INPUT if not isinstance(exc, MigraineBayesError)
-                             else EXIT_ERROR) from None
+            raise typer.Exit(EXIT_INPUT) from None
+        except MigraineBayesError as exc:
+            _err(f"error: {exc}")
+            raise typer.Exit(EXIT_ERROR) from None
         except Exception as exc:
             if os.environ.get("MIGRAINE_BAYES_DEBUG"):
                 raise
@@ -113,6 +118,81 @@ def demo(
     typer.echo("Per-patient summary of the synthetic cohort:")
     _print_table(summary)
     typer.echo(f"\ncohort written to {out / 'cohort'} ({time.perf_counter() - t0:.1f} s)")
+
+
+def _patients(value: str | None) -> list[str] | None:
+    return [p.strip() for p in value.split(",") if p.strip()] if value else None
+
+
+@app.command()
+@handled
+def fit(
+    cohort: Annotated[Path, typer.Argument(help="Cohort folder.")],
+    out: Annotated[Path, typer.Option(help="Twin directory to write (replaced atomically).")],
+    patients: Annotated[str | None, typer.Option(help="Comma-separated patient ids "
+                                                      "(default: all).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    draws: Annotated[int | None, typer.Option(min=50, help="Draws per chain.")] = None,
+    chains: Annotated[int | None, typer.Option(min=1, help="Chains.")] = None,
+    outcome: Annotated[str, typer.Option(help="onset or headache_day.")] = "onset",
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when the sampler's checks "
+                                                          "fail.")] = False,
+) -> None:
+    """Fit a twin (one patient: patient model; several: hierarchical) and save it."""
+    if outcome not in ("onset", "headache_day"):
+        raise typer.BadParameter("must be 'onset' or 'headache_day'", param_hint="--outcome")
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InferenceWarning)  # reported below instead
+        twin = api.fit(cohort, out, patients=_patients(patients), seed=seed, draws=draws,
+                       chains=chains, outcome=outcome)
+    d = twin.meta["diagnostics"]
+    typer.echo(f"fitted {len(twin.patients)} patient(s) in {time.perf_counter() - t0:.0f} s; "
+               f"max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
+               f"divergences {d['divergences']}")
+    if not d["ok"]:
+        _err("WARNING: inference checks failed: " + "; ".join(d["failures"]))
+        if strict:
+            raise typer.Exit(EXIT_STRICT)
+    typer.echo(f"twin written to {out}")
+
+
+@app.command()
+@handled
+def forecast(
+    twin: Annotated[Path, typer.Argument(help="Twin directory.")],
+    cohort: Annotated[Path | None, typer.Option(help="Newer data for the twin's "
+                                                     "patients.")] = None,
+    date: Annotated[str | None, typer.Option(help="First day to forecast, YYYY-MM-DD "
+                                                  "(needs --cohort).")] = None,
+    horizon: Annotated[int, typer.Option(min=1, max=60, help="Days to forecast.")] = 1,
+    out: Annotated[Path | None, typer.Option(help="File to write (default: stdout).")] = None,
+    json_lines: Annotated[bool, typer.Option("--json", help="JSON lines instead of "
+                                                            "CSV.")] = False,
+) -> None:
+    """Forecast attack probability with its 90% interval, top factors and time to onset."""
+    table = api.forecast(twin, cohort, date=date, horizon=horizon)
+    text = (table.to_json(orient="records", lines=True, date_format="iso") if json_lines
+            else table.to_csv(index=False))
+    if out is None:
+        typer.echo(text.rstrip("\n"))
+    else:
+        atomic.write_text(out, text)
+        typer.echo(f"forecast written to {out}")
+
+
+@app.command()
+@handled
+def sbc(
+    out: Annotated[Path, typer.Option(help="Folder for the rank histogram and ranks.")],
+    replicates: Annotated[int, typer.Option(min=5, help="Prior draws.")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Simulation-based calibration of the single-patient model (Talts et al. 2018)."""
+    result = api.sbc(out, replicates=replicates, seed=seed)
+    for name, p in result.p_values.items():
+        typer.echo(f"{name}: uniformity p = {p:.3f}")
+    typer.echo(f"rank histogram written to {out / 'sbc_ranks.png'}")
 
 
 def main() -> None:

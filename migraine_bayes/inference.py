@@ -87,9 +87,13 @@ class Diagnostics:
 
 
 def checked_variables(idata: az.InferenceData) -> list[str]:
-    """Posterior variables held to the targets: all but latent coefficients and their z-scores."""
+    """Posterior variables held to the targets.
+
+    All but the latent coefficients, the standardised offsets behind deterministic parameters
+    (``*_z``) and the sampler's transformed copies (``*_log__``, ``*_zerosum__``: same ranks).
+    """
     return [v for v in idata.posterior.data_vars
-            if v not in LATENT_VARS and not v.endswith("_z")]
+            if v not in LATENT_VARS and not v.endswith("_z") and not v.endswith("__")]
 
 
 def diagnose(idata: az.InferenceData) -> Diagnostics:

@@ -133,7 +133,8 @@ class DigitalTwin:
         return build_design(panel, self.meta["outcome"],
                             [FeatureSpec(**f) for f in self.meta["features"]],
                             self.meta["interventions"],
-                            {k: tuple(v) for k, v in self.meta["scaling"].items()})
+                            {k: tuple(v) for k, v in self.meta["scaling"].items()},
+                            self.meta["centers"])
 
     def forecast(self, cohort: Cohort | None = None, date: str | None = None,
                  horizon: int = 1) -> pd.DataFrame:
@@ -276,7 +277,7 @@ def _domain(panel: xr.Dataset) -> tuple[float, float, np.ndarray]:
 def _slim(idata: az.InferenceData) -> az.InferenceData:
     """Posterior and sample stats only, without unconstrained/auxiliary copies."""
     post = idata.posterior
-    keep = [v for v in post.data_vars if not v.endswith("_log__") and not v.endswith("_z")]
+    keep = [v for v in post.data_vars if not v.endswith("__") and not v.endswith("_z")]
     return az.InferenceData(posterior=post[keep], sample_stats=idata.sample_stats)
 
 
@@ -304,11 +305,12 @@ def _metadata(cohort: Cohort, panel: xr.Dataset, design: Design, data: ModelData
         "prior": None if prior is None else prior.to_dict(),
         "features": [f.to_dict() for f in design.features],
         "scaling": {k: list(v) for k, v in design.scaling.items()},
+        "centers": design.centers,
         "interventions": design.interventions,
         "domain": {"center": data.center, "half_width": data.half_width,
                    "basis_offset": data.basis_offset.tolist()},
         "coverage": coverage, "sampler": diag.settings, "diagnostics": diag.to_dict(),
-        "validation": None, "source": "cohort" if cohort.source else "",
+        "validation": None, "data_source": cohort.source,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,40 @@ def test_console_script_bad_data_no_traceback(tmp_path: Path) -> None:
     assert "attacks.csv: file is empty" in res.stderr
     assert "Traceback" not in res.stderr + res.stdout
     assert pd.read_csv(folder / "observations.csv").shape[0] == 60  # input untouched
+
+
+def test_fit_then_forecast_csv_and_json(tmp_path: Path) -> None:
+    twin = tmp_path / "twin"
+    res = runner.invoke(app, ["fit", str(COMMITTED), "--patients", "syn125-005", "--out",
+                              str(twin), "--draws", "500", "--seed", "2"])
+    assert res.exit_code == 0, res.output
+    assert "max R-hat" in res.output and (twin / "posterior.nc").exists()
+    res = runner.invoke(app, ["forecast", str(twin), "--horizon", "2"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    assert lines[0].startswith("patient_id,date,issued_at,p_attack,p_low,p_high,top_factors")
+    assert len(lines) == 3
+    out = tmp_path / "f.jsonl"
+    res = runner.invoke(app, ["forecast", str(twin), "--json", "--out", str(out),
+                              "--cohort", str(COMMITTED), "--date", "2025-12-01"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0]["date"].startswith("2025-12-01") and 0 < rows[0]["p_attack"] < 1
+
+
+def test_fit_strict_exits_3_when_checks_fail(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["fit", str(COMMITTED), "--patients", "syn125-005", "--out",
+                              str(tmp_path / "t"), "--draws", "50", "--chains", "2", "--strict"])
+    assert res.exit_code == 3, res.output
+    assert "inference checks failed" in res.output
+
+
+def test_fit_and_forecast_bad_arguments(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["fit", str(COMMITTED), "--patients", "nobody", "--out",
+                              str(tmp_path / "t")])
+    assert res.exit_code == 2 and "unknown patient ids ['nobody']" in res.output
+    res = runner.invoke(app, ["forecast", str(tmp_path)])
+    assert res.exit_code == 2 and "not a twin directory" in res.output
+    res = runner.invoke(app, ["fit", str(COMMITTED), "--out", str(tmp_path / "t"),
+                              "--outcome", "migraine"])
+    assert res.exit_code == 2

@@ -104,25 +104,30 @@ def build_model(data: ModelData, prior: PatientPrior | None = None,
         d = {name: pm.Data(name, value) for name, value in data.as_data().items()}
         p = d["patient_index"]
         if prior is None:
+            # patient offsets sum to zero over patients: mu is the cohort's mean patient, and
+            # the ridge between mu and the offsets' mean (which stalls non-centred hierarchies
+            # whose groups are well identified) is gone
             mu_alpha = pm.Normal("mu_alpha", *hyper.mu_alpha)
-            sigma_alpha = pm.HalfNormal("sigma_alpha", hyper.sigma_alpha)
-            alpha = pm.Deterministic("alpha", mu_alpha + sigma_alpha * pm.Normal(
-                "alpha_z", dims=PATIENT), dims=PATIENT)
+            sigma_alpha = pm.LogNormal("sigma_alpha", np.log(hyper.sigma_alpha[0]),
+                                       hyper.sigma_alpha[1])
+            alpha = pm.Deterministic("alpha", mu_alpha + sigma_alpha * _offsets("alpha_z", ()),
+                                     dims=PATIENT)
             mu_beta = pm.Normal("mu_beta", 0.0, hyper.mu_beta_sd, dims=FEATURE)
             # one between-patient scale for all triggers: per-trigger scales are barely
             # identified from a few dozen patients and slow the sampler down
-            tau_beta = pm.HalfNormal("tau_beta", hyper.tau_beta)
-            beta = pm.Deterministic("beta", mu_beta + tau_beta * pm.Normal(
-                "beta_z", dims=(PATIENT, FEATURE)), dims=(PATIENT, FEATURE))
+            tau_beta = pm.LogNormal("tau_beta", np.log(hyper.tau_beta[0]), hyper.tau_beta[1])
+            beta = pm.Deterministic("beta", mu_beta + tau_beta * _offsets("beta_z", (FEATURE,)),
+                                    dims=(PATIENT, FEATURE))
             mu_gamma = pm.Normal("mu_gamma", *hyper.mu_gamma)
             sigma_gamma = pm.HalfNormal("sigma_gamma", hyper.sigma_gamma)
-            gamma = pm.Deterministic("gamma", mu_gamma + sigma_gamma * pm.Normal(
-                "gamma_z", dims=PATIENT), dims=PATIENT)
+            gamma = pm.Deterministic("gamma", mu_gamma + sigma_gamma * _offsets("gamma_z", ()),
+                                     dims=PATIENT)
             if has_delta:
                 mu_delta = pm.Normal("mu_delta", *hyper.mu_delta, dims=INTERVENTION)
                 sigma_delta = pm.HalfNormal("sigma_delta", hyper.sigma_delta)
-                delta = pm.Deterministic("delta", mu_delta + sigma_delta * pm.Normal(
-                    "delta_z", dims=(PATIENT, INTERVENTION)), dims=(PATIENT, INTERVENTION))
+                delta = pm.Deterministic(
+                    "delta", mu_delta + sigma_delta * _offsets("delta_z", (INTERVENTION,)),
+                    dims=(PATIENT, INTERVENTION))
             log_tau, log_ell, amp_sd = (hyper.log_tau_refractory, hyper.log_lengthscale,
                                         hyper.gp_amplitude)
         else:
@@ -150,3 +155,13 @@ def build_model(data: ModelData, prior: PatientPrior | None = None,
         pm.Bernoulli("y_obs", logit_p=eta / pt.sqrt(1.0 + np.pi * spread / 8.0),
                      observed=d["y"], dims=OBS)
     return model
+
+
+def _offsets(name: str, other_dims: tuple[str, ...]) -> pt.TensorVariable:
+    """Standardised patient offsets summing to zero over patients, shape (patient, *other).
+
+    ``ZeroSumNormal`` constrains its last axis, so the patient axis is put last and moved back.
+    With one patient the offset is 0 (the cohort mean is that patient).
+    """
+    z = pm.ZeroSumNormal(name, dims=(*other_dims, PATIENT))
+    return z.T if other_dims else z

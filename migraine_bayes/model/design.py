@@ -9,7 +9,7 @@ into the model, where it is marginalised (:mod:`.builder`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import xarray as xr
@@ -38,7 +38,8 @@ class FeatureSpec:
     threshold : float
         Threshold of ``at_least``.
     binary : bool
-        0/1 feature: not standardised, so its coefficient is the log odds ratio of presence.
+        0/1 feature: centred but not scaled, so its coefficient is the log odds ratio of
+        presence.
     """
 
     name: str
@@ -152,7 +153,10 @@ class Design:
 
     ``z_mean``/``z_var`` (P, T, K): standardised features and their variance (0 where known);
     ``exposure`` (P, T, M); ``days_since`` (P, T) days since the last attack (large before any);
-    ``y`` (P, T): the outcome, NaN where unknown; ``scaling``: feature → (center, scale).
+    ``y`` (P, T): the outcome, NaN where unknown; ``scaling``: feature → (cohort center,
+    scale); ``centers``: patient → feature → the center used for that patient (continuous
+    features are centred on the patient's own mean: their coefficients are within-patient
+    effects, as in multilevel diary analyses, e.g. Holsteen et al. 2020).
     """
 
     patients: list[str]
@@ -165,6 +169,7 @@ class Design:
     days_since: np.ndarray
     y: np.ndarray
     n_days: np.ndarray  # (P,) days in the span of each patient (diary + horizon)
+    centers: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def feature_names(self) -> list[str]:
@@ -175,11 +180,12 @@ class Design:
 def build_design(panel: xr.Dataset, outcome: str = "onset",
                  features: list[FeatureSpec] | None = None,
                  interventions: list[str] | None = None,
-                 scaling: dict[str, tuple[float, float]] | None = None) -> Design:
+                 scaling: dict[str, tuple[float, float]] | None = None,
+                 centers: dict[str, dict[str, float]] | None = None) -> Design:
     """Turn a panel into a :class:`Design`.
 
-    ``features``, ``interventions`` and ``scaling`` default to what this panel supports;
-    pass a fitted twin's own to score new data on the same scale.
+    ``features``, ``interventions``, ``scaling`` and per-patient ``centers`` default to what
+    this panel supports; pass a fitted twin's own to score new data on the same scale.
     """
     if outcome not in ("onset", "headache_day"):
         raise ValueError(f"outcome must be 'onset' or 'headache_day', got {outcome!r}")
@@ -196,6 +202,8 @@ def build_design(panel: xr.Dataset, outcome: str = "onset",
     z_mean = np.zeros((n_pat, n_day, len(features)))
     z_var = np.zeros_like(z_mean)
     new_scaling = {}
+    patient_ids = [str(p) for p in panel[PATIENT].values]
+    new_centers: dict[str, dict[str, float]] = {pid: {} for pid in patient_ids}
     means = residualised_means(panel)
     for k, spec in enumerate(features):
         if spec.source in panel[FEATURE].values:
@@ -211,17 +219,27 @@ def build_design(panel: xr.Dataset, outcome: str = "onset",
             m = _shift(m, spec.lag)
             v = _shift(v, spec.lag)
             valid = _shift(valid.astype(float), spec.lag).astype(bool)
+        observed = valid & (v == 0)
         if scaling is not None and spec.name in scaling:
             center, scale = scaling[spec.name]
-        elif spec.binary:
-            center, scale = 0.0, 1.0
         else:
-            observed = m[valid & (v == 0)]
-            center = float(observed.mean()) if observed.size else 0.0
-            scale = float(observed.std()) if observed.size > 1 else 1.0
-            scale = scale if scale > 0 else 1.0
+            center = float(m[observed].mean()) if observed.any() else 0.0
+            scale = 1.0
+        own = np.full(n_pat, center)  # 0/1 features: centred on the cohort's mean
+        if not spec.binary:
+            for i in range(n_pat):
+                given = (centers or {}).get(patient_ids[i], {}).get(spec.name)
+                if given is not None:
+                    own[i] = given
+                elif observed[i].sum() >= 2:
+                    own[i] = m[i][observed[i]].mean()
+            if scaling is None or spec.name not in scaling:
+                dev = (m - own[:, None])[observed]
+                scale = float(dev.std()) if dev.size > 1 and dev.std() > 0 else 1.0
         new_scaling[spec.name] = (center, scale)
-        z_mean[:, :, k] = np.where(valid, (m - center) / scale, 0.0)
+        for i in range(n_pat):
+            new_centers[patient_ids[i]][spec.name] = float(own[i])
+        z_mean[:, :, k] = np.where(valid, (m - own[:, None]) / scale, 0.0)
         z_var[:, :, k] = np.where(valid, v / scale**2, 0.0)
     exposure = np.stack([panel["exposure"].sel({INTERVENTION: n}).fillna(0.0).values
                          if n in panel[INTERVENTION].values else np.zeros((n_pat, n_day))
@@ -237,6 +255,7 @@ def build_design(panel: xr.Dataset, outcome: str = "onset",
         patients=[str(p) for p in panel[PATIENT].values], features=list(features),
         interventions=list(interventions), scaling=new_scaling, z_mean=z_mean, z_var=z_var,
         exposure=exposure, days_since=days_since, y=y, n_days=in_span.sum(axis=1),
+        centers=new_centers,
     )
 
 

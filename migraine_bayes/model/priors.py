@@ -20,9 +20,12 @@ class Hyper:
 
     mu_alpha: tuple[float, float] = (float(np.log(DEFAULT_BASE_RATE / (1 - DEFAULT_BASE_RATE))),
                                      1.0)
-    sigma_alpha: float = 0.7
+    # between-patient scales: lognormal (median, log-sd). Patients differ in attack frequency
+    # (2-8 a month) and in trigger sensitivity ("effects vary widely between patients",
+    # REFERENCES.md), so no mass at zero heterogeneity — which is also the funnel's neck
+    sigma_alpha: tuple[float, float] = (0.4, 0.5)
     mu_beta_sd: float = 0.5
-    tau_beta: float = 0.3
+    tau_beta: tuple[float, float] = (0.25, 0.5)
     mu_gamma: tuple[float, float] = (-1.0, 0.7)
     sigma_gamma: float = 0.5
     mu_delta: tuple[float, float] = (0.0, 0.7)

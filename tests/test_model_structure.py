@@ -1,0 +1,114 @@
+"""Model pieces against independent computations, without sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import COMMITTED
+from scipy.special import expit
+
+from migraine_bayes.io import load_cohort
+from migraine_bayes.model import FeatureSpec, PatientPrior, build_design, build_model, model_data
+from migraine_bayes.model import hsgp
+from migraine_bayes.model.design import residualised_means, transform_moments
+from migraine_bayes.state import build_panel
+
+
+@pytest.fixture(scope="module")
+def panel():
+    return build_panel(load_cohort(COMMITTED), patients=["syn125-005", "syn125-002"])
+
+
+@pytest.mark.parametrize("spec", [FeatureSpec("f", "x", "fall"),
+                                  FeatureSpec("a", "x", "at_least", threshold=5, binary=True),
+                                  FeatureSpec("i", "x")])
+def test_transform_moments_match_monte_carlo(spec, rng) -> None:
+    mean = np.array([-3.0, 0.5, 4.0, 6.0, 2.0])
+    sd = np.array([2.0, 1.0, 1.5, 0.5, 0.0])
+    m, v = transform_moments(spec, mean, sd)
+    x = mean + sd * rng.standard_normal((400_000, mean.size))
+    t = {"fall": np.clip(-x, 0, None), "at_least": (x >= 5).astype(float), "identity": x}[
+        spec.transform]
+    np.testing.assert_allclose(m, t.mean(0), atol=0.01)
+    np.testing.assert_allclose(v, t.var(0), atol=0.02)
+
+
+def test_probit_approximation_of_feature_uncertainty(rng) -> None:
+    """E[logistic(eta + b x)] over x ~ N(0, s²) vs the model's eta / sqrt(1 + pi b² s² / 8)."""
+    for eta, spread in [(-2.0, 0.5), (-1.0, 2.0), (0.5, 1.0), (-3.0, 4.0)]:
+        mc = expit(eta + np.sqrt(spread) * rng.standard_normal(400_000)).mean()
+        approx = expit(eta / np.sqrt(1 + np.pi * spread / 8))
+        assert abs(mc - approx) < 0.02
+
+
+def test_hsgp_approximates_the_exponentiated_quadratic_kernel() -> None:
+    days = np.arange(365)
+    center, half = hsgp.domain(365)
+    phi = hsgp.basis(days, center, half, m=60)
+    ell, amp = 40.0, 0.6
+    s = hsgp.sqrt_psd(amp, ell, hsgp.sqrt_eigenvalues(half, 60)) ** 2
+    approx = (phi * s) @ phi.T
+    exact = amp**2 * np.exp(-0.5 * (days[:, None] - days[None, :]) ** 2 / ell**2)
+    assert np.abs(approx - exact).max() < 0.02 * amp**2
+
+
+def test_centred_basis_has_mean_zero_over_the_fit() -> None:
+    center, half = hsgp.domain(200)
+    phi = hsgp.basis(np.arange(200), center, half) - hsgp.basis_offset(200, center, half)
+    np.testing.assert_allclose(phi.mean(0), 0, atol=1e-12)
+
+
+def test_physiology_is_residualised_on_triggers(panel) -> None:
+    adjusted = residualised_means(panel).sel(patient="syn125-005")
+    raw = panel["imputed"].sel(patient="syn125-005")
+    seen = panel["present"].sel(patient="syn125-005", feature="physiological.resting_hr").values
+    stress = raw.sel(feature="trigger.stress").values[seen]
+    hr_raw = raw.sel(feature="physiological.resting_hr").values[seen]
+    hr_adj = adjusted.sel(feature="physiological.resting_hr").values[seen]
+    assert abs(np.corrcoef(stress, hr_raw)[0, 1]) > 0.3  # the generator's stress → HR echo
+    assert abs(np.corrcoef(stress, hr_adj)[0, 1]) < 1e-8  # least-squares residuals
+
+
+def test_design_features_and_lags(panel) -> None:
+    d = build_design(panel)
+    names = d.feature_names
+    assert "derived.pressure_fall" in names and "trigger.alcohol_5plus" in names
+    assert "symptom.fatigue@lag1" in names and "symptom.fatigue" not in names
+    assert "derived.days_since_attack" not in names
+    k = names.index("symptom.fatigue@lag1")
+    raw = panel["value"].sel(patient="syn125-005", feature="symptom.fatigue").values
+    day = int(np.flatnonzero(raw == 1)[0])
+    center = d.scaling["symptom.fatigue@lag1"][0]  # 0/1 features: cohort-centred, not scaled
+    assert d.scaling["symptom.fatigue@lag1"][1] == 1.0 and 0 < center < 1
+    assert d.z_mean[0, day + 1, k] == pytest.approx(1.0 - center)
+    assert d.z_var[0, day + 1, k] == 0.0
+    # continuous features: centred on the patient's own mean (within-patient effects)
+    s = names.index("trigger.stress")
+    own = d.centers["syn125-005"]["trigger.stress"]
+    stress = panel["value"].sel(patient="syn125-005", feature="trigger.stress").values
+    assert own == pytest.approx(np.nanmean(stress))
+    # a patient without a wearable: physiology absent, contributes nothing
+    hr = names.index("physiological.resting_hr@lag1")
+    assert (d.z_mean[1, :, hr] == 0).all() and (d.z_var[1, :, hr] == 0).all()
+    # unknown outcomes stay unknown
+    assert np.isnan(d.y[1]).sum() == int(panel["onset"].sel(patient="syn125-002").isnull().sum())
+
+
+@pytest.mark.parametrize("hierarchical", [True, False])
+def test_every_model_variable_has_named_dims(panel, hierarchical) -> None:
+    data = model_data(build_design(panel))
+    model = build_model(data, None if hierarchical else PatientPrior())
+    dims = model.named_vars_to_dims
+    for name in ("alpha", "beta", "gamma", "delta", "gp_amplitude", "gp_coef", "y_obs"):
+        if name in model.named_vars:
+            assert name in dims, name
+    assert dims["beta"] == ("patient", "feature")
+    assert list(model.coords["patient"]) == ["syn125-005", "syn125-002"]
+    assert model.coords["feature"] == tuple(data.features)
+
+
+def test_patient_prior_round_trip() -> None:
+    p = PatientPrior(beta={"trigger.stress": (0.1, 0.2)}, delta={"erenumab": (-0.5, 0.3)})
+    assert PatientPrior.from_dict(p.to_dict()) == p
+    mu, sd = p.beta_arrays(["trigger.stress", "trigger.other"])
+    assert list(mu) == [0.1, 0.0] and list(sd) == [0.2, 0.5]

@@ -1,0 +1,38 @@
+"""Simulation-based calibration of the single-patient model (small here, full in validate)."""
+
+from __future__ import annotations
+
+
+import pytest
+from conftest import COMMITTED, ROOT
+
+from migraine_bayes.evaluation import run_sbc
+from migraine_bayes.io import load_cohort
+from migraine_bayes.model import FeatureSpec, build_design, model_data
+from migraine_bayes.state import build_panel
+
+
+def sbc_data(days: int):
+    cohort = load_cohort(COMMITTED)
+    panel = build_panel(cohort, patients=["syn125-005"]).isel(day=slice(0, days))
+    features = [FeatureSpec("trigger.stress", "trigger.stress"),
+                FeatureSpec("trigger.menstruation", "trigger.menstruation", binary=True)]
+    design = build_design(panel, features=features)
+    return model_data(design), design
+
+
+def test_sbc_smoke() -> None:
+    data, design = sbc_data(150)
+    result = run_sbc(data, design, replicates=24, seed=3)
+    assert result.ranks.shape == (24, 6)
+    assert result.ranks.to_numpy().min() >= 0 and result.ranks.to_numpy().max() <= 99
+    assert result.min_p_value > 0.001, result.p_values  # only gross miscalibration at n=24
+
+
+@pytest.mark.slow
+def test_sbc_full() -> None:
+    data, design = sbc_data(180)
+    result = run_sbc(data, design, replicates=200, seed=11)
+    result.histogram(ROOT / "reports" / "validation" / "sbc_ranks.png")
+    result.ranks.to_csv(ROOT / "reports" / "validation" / "sbc_ranks.csv", index=False)
+    assert result.min_p_value > 0.01 / len(result.p_values), result.p_values
