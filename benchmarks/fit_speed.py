@@ -25,7 +25,7 @@ import numpy as np
 import pymc as pm
 
 from migraine_bayes import atomic
-from migraine_bayes.inference import COHORT_SETTINGS, PATIENT_SETTINGS, diagnose
+from migraine_bayes.inference import COHORT_SETTINGS, PATIENT_SETTINGS
 from migraine_bayes.model import build_design
 from migraine_bayes.state import build_panel
 from migraine_bayes.synthetic import simulate_cohort

@@ -8,8 +8,14 @@ from conftest import COMMITTED
 from scipy.special import expit
 
 from migraine_bayes.io import load_cohort
-from migraine_bayes.model import FeatureSpec, PatientPrior, build_design, build_model, model_data
-from migraine_bayes.model import hsgp
+from migraine_bayes.model import (
+    FeatureSpec,
+    PatientPrior,
+    build_design,
+    build_model,
+    hsgp,
+    model_data,
+)
 from migraine_bayes.model.design import residualised_means, transform_moments
 from migraine_bayes.state import build_panel
 
@@ -83,7 +89,6 @@ def test_design_features_and_lags(panel) -> None:
     assert d.z_mean[0, day + 1, k] == pytest.approx(1.0 - center)
     assert d.z_var[0, day + 1, k] == 0.0
     # continuous features: centred on the patient's own mean (within-patient effects)
-    s = names.index("trigger.stress")
     own = d.centers["syn125-005"]["trigger.stress"]
     stress = panel["value"].sel(patient="syn125-005", feature="trigger.stress").values
     assert own == pytest.approx(np.nanmean(stress))

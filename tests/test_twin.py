@@ -83,7 +83,7 @@ def test_load_rejects_other_versions(twin, tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "t" / "twin.json").read_text())
     meta["format_version"] = 99
     (tmp_path / "t" / "twin.json").write_text(json.dumps(meta))
-    with pytest.raises(TwinVersionError, match="format 99.*refit"):
+    with pytest.raises(TwinVersionError, match=r"format 99.*refit"):
         DigitalTwin.load(tmp_path / "t")
     with pytest.raises(TwinError, match="not a twin directory"):
         DigitalTwin.load(tmp_path)

@@ -16,8 +16,7 @@ TRUTH_TO_MODEL = {
 }
 
 
-def recovery_table(sensitivities: pd.DataFrame, truth: dict, scaling: dict,
-                   interval: float = 0.90) -> pd.DataFrame:
+def recovery_table(sensitivities: pd.DataFrame, truth: dict, scaling: dict) -> pd.DataFrame:
     """Join estimated sensitivities with the truth.
 
     Parameters

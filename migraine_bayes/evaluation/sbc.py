@@ -78,8 +78,16 @@ def run_sbc(data: ModelData, design: Design, replicates: int = 20, seed: int = 0
         One patient's flattened data (its outcomes are replaced by simulations).
     replicates : int
         Number of prior draws (≥ 200 for the full check; ~20 as a smoke check).
+    seed : int
+        Seed of the prior draws and of every refit.
+    settings : SamplerSettings, optional
+        Sampler settings of the refits (default: 2 chains × 500 draws).
     n_draws : int
         L, posterior draws kept (thinned evenly) for each rank.
+    prior : PatientPrior, optional
+        Prior to simulate from and fit with (default: :class:`PatientPrior`).
+    bins : int
+        Histogram bins of the uniformity test.
     """
     if len(data.patients) != 1:
         raise ValueError("SBC runs on a single patient's data")

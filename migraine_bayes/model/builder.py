@@ -113,9 +113,11 @@ def build_model(data: ModelData, prior: PatientPrior | None = None,
             alpha = pm.Deterministic("alpha", mu_alpha + sigma_alpha * _offsets("alpha_z", ()),
                                      dims=PATIENT)
             mu_beta = pm.Normal("mu_beta", 0.0, hyper.mu_beta_sd, dims=FEATURE)
-            # one between-patient scale for all triggers: per-trigger scales are barely
-            # identified from a few dozen patients and slow the sampler down
-            tau_beta = pm.LogNormal("tau_beta", np.log(hyper.tau_beta[0]), hyper.tau_beta[1])
+            # between-patient scale per trigger: heterogeneity differs by trigger (a third of
+            # women are insensitive to menses, most patients to weather); one shared scale
+            # pulls every patient onto the population mean
+            tau_beta = pm.LogNormal("tau_beta", np.log(hyper.tau_beta[0]), hyper.tau_beta[1],
+                                    dims=FEATURE)
             beta = pm.Deterministic("beta", mu_beta + tau_beta * _offsets("beta_z", (FEATURE,)),
                                     dims=(PATIENT, FEATURE))
             mu_gamma = pm.Normal("mu_gamma", *hyper.mu_gamma)

@@ -115,4 +115,4 @@ class PatientPrior:
         )
 
 
-_PER: set[str] = set()  # scale parameters indexed like their means (none: scales are shared)
+_PER = {"tau_beta"}  # scale parameters indexed like their means
