@@ -114,7 +114,8 @@ def main() -> None:
         per.append({"patient": pid, "seconds": sec, "min_ess_bulk": dd["min_ess_bulk"],
                     "ess_per_s": dd["min_ess_bulk"] / sec, "ok": dd["ok"],
                     "max_rhat": dd["max_rhat"]})
-    results["c"] = {"patients": len(per), "mean_seconds": float(np.mean([r["seconds"] for r in per])),
+    results["c"] = {"patients": len(per),
+                    "mean_seconds": float(np.mean([r["seconds"] for r in per])),
                     "mean_ess_per_s": float(np.mean([r["ess_per_s"] for r in per])),
                     "all_ok": all(r["ok"] for r in per), "per_patient": per}
 
@@ -146,11 +147,13 @@ def main() -> None:
     a, b, c, dn = results["a"], results["b"], results["c"], results["d"]
     lines = [
         f"# Fit speed ({n_pat} synthetic patients × 365 days, 2 cores, one run)", "",
-        "| case | wall time | min bulk ESS | max R-hat | checks | target |", "|---|---|---|---|---|---|",
+        "| case | wall time | min bulk ESS | max R-hat | checks | target |",
+        "|---|---|---|---|---|---|",
         f"| (a) 1 patient, after first compile | {a['seconds']:.1f} s | {a['min_ess_bulk']:.0f} | "
         f"{a['max_rhat']:.3f} | {'pass' if a['ok'] else 'FAIL'} | ≤ 20 s |",
         f"| (b) {n_pat} patients hierarchical | {b['seconds']:.0f} s | {b['min_ess_bulk']:.0f} | "
-        f"{b['max_rhat']:.3f} | {'pass' if b['ok'] else 'FAIL'} (attempts {b['attempts']}) | ≤ 300 s |",
+        f"{b['max_rhat']:.3f} | {'pass' if b['ok'] else 'FAIL'} "
+        f"(attempts {b['attempts']}) | ≤ 300 s |",
         f"| (c) {n_pat} patients one by one | {c['mean_seconds']:.1f} s/patient | "
         f"ESS/s {c['mean_ess_per_s']:.0f} | | {'all pass' if c['all_ok'] else 'some FAIL'} | |",
         f"| (d) naive, fresh PyMC model each ({dn['patients']} patients) | "

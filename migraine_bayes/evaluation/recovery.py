@@ -1,4 +1,4 @@
-"""Recovery of known truth: do the twin's trigger sensitivities match the generator's?
+"""Recovery of known truth: the twin's trigger sensitivities against the generator's.
 
 Maps each true trigger of ``truth.json`` (``migraine_bayes.synthetic``) to the model feature it
 acts through, on the model's scale (log odds ratio per SD, or of presence for 0/1 features).
