@@ -19,10 +19,13 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from . import api, atomic
-from .errors import InputDataError, MigraineBayesError
-from .inference import InferenceWarning
-from .twin import TwinError
+# arviz 0.23 announces its 1.0 refactor once a day on import: noise for a CLI user
+warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=FutureWarning)
+
+from . import api, atomic  # noqa: E402
+from .errors import InputDataError, MigraineBayesError  # noqa: E402
+from .inference import InferenceWarning  # noqa: E402
+from .twin import TwinError  # noqa: E402
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_STRICT = 0, 1, 2, 3
 
