@@ -50,8 +50,8 @@ def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # click reports usage errors itself (exit 2)
         except InputDataError as exc:
             _err(f"error: invalid input data\n{exc}")
             raise typer.Exit(EXIT_INPUT) from None
