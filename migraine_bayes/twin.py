@@ -160,14 +160,13 @@ class DigitalTwin:
         """
         if horizon < 1 or horizon > HORIZON_DAYS:
             raise TwinError(f"horizon must be between 1 and {HORIZON_DAYS} days, got {horizon}")
+        if date is not None and cohort is None:
+            raise TwinError("forecasting from a given date needs the cohort (--cohort)")
         panel = self.panel
-        if cohort is not None or date is not None:
-            source = cohort if cohort is not None else None
-            if source is None:
-                raise TwinError("forecasting from a given date needs the cohort (--cohort)")
+        if cohort is not None:
             if date is not None:
-                source = truncate(source, pd.Timestamp(date) - pd.Timedelta(days=1))
-            panel = build_panel(source, patients=self.patients, horizon_days=HORIZON_DAYS)
+                cohort = truncate(cohort, pd.Timestamp(date) - pd.Timedelta(days=1))
+            panel = build_panel(cohort, patients=self.patients, horizon_days=HORIZON_DAYS)
         design = self.design(panel)
         center, half, offset = self.meta["domain"]["center"], self.meta["domain"][
             "half_width"], np.asarray(self.meta["domain"]["basis_offset"])
