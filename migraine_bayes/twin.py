@@ -20,7 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from . import __version__, atomic
-from .dims import CHAIN, DAY, DRAW, FEATURE, INTERVENTION, PATIENT
+from .dims import DAY, FEATURE, INTERVENTION, PATIENT
 from .errors import MigraineBayesError
 from .forecast import Draws, day_terms, probabilities, summarise, time_to_onset, top_factors
 from .inference import COHORT_SETTINGS, PATIENT_SETTINGS, Diagnostics, SamplerSettings, fit
@@ -385,5 +385,5 @@ def _json(obj: object) -> object:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-__all__ = ["CHAIN", "DRAW", "DigitalTwin", "TwinError", "TwinVersionError", "fit_patients",
+__all__ = ["DigitalTwin", "TwinError", "TwinVersionError", "fit_patients",
            "truncate"]

@@ -168,7 +168,6 @@ class Design:
     exposure: np.ndarray
     days_since: np.ndarray
     y: np.ndarray
-    n_days: np.ndarray  # (P,) days in the span of each patient (diary + horizon)
     centers: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
@@ -254,8 +253,7 @@ def build_design(panel: xr.Dataset, outcome: str = "onset",
     return Design(
         patients=[str(p) for p in panel[PATIENT].values], features=list(features),
         interventions=list(interventions), scaling=new_scaling, z_mean=z_mean, z_var=z_var,
-        exposure=exposure, days_since=days_since, y=y, n_days=in_span.sum(axis=1),
-        centers=new_centers,
+        exposure=exposure, days_since=days_since, y=y, centers=new_centers,
     )
 
 
