@@ -67,6 +67,20 @@ def day_terms(draws: Draws, design: Design, patient: int, days: np.ndarray, phi:
     }
 
 
+def posterior_terms(posterior: xr.Dataset, design: Design, patient: int, days: np.ndarray,
+                    domain: tuple[float, float, np.ndarray]) -> dict[str, np.ndarray]:
+    """:func:`day_terms` of design patient ``patient`` on ``days`` under a posterior.
+
+    ``domain`` = (center, half_width, basis_offset) of the twin's latent basis.
+    """
+    center, half, offset = domain
+    offset = np.asarray(offset)
+    phi = hsgp.basis(days, center, half, offset.size) - offset
+    draws = Draws.from_posterior(posterior, design.patients[patient],
+                                 hsgp.sqrt_eigenvalues(half, offset.size))
+    return day_terms(draws, design, patient, days, phi)
+
+
 def probabilities(terms: dict[str, np.ndarray]) -> np.ndarray:
     """Per-draw probability (S, n_days) from :func:`day_terms`."""
     eta = (terms["baseline"] + terms["features"].sum(-1) + terms["refractory"]

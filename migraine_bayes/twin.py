@@ -22,7 +22,7 @@ import xarray as xr
 from . import __version__, atomic
 from .dims import DAY, FEATURE, INTERVENTION, PATIENT
 from .errors import MigraineBayesError
-from .forecast import Draws, day_terms, probabilities, summarise, time_to_onset, top_factors
+from .forecast import posterior_terms, probabilities, summarise, time_to_onset, top_factors
 from .inference import COHORT_SETTINGS, PATIENT_SETTINGS, Diagnostics, SamplerSettings, fit
 from .io import Cohort
 from .metrics import brier, log_score, roc_auc
@@ -168,9 +168,9 @@ class DigitalTwin:
                 cohort = truncate(cohort, pd.Timestamp(date) - pd.Timedelta(days=1))
             panel = build_panel(cohort, patients=self.patients, horizon_days=HORIZON_DAYS)
         design = self.design(panel)
-        center, half, offset = self.meta["domain"]["center"], self.meta["domain"][
-            "half_width"], np.asarray(self.meta["domain"]["basis_offset"])
-        sqrt_eigs = hsgp.sqrt_eigenvalues(half, len(offset))
+        dom = self.meta["domain"]
+        center, half = dom["center"], dom["half_width"]
+        domain = (center, half, np.asarray(dom["basis_offset"]))
         rows = []
         for i, pid in enumerate(design.patients):
             diary_days = int(panel["in_diary"].sel({PATIENT: pid}).sum())
@@ -178,9 +178,7 @@ class DigitalTwin:
             if days[-1] > center + half:
                 raise TwinError(f"patient {pid}: forecast day {days[-1]} lies beyond the "
                                 f"twin's latent-state domain (day {center + half:.0f}); refit")
-            phi = hsgp.basis(days, center, half, len(offset)) - offset
-            draws = Draws.from_posterior(self.posterior.posterior, pid, sqrt_eigs)
-            terms = day_terms(draws, design, i, days, phi)
+            terms = posterior_terms(self.posterior.posterior, design, i, days, domain)
             p = probabilities(terms)
             stats = summarise(p[:, :horizon])
             dates = panel["date"].sel({PATIENT: pid}).values
@@ -327,16 +325,13 @@ def _validate(panel: xr.Dataset, design: Design, domain, prior: PatientPrior | N
     train = Design(**{**design.__dict__, "y": np.where(held, np.nan, design.y)})
     data = model_data(train, domain)
     idata, diag = fit(data, prior, settings, retry=False)
-    center, half, offset = domain
-    sqrt_eigs = hsgp.sqrt_eigenvalues(half, len(offset))
     ys, ps = [], []
-    for i, pid in enumerate(design.patients):
+    for i in range(len(design.patients)):
         days = np.flatnonzero(held[i] & diary[i] & ~np.isnan(design.y[i]))
         if days.size == 0:
             continue
-        phi = hsgp.basis(days, center, half, len(offset)) - offset
-        draws = Draws.from_posterior(idata.posterior, pid, sqrt_eigs)
-        ps.append(probabilities(day_terms(draws, design, i, days, phi)).mean(0))
+        ps.append(probabilities(posterior_terms(idata.posterior, design, i, days,
+                                                domain)).mean(0))
         ys.append(design.y[i, days])
     y, p = np.concatenate(ys), np.concatenate(ps)
     base = np.nanmean(train.y)
