@@ -22,6 +22,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/load_panel.py
 	$(BIN)/python benchmarks/fit_speed.py
+	$(BIN)/python benchmarks/simulate_speed.py
 
 validate: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

@@ -96,3 +96,24 @@ def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,
     with atomic.atomic_path(out / "sbc_ranks.csv") as tmp:
         result.ranks.to_csv(tmp, index=False)
     return result
+
+
+def simulate(twin: str | os.PathLike, scenarios: str | os.PathLike | list[dict],
+             horizon: int = 30, draws: int = 2000, seed: int = 0,
+             patients: list[str] | None = None, out: str | os.PathLike | None = None) -> dict:
+    """Compare scenarios with the no-intervention baseline (SCHEMA.md's simulate JSON).
+
+    Every scenario is checked before anything is simulated; with ``out`` the JSON is written
+    atomically.
+    """
+    import json
+
+    from .interventions import compare, comparison_json, parse_scenarios
+
+    model = DigitalTwin.load(twin)
+    parsed = parse_scenarios(scenarios)
+    result = comparison_json(compare(model, parsed, horizon, draws, seed, patients), str(twin),
+                             horizon, draws, seed)
+    if out is not None:
+        atomic.write_text(out, json.dumps(result, indent=1))
+    return result

@@ -308,7 +308,27 @@ def _metadata(cohort: Cohort, panel: xr.Dataset, design: Design, data: ModelData
                    "basis_offset": data.basis_offset.tolist()},
         "coverage": coverage, "sampler": diag.settings, "diagnostics": diag.to_dict(),
         "validation": None, "data_source": cohort.source,
+        "attack_history": attack_history(cohort.attacks, design.patients),
     }
+
+
+def attack_history(attacks: pd.DataFrame, patients: list[str]) -> dict:
+    """Per patient: attacks with a recorded prodrome, and acute treatments with their outcome.
+
+    ``{pid: {"attacks": n, "with_prodrome": n, "acute": {drug: [treated, pain_free_2h]}}}`` —
+    counts only (nothing identifying), used to update published priors of acute drugs.
+    """
+    out = {}
+    for pid in patients:
+        a = attacks[attacks["patient_id"] == pid]
+        acute: dict[str, list[int]] = {}
+        if "acute_medication" in a and "pain_free_2h" in a:
+            treated = a[a["acute_medication"].notna() & a["pain_free_2h"].notna()]
+            for drug, g in treated.groupby(treated["acute_medication"].astype(str).str.lower()):
+                acute[str(drug)] = [len(g), int(g["pain_free_2h"].astype(bool).sum())]
+        with_prodrome = int(a["prodrome_onset"].notna().sum()) if "prodrome_onset" in a else 0
+        out[pid] = {"attacks": len(a), "with_prodrome": with_prodrome, "acute": acute}
+    return out
 
 
 def _validate(panel: xr.Dataset, design: Design, domain, prior: PatientPrior | None,

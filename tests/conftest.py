@@ -51,3 +51,12 @@ def write_tables(folder: Path, tables: dict[str, pd.DataFrame]) -> Path:
 @pytest.fixture
 def small_cohort_dir(tmp_path: Path) -> Path:
     return write_tables(tmp_path / "cohort", small_tables())
+
+
+@pytest.fixture(scope="session")
+def committed_twins() -> dict:
+    """One twin per patient of the committed cohort (model compiled once), shared by tests."""
+    from migraine_bayes.io import load_cohort
+    from migraine_bayes.twin import fit_patients
+
+    return fit_patients(load_cohort(COMMITTED))

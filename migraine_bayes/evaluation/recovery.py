@@ -77,3 +77,61 @@ def trigger_identification(table: pd.DataFrame, or_threshold: float = 1.6,
         "recall": float((flagged & strong).sum() / strong.sum()) if strong.any() else float("nan"),
         "coverage": float(table["covered"].mean()),
     }
+
+
+def identification_bound(panel, truth: dict, or_threshold: float = 1.6,
+                         p_flag: float = 0.95) -> pd.DataFrame:
+    """How often an *ideal* analysis could flag each strong true trigger: the data's limit.
+
+    For each patient and true trigger with odds ratio ≥ ``or_threshold``, the Fisher
+    information of its coefficient on the patient's known days, given the *true* daily
+    probabilities and the observed feature values (in the truth's own units and shape), is
+    ``I = sum_t p_t (1 - p_t) (z_t - mean z)^2``. An efficient estimator is then about
+    ``Normal(beta, 1 / I)``, and a one-sided flag at ``p_flag`` fires with probability
+    ``Phi(beta sqrt(I) - z_{p_flag})`` — an upper bound on the recall of any flat-prior analysis
+    of one patient's diary (it knows every probability except this coefficient's).
+
+    Parameters
+    ----------
+    panel : xarray.Dataset
+        :func:`migraine_bayes.state.build_panel` of the cohort (``onset`` outcome).
+    truth : dict
+        ``truth.json`` content.
+    or_threshold, p_flag : float
+        Which triggers count as strong, and the flagging level of P(effect > 0).
+
+    Returns
+    -------
+    DataFrame
+        ``patient_id, feature, true_log_or, z_score, p_flag`` per strong trigger; the mean of
+        ``p_flag`` is the expected recall of the ideal analysis.
+    """
+    from scipy import stats
+
+    rows = []
+    z_crit = stats.norm.ppf(p_flag)
+    for patient in truth["patients"]:
+        pid = patient["patient_id"]
+        if pid not in panel["patient"].values:
+            continue
+        q = panel.sel(patient=pid)
+        y = q["onset"].values
+        p_true = np.asarray(patient["p_attack"], dtype=float)[: y.size]
+        for trig in patient["triggers"]:
+            if trig["odds_ratio"] < or_threshold or trig["feature"] not in q["feature"].values:
+                continue
+            x = q["value"].sel(feature=trig["feature"]).values
+            use = ~np.isnan(y) & q["present"].sel(feature=trig["feature"]).values.astype(bool)
+            if trig["shape"] == "threshold":
+                z = (x >= trig["threshold"]).astype(float)
+            elif trig["shape"] == "fall":
+                z = np.clip(-x, 0.0, None)
+            else:
+                z = x
+            zc = z[use] - z[use].mean() if use.any() else np.zeros(0)
+            info = float(np.sum(p_true[use] * (1 - p_true[use]) * zc**2))
+            score = trig["log_or_per_unit"] * np.sqrt(info)
+            rows.append({"patient_id": pid, "feature": trig["feature"],
+                         "true_log_or": trig["log_or_per_unit"], "z_score": score,
+                         "p_flag": float(stats.norm.cdf(score - z_crit))})
+    return pd.DataFrame(rows)
