@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/load_panel.py
 	$(BIN)/python benchmarks/fit_speed.py
 	$(BIN)/python benchmarks/simulate_speed.py
+	$(BIN)/python benchmarks/update_speed.py
 
 validate: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

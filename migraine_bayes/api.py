@@ -6,15 +6,18 @@ import dataclasses
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from . import atomic
+from . import atomic, audit
+from .drift import check_drift
 from .evaluation import SBCResult
 from .inference import COHORT_SETTINGS, PATIENT_SETTINGS
 from .io import Cohort, load_cohort
+from .retraining import retrain, retraining_reasons
 from .state import build_panel, summarise_panel
 from .synthetic import SyntheticCohort, simulate_cohort
-from .twin import DigitalTwin
+from .twin import DigitalTwin, truncate
 
 
 def validate_data(cohort: str | os.PathLike) -> Cohort:
@@ -67,15 +70,82 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
         twin = DigitalTwin.fit_cohort(c, ids, outcome=outcome, settings=settings,
                                       validate=bool(validate))
     twin.save(out)
+    audit.record_event(out, twin.meta["version"], "fit", {
+        "patients": len(ids), "checks_ok": twin.meta["diagnostics"]["ok"]})
+    _record_outcomes(out, twin.panel, twin.meta["outcome"])
     return twin
 
 
 def forecast(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | None = None,
              date: str | None = None, horizon: int = 1) -> pd.DataFrame:
-    """Forecast table (SCHEMA.md) from a saved twin, optionally on newer cohort data."""
+    """Forecast table (SCHEMA.md) from a twin, optionally on newer cohort data.
+
+    A twin given by its directory records every forecast in its audit trail, with the twin
+    version and a hash of the data the forecast used.
+    """
     t = twin if isinstance(twin, DigitalTwin) else DigitalTwin.load(twin)
     c = load_cohort(cohort) if cohort is not None else None
-    return t.forecast(c, date=date, horizon=horizon)
+    table = t.forecast(c, date=date, horizon=horizon)
+    if not isinstance(twin, DigitalTwin):
+        panel = t.panel if c is None else build_panel(
+            c if date is None else truncate(c, pd.Timestamp(date) - pd.Timedelta(days=1)),
+            patients=t.patients)
+        hashes = {pid: audit.data_hash(panel["imputed"].sel(patient=pid).values,
+                                       panel["onset"].sel(patient=pid).values)
+                  for pid in t.patients}
+        audit.record_forecasts(twin, table, t.meta["version"], hashes)
+    return table
+
+
+def update(twin: str | os.PathLike, cohort: str | os.PathLike, seed: int = 0,
+           retrain_when_due: bool = True) -> dict:
+    """Filter a saved twin over new diary days, save it, audit it; retrain if the policy says.
+
+    Returns the new days' one-step forecasts (``days``), the filter's adaptations, the
+    retraining reasons and, when retrained, the new version.
+    """
+    t = DigitalTwin.load(twin)
+    c = load_cohort(cohort)
+    table = t.update(c, seed=seed)
+    reasons = retraining_reasons(t, recent=table)
+    t.save(twin)
+    _record_outcomes(twin, t.panel, t.meta["outcome"])
+    audit.record_event(twin, t.meta["version"], "update", {
+        "new_days": len(table), "adaptations": t.meta["filter"]["adaptations"],
+        "retrain_reasons": reasons})
+    new_version = None
+    if reasons and retrain_when_due:
+        new_version = retrain(twin, c, reasons, seed=seed).meta["version"]
+    return {"days": table, "adaptations": t.meta["filter"]["adaptations"],
+            "retrain_reasons": reasons, "new_version": new_version}
+
+
+def drift(twin: str | os.PathLike, cohort: str | os.PathLike | None = None,
+          window: int = 28, seed: int = 0, out: str | os.PathLike | None = None) -> list[dict]:
+    """Drift checks of a saved twin on its last ``window`` days (JSON to ``out``); audited."""
+    import json
+
+    t = DigitalTwin.load(twin)
+    checks = check_drift(t, load_cohort(cohort) if cohort is not None else None, window,
+                         seed=seed)
+    audit.record_event(twin, t.meta["version"], "drift", {
+        c["patient_id"]: {"alarm": c["alarm"], "category": c["category"]} for c in checks})
+    if out is not None:
+        atomic.write_text(out, json.dumps(checks, indent=1))
+    return checks
+
+
+def _record_outcomes(twin_dir: str | os.PathLike, panel, outcome: str) -> None:
+    """Every known outcome of the panel's diary days into the audit trail (first value wins)."""
+    rows = []
+    for pid in panel["patient"].values:
+        p = panel.sel(patient=pid)
+        known = p["in_diary"].values & ~np.isnan(p[outcome].values)
+        dates = pd.to_datetime(p["date"].values[known]).date
+        rows += [(str(pid), str(d), int(y)) for d, y in zip(dates, p[outcome].values[known],
+                                                             strict=True)]
+    audit.record_outcomes(twin_dir, pd.DataFrame(rows, columns=["patient_id", "date",
+                                                                "outcome"]))
 
 
 def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,

@@ -225,6 +225,60 @@ def simulate(
 
 @app.command()
 @handled
+def update(
+    twin: Annotated[Path, typer.Argument(help="Twin directory.")],
+    cohort: Annotated[Path, typer.Argument(help="Cohort folder with the patients' data up to "
+                                                "now (old days and new).")],
+    seed: Annotated[int, typer.Option(help="Random seed of the particle filter.")] = 0,
+    retrain: Annotated[bool, typer.Option(help="Retrain when the policy says so (30 days "
+                                               "since the fit, 1.5× worse Brier, > 5 drift "
+                                               "adaptations).")] = True,
+) -> None:
+    """Move the twin forward over new diary days (particle filter, no refit).
+
+    New outcomes go to the twin's audit trail; the twin is saved atomically. When the
+    retraining policy says so (and --retrain), a new version is fitted, compared with the old
+    one on the most recent days, and the old version kept under versions/.
+    """
+    res = api.update(twin, cohort, seed=seed, retrain_when_due=retrain)
+    days = res["days"]
+    typer.echo(f"{len(days)} new day(s) filtered; drift adaptations so far: "
+               + ", ".join(f"{k} {v}" for k, v in res["adaptations"].items()))
+    for reason in res["retrain_reasons"]:
+        typer.echo(f"retraining due: {reason}")
+    if res["new_version"] is not None:
+        typer.echo(f"retrained: twin version {res['new_version']} (previous kept)")
+    typer.echo(f"twin updated in {twin}")
+
+
+@app.command()
+@handled
+def drift(
+    twin: Annotated[Path, typer.Argument(help="Twin directory.")],
+    cohort: Annotated[Path | None, typer.Option(help="Cohort with the recent days (default: "
+                                                     "the twin's own, updated data).")] = None,
+    window: Annotated[int, typer.Option(min=7, help="Days checked (the most recent).")] = 28,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="JSON file to write.")] = None,
+) -> None:
+    """Posterior predictive drift checks on the most recent days, with the kind of drift.
+
+    Per patient: attacks against the predictive interval, count / log-score / PIT / baseline /
+    trigger tests, an alarm and its category (baseline shift, changed trigger sensitivity, new
+    association) with the evidence.
+    """
+    for c in api.drift(twin, cohort, window=window, seed=seed, out=out):
+        e = c["expected_attacks"]
+        flag = f"ALARM ({c['category']})" if c["alarm"] else "ok"
+        typer.echo(f"{c['patient_id']} {c['window_start']}..{c['window_end']}: "
+                   f"{c['attacks']} attacks, expected {e['mean']:.1f} [{e['low']:.0f}, "
+                   f"{e['high']:.0f}] — {flag}: {c['evidence']}")
+    if out is not None:
+        typer.echo(f"drift checks written to {out}")
+
+
+@app.command()
+@handled
 def sbc(
     out: Annotated[Path, typer.Option(help="Folder for the rank histogram and ranks.")],
     replicates: Annotated[int, typer.Option(min=5, help="Prior draws.")] = 200,

@@ -8,9 +8,11 @@ and their scaling, fit date, coverage, sampler settings, diagnostics, validation
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import xarray as xr
 from . import __version__, atomic
 from .dims import DAY, FEATURE, INTERVENTION, PATIENT
 from .errors import MigraineBayesError
+from .filtering import FilterState, filter_days
 from .forecast import posterior_terms, probabilities, summarise, time_to_onset, top_factors
 from .inference import COHORT_SETTINGS, PATIENT_SETTINGS, Diagnostics, SamplerSettings, fit
 from .io import Cohort
@@ -34,6 +37,7 @@ MODEL_VERSION = 1
 FORMAT_VERSION = 1
 HORIZON_DAYS = 60  # days ahead kept in the fit data: forecasts and time to onset
 VALIDATION_FRACTION = 0.2
+VERSIONS = "versions"  # earlier versions kept inside a twin directory
 
 
 class TwinVersionError(MigraineBayesError):
@@ -57,11 +61,14 @@ class DigitalTwin:
         The daily panel it was fitted on, with ``HORIZON_DAYS`` future days.
     meta : dict
         What ``twin.json`` holds.
+    filter_state : FilterState, optional
+        Particles after :meth:`update` (None until the first update).
     """
 
     posterior: az.InferenceData
     panel: xr.Dataset
     meta: dict
+    filter_state: FilterState | None = None
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -174,11 +181,14 @@ class DigitalTwin:
         rows = []
         for i, pid in enumerate(design.patients):
             diary_days = int(panel["in_diary"].sel({PATIENT: pid}).sum())
-            days = diary_days + np.arange(HORIZON_DAYS)
-            if days[-1] > center + half:
-                raise TwinError(f"patient {pid}: forecast day {days[-1]} lies beyond the "
-                                f"twin's latent-state domain (day {center + half:.0f}); refit")
+            ahead = min(HORIZON_DAYS, int(np.floor(center + half)) - diary_days + 1)
+            if ahead < horizon:
+                raise TwinError(f"patient {pid}: forecast day {diary_days + horizon - 1} lies "
+                                f"beyond the twin's latent-state domain (day "
+                                f"{center + half:.0f}); retrain the twin")
+            days = diary_days + np.arange(ahead)
             terms = posterior_terms(self.posterior.posterior, design, i, days, domain)
+            terms = self._filtered(terms, pid, diary_days)
             p = probabilities(terms)
             stats = summarise(p[:, :horizon])
             dates = panel["date"].sel({PATIENT: pid}).values
@@ -200,23 +210,120 @@ class DigitalTwin:
                 "epistemic_var", "checks_ok"]
         return pd.DataFrame(rows)[cols]
 
+    def _filtered(self, terms: dict[str, np.ndarray], pid: str, diary_days: int
+                  ) -> dict[str, np.ndarray]:
+        """Forecast terms under the filter's particles when it has seen exactly these days."""
+        f = self.filter_state
+        if f is None or pid not in f.patients:
+            return terms
+        i = f.patients.index(pid)
+        if int(f.last_day[i]) != diary_days - 1:
+            return terms
+        out = {k: v[f.index[i]] for k, v in terms.items()}
+        out["latent"] = out["latent"] + f.propagate(i, np.arange(1, out["latent"].shape[1] + 1))
+        return out
+
+    # ------------------------------------------------------------------ living twin
+    def update(self, cohort: Cohort, seed: int = 0) -> pd.DataFrame:
+        """Move the twin forward over new diary days by particle filtering (no refit).
+
+        ``cohort`` holds the patients' data up to now (validated like any input: old days and
+        new). Days after the last day the twin has seen are filtered in order
+        (:mod:`migraine_bayes.filtering`); the twin's panel becomes the new one, so the next
+        forecast starts after the newest day. Static parameters are unchanged.
+
+        Returns
+        -------
+        DataFrame
+            One row per new day: ``patient_id, date, p_attack`` (one-step-ahead, before the
+            day's outcome was seen), ``outcome`` (NaN unknown) and ``ess`` (particles' effective
+            sample size after the day).
+        """
+        panel = build_panel(cohort, patients=self.patients, horizon_days=HORIZON_DAYS)
+        design = self.design(panel)
+        old_days = self.panel["in_diary"].sum(DAY)
+        post = self.posterior.posterior
+        state = (copy.deepcopy(self.filter_state) if self.filter_state is not None
+                 else FilterState.start(self.patients, post.sizes["chain"] * post.sizes["draw"],
+                                        old_days.sel({PATIENT: self.patients}).values - 1))
+        dom = self.meta["domain"]
+        domain = (dom["center"], dom["half_width"], np.asarray(dom["basis_offset"]))
+        rng = np.random.default_rng([seed, int(state.last_day.sum()),
+                                     int(state.adaptations.sum())])
+        todo = {}
+        for i, pid in enumerate(self.patients):  # every check before anything moves
+            old_start = self.panel["date"].sel({PATIENT: pid, DAY: 0}).values
+            if panel["date"].sel({PATIENT: pid, DAY: 0}).values != old_start:
+                raise TwinError(f"patient {pid}: the new data's diary starts on another day "
+                                "than the twin's; pass the whole diary, old days and new")
+            n_days = int(panel["in_diary"].sel({PATIENT: pid}).sum())
+            if n_days - 1 < int(state.last_day[i]):
+                raise TwinError(f"patient {pid}: the new data end before the days the twin "
+                                "has already seen")
+            days = np.arange(int(state.last_day[i]) + 1, n_days)
+            if days.size and days[-1] + 1 > dom["center"] + dom["half_width"]:
+                raise TwinError(f"patient {pid}: {days[-1] + 1} diary days reach past the "
+                                "twin's latent-state domain; retrain the twin")
+            if days.size:
+                todo[i] = days
+        rows = []
+        for i, days in todo.items():
+            pid = self.patients[i]
+            res = filter_days(state, i, post, design, days, domain, rng)
+            dates = panel["date"].sel({PATIENT: pid}).values[days]
+            rows += [{"patient_id": pid, "date": pd.Timestamp(d).date(), "p_attack": float(p),
+                      "outcome": float(y), "ess": float(e)}
+                     for d, p, y, e in zip(dates, res["p_pred"], res["y"], res["ess"],
+                                           strict=True)]
+        self.panel, self.filter_state = panel, state
+        info = self.meta.get("filter") or {"updates": 0}
+        self.meta["filter"] = {
+            "updates": int(info["updates"]) + 1,
+            "last_update": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "last_date": {pid: str(pd.Timestamp(panel["date"].sel(
+                {PATIENT: pid, DAY: int(state.last_day[i])}).item()).date())
+                for i, pid in enumerate(self.patients)},
+            "adaptations": {pid: int(a) for pid, a in zip(self.patients, state.adaptations,
+                                                             strict=True)},
+        }
+        return pd.DataFrame(rows, columns=["patient_id", "date", "p_attack", "outcome", "ess"])
+
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write ``posterior.nc`` and ``twin.json`` atomically (a crash leaves the old twin)."""
+    def save(self, path: str | os.PathLike, keep_previous: bool = False) -> Path:
+        """Write ``posterior.nc`` and ``twin.json`` atomically (a crash leaves the old twin).
+
+        Everything else in an existing twin directory (the audit trail, kept versions) is kept.
+        ``keep_previous`` files the twin being replaced under ``versions/<its version>/``.
+        """
         path = Path(path)
-        idata = az.InferenceData(posterior=self.posterior.posterior,
-                                 sample_stats=self.posterior.sample_stats,
-                                 fit_data=_encode_panel(self.panel))
+        groups = {"posterior": self.posterior.posterior,
+                  "sample_stats": self.posterior.sample_stats,
+                  "fit_data": _encode_panel(self.panel)}
+        if self.filter_state is not None:
+            groups["filter"] = self.filter_state.to_dataset()
+        idata = az.InferenceData(**groups)
+        _recover(path)
         with atomic.atomic_directory(path) as tmp:
             idata.to_netcdf(str(tmp / "posterior.nc"), engine="h5netcdf")
             (tmp / "twin.json").write_text(json.dumps(self.meta, indent=1, default=_json),
                                            encoding="utf-8")
+            _carry_over(path, tmp, exclude={"posterior.nc", "twin.json"})
+            if keep_previous and (path / "twin.json").is_file():
+                previous = json.loads((path / "twin.json").read_text(encoding="utf-8"))
+                kept = tmp / VERSIONS / str(previous.get("version"))
+                kept.mkdir(parents=True, exist_ok=True)
+                for name in ("posterior.nc", "twin.json"):
+                    if not (kept / name).exists():
+                        os.link(path / name, kept / name)
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> DigitalTwin:
-        """Read a twin directory written by :meth:`save`."""
+    def load(cls, path: str | os.PathLike, version: float | str | None = None) -> DigitalTwin:
+        """Read a twin directory written by :meth:`save` (or a kept earlier ``version``)."""
         path = Path(path)
+        _recover(path)
+        if version is not None:
+            path = path / VERSIONS / str(float(version))
         meta_file = path / "twin.json"
         if not meta_file.is_file() or not (path / "posterior.nc").is_file():
             raise TwinError(f"{path} is not a twin directory (needs twin.json and posterior.nc)")
@@ -232,7 +339,9 @@ class DigitalTwin:
         panel = _decode_panel(idata.fit_data.load())
         posterior = az.InferenceData(posterior=idata.posterior.load(),
                                      sample_stats=idata.sample_stats.load())
-        return cls(posterior, panel, meta)
+        state = (FilterState.from_dataset(idata["filter"].load()) if "filter" in idata.groups()
+                 else None)
+        return cls(posterior, panel, meta, state)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -262,6 +371,29 @@ def truncate(cohort: Cohort, until: pd.Timestamp) -> Cohort:
                   cohort.attacks[cohort.attacks["onset"] < end].reset_index(drop=True),
                   cohort.treatments[cohort.treatments["start"] < end].reset_index(drop=True),
                   patients, cohort.registry, cohort.source, list(cohort.notices))
+
+
+def _carry_over(old: Path, new: Path, exclude: set[str]) -> None:
+    """Hard-link the rest of the old twin directory (audit trail, kept versions) into the new.
+
+    Done before the new directory takes the old one's place: nothing is copied, nothing lost.
+    """
+    if not old.is_dir():
+        return
+    for entry in old.iterdir():
+        if entry.name in exclude:
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, new / entry.name, copy_function=os.link)
+        else:
+            os.link(entry, new / entry.name)
+
+
+def _recover(path: Path) -> None:
+    """Finish a save that crashed between its two renames: put the old twin back."""
+    backup = path.with_name(f".{path.name}.old")
+    if not path.exists() and backup.is_dir():
+        os.replace(backup, path)
 
 
 def _domain(panel: xr.Dataset) -> tuple[float, float, np.ndarray]:

@@ -1,0 +1,148 @@
+"""When and how a living twin is retrained, with versions and a comparative validation.
+
+Policy (seed guide 4.3, configurable in :class:`RetrainPolicy`): retrain when more than 30 diary
+days have passed since the last (re)fit, when recent one-step forecasts score worse than 1.5×
+the Brier score of the twin's initial validation, or after more than 5 drift adaptations of
+the filter. Retraining fits a new twin on all data, versioned ``version + 0.1`` with
+``previous_version``; a comparative validation scores the old twin and a new twin fitted
+without the last ``holdout_days`` on those same days. The old version is kept in the twin
+directory (``versions/<version>/``) and the event goes to the audit trail.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import audit
+from .dims import PATIENT
+from .forecast import posterior_terms, probabilities
+from .io import Cohort
+from .metrics import brier, log_score
+from .model import FeatureSpec, PatientPrior
+from .state import build_panel
+from .twin import HORIZON_DAYS, DigitalTwin, TwinError, truncate
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    """Thresholds of the retraining policy."""
+
+    max_days_since_retraining: int = 30
+    max_degradation: float = 1.5
+    max_drift_adaptations: int = 5
+    recent_days: int = 28
+
+
+def retraining_reasons(twin: DigitalTwin, recent: pd.DataFrame | None = None,
+                       policy: RetrainPolicy | None = None) -> list[str]:
+    """Why the twin should be retrained now (empty: it need not be).
+
+    ``recent``: one-step forecasts with outcomes (``p_attack, outcome``), e.g. from
+    :meth:`DigitalTwin.update` or :func:`migraine_bayes.audit.prediction_outcomes`.
+    """
+    policy = policy or RetrainPolicy()
+    reasons = []
+    state = twin.filter_state
+    if state is not None:
+        fitted = np.array([twin.meta["coverage"][p]["diary_days"] for p in state.patients])
+        since = int((state.last_day + 1 - fitted).max())
+        if since > policy.max_days_since_retraining:
+            reasons.append(f"{since} diary days since the last fit (policy: "
+                           f"{policy.max_days_since_retraining})")
+        adapted = int(state.adaptations.sum())
+        if adapted > policy.max_drift_adaptations:
+            reasons.append(f"{adapted} drift adaptations of the filter (policy: "
+                           f"{policy.max_drift_adaptations})")
+    validation = twin.meta.get("validation") or {}
+    if recent is not None and validation.get("brier"):
+        known = recent.dropna(subset=["outcome"]).tail(policy.recent_days)
+        if len(known) >= 7:
+            now = brier(known["outcome"].to_numpy(float), known["p_attack"].to_numpy(float))
+            if now > policy.max_degradation * validation["brier"]:
+                reasons.append(f"recent Brier score {now:.3f} is more than "
+                               f"{policy.max_degradation}× the initial {validation['brier']:.3f}")
+    return reasons
+
+
+def retrain(path: str | os.PathLike, cohort: Cohort, reasons: list[str] | None = None,
+            holdout_days: int = 28, seed: int = 0) -> DigitalTwin:
+    """Retrain the twin stored at ``path`` on ``cohort``; keeps the old version; returns the new.
+
+    The new twin is written atomically over the old one only after it is complete; a crash
+    before that leaves the old version and the audit trail as they were.
+    """
+    path = Path(path)
+    old = DigitalTwin.load(path)
+    end = max(pd.Timestamp(d) for d in _last_dates(cohort, old.patients).values())
+    cut = end - pd.Timedelta(days=holdout_days)
+    held_out = _fit_like(old, truncate(cohort, cut), seed)
+    new = _fit_like(old, cohort, seed)
+    version = round(float(old.meta["version"]) + 0.1, 1)
+    new.meta |= {
+        "version": version, "previous_version": float(old.meta["version"]),
+        "retrained_because": reasons or ["requested"],
+        "comparison": _compare(old, held_out, cohort, cut),
+        "validation": old.meta.get("validation"),
+    }
+    new.save(path, keep_previous=True)
+    audit.record_event(path, version, "retrain", {"previous_version": old.meta["version"],
+                                                  "reasons": reasons or ["requested"],
+                                                  "comparison": new.meta["comparison"]})
+    return new
+
+
+def _fit_like(old: DigitalTwin, cohort: Cohort, seed: int) -> DigitalTwin:
+    """A fit of the same kind, features and scale as ``old`` (cohort or patient by patient)."""
+    from .inference import COHORT_SETTINGS, PATIENT_SETTINGS
+
+    features = [FeatureSpec(**f) for f in old.meta["features"]]
+    if old.meta["hierarchical"]:
+        settings = COHORT_SETTINGS.__class__(**{**asdict(COHORT_SETTINGS), "seed": seed})
+        return DigitalTwin.fit_cohort(cohort, old.patients, old.meta["outcome"], settings)
+    if len(old.patients) != 1:
+        raise TwinError("retraining a multi-patient twin needs the hierarchical model")
+    settings = PATIENT_SETTINGS.__class__(**{**asdict(PATIENT_SETTINGS), "seed": seed})
+    return DigitalTwin.fit_patient(
+        cohort, old.patients[0], PatientPrior.from_dict(old.meta["prior"]),
+        old.meta["outcome"], settings, validate=False, features=features,
+        scaling={k: tuple(v) for k, v in old.meta["scaling"].items()},
+        interventions=old.meta["interventions"])
+
+
+def _compare(old: DigitalTwin, new: DigitalTwin, cohort: Cohort, cut: pd.Timestamp) -> dict:
+    """Old twin against the new one fitted up to ``cut``, on the days after ``cut``."""
+    panel = build_panel(cohort, patients=old.patients, horizon_days=HORIZON_DAYS)
+    scores = {}
+    for name, twin in (("old", old), ("new", new)):
+        design = twin.design(panel)
+        dom = twin.meta["domain"]
+        domain = (dom["center"], dom["half_width"], np.asarray(dom["basis_offset"]))
+        ys, ps = [], []
+        for i, pid in enumerate(design.patients):
+            dates = pd.to_datetime(panel["date"].sel({PATIENT: pid}).values)
+            n_days = int(panel["in_diary"].sel({PATIENT: pid}).sum())
+            days = np.flatnonzero((dates > cut) & (np.arange(dates.size) < n_days)
+                                  & ~np.isnan(design.y[i]))
+            days = days[days <= dom["center"] + dom["half_width"]]
+            if days.size:
+                ps.append(probabilities(posterior_terms(twin.posterior.posterior, design, i,
+                                                        days, domain)).mean(0))
+                ys.append(design.y[i, days])
+        if not ys:
+            raise TwinError("no day with a known outcome after the holdout cut to compare on")
+        y, p = np.concatenate(ys), np.concatenate(ps)
+        scores[name] = {"brier": brier(y, p), "log_score": log_score(y, p), "days": int(y.size),
+                        "version": float(twin.meta["version"])}
+    return {"kind": f"both scored on the days after {cut.date()}; the new twin was fitted "
+                    "without them", **scores,
+            "new_better": scores["new"]["log_score"] >= scores["old"]["log_score"]}
+
+
+def _last_dates(cohort: Cohort, patients: list[str]) -> dict[str, pd.Timestamp]:
+    periods = cohort.diary_periods()
+    return {p: pd.Timestamp(periods.loc[p, "end"]) for p in patients}

