@@ -235,9 +235,9 @@ class DigitalTwin:
         Returns
         -------
         DataFrame
-            One row per new day: ``patient_id, date, p_attack`` (one-step-ahead, before the
-            day's outcome was seen), ``outcome`` (NaN unknown) and ``ess`` (particles' effective
-            sample size after the day).
+            One row per new day: ``patient_id, date, p_attack`` (one-step-ahead: before the
+            day's outcome was seen, with that day's observed covariates), ``outcome`` (NaN
+            unknown) and ``ess`` (particles' effective sample size after the day).
         """
         panel = build_panel(cohort, patients=self.patients, horizon_days=HORIZON_DAYS)
         design = self.design(panel)
