@@ -77,8 +77,9 @@ def filter_days(state: FilterState, i: int, posterior: xr.Dataset, design, days:
     """Advance patient ``i``'s particles over ``days`` (consecutive, after ``last_day``).
 
     Returns the one-step-ahead predictive probability of each day (before its outcome was
-    seen, with its observed covariates; ``p_pred``), the effective sample size after each day (``ess``) and the outcomes
-    (``y``, NaN unknown). ``state`` is updated in place and ends equally weighted.
+    seen, with its observed covariates; ``p_pred``), the effective sample size after each day
+    (``ess``) and the outcomes (``y``, NaN unknown). ``state`` is updated in place and ends
+    equally weighted.
     """
     terms = posterior_terms(posterior, design, i, days, domain)
     eta = (terms["baseline"] + terms["features"].sum(-1) + terms["refractory"]
