@@ -115,8 +115,10 @@ def identification_bound(panel, truth: dict, or_threshold: float = 1.6,
         if pid not in panel["patient"].values:
             continue
         q = panel.sel(patient=pid)
+        p_true = np.asarray(patient["p_attack"], dtype=float)
+        n = min(p_true.size, q.sizes["day"])  # a panel may hold forecast days beyond the truth
+        q, p_true = q.isel(day=slice(0, n)), p_true[:n]
         y = q["onset"].values
-        p_true = np.asarray(patient["p_attack"], dtype=float)[: y.size]
         for trig in patient["triggers"]:
             if trig["odds_ratio"] < or_threshold or trig["feature"] not in q["feature"].values:
                 continue
