@@ -17,7 +17,7 @@ from .io import Cohort, load_cohort
 from .retraining import retrain, retraining_reasons
 from .state import build_panel, summarise_panel
 from .synthetic import SyntheticCohort, simulate_cohort
-from .twin import DigitalTwin, truncate
+from .twin import DigitalTwin
 
 
 def validate_data(cohort: str | os.PathLike) -> Cohort:
@@ -85,15 +85,14 @@ def forecast(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | 
     """
     t = twin if isinstance(twin, DigitalTwin) else DigitalTwin.load(twin)
     c = load_cohort(cohort) if cohort is not None else None
-    table = t.forecast(c, date=date, horizon=horizon)
-    if not isinstance(twin, DigitalTwin):
-        panel = t.panel if c is None else build_panel(
-            c if date is None else truncate(c, pd.Timestamp(date) - pd.Timedelta(days=1)),
-            patients=t.patients)
-        hashes = {pid: audit.data_hash(panel["imputed"].sel(patient=pid).values,
-                                       panel["onset"].sel(patient=pid).values)
-                  for pid in t.patients}
-        audit.record_forecasts(twin, table, t.meta["version"], hashes)
+    if isinstance(twin, DigitalTwin):
+        return t.forecast(c, date=date, horizon=horizon)
+    panel = t.data_panel(c, date)  # built once: forecast and the audit's data hash
+    table = t.forecast_panel(panel, horizon)
+    hashes = {pid: audit.data_hash(panel["imputed"].sel(patient=pid).values,
+                                   panel["onset"].sel(patient=pid).values)
+              for pid in t.patients}
+    audit.record_forecasts(twin, table, t.meta["version"], hashes)
     return table
 
 

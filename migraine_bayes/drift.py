@@ -79,8 +79,7 @@ def check_drift(twin: DigitalTwin, cohort: Cohort | xr.Dataset | None = None,
     else:
         panel = cohort.sel({PATIENT: twin.patients})
     design = twin.design(panel)
-    dom = twin.meta["domain"]
-    domain = (dom["center"], dom["half_width"], np.asarray(dom["basis_offset"]))
+    center, half, _ = domain = twin.domain
     beta = twin.posterior.posterior["beta"]
     rng = np.random.default_rng(seed)
     out = []
@@ -95,7 +94,7 @@ def check_drift(twin: DigitalTwin, cohort: Cohort | xr.Dataset | None = None,
         if days.size < 7:
             raise TwinError(f"patient {pid}: only {days.size} days with a known outcome in the "
                             "window; a drift check needs at least 7")
-        if days[-1] > dom["center"] + dom["half_width"]:
+        if days[-1] > center + half:
             raise TwinError(f"patient {pid}: the window reaches past the twin's latent-state "
                             "domain; retrain the twin")
         p = probabilities(posterior_terms(twin.posterior.posterior, design, i, days, domain))

@@ -22,7 +22,7 @@ import xarray as xr
 from scipy.special import expit
 
 from .dims import PATIENT
-from .forecast import posterior_terms
+from .forecast import log_odds, posterior_terms
 
 RHO = float(np.exp(-1.0 / 30.0))
 OFFSET_SD = 0.35
@@ -73,30 +73,36 @@ class FilterState:
 
 
 def filter_days(state: FilterState, i: int, posterior: xr.Dataset, design, days: np.ndarray,
-                domain, rng: np.random.Generator) -> dict[str, np.ndarray]:
+                domain, rng: np.random.Generator, predict_design=None
+                ) -> dict[str, np.ndarray]:
     """Advance patient ``i``'s particles over ``days`` (consecutive, after ``last_day``).
 
     Returns the one-step-ahead predictive probability of each day (before its outcome was
-    seen, with its observed covariates; ``p_pred``), the effective sample size after each day
-    (``ess``) and the outcomes (``y``, NaN unknown). ``state`` is updated in place and ends
-    equally weighted.
+    seen; ``p_pred``) with its 90% interval over the weighted particles (``p_low``,
+    ``p_high``), the effective sample size after each day (``ess``) and the outcomes (``y``,
+    NaN unknown). The particles are weighted with ``design``'s covariates (what was observed);
+    the prediction uses ``predict_design``'s when given (e.g. the day's covariates as they
+    could be known the evening before, :mod:`migraine_bayes.evaluation.backtest`), else the
+    observed ones. ``state`` is updated in place and ends equally weighted.
     """
-    terms = posterior_terms(posterior, design, i, days, domain)
-    eta = (terms["baseline"] + terms["features"].sum(-1) + terms["refractory"]
-           + terms["interventions"].sum(-1) + terms["latent"])
-    scale = 1.0 / np.sqrt(1.0 + np.pi * terms["spread"] / 8.0)
+    eta, scale = log_odds(posterior_terms(posterior, design, i, days, domain))
+    eta_p, scale_p = (log_odds(posterior_terms(posterior, predict_design, i, days, domain))
+                      if predict_design is not None else (eta, scale))
     idx, x = state.index[i].copy(), state.offset[i].copy()
     n = idx.size
     logw = np.zeros(n)
     y = design.y[i, days]
     p_pred, ess = np.empty(days.size), np.empty(days.size)
+    p_low, p_high = np.empty(days.size), np.empty(days.size)
     noise = OFFSET_SD * np.sqrt(1.0 - RHO**2)
     for t in range(days.size):
         x = RHO * x + noise * rng.standard_normal(n)
         p = expit((eta[idx, t] + x) * scale[idx, t])
+        q = p if predict_design is None else expit((eta_p[idx, t] + x) * scale_p[idx, t])
         w = np.exp(logw - logw.max())
         w /= w.sum()
-        p_pred[t] = float(w @ p)
+        p_pred[t] = float(w @ q)
+        p_low[t], p_high[t] = weighted_quantiles(q, w, (0.05, 0.95))
         if not np.isnan(y[t]):
             logw += np.log(np.where(y[t] > 0, p, 1.0 - p))
             w = np.exp(logw - logw.max())
@@ -111,7 +117,15 @@ def filter_days(state: FilterState, i: int, posterior: xr.Dataset, design, days:
     keep = systematic_resample(w, rng)
     state.index[i], state.offset[i] = idx[keep], x[keep]
     state.last_day[i] = int(days[-1])
-    return {"p_pred": p_pred, "ess": ess, "y": y}
+    return {"p_pred": p_pred, "p_low": p_low, "p_high": p_high, "ess": ess, "y": y}
+
+
+def weighted_quantiles(x: np.ndarray, w: np.ndarray, q: tuple[float, ...]) -> list[float]:
+    """Quantiles ``q`` of values ``x`` under normalised weights ``w`` (inverse of the CDF)."""
+    order = np.argsort(x)
+    cdf = np.cumsum(w[order])
+    pos = np.minimum(np.searchsorted(cdf, q), x.size - 1)
+    return [float(v) for v in x[order][pos]]
 
 
 def systematic_resample(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:

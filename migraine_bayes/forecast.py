@@ -81,11 +81,38 @@ def posterior_terms(posterior: xr.Dataset, design: Design, patient: int, days: n
     return day_terms(draws, design, patient, days, phi)
 
 
-def probabilities(terms: dict[str, np.ndarray]) -> np.ndarray:
-    """Per-draw probability (S, n_days) from :func:`day_terms`."""
+def log_odds(terms: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Summed log-odds ``eta`` (S, n_days) and its flattening factor ``1/sqrt(1 + pi v / 8)``.
+
+    The factor is the imputation-uncertainty correction of :mod:`.model.builder`.
+    """
     eta = (terms["baseline"] + terms["features"].sum(-1) + terms["refractory"]
            + terms["interventions"].sum(-1) + terms["latent"])
-    return expit(eta / np.sqrt(1.0 + np.pi * terms["spread"] / 8.0))
+    return eta, 1.0 / np.sqrt(1.0 + np.pi * terms["spread"] / 8.0)
+
+
+def probabilities(terms: dict[str, np.ndarray]) -> np.ndarray:
+    """Per-draw probability (S, n_days) from :func:`day_terms`."""
+    eta, scale = log_odds(terms)
+    return expit(eta * scale)
+
+
+def predict_days(posterior: xr.Dataset, design: Design, domain: tuple[float, float, np.ndarray],
+                 mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Outcomes and posterior-mean probabilities of the design's days selected by ``mask``.
+
+    ``mask`` (P, T) picks the days to score (those with an unknown outcome are skipped); the
+    arrays are concatenated over patients.
+    """
+    ys, ps = [], []
+    for i in range(len(design.patients)):
+        days = np.flatnonzero(mask[i] & ~np.isnan(design.y[i]))
+        if days.size:
+            ps.append(probabilities(posterior_terms(posterior, design, i, days, domain)).mean(0))
+            ys.append(design.y[i, days])
+    if not ys:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(ys), np.concatenate(ps)
 
 
 def summarise(p: np.ndarray) -> dict[str, np.ndarray]:

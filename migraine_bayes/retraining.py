@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import audit
-from .dims import PATIENT
-from .forecast import posterior_terms, probabilities
+from .forecast import predict_days
 from .io import Cohort
 from .metrics import brier, log_score
 from .model import FeatureSpec, PatientPrior
@@ -118,24 +117,14 @@ def _compare(old: DigitalTwin, new: DigitalTwin, cohort: Cohort, cut: pd.Timesta
     """Old twin against the new one fitted up to ``cut``, on the days after ``cut``."""
     panel = build_panel(cohort, patients=old.patients, horizon_days=HORIZON_DAYS)
     scores = {}
+    after = (panel["date"].values > np.datetime64(cut)) & panel["in_diary"].values
     for name, twin in (("old", old), ("new", new)):
-        design = twin.design(panel)
-        dom = twin.meta["domain"]
-        domain = (dom["center"], dom["half_width"], np.asarray(dom["basis_offset"]))
-        ys, ps = [], []
-        for i, pid in enumerate(design.patients):
-            dates = pd.to_datetime(panel["date"].sel({PATIENT: pid}).values)
-            n_days = int(panel["in_diary"].sel({PATIENT: pid}).sum())
-            days = np.flatnonzero((dates > cut) & (np.arange(dates.size) < n_days)
-                                  & ~np.isnan(design.y[i]))
-            days = days[days <= dom["center"] + dom["half_width"]]
-            if days.size:
-                ps.append(probabilities(posterior_terms(twin.posterior.posterior, design, i,
-                                                        days, domain)).mean(0))
-                ys.append(design.y[i, days])
-        if not ys:
+        center, half, _ = domain = twin.domain
+        inside = np.arange(after.shape[1])[None, :] <= center + half
+        y, p = predict_days(twin.posterior.posterior, twin.design(panel), domain,
+                            after & inside)
+        if not y.size:
             raise TwinError("no day with a known outcome after the holdout cut to compare on")
-        y, p = np.concatenate(ys), np.concatenate(ps)
         scores[name] = {"brier": brier(y, p), "log_score": log_score(y, p), "days": int(y.size),
                         "version": float(twin.meta["version"])}
     return {"kind": f"both scored on the days after {cut.date()}; the new twin was fitted "

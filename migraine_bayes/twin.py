@@ -25,7 +25,14 @@ from . import __version__, atomic
 from .dims import DAY, FEATURE, INTERVENTION, PATIENT
 from .errors import MigraineBayesError
 from .filtering import FilterState, filter_days
-from .forecast import posterior_terms, probabilities, summarise, time_to_onset, top_factors
+from .forecast import (
+    posterior_terms,
+    predict_days,
+    probabilities,
+    summarise,
+    time_to_onset,
+    top_factors,
+)
 from .inference import COHORT_SETTINGS, PATIENT_SETTINGS, Diagnostics, SamplerSettings, fit
 from .io import Cohort
 from .metrics import brier, log_score, roc_auc
@@ -134,6 +141,15 @@ class DigitalTwin:
         """Patient ids of this twin."""
         return list(self.meta["patients"])
 
+    @property
+    def domain(self) -> tuple[float, float, np.ndarray]:
+        """(center, half_width, basis_offset) of the twin's latent basis.
+
+        Days up to ``center + half_width`` lie inside it.
+        """
+        dom = self.meta["domain"]
+        return dom["center"], dom["half_width"], np.asarray(dom["basis_offset"])
+
     def design(self, panel: xr.Dataset | None = None) -> Design:
         """The design of ``panel`` (default: the fit data) on this twin's features and scale."""
         panel = self.panel if panel is None else panel
@@ -165,19 +181,27 @@ class DigitalTwin:
             median and 90% interval; ``inf`` = beyond the horizon kept), ``aleatoric_var``,
             ``epistemic_var``, ``checks_ok``.
         """
-        if horizon < 1 or horizon > HORIZON_DAYS:
-            raise TwinError(f"horizon must be between 1 and {HORIZON_DAYS} days, got {horizon}")
+        _check_horizon(horizon)
+        return self.forecast_panel(self.data_panel(cohort, date), horizon)
+
+    def data_panel(self, cohort: Cohort | None = None, date: str | None = None) -> xr.Dataset:
+        """The panel a forecast uses: the twin's own, or ``cohort``'s before ``date``.
+
+        See :meth:`forecast` for ``cohort`` and ``date``.
+        """
         if date is not None and cohort is None:
             raise TwinError("forecasting from a given date needs the cohort (--cohort)")
-        panel = self.panel
-        if cohort is not None:
-            if date is not None:
-                cohort = truncate(cohort, pd.Timestamp(date) - pd.Timedelta(days=1))
-            panel = build_panel(cohort, patients=self.patients, horizon_days=HORIZON_DAYS)
+        if cohort is None:
+            return self.panel
+        if date is not None:
+            cohort = truncate(cohort, pd.Timestamp(date) - pd.Timedelta(days=1))
+        return build_panel(cohort, patients=self.patients, horizon_days=HORIZON_DAYS)
+
+    def forecast_panel(self, panel: xr.Dataset, horizon: int = 1) -> pd.DataFrame:
+        """:meth:`forecast` from the day after each patient's last diary day of ``panel``."""
+        _check_horizon(horizon)
         design = self.design(panel)
-        dom = self.meta["domain"]
-        center, half = dom["center"], dom["half_width"]
-        domain = (center, half, np.asarray(dom["basis_offset"]))
+        center, half, _ = domain = self.domain
         rows = []
         for i, pid in enumerate(design.patients):
             diary_days = int(panel["in_diary"].sel({PATIENT: pid}).sum())
@@ -246,8 +270,7 @@ class DigitalTwin:
         state = (copy.deepcopy(self.filter_state) if self.filter_state is not None
                  else FilterState.start(self.patients, post.sizes["chain"] * post.sizes["draw"],
                                         old_days.sel({PATIENT: self.patients}).values - 1))
-        dom = self.meta["domain"]
-        domain = (dom["center"], dom["half_width"], np.asarray(dom["basis_offset"]))
+        center, half, _ = domain = self.domain
         rng = np.random.default_rng([seed, int(state.last_day.sum()),
                                      int(state.adaptations.sum())])
         todo = {}
@@ -261,7 +284,7 @@ class DigitalTwin:
                 raise TwinError(f"patient {pid}: the new data end before the days the twin "
                                 "has already seen")
             days = np.arange(int(state.last_day[i]) + 1, n_days)
-            if days.size and days[-1] + 1 > dom["center"] + dom["half_width"]:
+            if days.size and days[-1] + 1 > center + half:
                 raise TwinError(f"patient {pid}: {days[-1] + 1} diary days reach past the "
                                 "twin's latent-state domain; retrain the twin")
             if days.size:
@@ -373,6 +396,11 @@ def truncate(cohort: Cohort, until: pd.Timestamp) -> Cohort:
                   patients, cohort.registry, cohort.source, list(cohort.notices))
 
 
+def _check_horizon(horizon: int) -> None:
+    if horizon < 1 or horizon > HORIZON_DAYS:
+        raise TwinError(f"horizon must be between 1 and {HORIZON_DAYS} days, got {horizon}")
+
+
 def _carry_over(old: Path, new: Path, exclude: set[str]) -> None:
     """Hard-link the rest of the old twin directory (audit trail, kept versions) into the new.
 
@@ -477,15 +505,7 @@ def _validate(panel: xr.Dataset, design: Design, domain, prior: PatientPrior | N
     train = Design(**{**design.__dict__, "y": np.where(held, np.nan, design.y)})
     data = model_data(train, domain)
     idata, diag = fit(data, prior, settings, retry=False)
-    ys, ps = [], []
-    for i in range(len(design.patients)):
-        days = np.flatnonzero(held[i] & diary[i] & ~np.isnan(design.y[i]))
-        if days.size == 0:
-            continue
-        ps.append(probabilities(posterior_terms(idata.posterior, design, i, days,
-                                                domain)).mean(0))
-        ys.append(design.y[i, days])
-    y, p = np.concatenate(ys), np.concatenate(ps)
+    y, p = predict_days(idata.posterior, design, domain, held & diary)
     base = np.nanmean(train.y)
     return {"kind": "time-ordered holdout of the last 20% of diary days; covariates observed",
             "n_days": int(y.size), "events": int(y.sum()), "brier": brier(y, p),

@@ -66,10 +66,8 @@ def shifted(cohort: Cohort, first: int, last: int, share: float, seed: int = 0) 
 
 
 def plain_p(twin: DigitalTwin, panel, days: np.ndarray) -> np.ndarray:
-    dom = twin.meta["domain"]
-    domain = (dom["center"], dom["half_width"], np.asarray(dom["basis_offset"]))
     return probabilities(posterior_terms(twin.posterior.posterior, twin.design(panel), 0, days,
-                                         domain)).mean(0)
+                                         twin.domain)).mean(0)
 
 
 def test_update_one_day_moves_the_forecast_and_survives_save(fitted, cohort, tmp_path) -> None:

@@ -79,9 +79,7 @@ class PatientSimulator:
         self.design: Design = twin.design(self.panel)
         self.diary_days = int(self.panel["in_diary"].values[0].sum())
         self.days = self.diary_days + np.arange(horizon_days)
-        dom = twin.meta["domain"]
-        center, half = dom["center"], dom["half_width"]
-        offset = np.asarray(dom["basis_offset"])
+        center, half, offset = twin.domain
         if self.days[-1] > center + half:
             raise TwinError(f"patient {patient}: day {self.days[-1]} lies beyond the twin's "
                             "latent-state domain; refit the twin")
