@@ -40,11 +40,163 @@ def cohort_summary(cohort: str | os.PathLike | Cohort) -> pd.DataFrame:
     return summarise_panel(build_panel(cohort))
 
 
-def demo(out: str | os.PathLike = "reports/demo", seed: int = 20261125) -> pd.DataFrame:
-    """Generate a synthetic cohort under ``out/cohort``, load it and summarise it."""
-    folder = Path(out) / "cohort"
-    generate(folder, patients=12, days=365, seed=seed)
-    return cohort_summary(folder)
+BACKTEST_PARTS = ("predictions", "scores", "state_errors")
+
+
+def backtest_paths(out: str | os.PathLike) -> dict[str, Path]:
+    """Where ``backtest`` writes: ``out`` (the forecasts) and its sibling files."""
+    out = Path(out)
+    stem = out.name[: -len(out.suffix)] if out.suffix else out.name
+    paths = {"forecasts": out, "meta": out.with_name(f"{stem}.meta.json")}
+    paths |= {part: out.with_name(f"{stem}.{part}.csv") for part in BACKTEST_PARTS}
+    return paths
+
+
+def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str,
+             patients: list[str] | None = None, seed: int = 0, information: str = "ex_ante",
+             hierarchical: bool | None = None, draws: int | None = None,
+             chains: int | None = None, truth: str | os.PathLike | None = None,
+             threshold: float | None = None, json_lines: bool = False, progress=None):
+    """Rolling-origin backtest (:func:`migraine_bayes.evaluation.backtest`) written to files.
+
+    ``out`` gets SCHEMA.md's backtest table (CSV, or JSON lines); beside it
+    ``<stem>.predictions.csv`` (twin, baselines and oracle, long), ``<stem>.scores.csv``,
+    ``<stem>.state_errors.csv`` and ``<stem>.meta.json``. A synthetic cohort's
+    ``truth.json`` (in the cohort folder, or ``truth``) adds the oracle.
+    """
+    import json
+
+    from .evaluation import backtest as run_backtest
+
+    c = load_cohort(cohort)
+    _check_patients(c, patients)
+    truth_file = Path(truth) if truth is not None else Path(cohort) / "truth.json"
+    truth_data = json.loads(truth_file.read_text()) if truth_file.is_file() else None
+    settings = None
+    if draws or chains:
+        base = COHORT_SETTINGS if len(patients or c.patient_ids) > 1 else PATIENT_SETTINGS
+        settings = dataclasses.replace(base, seed=seed, draws=draws or base.draws,
+                                       chains=chains or base.chains)
+    result = run_backtest(c, train_until, patients, information, hierarchical, settings,
+                          truth_data, threshold, seed, progress=progress)
+    paths = backtest_paths(out)
+    f = result.forecasts
+    atomic.write_text(paths["forecasts"], f.to_json(orient="records", lines=True,
+                                                    date_format="iso") if json_lines
+                      else f.to_csv(index=False))
+    for part in BACKTEST_PARTS:
+        atomic.write_text(paths[part], getattr(result, part).to_csv(index=False))
+    atomic.write_text(paths["meta"], json.dumps({
+        "train_until": result.train_until, "information": result.information,
+        "threshold": result.threshold, "patients": sorted(f["patient_id"].unique().tolist()),
+        "oracle": truth_data is not None, "seed": seed}, indent=1))
+    return result
+
+
+def read_backtest(out: str | os.PathLike) -> dict:
+    """The files of a ``backtest`` back as DataFrames (``meta`` as a dict)."""
+    import json
+
+    paths = backtest_paths(out)
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"backtest files missing: {missing} (write them with "
+                                "`migraine-twin backtest`)")
+    text = paths["forecasts"].read_text(encoding="utf-8")
+    forecasts = (pd.read_json(paths["forecasts"], lines=True) if text.lstrip().startswith("{")
+                 else pd.read_csv(paths["forecasts"]))
+    return {"forecasts": forecasts, "meta": json.loads(paths["meta"].read_text()),
+            **{part: pd.read_csv(paths[part]) for part in BACKTEST_PARTS}}
+
+
+def report(twin: str | os.PathLike | DigitalTwin, out: str | os.PathLike,
+           backtest: str | os.PathLike | None = None,
+           simulation: str | os.PathLike | None = None, seed: int = 0,
+           max_patients: int = 12) -> Path:
+    """Write the HTML report of a twin, with a backtest's and a simulation's results if given.
+
+    ``backtest``: the forecasts file of ``backtest`` (its sibling files are read too);
+    ``simulation``: the JSON of ``simulate``.
+    """
+    import json
+
+    from .reports import build_report
+
+    t = twin if isinstance(twin, DigitalTwin) else DigitalTwin.load(twin)
+    bt = read_backtest(backtest) if backtest is not None else None
+    sim = None
+    if simulation is not None:
+        path = Path(simulation)
+        if not path.is_file():
+            raise FileNotFoundError(f"simulation file {path} not found")
+        sim = json.loads(path.read_text(encoding="utf-8"))
+    return build_report(t, out, backtest=bt, simulation=sim, max_patients=max_patients,
+                        seed=seed)
+
+
+DEMO_SCENARIOS = [
+    {"name": "erenumab", "type": "medication",
+     "params": {"medication": "erenumab", "dosage": "70mg", "frequency": "monthly"}},
+    {"name": "stress_reduction", "type": "behavioral",
+     "params": {"behavior": "stress_reduction", "intensity": "moderate", "duration": "60min"}},
+    {"name": "sleep_regularisation", "type": "behavioral",
+     "params": {"behavior": "sleep_regularisation", "intensity": "moderate"}},
+]
+
+
+def demo(out: str | os.PathLike = "reports/demo", seed: int = 20261125,
+         patients: int = 12, days: int = 365, progress=None) -> dict:
+    """The whole workflow on a synthetic cohort, written under ``out``.
+
+    Generates a cohort (``out/cohort``; with the defaults it is the committed one), fits one
+    patient's twin (``out/twin``), backtests the cohort over its last 60 days
+    (``out/backtest.csv`` and siblings), simulates three interventions for the patient
+    (``out/simulation.json``) and writes the report (``out/report.html``).
+    """
+    import json
+
+    say = progress or (lambda _msg: None)
+    out = Path(out)
+    folder = out / "cohort"
+    say(f"generating {patients} patients × {days} days")
+    generate(folder, patients=patients, days=days, seed=seed)
+    summary = cohort_summary(folder)
+    c = load_cohort(folder)
+    end = min(pd.Timestamp(e) for e in c.diary_periods()["end"])
+    train_until = str((end - pd.Timedelta(days=60)).date())
+    say(f"backtest: fit up to {train_until}, then walk forward")
+    bt = backtest(folder, out / "backtest.csv", train_until, seed=seed, progress=say)
+    pid = c.patient_ids[0]
+    say(f"fitting the twin of {pid}")
+    twin = fit(folder, out / "twin", patients=[pid], seed=seed)
+    say("simulating interventions")
+    scenarios = [s for s in DEMO_SCENARIOS if _scenario_fits(twin, s)]
+    atomic.write_text(out / "scenarios.json", json.dumps(scenarios, indent=1))
+    simulate(out / "twin", out / "scenarios.json", seed=seed, out=out / "simulation.json")
+    say("writing the report")
+    cohort_twin = next(iter(bt.twins[0].values()))
+    report(cohort_twin, out / "report.html", backtest=out / "backtest.csv",
+           simulation=out / "simulation.json", seed=seed)
+    return {"summary": summary, "scores": bt.scores, "report": out / "report.html",
+            "twin": out / "twin"}
+
+
+def _scenario_fits(twin: DigitalTwin, scenario: dict) -> bool:
+    """Whether a demo scenario applies to the twin (its covariate exists, its drug is new)."""
+    from .interventions import parse_scenarios
+    from .interventions.simulation import check_scenarios
+
+    try:
+        check_scenarios(twin, twin.patients[0], parse_scenarios([scenario]))
+    except (ValueError, KeyError):
+        return False
+    return True
+
+
+def _check_patients(c: Cohort, patients: list[str] | None) -> None:
+    unknown = sorted(set(patients or []) - set(c.patient_ids))
+    if unknown:
+        raise KeyError(f"unknown patient ids {unknown}; available: {c.patient_ids}")
 
 
 def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] | None = None,

@@ -41,3 +41,63 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
         if chunk.size:
             total += chunk.size * abs(y[chunk].mean() - p[chunk].mean())
     return float(total / max(y.size, 1))
+
+
+def calibration_curve(y: np.ndarray, p: np.ndarray, bins: int = 10, level: float = 0.9
+                      ) -> dict[str, np.ndarray]:
+    """Reliability curve with equal-count bins and a Jeffreys interval per bin.
+
+    Returns per bin the mean forecast (``p_mean``), the observed rate (``observed``), its
+    ``level`` interval (``low``, ``high``; Beta(k + 1/2, n - k + 1/2) quantiles) and ``n``.
+    """
+    from scipy.stats import beta
+
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    order = np.argsort(p, kind="stable")
+    rows = [c for c in np.array_split(order, min(bins, max(y.size, 1))) if c.size]
+    k = np.array([y[c].sum() for c in rows])
+    n = np.array([c.size for c in rows], dtype=float)
+    a = (1 - level) / 2
+    return {"p_mean": np.array([p[c].mean() for c in rows]), "observed": k / n,
+            "low": beta.ppf(a, k + 0.5, n - k + 0.5),
+            "high": beta.ppf(1 - a, k + 0.5, n - k + 0.5),
+            "n": n}
+
+
+def classification(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    """Alarm metrics when ``p >= threshold`` raises an alarm.
+
+    Sensitivity (= recall), specificity, PPV (= precision), NPV, F1 and the diagnostic odds
+    ratio ``(TP TN) / (FP FN)`` (with 0.5 added to every cell when one is empty).
+    """
+    y = np.asarray(y).astype(bool)
+    alarm = np.asarray(p) >= threshold
+    tp, fp = float((alarm & y).sum()), float((alarm & ~y).sum())
+    fn, tn = float((~alarm & y).sum()), float((~alarm & ~y).sum())
+
+    def ratio(a: float, b: float) -> float:
+        return a / b if b else float("nan")
+
+    sens, ppv = ratio(tp, tp + fn), ratio(tp, tp + fp)
+    cells = np.array([tp, tn, fp, fn]) + (0.5 if min(tp, tn, fp, fn) == 0 else 0.0)
+    return {"threshold": float(threshold), "sensitivity": sens,
+            "specificity": ratio(tn, tn + fp), "ppv": ppv, "npv": ratio(tn, tn + fn),
+            "f1": ratio(2 * tp, 2 * tp + fp + fn),
+            "diagnostic_odds_ratio": float(cells[0] * cells[1] / (cells[2] * cells[3])),
+            "alarm_rate": float(alarm.mean()) if alarm.size else float("nan")}
+
+
+def lead_times(y: np.ndarray, p: np.ndarray, threshold: float) -> np.ndarray:
+    """Warning time of each attack in one patient's consecutive daily forecasts (days).
+
+    For an attack on day ``t`` whose forecast raised an alarm, the lead time is the length of
+    the unbroken run of alarm days ending on ``t`` (1 = alarm on the day only); an attack
+    without an alarm has lead time 0. ``y`` NaN (unknown day) breaks no run.
+    """
+    y, alarm = np.asarray(y, dtype=float), np.asarray(p) >= threshold
+    out, run = [], 0
+    for t in range(y.size):
+        run = run + 1 if alarm[t] else 0
+        if y[t] == 1:
+            out.append(run)
+    return np.asarray(out, dtype=float)

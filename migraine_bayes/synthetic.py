@@ -417,9 +417,10 @@ def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: Synth
             has_prodrome[t] = True
             if t > 0:
                 prodrome[t - 1] = True
-    symptoms = {}
+    symptoms, backgrounds = {}, {}
     for name, p in SYMPTOM_PRODROME_P.items():
         background = rng.uniform(0.02, 0.08)
+        backgrounds[name] = background
         symptoms[name] = (rng.random(n) < np.where(prodrome, p, background)).astype(float)
 
     # diary days (outcome known)
@@ -444,7 +445,10 @@ def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: Synth
         "complete_diary": complete_diary, "diary_plateau": plateau,
         "attacks_per_month_target": rate, "alpha": alpha, "rho": rho, "sigma": sigma,
         "latent_sd": latent_sd, "gamma": gamma, "tau_refractory": tau_r,
-        "prodrome_probability": prodrome_p, "triggers": triggers,
+        "prodrome_probability": prodrome_p,
+        "symptoms": {name: {"background": round(float(backgrounds[name]), 6),
+                            "prodrome": SYMPTOM_PRODROME_P[name]} for name in backgrounds},
+        "triggers": triggers,
         "interventions": [{"name": r["name"], "kind": r["kind"],
                            "start": r["start"].strftime("%Y-%m-%d"),
                            "log_odds_ratio": r["_log_or"], "responder": r["_responder"],

@@ -8,6 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "data" / "synthetic"
+TRAIN_UNTIL = "2025-11-05"  # the committed diaries end 2026-01-05: 61 days after it
 
 
 @pytest.fixture
@@ -60,3 +61,16 @@ def committed_twins() -> dict:
     from migraine_bayes.twin import fit_patients
 
     return fit_patients(load_cohort(COMMITTED))
+
+
+@pytest.fixture(scope="session")
+def small_backtest(tmp_path_factory):
+    """Backtest of three committed patients (one cohort twin, observed information), on disk."""
+    from migraine_bayes import api
+    from migraine_bayes.io import load_cohort
+
+    out = tmp_path_factory.mktemp("bt") / "backtest.csv"
+    cohort = load_cohort(COMMITTED)
+    result = api.backtest(COMMITTED, out, TRAIN_UNTIL, patients=cohort.patient_ids[:3],
+                          information="observed", seed=1)
+    return result, out

@@ -1,11 +1,14 @@
 """Validation of twins: simulation-based calibration and recovery of known truth.
 
-(Forecast metrics live in :mod:`migraine_bayes.metrics`; backtests and baselines join here.)
+Rolling-origin backtests with baselines and scores; forecast metrics themselves live in
+:mod:`migraine_bayes.metrics`.
 """
 
+from .backtest import BacktestResult, backtest, ex_ante_panel, one_step_errors
 from .counterfactual import true_stop_rrr
 from .recovery import identification_bound, recovery_table, trigger_identification
 from .sbc import SBCResult, run_sbc
 
-__all__ = ["SBCResult", "identification_bound", "recovery_table", "run_sbc",
-           "trigger_identification", "true_stop_rrr"]
+__all__ = ["BacktestResult", "SBCResult", "backtest", "ex_ante_panel", "identification_bound",
+           "one_step_errors", "recovery_table", "run_sbc", "trigger_identification",
+           "true_stop_rrr"]

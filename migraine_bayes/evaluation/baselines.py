@@ -1,0 +1,141 @@
+"""Baseline forecasters for the backtest, on the same days and the same information as the twin.
+
+- ``base_rate``: the patient's own attack rate on the known days before the forecast day
+  (Jeffreys-smoothed, ``(k + 1/2) / (n + 1)``), updated every day;
+- ``logistic``: a per-patient L2-penalised logistic regression on the twin's standardised
+  features plus the time since the last attack (the published approach: diary factors in a
+  per-person logistic model, e.g. Houle et al. 2017, Holsteen et al. 2020), fitted on the
+  training days;
+- ``boosting``: one gradient-boosted tree classifier (scikit-learn) over all patients' training
+  days, with the same features and the patient's training log-odds;
+- ``oracle_hazard``: on synthetic cohorts, the generator's true daily probability (from the
+  causes: triggers, latent state, treatment);
+- ``oracle``: that probability updated, by Bayes' rule under the generator's own symptom
+  model, with the premonitory symptoms recorded the day before — the generator draws them
+  from the coming attack, so they carry information the hazard lacks, and a forecaster that
+  reads them can beat ``oracle_hazard``. The ceiling for diary data (wearable physiology,
+  also shifted by a prodrome, is left out of it).
+
+Forecast days use the twin's forecast features (:func:`.backtest.forecast_design`), so an
+``ex_ante`` backtest gives no baseline the day's own covariates either.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.special import logit
+
+from ..dims import DAY, FEATURE, PATIENT
+from ..model import FeatureSpec, build_design
+
+MIN_EVENTS = 2  # fewer training attacks than this: a regression falls back to the base rate
+
+
+def baseline_forecasts(panel: xr.Dataset, twin, train_days: np.ndarray, days: pd.DataFrame,
+                       information: str, truth: dict | None = None, seed: int = 0
+                       ) -> pd.DataFrame:
+    """Forecasts of every baseline for the rows of ``days`` (``patient_id, day, date``).
+
+    Returns the long table ``patient_id, date, model, p_attack, attack``.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from .backtest import forecast_design
+
+    ids = [str(p) for p in panel[PATIENT].values]
+    outcome = twin.meta["outcome"]
+    features = [FeatureSpec(**f) for f in twin.meta["features"]]
+    scaling = {k: tuple(v) for k, v in twin.meta["scaling"].items()}
+    train_panel = panel.isel({DAY: slice(0, int(np.max(train_days)))})
+    centers = build_design(train_panel, outcome, features, twin.meta["interventions"],
+                           scaling).centers  # patients' own means on training days only
+    observed = build_design(panel, outcome, features, twin.meta["interventions"], scaling,
+                            centers)
+    predict = (forecast_design(twin, panel, observed, train_days) if information == "ex_ante"
+               else observed)
+    x_obs, x_pred = _matrix(observed), _matrix(predict)
+    y = observed.y
+    train = (np.arange(y.shape[1])[None, :] < np.asarray(train_days)[:, None]) & ~np.isnan(y)
+    rate = np.array([(np.nansum(y[i][train[i]]) + 0.5) / (train[i].sum() + 1.0)
+                     for i in range(len(ids))])
+    out = []
+    gbm = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.05, max_depth=3,
+                                         l2_regularization=1.0, early_stopping=False,
+                                         random_state=seed)
+    pooled_x = np.concatenate([_with_rate(x_obs[i][train[i]], rate[i])
+                               for i in range(len(ids))])
+    pooled_y = np.concatenate([y[i][train[i]] for i in range(len(ids))])
+    gbm.fit(pooled_x, pooled_y.astype(int))
+    truth_patients = {p["patient_id"]: p for p in (truth or {}).get("patients", [])}
+    truth_p = {pid: np.asarray(p["p_attack"], dtype=float)
+               for pid, p in truth_patients.items()} if outcome == "onset" else {}
+    for pid, rows in days.groupby("patient_id", sort=False):
+        i = ids.index(pid)
+        d = rows["day"].to_numpy()
+        known = ~np.isnan(y[i])
+        k_before = np.concatenate([[0.0], np.cumsum(np.nan_to_num(y[i]) * known)])[d]
+        n_before = np.concatenate([[0.0], np.cumsum(known)])[d]
+        preds = {"base_rate": (k_before + 0.5) / (n_before + 1.0)}
+        yi = y[i][train[i]]
+        if yi.sum() >= MIN_EVENTS and (1 - yi).sum() >= MIN_EVENTS:
+            lr = LogisticRegression(C=1.0, max_iter=2000)
+            lr.fit(x_obs[i][train[i]], yi.astype(int))
+            preds["logistic"] = lr.predict_proba(x_pred[i][d])[:, 1]
+        else:
+            preds["logistic"] = np.full(d.size, rate[i])
+        preds["boosting"] = gbm.predict_proba(_with_rate(x_pred[i][d], rate[i]))[:, 1]
+        if pid in truth_p and truth_p[pid].size > d.max():
+            preds["oracle_hazard"] = truth_p[pid][d]
+            preds["oracle"] = oracle_probability(truth_patients[pid],
+                                                 panel.isel({PATIENT: i}), d)
+        for name, p in preds.items():
+            out.append(pd.DataFrame({"patient_id": pid, "date": rows["date"].to_numpy(),
+                                     "model": name, "p_attack": p,
+                                     "attack": rows["attack"].to_numpy()}))
+    return pd.concat(out, ignore_index=True)
+
+
+def oracle_probability(truth: dict, panel: xr.Dataset, days: np.ndarray) -> np.ndarray:
+    """The generator's onset probability on ``days`` given the diary of the day before.
+
+    ``truth`` is one patient of ``truth.json``, ``panel`` that patient's panel (no patient
+    dim). With the true hazard ``p`` and the prodrome probability ``q``, the symptoms ``s``
+    recorded the day before have likelihood ``q L(s | prodrome) + (1 - q) L(s | background)``
+    under an attack and ``L(s | background)`` without one (each symptom independent; missing
+    ones count for nothing), so ``P(attack | s) = p L1 / (p L1 + (1 - p) L0)``.
+    """
+    p = np.asarray(truth["p_attack"], dtype=float)[days]
+    symptoms = truth.get("symptoms")
+    if not symptoms:
+        return p
+    log_pro = np.zeros(days.size)
+    log_bg = np.zeros(days.size)
+    features = [str(f) for f in panel[FEATURE].values]
+    for name, rates in symptoms.items():
+        feature = f"symptom.{name}"
+        if feature not in features:
+            continue
+        prev = np.clip(days - 1, 0, None)
+        x = panel["value"].sel({FEATURE: feature}).values[prev]
+        seen = panel["present"].sel({FEATURE: feature}).values[prev].astype(bool) & (days > 0)
+        for log, rate in ((log_pro, rates["prodrome"]), (log_bg, rates["background"])):
+            log += np.where(seen, np.where(x > 0, np.log(rate), np.log1p(-rate)), 0.0)
+    q = float(truth["prodrome_probability"])
+    like1 = q * np.exp(log_pro) + (1 - q) * np.exp(log_bg)
+    like0 = np.exp(log_bg)
+    return p * like1 / (p * like1 + (1 - p) * like0)
+
+
+def _matrix(design) -> np.ndarray:
+    """Features (P, T, K + 2): standardised features, recent-attack decay, log days since."""
+    ds = np.clip(design.days_since, 1.0, 365.0)
+    return np.concatenate([design.z_mean, np.exp(-(ds - 1.0) / 2.0)[..., None],
+                           np.log(ds)[..., None]], axis=-1)
+
+
+def _with_rate(x: np.ndarray, rate: float) -> np.ndarray:
+    return np.column_stack([x, np.full(len(x), logit(rate))])
+

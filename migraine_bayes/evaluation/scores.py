@@ -1,0 +1,91 @@
+"""Scores of backtest forecasts, per model, each with a 90% bootstrap interval.
+
+Discrimination (AUC pooled over patient-days, and within patients), calibration (Brier score,
+expected calibration error), the log score, alarm metrics at a stated threshold
+(:func:`migraine_bayes.metrics.classification`) and the warning lead time of attacks.
+Intervals come from one set of bootstrap resamples of patient-days shared by all models, so
+differences between models are paired.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..metrics import (
+    brier,
+    classification,
+    expected_calibration_error,
+    lead_times,
+    log_score,
+    roc_auc,
+)
+
+N_BOOT = 400
+MODEL_ORDER = ("twin", "logistic", "boosting", "base_rate", "oracle", "oracle_hazard")
+
+
+def score_table(predictions: pd.DataFrame, threshold: float, seed: int = 0,
+                n_boot: int = N_BOOT) -> pd.DataFrame:
+    """One row per model of ``predictions`` (``patient_id, date, model, p_attack, attack``).
+
+    Columns: ``model, days, attacks, auc, auc_low, auc_high, auc_within, brier, brier_low,
+    brier_high, ece, ece_low, ece_high, log_score``, the alarm metrics at ``threshold``, and
+    ``lead_time_days`` (mean over attacks with an alarm) — plus ``auc_vs_twin`` (paired
+    difference of AUC with its interval ``auc_vs_twin_low/high``).
+    """
+    rng = np.random.default_rng(seed)
+    wide = predictions.pivot_table(index=["patient_id", "date"], columns="model",
+                                   values="p_attack").dropna()
+    attack = predictions.drop_duplicates(["patient_id", "date"]).set_index(
+        ["patient_id", "date"])["attack"].reindex(wide.index).to_numpy()
+    n = attack.size
+    boots = [rng.integers(0, n, n) for _ in range(n_boot)]
+    twin_auc = None
+    if "twin" in wide:
+        twin_auc = np.array([roc_auc(attack[b], wide["twin"].to_numpy()[b]) for b in boots])
+    rows = []
+    models = [m for m in MODEL_ORDER if m in wide] + sorted(set(wide) - set(MODEL_ORDER))
+    for model in models:
+        p = wide[model].to_numpy()
+        auc_b = np.array([roc_auc(attack[b], p[b]) for b in boots])
+        brier_b = np.array([brier(attack[b], p[b]) for b in boots])
+        ece_b = np.array([expected_calibration_error(attack[b], p[b]) for b in boots])
+        row = {"model": model, "days": int(n), "attacks": int(attack.sum()),
+               "auc": roc_auc(attack, p), **_interval("auc", auc_b),
+               "auc_within": _within_auc(wide.index, attack, p),
+               "brier": brier(attack, p), **_interval("brier", brier_b),
+               "ece": expected_calibration_error(attack, p), **_interval("ece", ece_b),
+               "log_score": log_score(attack, p)}
+        if twin_auc is not None:
+            row["auc_vs_twin"] = row["auc"] - roc_auc(attack, wide["twin"].to_numpy())
+            row |= _interval("auc_vs_twin", auc_b - twin_auc)
+        row |= classification(attack, p, threshold)
+        leads = np.concatenate([lead_times(attack[idx], p[idx], threshold)
+                                for idx in _patient_runs(wide.index)])
+        detected = leads[leads > 0]
+        row["lead_time_days"] = float(detected.mean()) if detected.size else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _interval(name: str, values: np.ndarray) -> dict[str, float]:
+    lo, hi = np.nanquantile(values, [0.05, 0.95])
+    return {f"{name}_low": float(lo), f"{name}_high": float(hi)}
+
+
+def _patient_runs(index: pd.MultiIndex) -> list[np.ndarray]:
+    """Positions of each patient's rows, in date order (the index is sorted)."""
+    pids = index.get_level_values(0).to_numpy()
+    return [np.flatnonzero(pids == pid) for pid in pd.unique(pids)]
+
+
+def _within_auc(index: pd.MultiIndex, y: np.ndarray, p: np.ndarray) -> float:
+    """Event-weighted mean of per-patient AUCs (patients with both outcomes)."""
+    aucs, weights = [], []
+    for idx in _patient_runs(index):
+        a = roc_auc(y[idx], p[idx])
+        if not np.isnan(a):
+            aucs.append(a)
+            weights.append(y[idx].sum())
+    return float(np.average(aucs, weights=weights)) if aucs else float("nan")
