@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/migraine-twin demo
 
 test: $(STAMP)
+	bash .ci/install-chromium
 	$(BIN)/ruff check migraine_bayes tests benchmarks
 	$(BIN)/python -m pytest -q -m "not slow"
 

@@ -170,7 +170,7 @@ def demo(out: str | os.PathLike = "reports/demo", seed: int = 20261125,
     say(f"fitting the twin of {pid}")
     twin = fit(folder, out / "twin", patients=[pid], seed=seed)
     say("simulating interventions")
-    scenarios = [s for s in DEMO_SCENARIOS if _scenario_fits(twin, s)]
+    scenarios = applicable_scenarios(twin, DEMO_SCENARIOS)
     atomic.write_text(out / "scenarios.json", json.dumps(scenarios, indent=1))
     simulate(out / "twin", out / "scenarios.json", seed=seed, out=out / "simulation.json")
     say("writing the report")
@@ -181,16 +181,25 @@ def demo(out: str | os.PathLike = "reports/demo", seed: int = 20261125,
             "twin": out / "twin"}
 
 
-def _scenario_fits(twin: DigitalTwin, scenario: dict) -> bool:
-    """Whether a demo scenario applies to the twin (its covariate exists, its drug is new)."""
+def applicable_scenarios(twin: DigitalTwin, scenarios: list[dict]) -> list[dict]:
+    """The scenarios (SCHEMA.md entries) that apply to every patient of the twin.
+
+    A behavioural scenario needs the covariate it changes; a preventive cannot be started by
+    a patient already taking it.
+    """
+    from .errors import InputDataError
     from .interventions import parse_scenarios
     from .interventions.simulation import check_scenarios
 
-    try:
-        check_scenarios(twin, twin.patients[0], parse_scenarios([scenario]))
-    except (ValueError, KeyError):
-        return False
-    return True
+    keep = []
+    for scenario in scenarios:
+        try:
+            for pid in twin.patients:
+                check_scenarios(twin, pid, parse_scenarios([scenario]))
+        except (InputDataError, ValueError, KeyError):
+            continue
+        keep.append(scenario)
+    return keep
 
 
 def _check_patients(c: Cohort, patients: list[str] | None) -> None:

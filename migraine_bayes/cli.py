@@ -21,6 +21,9 @@ import typer
 
 # arviz 0.23 announces its 1.0 refactor once a day on import: noise for a CLI user
 warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=FutureWarning)
+# pip's pytensor finds no BLAS on a clean machine; nutpie's numba backend does not use it
+warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS",
+                        category=UserWarning)
 
 from . import api, atomic  # noqa: E402
 from .errors import InputDataError, MigraineBayesError  # noqa: E402
@@ -124,7 +127,12 @@ def demo(
     interventions and writes a self-contained HTML report.
     """
     t0 = time.perf_counter()
-    res = api.demo(out, seed=seed, patients=patients, days=days, progress=_progress(t0))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InferenceWarning)
+        res = api.demo(out, seed=seed, patients=patients, days=days, progress=_progress(t0))
+    for w in caught:  # shown once, without a source line
+        if issubclass(w.category, InferenceWarning):
+            _err(f"note: {w.message}")
     typer.echo("Per-patient summary of the synthetic cohort:")
     _print_table(res["summary"])
     typer.echo("\nBacktest (one-day-ahead forecasts over the last 60 days):")

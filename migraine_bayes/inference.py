@@ -204,7 +204,8 @@ def fit(data: ModelData, prior: PatientPrior | None = None,
     diag.sampling_seconds = time.perf_counter() - t0
     diag.settings = asdict(used)
     if not diag.ok:
-        warnings.warn("posterior failed its checks after a retry: " + "; ".join(diag.failures)
+        when = "after a retry" if retry else "(no retry asked)"
+        warnings.warn(f"posterior failed its checks {when}: " + "; ".join(diag.failures)
                       + ". Forecasts from this twin are flagged; consider more data or draws.",
                       InferenceWarning, stacklevel=2)
     return idata, diag

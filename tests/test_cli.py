@@ -50,15 +50,21 @@ def test_bad_usage_exit_2(tmp_path: Path) -> None:
     assert res.exit_code == 2
 
 
-def test_console_script_demo_prints_summary(tmp_path: Path) -> None:
+def test_console_script_demo_runs_the_whole_workflow(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("migraine-twin")
-    res = subprocess.run([str(exe), "demo", "--out", str(tmp_path / "demo")],
-                         capture_output=True, text=True, timeout=300)
+    out = tmp_path / "demo"
+    res = subprocess.run([str(exe), "demo", "--out", str(out), "--patients", "3", "--days",
+                          "200"], capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr
     assert "attacks_per_month" in res.stdout
-    assert (tmp_path / "demo" / "cohort" / "truth.json").exists()
     lines = [ln for ln in res.stdout.splitlines() if ln.startswith("syn")]
-    assert len(lines) == 12
+    assert len(lines) == 3
+    assert f"report written to {out / 'report.html'}" in res.stdout
+    for name in ("cohort/truth.json", "twin/posterior.nc", "backtest.csv",
+                 "backtest.scores.csv", "simulation.json", "report.html"):
+        assert (out / name).is_file(), name
+    assert "fitting" in res.stderr  # progress lines
+    assert "Traceback" not in res.stderr
 
 
 def test_console_script_bad_data_no_traceback(tmp_path: Path) -> None:
@@ -108,3 +114,40 @@ def test_fit_and_forecast_bad_arguments(tmp_path: Path) -> None:
     res = runner.invoke(app, ["fit", str(COMMITTED), "--out", str(tmp_path / "t"),
                               "--outcome", "migraine"])
     assert res.exit_code == 2
+
+
+def test_backtest_then_report(tmp_path: Path) -> None:
+    twin = tmp_path / "twin"
+    res = runner.invoke(app, ["fit", str(COMMITTED), "--patients", "syn125-005", "--out",
+                              str(twin), "--draws", "500", "--seed", "2"])
+    assert res.exit_code == 0, res.output
+    bt = tmp_path / "bt.csv"
+    res = runner.invoke(app, ["backtest", str(COMMITTED), "--train-until", "2025-11-05",
+                              "--patients", "syn125-005", "--out", str(bt), "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    assert "twin" in res.output and "oracle" in res.output
+    table = pd.read_csv(bt)
+    assert len(table) == 61 and set(table["patient_id"]) == {"syn125-005"}
+    assert (tmp_path / "bt.scores.csv").is_file()
+    html = tmp_path / "r.html"
+    res = runner.invoke(app, ["report", str(twin), "--out", str(html), "--backtest", str(bt)])
+    assert res.exit_code == 0, res.output
+    assert html.stat().st_size > 100_000 and "<h2>Backtest" in html.read_text()
+
+
+def test_backtest_and_report_bad_arguments(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["backtest", str(COMMITTED), "--train-until", "2026-03-01",
+                              "--out", str(tmp_path / "b.csv")])
+    assert res.exit_code == 2 and "nothing to backtest" in res.output
+    res = runner.invoke(app, ["backtest", str(COMMITTED), "--train-until", "2025-02-01",
+                              "--out", str(tmp_path / "b.csv")])
+    assert res.exit_code == 2 and "fewer than 60 diary days" in res.output
+    res = runner.invoke(app, ["backtest", str(COMMITTED), "--train-until", "2025-11-05",
+                              "--out", str(tmp_path / "b.csv"), "--information", "psychic"])
+    assert res.exit_code == 2
+    res = runner.invoke(app, ["backtest", str(COMMITTED), "--train-until", "5 Nov",
+                              "--out", str(tmp_path / "b.csv")])
+    assert res.exit_code == 2 and "YYYY-MM-DD" in res.output
+    res = runner.invoke(app, ["report", str(tmp_path), "--out", str(tmp_path / "r.html")])
+    assert res.exit_code == 2 and "not a twin directory" in res.output
+    assert not (tmp_path / "b.csv").exists()

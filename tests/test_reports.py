@@ -28,7 +28,7 @@ def report_files(small_backtest, tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
     twin = next(iter(result.twins[0].values()))
     twin.save(folder / "twin")
-    scenarios = [s for s in api.DEMO_SCENARIOS if api._scenario_fits(twin, s)]
+    scenarios = api.applicable_scenarios(twin, api.DEMO_SCENARIOS)
     (folder / "scenarios.json").write_text(json.dumps(scenarios))
     api.simulate(folder / "twin", folder / "scenarios.json", horizon=30, draws=500,
                  out=folder / "simulation.json")

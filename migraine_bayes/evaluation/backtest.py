@@ -119,7 +119,11 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
     say = progress or (lambda _msg: None)
     ids = list(patients or cohort.patient_ids)
     panel = build_panel(cohort, patients=ids)
-    cut = pd.Timestamp(train_until).normalize()
+    try:
+        cut = (pd.to_datetime(train_until, format="%Y-%m-%d") if isinstance(train_until, str)
+               else pd.Timestamp(train_until)).normalize()
+    except ValueError:
+        raise TwinError(f"train_until must be a date YYYY-MM-DD, got {train_until!r}") from None
     dates = panel["date"].values  # (P, T)
     n_diary = panel["in_diary"].values.sum(axis=1)
     n_train = (panel["in_diary"].values & (dates <= np.datetime64(cut))).sum(axis=1)
