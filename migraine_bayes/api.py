@@ -12,7 +12,7 @@ import pandas as pd
 from . import atomic, audit
 from .drift import check_drift
 from .evaluation import SBCResult
-from .inference import COHORT_SETTINGS, PATIENT_SETTINGS
+from .inference import COHORT_SETTINGS, PATIENT_SETTINGS, SamplerSettings
 from .io import Cohort, load_cohort
 from .retraining import retrain, retraining_reasons
 from .state import build_panel, summarise_panel
@@ -72,11 +72,8 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     _check_patients(c, patients)
     truth_file = Path(truth) if truth is not None else Path(cohort) / "truth.json"
     truth_data = json.loads(truth_file.read_text()) if truth_file.is_file() else None
-    settings = None
-    if draws or chains:
-        base = COHORT_SETTINGS if len(patients or c.patient_ids) > 1 else PATIENT_SETTINGS
-        settings = dataclasses.replace(base, seed=seed, draws=draws or base.draws,
-                                       chains=chains or base.chains)
+    n = len(patients or c.patient_ids)
+    settings = sampler_settings(n > 1 and hierarchical is not False, seed, draws, chains)
     result = run_backtest(c, train_until, patients, information, hierarchical, settings,
                           truth_data, threshold, seed, progress=progress)
     paths = backtest_paths(out)
@@ -202,6 +199,14 @@ def applicable_scenarios(twin: DigitalTwin, scenarios: list[dict]) -> list[dict]
     return keep
 
 
+def sampler_settings(cohort: bool, seed: int = 0, draws: int | None = None,
+                     chains: int | None = None) -> SamplerSettings:
+    """The default settings of a cohort (hierarchical) or a patient fit, with these changes."""
+    base = COHORT_SETTINGS if cohort else PATIENT_SETTINGS
+    return dataclasses.replace(base, seed=seed, draws=draws or base.draws,
+                               chains=chains or base.chains)
+
+
 def _check_patients(c: Cohort, patients: list[str] | None) -> None:
     unknown = sorted(set(patients or []) - set(c.patient_ids))
     if unknown:
@@ -221,9 +226,7 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     unknown = sorted(set(ids) - set(c.patient_ids))
     if unknown:
         raise KeyError(f"unknown patient ids {unknown}; available: {c.patient_ids}")
-    base = PATIENT_SETTINGS if len(ids) == 1 else COHORT_SETTINGS
-    settings = dataclasses.replace(base, seed=seed, draws=draws or base.draws,
-                                   chains=chains or base.chains)
+    settings = sampler_settings(len(ids) > 1, seed, draws, chains)
     if len(ids) == 1:
         twin = DigitalTwin.fit_patient(c, ids[0], outcome=outcome, settings=settings,
                                        validate=True if validate is None else validate)
@@ -308,13 +311,26 @@ def _record_outcomes(twin_dir: str | os.PathLike, panel, outcome: str) -> None:
                                                                 "outcome"]))
 
 
+COMMITTED_COHORT = Path(__file__).resolve().parent.parent / "data" / "synthetic"
+
+
 def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,
-        cohort: str | os.PathLike = "data/synthetic", days: int = 180) -> SBCResult:
-    """Simulation-based calibration of the single-patient model; histogram and ranks to ``out``."""
+        cohort: str | os.PathLike | None = None, days: int = 180) -> SBCResult:
+    """Simulation-based calibration of the single-patient model; histogram and ranks to ``out``.
+
+    The covariates are those of the first patient of ``cohort`` (default: the committed
+    synthetic cohort of a source checkout, else a freshly simulated patient); outcomes and
+    parameters are drawn from the prior.
+    """
     from .evaluation import run_sbc
     from .model import FeatureSpec, build_design, model_data
 
-    c = load_cohort(cohort)
+    if cohort is not None:
+        c = load_cohort(cohort)
+    elif COMMITTED_COHORT.is_dir():
+        c = load_cohort(COMMITTED_COHORT)
+    else:
+        c = simulate_cohort(1, days, seed=seed).cohort
     panel = build_panel(c, patients=c.patient_ids[:1]).isel(day=slice(0, days))
     features = [f for f in (FeatureSpec("trigger.stress", "trigger.stress"),
                             FeatureSpec("derived.sleep_debt", "derived.sleep_debt"))

@@ -388,9 +388,12 @@ def sbc(
     out: Annotated[Path, typer.Option(help="Folder for the rank histogram and ranks.")],
     replicates: Annotated[int, typer.Option(min=5, help="Prior draws.")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    cohort: Annotated[Path | None, typer.Option(help="Cohort whose first patient's "
+                                                     "covariates are used (default: the "
+                                                     "committed synthetic one).")] = None,
 ) -> None:
     """Simulation-based calibration of the single-patient model (Talts et al. 2018)."""
-    result = api.sbc(out, replicates=replicates, seed=seed)
+    result = api.sbc(out, replicates=replicates, seed=seed, cohort=cohort)
     for name, p in result.p_values.items():
         typer.echo(f"{name}: uniformity p = {p:.3f}")
     typer.echo(f"rank histogram written to {out / 'sbc_ranks.png'}")

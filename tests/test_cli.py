@@ -151,3 +151,12 @@ def test_backtest_and_report_bad_arguments(tmp_path: Path) -> None:
     res = runner.invoke(app, ["report", str(tmp_path), "--out", str(tmp_path / "r.html")])
     assert res.exit_code == 2 and "not a twin directory" in res.output
     assert not (tmp_path / "b.csv").exists()
+
+
+def test_cli_sbc_small(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["sbc", "--out", str(tmp_path), "--replicates", "5", "--seed", "1",
+                              "--cohort", str(COMMITTED)])
+    assert res.exit_code == 0, res.output
+    assert "uniformity p =" in res.output
+    assert (tmp_path / "sbc_ranks.png").stat().st_size > 0
+    assert len(pd.read_csv(tmp_path / "sbc_ranks.csv")) == 5

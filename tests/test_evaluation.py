@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import COMMITTED, TRAIN_UNTIL
+from conftest import COMMITTED, ROOT, TRAIN_UNTIL
 
 from migraine_bayes import api, metrics
 from migraine_bayes.evaluation import ex_ante_panel, one_step_errors
@@ -147,3 +147,15 @@ def test_the_twin_forecasts_the_committed_cohort_best(tmp_path) -> None:
     # issue target 0.03, measured 0.029; 10 equal-count bins of 65 days put even the oracle's
     # ECE at 0.017-0.026 from sampling noise alone, hence the margin
     assert twin["ece"] <= 0.035, s
+
+
+@pytest.mark.slow
+def test_ex_ante_backtest_of_the_committed_cohort() -> None:
+    """120 days forecast the evening before (two origins); table to reports/validation/."""
+    out = ROOT / "reports" / "validation" / "backtest_ex_ante.csv"
+    result = api.backtest(COMMITTED, out, "2025-09-06", information="ex_ante", seed=0)
+    s = result.scores.set_index("model")
+    assert len(result.forecasts["origin"].unique()) == 2
+    assert s.loc["twin", "auc"] > s.loc["base_rate", "auc"] + 0.2, s
+    for baseline in ("logistic", "boosting", "base_rate"):
+        assert s.loc["twin", "brier"] <= s.loc[baseline, "brier"], s

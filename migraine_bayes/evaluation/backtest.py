@@ -64,7 +64,8 @@ class BacktestResult:
         :func:`.scores.score_table` of ``predictions`` (one row per model).
     state_errors : DataFrame
         One-step-ahead prediction error of each measured feature on the backtest days
-        (``feature, n, mae, rmse, mae_mean_only``: the last for the patient-mean forecast).
+        (``feature, n, mae, mse, mae_mean_only``: the last for the patient-mean forecast),
+        in the feature's own units.
     twins : list
         The fitted twins, one per origin (each a dict patient → twin).
     """
@@ -293,6 +294,6 @@ def one_step_errors(panel: xr.Dataset, train_days: np.ndarray) -> pd.DataFrame:
         err = (pred - x)[use]
         base = (mean[:, None] - x)[use]
         rows.append({"feature": name, "n": int(use.sum()), "mae": float(np.abs(err).mean()),
-                     "rmse": float(np.sqrt((err**2).mean())),
+                     "mse": float((err**2).mean()),
                      "mae_mean_only": float(np.nanmean(np.abs(base)))})
-    return pd.DataFrame(rows, columns=["feature", "n", "mae", "rmse", "mae_mean_only"])
+    return pd.DataFrame(rows, columns=["feature", "n", "mae", "mse", "mae_mean_only"])
