@@ -56,7 +56,8 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
              patients: list[str] | None = None, seed: int = 0, information: str = "ex_ante",
              hierarchical: bool | None = None, draws: int | None = None,
              chains: int | None = None, truth: str | os.PathLike | None = None,
-             threshold: float | None = None, json_lines: bool = False, progress=None):
+             threshold: float | None = None, json_lines: bool = False,
+             outcome: str = "onset", progress=None):
     """Rolling-origin backtest (:func:`migraine_bayes.evaluation.backtest`) written to files.
 
     ``out`` gets SCHEMA.md's backtest table (CSV, or JSON lines); beside it
@@ -75,7 +76,7 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     n = len(patients or c.patient_ids)
     settings = sampler_settings(n > 1 and hierarchical is not False, seed, draws, chains)
     result = run_backtest(c, train_until, patients, information, hierarchical, settings,
-                          truth_data, threshold, seed, progress=progress)
+                          truth_data, threshold, seed, outcome=outcome, progress=progress)
     paths = backtest_paths(out)
     f = result.forecasts
     atomic.write_text(paths["forecasts"], f.to_json(orient="records", lines=True,

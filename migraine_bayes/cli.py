@@ -239,6 +239,7 @@ def backtest(
                                                                       "rate).")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="JSON lines instead of "
                                                             "CSV.")] = False,
+    outcome: Annotated[str, typer.Option(help="onset or headache_day.")] = "onset",
 ) -> None:
     """Fit up to --train-until, then forecast each later day from the days before it.
 
@@ -250,6 +251,8 @@ def backtest(
     """
     if information not in ("ex_ante", "observed"):
         raise typer.BadParameter("must be 'ex_ante' or 'observed'", param_hint="--information")
+    if outcome not in ("onset", "headache_day"):
+        raise typer.BadParameter("must be 'onset' or 'headache_day'", param_hint="--outcome")
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InferenceWarning)  # flagged per fit in the twins
@@ -257,7 +260,7 @@ def backtest(
                               seed=seed, information=information,
                               hierarchical=False if separate else None, draws=draws,
                               chains=chains, threshold=threshold, json_lines=json_lines,
-                              progress=_progress(t0))
+                              outcome=outcome, progress=_progress(t0))
     _print_table(result.scores[["model", "days", "attacks", "auc", "auc_low", "auc_high",
                                 "brier", "ece", "log_score", "sensitivity", "specificity",
                                 "ppv", "f1"]])

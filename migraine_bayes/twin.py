@@ -370,14 +370,15 @@ class DigitalTwin:
 # ---------------------------------------------------------------------- helpers
 def fit_patients(cohort: Cohort, patients: list[str] | None = None,
                  population: DigitalTwin | PatientPrior | None = None,
-                 settings: SamplerSettings | None = None, validate: bool = False
-                 ) -> dict[str, DigitalTwin]:
+                 settings: SamplerSettings | None = None, validate: bool = False,
+                 outcome: str = "onset") -> dict[str, DigitalTwin]:
     """Fit patients one by one on one shared design, so the model is compiled only once."""
     patients = patients or cohort.patient_ids
     panel = build_panel(cohort, patients=patients)
-    shared = build_design(panel)
-    return {pid: DigitalTwin.fit_patient(cohort, pid, population, settings=settings,
-                                         validate=validate, features=shared.features,
+    shared = build_design(panel, outcome)
+    return {pid: DigitalTwin.fit_patient(cohort, pid, population, outcome=outcome,
+                                         settings=settings, validate=validate,
+                                         features=shared.features,
                                          scaling=shared.scaling,
                                          interventions=shared.interventions)
             for pid in patients}

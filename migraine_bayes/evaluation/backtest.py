@@ -84,7 +84,8 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
              patients: list[str] | None = None, information: str = "ex_ante",
              hierarchical: bool | None = None, settings: SamplerSettings | None = None,
              truth: dict | None = None, threshold: float | None = None, seed: int = 0,
-             baselines: bool = True, progress=None) -> BacktestResult:
+             baselines: bool = True, outcome: str = "onset", progress=None
+             ) -> BacktestResult:
     """Backtest twins of ``cohort``'s patients after ``train_until`` (see the module text).
 
     Parameters
@@ -110,6 +111,8 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
         Seeds the fits and the particle filter.
     baselines : bool
         Also forecast with the baselines of :mod:`.baselines`.
+    outcome : {"onset", "headache_day"}
+        The outcome forecast (SCHEMA.md); the oracle exists for ``onset`` only.
     progress : callable, optional
         Called with a short message at each stage (the CLI's progress display).
     """
@@ -142,7 +145,7 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
         todo = [p for p, d, n in zip(ids, done, n_diary, strict=True) if d < n]
         say(f"fitting {len(todo)} patient(s) on data up to {origin.date()}")
         train = truncate(cohort, origin)
-        kw = {} if settings is None else {"settings": settings}
+        kw = {"outcome": outcome} | ({} if settings is None else {"settings": settings})
         if hierarchical and len(todo) > 1:
             twin = DigitalTwin.fit_cohort(train, todo, **kw)
             by_patient = dict.fromkeys(todo, twin)
@@ -158,7 +161,11 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
             done[i] += len(new)
         stuck = [ids.index(p) for p in todo if done[ids.index(p)] < n_diary[ids.index(p)]]
         if stuck:  # next origin: the day before the earliest day not yet forecast
-            origin = min(pd.Timestamp(dates[i][done[i] - 1]) for i in stuck).normalize()
+            new_origin = min(pd.Timestamp(dates[i][done[i] - 1]) for i in stuck).normalize()
+            if new_origin <= origin:  # nothing moved: a patient's diary cannot be reached
+                raise TwinError(f"backtest stalled at {origin.date()} for "
+                                f"{[ids[i] for i in stuck]}")
+            origin = new_origin
     forecasts = pd.DataFrame(rows)
     twin0 = next(iter(fits[0].values()))
     known = forecasts[forecasts["attack"].notna()]
@@ -183,24 +190,31 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
 
 def _walk(twin, panel: xr.Dataset, start: int, stop: int, information: str,
           origin: pd.Timestamp, rng: np.random.Generator) -> list[dict]:
-    """Filter one patient's days ``start..stop-1`` (as far as the twin's basis reaches)."""
+    """Forecast one patient's days ``start..stop-1`` (as far as the twin's basis reaches).
+
+    The particles start at the end of the twin's fit; days between it and ``start`` (a
+    patient whose diary runs ahead of the cohort's origin) are filtered but not reported.
+    """
     center, half, _ = domain = twin.domain
-    stop = min(stop, int(np.floor(center + half)) + 1)
-    if stop <= start:
-        return []
     pid = str(panel[PATIENT].values[0])
+    fitted = int(twin.panel["in_diary"].sel({PATIENT: pid}).sum())
+    stop = min(stop, int(np.floor(center + half)) + 1)
+    if stop <= start or fitted > start:
+        return []
     observed = twin.design(panel)
-    predict = (forecast_design(twin, panel, observed, start) if information == "ex_ante"
+    predict = (forecast_design(twin, panel, observed, fitted) if information == "ex_ante"
                else observed)
     post = twin.posterior.posterior.sel({PATIENT: [pid]})
     n_draws = post.sizes["chain"] * post.sizes["draw"]
-    state = FilterState.start([pid], n_draws, np.array([start - 1]))
-    days = np.arange(start, stop)
+    state = FilterState.start([pid], n_draws, np.array([fitted - 1]))
+    days = np.arange(fitted, stop)
     res = filter_days(state, 0, post, observed, days, domain, rng, predict_design=predict)
     terms = posterior_terms(post, predict, 0, days, domain)
     dates = panel["date"].values[0]
     out = []
     for h, d in enumerate(days):
+        if d < start:
+            continue
         out.append({"patient_id": pid, "day": int(d),
                     "date": pd.Timestamp(dates[d]).date(),
                     "issued_at": pd.Timestamp(dates[d - 1]).date(),
