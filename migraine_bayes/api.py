@@ -146,10 +146,11 @@ def demo(out: str | os.PathLike = "reports/demo", seed: int = 20261125,
          patients: int = 12, days: int = 365, progress=None) -> dict:
     """The whole workflow on a synthetic cohort, written under ``out``.
 
-    Generates a cohort (``out/cohort``; with the defaults it is the committed one), fits one
-    patient's twin (``out/twin``), backtests the cohort over its last 60 days
-    (``out/backtest.csv`` and siblings), simulates three interventions for the patient
-    (``out/simulation.json``) and writes the report (``out/report.html``).
+    Generates a cohort (``out/cohort``; with the defaults it is the committed one), backtests
+    it over its last 60 days (``out/backtest.csv`` and siblings), fits the first patient's twin
+    on the whole diary (``out/twin``), simulates interventions for that patient
+    (``out/simulation.json``) and writes the report (``out/report.html``) of the backtest's
+    cohort twin, with the backtest and the simulation.
     """
     import json
 
