@@ -46,6 +46,18 @@ def test_calibration_intervals_cover_a_calibrated_forecaster(rng) -> None:
     assert metrics.expected_calibration_error(y, np.clip(p * 1.5, 0, 1)) > 0.05
 
 
+def test_scores_survive_a_backtest_without_attacks() -> None:
+    from migraine_bayes.evaluation.scores import score_table
+
+    days = pd.date_range("2025-01-01", periods=30).date
+    pred = pd.DataFrame({"patient_id": "p", "date": list(days) * 2,
+                         "model": ["twin"] * 30 + ["base_rate"] * 30,
+                         "p_attack": np.linspace(0.05, 0.3, 60), "attack": 0.0})
+    s = score_table(pred, 0.1, n_boot=50).set_index("model")
+    assert np.isnan(s.loc["twin", "auc"]) and np.isnan(s.loc["twin", "auc_low"])
+    assert s.loc["twin", "brier"] > 0 and s.loc["twin", "specificity"] < 1
+
+
 # ---------------------------------------------------------------- ex-ante information
 def test_ex_ante_features_use_only_earlier_days() -> None:
     panel = build_panel(load_cohort(COMMITTED), patients=["syn125-002"])

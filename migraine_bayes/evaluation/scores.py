@@ -79,6 +79,8 @@ def _interval(name: str, values: np.ndarray, around: float | None = None
     the expected calibration error — duplicated days make every bin look noisier, and the
     plain percentile interval can sit entirely above the estimate.
     """
+    if np.isnan(values).all():  # e.g. AUC with no attack in the backtest days
+        return {f"{name}_low": float("nan"), f"{name}_high": float("nan")}
     if around is not None:
         values = np.clip(values - (np.nanmean(values) - around), 0.0, None)
     lo, hi = np.nanquantile(values, [0.05, 0.95])
