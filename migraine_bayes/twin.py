@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,7 +34,14 @@ from .forecast import (
     time_to_onset,
     top_factors,
 )
-from .inference import COHORT_SETTINGS, PATIENT_SETTINGS, Diagnostics, SamplerSettings, fit
+from .inference import (
+    COHORT_SETTINGS,
+    PATIENT_SETTINGS,
+    Diagnostics,
+    InferenceWarning,
+    SamplerSettings,
+    fit,
+)
 from .io import Cohort
 from .metrics import brier, log_score, roc_auc
 from .model import Design, FeatureSpec, ModelData, PatientPrior, build_design, hsgp, model_data
@@ -505,7 +513,9 @@ def _validate(panel: xr.Dataset, design: Design, domain, prior: PatientPrior | N
     held = np.arange(design.y.shape[1])[None, :] >= cut[:, None]
     train = Design(**{**design.__dict__, "y": np.where(held, np.nan, design.y)})
     data = model_data(train, domain)
-    idata, diag = fit(data, prior, settings, retry=False)
+    with warnings.catch_warnings():  # the validation fit's checks are recorded (checks_ok)
+        warnings.simplefilter("ignore", InferenceWarning)
+        idata, diag = fit(data, prior, settings, retry=False)
     y, p = predict_days(idata.posterior, design, domain, held & diary)
     base = np.nanmean(train.y)
     return {"kind": "time-ordered holdout of the last 20% of diary days; covariates observed",

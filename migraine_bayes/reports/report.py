@@ -98,7 +98,8 @@ def _diagnostics(doc: Document, twin) -> None:
     if v:
         doc.paragraph(f"Time-ordered validation ({v['kind']}): {v['n_days']} days, "
                       f"{v['events']} attacks; Brier {v['brier']:.3f} (base rate "
-                      f"{v['brier_base_rate']:.3f}), AUC {v['auc']:.3f}.")
+                      f"{v['brier_base_rate']:.3f}), AUC {v['auc']:.3f}; the validation fit's "
+                      f"sampler checks {'passed' if v.get('checks_ok') else 'FAILED'}.")
     doc.figure(figures.sampler_trace(twin.posterior, TRACE_VARS),
                "Trace plots of the baseline, refractory and latent-state parameters; chains "
                "should overlap.")
