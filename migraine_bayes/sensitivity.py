@@ -53,15 +53,24 @@ def trigger_sensitivities(twin: DigitalTwin) -> pd.DataFrame:
     """One row per patient and feature.
 
     Columns: ``patient_id, feature, step, unit_per_step, odds_ratio`` (posterior median),
-    ``or_low, or_high`` (90% interval), ``log_or_mean, log_or_sd, p_positive`` (P(effect > 0))
-    and ``evidence``.
+    ``or_low, or_high`` (90% interval), ``log_or_mean, log_or_sd, p_positive`` (P(effect > 0)),
+    ``evidence`` and ``coverage`` (share of the patient's diary days on which the feature's
+    source was measured). A feature the patient never measured (a cohort twin's wearable
+    feature for a patient without a wearable) carries only the population's effect: its
+    ``evidence`` says so instead of claiming the patient's own.
     """
     features = [FeatureSpec(**f) for f in twin.meta["features"]]
     beta = twin.posterior.posterior["beta"]
     rows = []
     for pid in twin.patients:
         b = beta.sel({PATIENT: pid}).stack(s=(CHAIN, DRAW)).transpose("s", FEATURE).values
-        rows += _rows(b, features, twin.meta["scaling"], {"patient_id": pid})
+        cover = twin.meta["coverage"][pid]["feature_coverage"]
+        for row, spec in zip(_rows(b, features, twin.meta["scaling"], {"patient_id": pid}),
+                             features, strict=True):
+            row["coverage"] = float(cover.get(spec.source, float("nan")))
+            if row["coverage"] == 0:
+                row["evidence"] = "no data for this patient: the population's effect"
+            rows.append(row)
     return pd.DataFrame(rows)
 
 

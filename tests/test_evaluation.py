@@ -156,6 +156,15 @@ def test_the_twin_forecasts_the_committed_cohort_best(tmp_path) -> None:
     assert twin["auc"] >= s.loc["oracle", "auc"] - 0.03, s
     for baseline in ("logistic", "boosting", "base_rate"):
         assert twin["auc"] > s.loc[baseline, "auc"], s
+    # a cohort twin's wearable feature of a patient without a wearable is the population's
+    from migraine_bayes.sensitivity import trigger_sensitivities
+
+    sens = trigger_sensitivities(next(iter(result.twins[0].values()))).set_index(
+        ["patient_id", "feature"])
+    assert sens.loc[("syn125-001", "physiological.resting_hr@lag1"), "coverage"] == 0
+    assert sens.loc[("syn125-001", "physiological.resting_hr@lag1"), "evidence"].startswith(
+        "no data")
+    assert sens.loc[("syn125-005", "physiological.resting_hr@lag1"), "coverage"] > 0.5
     # issue target 0.03, measured 0.029; 10 equal-count bins of 65 days put even the oracle's
     # ECE at 0.017-0.026 from sampling noise alone, hence the margin
     assert twin["ece"] <= 0.035, s

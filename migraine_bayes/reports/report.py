@@ -131,14 +131,15 @@ def _sensitivities(doc: Document, twin, shown: list[str]) -> None:
         doc.figure(figures.forest(pop, "Population (mean patient) effects"),
                    "Population-level odds ratios with 90% credible intervals; red: "
                    "P(effect > 0) ≥ 0.95 or ≤ 0.05.")
+    measured = sens[sens["coverage"] > 0]  # a never-measured feature has no own evidence
     for pid in shown:
-        t = sens[sens["patient_id"] == pid]
+        t = measured[measured["patient_id"] == pid]
         doc.figure(figures.forest(t, f"{pid}: trigger sensitivities"),
-                   f"{pid}: odds ratio of an attack per step of each factor (90% credible "
-                   "interval; a step is one within-patient SD, or presence for 0/1 factors); "
-                   "red: P(effect > 0) ≥ 0.95 or ≤ 0.05.")
-    flagged = sens[sens["p_positive"] >= 0.95][["patient_id", "feature", "odds_ratio",
-                                                  "or_low", "or_high", "p_positive"]]
+                   f"{pid}: odds ratio of an attack per step of each factor the patient "
+                   "measured (90% credible interval; a step is one within-patient SD, or "
+                   "presence for 0/1 factors); red: P(effect > 0) ≥ 0.95 or ≤ 0.05.")
+    flagged = measured[measured["p_positive"] >= 0.95][[
+        "patient_id", "feature", "odds_ratio", "or_low", "or_high", "p_positive", "coverage"]]
     doc.paragraph(f"{len(flagged)} patient-trigger pairs raise risk with P(effect > 0) ≥ 0.95:")
     doc.table(flagged)
 
