@@ -41,14 +41,13 @@ def score_table(predictions: pd.DataFrame, threshold: float, seed: int = 0,
         ["patient_id", "date"])["attack"].reindex(wide.index).to_numpy()
     n = attack.size
     boots = [rng.integers(0, n, n) for _ in range(n_boot)]
-    twin_auc = None
-    if "twin" in wide:
-        twin_auc = np.array([roc_auc(attack[b], wide["twin"].to_numpy()[b]) for b in boots])
-    rows = []
     models = [m for m in MODEL_ORDER if m in wide] + sorted(set(wide) - set(MODEL_ORDER))
+    auc_boot = {m: np.array([roc_auc(attack[b], wide[m].to_numpy()[b]) for b in boots])
+                for m in models}
+    rows = []
     for model in models:
         p = wide[model].to_numpy()
-        auc_b = np.array([roc_auc(attack[b], p[b]) for b in boots])
+        auc_b = auc_boot[model]
         brier_b = np.array([brier(attack[b], p[b]) for b in boots])
         ece_b = np.array([expected_calibration_error(attack[b], p[b]) for b in boots])
         row = {"model": model, "days": int(n), "attacks": int(attack.sum()),
@@ -58,9 +57,9 @@ def score_table(predictions: pd.DataFrame, threshold: float, seed: int = 0,
                "ece": (ece := expected_calibration_error(attack, p)),
                **_interval("ece", ece_b, around=ece),
                "log_score": log_score(attack, p)}
-        if twin_auc is not None:
+        if "twin" in auc_boot:
             row["auc_vs_twin"] = row["auc"] - roc_auc(attack, wide["twin"].to_numpy())
-            row |= _interval("auc_vs_twin", auc_b - twin_auc)
+            row |= _interval("auc_vs_twin", auc_b - auc_boot["twin"])
         row |= classification(attack, p, threshold)
         leads = np.concatenate([lead_times(attack[idx], p[idx], threshold)
                                 for idx in _patient_runs(wide.index)])
