@@ -73,21 +73,24 @@ class FilterState:
 
 
 def filter_days(state: FilterState, i: int, posterior: xr.Dataset, design, days: np.ndarray,
-                domain, rng: np.random.Generator, predict_design=None
-                ) -> dict[str, np.ndarray]:
+                domain, rng: np.random.Generator, terms: dict | None = None,
+                predict_terms: dict | None = None) -> dict[str, np.ndarray]:
     """Advance patient ``i``'s particles over ``days`` (consecutive, after ``last_day``).
 
     Returns the one-step-ahead predictive probability of each day (before its outcome was
     seen; ``p_pred``) with its 90% interval over the weighted particles (``p_low``,
     ``p_high``), the effective sample size after each day (``ess``) and the outcomes (``y``,
-    NaN unknown). The particles are weighted with ``design``'s covariates (what was observed);
-    the prediction uses ``predict_design``'s when given (e.g. the day's covariates as they
-    could be known the evening before, :mod:`migraine_bayes.evaluation.backtest`), else the
-    observed ones. ``state`` is updated in place and ends equally weighted.
+    NaN unknown). The particles are weighted with ``design``'s covariates (what was observed;
+    ``terms``, its :func:`~.forecast.posterior_terms` on ``days``, when already at hand); the
+    prediction uses ``predict_terms`` when given (e.g. the day's covariates as they could be
+    known the evening before, :mod:`migraine_bayes.evaluation.backtest`), else the observed
+    ones. ``state`` is updated in place and ends equally weighted.
     """
-    eta, scale = log_odds(posterior_terms(posterior, design, i, days, domain))
-    eta_p, scale_p = (log_odds(posterior_terms(posterior, predict_design, i, days, domain))
-                      if predict_design is not None else (eta, scale))
+    if terms is None:
+        terms = posterior_terms(posterior, design, i, days, domain)
+    same = predict_terms is None or predict_terms is terms
+    eta, scale = log_odds(terms)
+    eta_p, scale_p = (eta, scale) if same else log_odds(predict_terms)
     idx, x = state.index[i].copy(), state.offset[i].copy()
     n = idx.size
     logw = np.zeros(n)
@@ -98,7 +101,7 @@ def filter_days(state: FilterState, i: int, posterior: xr.Dataset, design, days:
     for t in range(days.size):
         x = RHO * x + noise * rng.standard_normal(n)
         p = expit((eta[idx, t] + x) * scale[idx, t])
-        q = p if predict_design is None else expit((eta_p[idx, t] + x) * scale_p[idx, t])
+        q = p if same else expit((eta_p[idx, t] + x) * scale_p[idx, t])
         w = np.exp(logw - logw.max())
         w /= w.sum()
         p_pred[t] = float(w @ q)

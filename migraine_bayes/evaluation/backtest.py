@@ -37,7 +37,7 @@ from ..io import Cohort
 from ..model import Design, build_design
 from ..state import build_panel
 from ..state.derived import KNOWN_AHEAD
-from ..state.imputation import MIN_OBSERVED, ar1_parameters
+from ..state.imputation import MIN_OBSERVED, ar1_parameters, distance_to_previous
 from .baselines import baseline_forecasts
 from .scores import score_table
 
@@ -171,10 +171,12 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
     known = forecasts[forecasts["attack"].notna()]
     predictions = [known.assign(model="twin")[["patient_id", "date", "model", "p_attack",
                                                 "attack"]]]
+    ahead = ex_ante_panel(panel, n_train)  # the baselines' ex-ante features, state errors
     if baselines:
         say("forecasting the same days with the baselines")
-        predictions.append(baseline_forecasts(panel, twin0, n_train, known, information,
-                                              truth=truth, seed=seed))
+        predictions.append(baseline_forecasts(
+            panel, twin0, n_train, known, ahead if information == "ex_ante" else None,
+            truth=truth, seed=seed))
     predictions = pd.concat(predictions, ignore_index=True)
     if threshold is None:  # the training days' event rate: "riskier than usual"
         before = np.arange(panel.sizes[DAY])[None, :] < n_train[:, None]
@@ -182,7 +184,7 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
                            panel[twin0.meta["outcome"]].values, np.nan)
         threshold = float(np.nanmean(train_y))
     scores = score_table(predictions, threshold, seed=seed)
-    state_errors = one_step_errors(panel, n_train)
+    state_errors = one_step_errors(panel, n_train, ahead)
     forecasts = forecasts.drop(columns="day")[[*BACKTEST_COLUMNS, "origin"]]
     return BacktestResult(forecasts, predictions, scores, state_errors, information,
                           threshold, str(cut.date()), fits)
@@ -202,14 +204,16 @@ def _walk(twin, panel: xr.Dataset, start: int, stop: int, information: str,
     if stop <= start or fitted > start:
         return []
     observed = twin.design(panel)
-    predict = (forecast_design(twin, panel, observed, fitted) if information == "ex_ante"
-               else observed)
+    predict = (forecast_design(ex_ante_panel(panel, np.array([fitted])), observed,
+                               twin.meta["outcome"]) if information == "ex_ante" else observed)
     post = twin.posterior.posterior.sel({PATIENT: [pid]})
     n_draws = post.sizes["chain"] * post.sizes["draw"]
     state = FilterState.start([pid], n_draws, np.array([fitted - 1]))
     days = np.arange(fitted, stop)
-    res = filter_days(state, 0, post, observed, days, domain, rng, predict_design=predict)
-    terms = posterior_terms(post, predict, 0, days, domain)
+    seen = posterior_terms(post, observed, 0, days, domain)
+    terms = seen if predict is observed else posterior_terms(post, predict, 0, days, domain)
+    res = filter_days(state, 0, post, observed, days, domain, rng, terms=seen,
+                      predict_terms=terms)
     dates = panel["date"].values[0]
     out = []
     for h, d in enumerate(days):
@@ -226,20 +230,17 @@ def _walk(twin, panel: xr.Dataset, start: int, stop: int, information: str,
     return out
 
 
-def forecast_design(twin, panel: xr.Dataset, observed: Design,
-                    train_days: int | np.ndarray) -> Design:
+def forecast_design(ahead: xr.Dataset, observed: Design, outcome: str) -> Design:
     """``observed`` with every same-day (lag 0) feature as known the evening before.
 
-    See :func:`ex_ante_panel` (``train_days``: per patient, or one number for all); lagged
+    ``ahead`` is :func:`ex_ante_panel` of the panel ``observed`` was built from; lagged
     features keep their observed values.
     """
-    train = np.broadcast_to(np.asarray(train_days), (panel.sizes[PATIENT],))
-    ahead = build_design(ex_ante_panel(panel, train), twin.meta["outcome"],
-                         observed.features, observed.interventions, observed.scaling,
-                         observed.centers)
+    forecast = build_design(ahead, outcome, observed.features, observed.interventions,
+                            observed.scaling, observed.centers)
     lag0 = np.array([f.lag == 0 for f in observed.features], dtype=bool)
-    z_mean = np.where(lag0, ahead.z_mean, observed.z_mean)
-    z_var = np.where(lag0, ahead.z_var, observed.z_var)
+    z_mean = np.where(lag0, forecast.z_mean, observed.z_mean)
+    z_var = np.where(lag0, forecast.z_var, observed.z_var)
     return Design(**{**observed.__dict__, "z_mean": z_mean, "z_var": z_var})
 
 
@@ -267,8 +268,7 @@ def ex_ante_panel(panel: xr.Dataset, train_days: np.ndarray) -> xr.Dataset:
             if (~np.isnan(fit_x)).sum() < MIN_OBSERVED:
                 continue
             mu, s, r = ar1_parameters(fit_x)
-            obs = ~np.isnan(x)
-            last = np.maximum.accumulate(np.where(obs, np.arange(n_day), -1))
+            _, last = distance_to_previous(~np.isnan(x))
             before = np.r_[-1, last[:-1]]  # last observed day strictly before each day
             a = np.arange(n_day) - before
             u = np.where(before >= 0, r ** a.astype(float), 0.0)
@@ -281,14 +281,17 @@ def ex_ante_panel(panel: xr.Dataset, train_days: np.ndarray) -> xr.Dataset:
     return out
 
 
-def one_step_errors(panel: xr.Dataset, train_days: np.ndarray) -> pd.DataFrame:
+def one_step_errors(panel: xr.Dataset, train_days: np.ndarray,
+                    ahead: xr.Dataset | None = None) -> pd.DataFrame:
     """One-step-ahead prediction error of each measured feature after the training days.
 
-    The prediction is :func:`ex_ante_panel`'s; scored on every later diary day where the
-    feature was measured. ``mae_mean_only`` is the error of predicting the patient's training
-    mean (a prediction must beat it to carry information about tomorrow).
+    The prediction is :func:`ex_ante_panel`'s (``ahead``, computed when not given); scored on
+    every later diary day where the feature was measured. ``mae_mean_only`` is the error of
+    predicting the patient's training mean (a prediction must beat it to carry information
+    about tomorrow).
     """
-    ahead = ex_ante_panel(panel, train_days)
+    if ahead is None:
+        ahead = ex_ante_panel(panel, train_days)
     rows = []
     n_day = panel.sizes[DAY]
     after = (np.arange(n_day)[None, :] >= np.asarray(train_days)[:, None]) \

@@ -34,10 +34,12 @@ MIN_EVENTS = 2  # fewer training attacks than this: a regression falls back to t
 
 
 def baseline_forecasts(panel: xr.Dataset, twin, train_days: np.ndarray, days: pd.DataFrame,
-                       information: str, truth: dict | None = None, seed: int = 0
-                       ) -> pd.DataFrame:
+                       ahead: xr.Dataset | None = None, truth: dict | None = None,
+                       seed: int = 0) -> pd.DataFrame:
     """Forecasts of every baseline for the rows of ``days`` (``patient_id, day, date``).
 
+    ``ahead``: :func:`.backtest.ex_ante_panel` of ``panel`` for an ex-ante backtest (the
+    day's own covariates predicted the evening before); None forecasts with the observed ones.
     Returns the long table ``patient_id, date, model, p_attack, attack``.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -54,8 +56,7 @@ def baseline_forecasts(panel: xr.Dataset, twin, train_days: np.ndarray, days: pd
                            scaling).centers  # patients' own means on training days only
     observed = build_design(panel, outcome, features, twin.meta["interventions"], scaling,
                             centers)
-    predict = (forecast_design(twin, panel, observed, train_days) if information == "ex_ante"
-               else observed)
+    predict = observed if ahead is None else forecast_design(ahead, observed, outcome)
     x_obs, x_pred = _matrix(observed), _matrix(predict)
     y = observed.y
     train = (np.arange(y.shape[1])[None, :] < np.asarray(train_days)[:, None]) & ~np.isnan(y)

@@ -39,7 +39,7 @@ def ar1_parameters(x: np.ndarray) -> tuple[float, float, float]:
     return mu, s, r
 
 
-def _distance_to_previous(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def distance_to_previous(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each index: distance to the last observed index at or before it, and that index."""
     n = observed.size
     idx = np.where(observed, np.arange(n), -1)
@@ -67,8 +67,8 @@ def impute_series(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if observed.sum() < MIN_OBSERVED:
         raise ValueError(f"need ≥ {MIN_OBSERVED} observed values, got {int(observed.sum())}")
     mu, s, r = ar1_parameters(x)
-    a, prev = _distance_to_previous(observed)
-    b_rev, nxt_rev = _distance_to_previous(observed[::-1])
+    a, prev = distance_to_previous(observed)
+    b_rev, nxt_rev = distance_to_previous(observed[::-1])
     b = b_rev[::-1]
     nxt = np.where(nxt_rev[::-1] >= 0, x.size - 1 - nxt_rev[::-1], -1)
     x1 = np.where(prev >= 0, x[np.clip(prev, 0, None)], mu) - mu
