@@ -224,10 +224,8 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     for a cohort, where it would double the fitting time.
     """
     c = load_cohort(cohort)
+    _check_patients(c, patients)
     ids = patients or c.patient_ids
-    unknown = sorted(set(ids) - set(c.patient_ids))
-    if unknown:
-        raise KeyError(f"unknown patient ids {unknown}; available: {c.patient_ids}")
     settings = sampler_settings(len(ids) > 1, seed, draws, chains)
     if len(ids) == 1:
         twin = DigitalTwin.fit_patient(c, ids[0], outcome=outcome, settings=settings,

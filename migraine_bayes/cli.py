@@ -151,6 +151,11 @@ def _progress(t0: float) -> Callable[[str], None]:
     return say
 
 
+def _check_outcome(outcome: str) -> None:
+    if outcome not in ("onset", "headache_day"):
+        raise typer.BadParameter("must be 'onset' or 'headache_day'", param_hint="--outcome")
+
+
 def _patients(value: str | None) -> list[str] | None:
     return [p.strip() for p in value.split(",") if p.strip()] if value else None
 
@@ -170,8 +175,7 @@ def fit(
                                                           "fail.")] = False,
 ) -> None:
     """Fit a twin (one patient: patient model; several: hierarchical) and save it."""
-    if outcome not in ("onset", "headache_day"):
-        raise typer.BadParameter("must be 'onset' or 'headache_day'", param_hint="--outcome")
+    _check_outcome(outcome)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InferenceWarning)  # reported below instead
@@ -251,8 +255,7 @@ def backtest(
     """
     if information not in ("ex_ante", "observed"):
         raise typer.BadParameter("must be 'ex_ante' or 'observed'", param_hint="--information")
-    if outcome not in ("onset", "headache_day"):
-        raise typer.BadParameter("must be 'onset' or 'headache_day'", param_hint="--outcome")
+    _check_outcome(outcome)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InferenceWarning)  # flagged per fit in the twins

@@ -70,9 +70,9 @@ def baseline_forecasts(panel: xr.Dataset, twin, train_days: np.ndarray, days: pd
                                for i in range(len(ids))])
     pooled_y = np.concatenate([y[i][train[i]] for i in range(len(ids))])
     gbm.fit(pooled_x, pooled_y.astype(int))
-    truth_patients = {p["patient_id"]: p for p in (truth or {}).get("patients", [])}
-    truth_p = {pid: np.asarray(p["p_attack"], dtype=float)
-               for pid, p in truth_patients.items()} if outcome == "onset" else {}
+    # the generator's truth is of onsets: no oracle for another outcome
+    truth_patients = ({p["patient_id"]: p for p in (truth or {}).get("patients", [])}
+                      if outcome == "onset" else {})
     for pid, rows in days.groupby("patient_id", sort=False):
         i = ids.index(pid)
         d = rows["day"].to_numpy()
@@ -88,8 +88,9 @@ def baseline_forecasts(panel: xr.Dataset, twin, train_days: np.ndarray, days: pd
         else:
             preds["logistic"] = np.full(d.size, rate[i])
         preds["boosting"] = gbm.predict_proba(_with_rate(x_pred[i][d], rate[i]))[:, 1]
-        if pid in truth_p and truth_p[pid].size > d.max():
-            preds["oracle_hazard"] = truth_p[pid][d]
+        hazard = np.asarray(truth_patients.get(pid, {}).get("p_attack", []), dtype=float)
+        if hazard.size > d.max():
+            preds["oracle_hazard"] = hazard[d]
             preds["oracle"] = oracle_probability(truth_patients[pid],
                                                  panel.isel({PATIENT: i}), d)
         for name, p in preds.items():
