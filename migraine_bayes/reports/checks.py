@@ -27,19 +27,20 @@ class PatientChecks:
     pareto_k: np.ndarray
 
 
-def patient_checks(twin, patient: str, n_replicates: int = 400, seed: int = 0
-                   ) -> PatientChecks:
+def patient_checks(twin, patient: str, n_replicates: int = 400, seed: int = 0,
+                   design=None) -> PatientChecks:
     """Replicated diaries and LOO-PIT of one patient's fitted (diary) days.
 
     Replicates draw each known day's outcome from a posterior draw's probability (given the
     observed history: refractory and covariates as they were). The LOO probability of each day
     is its PSIS-reweighted posterior mean (``arviz.psislw``); the randomised PIT of a binary
     outcome is uniform on ``(0, 1 - p)`` for no attack and on ``(1 - p, 1)`` for an attack,
-    so a calibrated forecaster gives uniform PIT values.
+    so a calibrated forecaster gives uniform PIT values. ``design``: ``twin.design()``, when
+    the caller checks several patients and has built it once.
     """
     rng = np.random.default_rng(seed)
     i = twin.patients.index(patient)
-    design = twin.design()
+    design = twin.design() if design is None else design
     center, half, _ = twin.domain
     n_days = int(twin.panel["in_diary"].sel(patient=patient).sum())
     days = np.arange(min(n_days, int(np.floor(center + half)) + 1))

@@ -107,7 +107,9 @@ def _diagnostics(doc: Document, twin) -> None:
 
 def _predictive_checks(doc: Document, twin, shown: list[str], seed: int) -> None:
     doc.heading("Posterior predictive checks")
-    checks = [patient_checks(twin, pid, seed=seed + k) for k, pid in enumerate(twin.patients)]
+    design = twin.design()  # built once for every patient's checks
+    checks = [patient_checks(twin, pid, seed=seed + k, design=design)
+              for k, pid in enumerate(twin.patients)]
     for c in checks:
         if c.patient in shown:
             doc.figure(figures.ppc_monthly_counts(c.y, c.replicates, c.patient),
