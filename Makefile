@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/fit_speed.py
 	$(BIN)/python benchmarks/simulate_speed.py
 	$(BIN)/python benchmarks/update_speed.py
+	$(BIN)/python benchmarks/study_fit.py
 
 validate: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
@@ -33,9 +34,10 @@ validate: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check migraine_bayes tests benchmarks
 
-# Regenerate the committed synthetic cohort (the exact command that made it).
+# Regenerate the committed synthetic cohort and study (the exact commands that made them).
 data: $(STAMP)
 	$(BIN)/migraine-twin generate data/synthetic --patients 12 --days 365 --seed 20261125
+	$(BIN)/migraine-twin generate data/study --study --seed 20261126
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -17,6 +17,7 @@ from .io import Cohort, load_cohort
 from .retraining import retrain, retraining_reasons
 from .state import build_panel, summarise_panel
 from .synthetic import SyntheticCohort, simulate_cohort
+from .synthetic_study import SyntheticStudy, simulate_study
 from .twin import DigitalTwin
 
 
@@ -33,6 +34,14 @@ def generate(out: str | os.PathLike, patients: int = 12, days: int = 365, seed: 
     return sc
 
 
+def generate_study(out: str | os.PathLike, patients: int = 130, seed: int = 0,
+                   **options: object) -> SyntheticStudy:
+    """Simulate a study-shaped cohort (:mod:`migraine_bayes.synthetic_study`) and write it."""
+    study = simulate_study(patients, seed, **options)
+    study.write(out)
+    return study
+
+
 def cohort_summary(cohort: str | os.PathLike | Cohort) -> pd.DataFrame:
     """Per-patient summary (days, known days, attacks/month, coverage) of a cohort."""
     if not isinstance(cohort, Cohort):
@@ -40,7 +49,7 @@ def cohort_summary(cohort: str | os.PathLike | Cohort) -> pd.DataFrame:
     return summarise_panel(build_panel(cohort))
 
 
-BACKTEST_PARTS = ("predictions", "scores", "state_errors")
+BACKTEST_PARTS = ("predictions", "scores", "state_errors", "by_history", "by_patient")
 
 
 def backtest_paths(out: str | os.PathLike) -> dict[str, Path]:
@@ -57,13 +66,15 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
              hierarchical: bool | None = None, draws: int | None = None,
              chains: int | None = None, truth: str | os.PathLike | None = None,
              threshold: float | None = None, json_lines: bool = False,
-             outcome: str = "onset", progress=None):
+             outcome: str = "onset", progress=None, refit_every: int = 30):
     """Rolling-origin backtest (:func:`migraine_bayes.evaluation.backtest`) written to files.
 
     ``out`` gets SCHEMA.md's backtest table (CSV, or JSON lines); beside it
     ``<stem>.predictions.csv`` (twin, baselines and oracle, long), ``<stem>.scores.csv``,
-    ``<stem>.state_errors.csv`` and ``<stem>.meta.json``. A synthetic cohort's
-    ``truth.json`` (in the cohort folder, or ``truth``) adds the oracle.
+    ``<stem>.by_history.csv`` (scores by days of history at the forecast),
+    ``<stem>.by_patient.csv`` (within-patient AUCs), ``<stem>.state_errors.csv`` and
+    ``<stem>.meta.json``. A synthetic cohort's ``truth.json`` (in the cohort folder, or
+    ``truth``) adds the oracle.
     """
     import json
 
@@ -76,7 +87,8 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     n = len(patients or c.patient_ids)
     settings = sampler_settings(n > 1 and hierarchical is not False, seed, draws, chains)
     result = run_backtest(c, train_until, patients, information, hierarchical, settings,
-                          truth_data, threshold, seed, outcome=outcome, progress=progress)
+                          truth_data, threshold, seed, outcome=outcome, progress=progress,
+                          refit_every=refit_every)
     paths = backtest_paths(out)
     f = result.forecasts
     atomic.write_text(paths["forecasts"], f.to_json(orient="records", lines=True,
@@ -87,7 +99,8 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     atomic.write_text(paths["meta"], json.dumps({
         "train_until": result.train_until, "information": result.information,
         "threshold": result.threshold, "patients": sorted(f["patient_id"].unique().tolist()),
-        "oracle": truth_data is not None, "seed": seed}, indent=1))
+        "oracle": truth_data is not None, "seed": seed, "refit_every": refit_every,
+        "outcome": outcome}, indent=1))
     return result
 
 
@@ -255,7 +268,7 @@ def forecast(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | 
     table = t.forecast_panel(panel, horizon)
     hashes = {pid: audit.data_hash(panel["imputed"].sel(patient=pid).values,
                                    panel["onset"].sel(patient=pid).values)
-              for pid in t.patients}
+              for pid in panel["patient"].values}
     audit.record_forecasts(twin, table, t.meta["version"], hashes)
     return table
 

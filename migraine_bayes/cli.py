@@ -97,18 +97,30 @@ def validate_data(
 @handled
 def generate(
     out: Annotated[Path, typer.Argument(help="Folder to write the cohort to (replaced).")],
-    patients: Annotated[int, typer.Option(min=1, help="Number of patients.")] = 12,
+    patients: Annotated[int | None, typer.Option(min=1, help="Number of patients (default "
+                                                             "12; 130 with --study).")] = None,
     days: Annotated[int, typer.Option(min=30, help="Diary length in days.")] = 365,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     drift_fraction: Annotated[float, typer.Option(min=0, max=1,
                                                   help="Share of patients that drift.")] = 0.0,
     csv: Annotated[bool, typer.Option("--csv", help="Write observations as CSV, "
                                                     "not Parquet.")] = False,
+    study: Annotated[bool, typer.Option("--study", help="A study-shaped cohort instead: "
+                                                        "1-17-week diaries with staggered "
+                                                        "starts over three years, headache "
+                                                        "days, two covariates, a programme "
+                                                        "started mid-diary.")] = False,
 ) -> None:
     """Simulate a synthetic cohort with known truth (files of SCHEMA.md plus truth.json)."""
-    api.generate(out, patients=patients, days=days, seed=seed, drift_fraction=drift_fraction,
-                 observations_format="csv" if csv else "parquet")
-    typer.echo(f"wrote {patients} patients × {days} days to {out}")
+    if study:
+        s = api.generate_study(out, patients=patients or 130, seed=seed)
+        days_kept = sum(p["diary_days"] for p in s.truth["patients"])
+        typer.echo(f"wrote a study of {patients or 130} patients ({days_kept} diary days) "
+                   f"to {out}")
+        return
+    api.generate(out, patients=patients or 12, days=days, seed=seed,
+                 drift_fraction=drift_fraction, observations_format="csv" if csv else "parquet")
+    typer.echo(f"wrote {patients or 12} patients × {days} days to {out}")
 
 
 @app.command()
@@ -244,14 +256,19 @@ def backtest(
     json_lines: Annotated[bool, typer.Option("--json", help="JSON lines instead of "
                                                             "CSV.")] = False,
     outcome: Annotated[str, typer.Option(help="onset or headache_day.")] = "onset",
+    refit_every: Annotated[int, typer.Option(min=1, max=62, help="Days between refits of "
+                                                                "the twin.")] = 30,
 ) -> None:
     """Fit up to --train-until, then forecast each later day from the days before it.
 
-    The twin moves forward with every outcome (particle filter) and is refitted when the days
-    run past its latent basis. The same days are forecast by the baselines (base rate,
-    per-patient logistic regression, gradient boosting) and, for a synthetic cohort with a
-    truth.json, the oracle; the score table (AUC, Brier, ECE, alarm metrics, lead time, each
-    with a 90% bootstrap interval) is printed and written.
+    Diaries may start and end anywhere. The twin moves forward with every outcome (particle
+    filter) and is refitted on everything before it every --refit-every days; a patient with
+    no day before a forecast is forecast from the population. The same days are forecast by
+    the baselines (the running rate shrunk to the population's, a logistic regression on it
+    and yesterday's outcome, base rate, per-patient logistic regression, gradient boosting)
+    and, for a synthetic cohort with a truth.json, the oracle; the score table (AUC, Brier,
+    ECE, alarm metrics, lead time, each with a 90% bootstrap interval) is printed and
+    written, with the scores by days of history and by patient beside it.
     """
     if information not in ("ex_ante", "observed"):
         raise typer.BadParameter("must be 'ex_ante' or 'observed'", param_hint="--information")
@@ -263,10 +280,20 @@ def backtest(
                               seed=seed, information=information,
                               hierarchical=False if separate else None, draws=draws,
                               chains=chains, threshold=threshold, json_lines=json_lines,
-                              outcome=outcome, progress=_progress(t0))
+                              outcome=outcome, progress=_progress(t0),
+                              refit_every=refit_every)
     _print_table(result.scores[["model", "days", "attacks", "auc", "auc_low", "auc_high",
                                 "brier", "ece", "log_score", "sensitivity", "specificity",
                                 "ppv", "f1"]])
+    if not result.by_history.empty:
+        typer.echo("\nby days of history at the forecast:")
+        _print_table(result.by_history[["history", "model", "days", "attacks", "auc", "brier",
+                                        "ece", "ece_noise"]])
+    if not result.by_patient.empty:
+        within = result.by_patient.groupby("model")["auc"].describe()[
+            ["count", "25%", "50%", "75%"]].rename(columns={"count": "patients"})
+        typer.echo("\nwithin-patient AUC over patients:")
+        _print_table(within.reset_index())
     typer.echo(f"backtest written to {out} (and its sibling files; "
                f"{time.perf_counter() - t0:.0f} s)")
 

@@ -52,6 +52,19 @@ class FilterState:
                    np.zeros((p, n_draws)), np.asarray(last_day, dtype=int).copy(),
                    np.zeros(p, dtype=int))
 
+    def extended(self, patients: list[str], n_draws: int) -> FilterState:
+        """The state with ``patients`` appended, before their first diary day (``last_day`` -1).
+
+        Their particles are every draw once (for an admitted patient: the population
+        predictive, :mod:`migraine_bayes.population`).
+        """
+        new = FilterState.start(patients, n_draws, np.full(len(patients), -1))
+        return FilterState([*self.patients, *patients],
+                           np.concatenate([self.index, new.index]),
+                           np.concatenate([self.offset, new.offset]),
+                           np.concatenate([self.last_day, new.last_day]),
+                           np.concatenate([self.adaptations, new.adaptations]))
+
     def to_dataset(self) -> xr.Dataset:
         """For the twin's netCDF file (group ``filter``)."""
         return xr.Dataset(
@@ -100,14 +113,16 @@ def filter_days(state: FilterState, i: int, posterior: xr.Dataset, design, days:
     noise = OFFSET_SD * np.sqrt(1.0 - RHO**2)
     for t in range(days.size):
         x = RHO * x + noise * rng.standard_normal(n)
-        p = expit((eta[idx, t] + x) * scale[idx, t])
+        logit_p = (eta[idx, t] + x) * scale[idx, t]
+        p = expit(logit_p)
         q = p if same else expit((eta_p[idx, t] + x) * scale_p[idx, t])
         w = np.exp(logw - logw.max())
         w /= w.sum()
         p_pred[t] = float(w @ q)
         p_low[t], p_high[t] = weighted_quantiles(q, w, (0.05, 0.95))
         if not np.isnan(y[t]):
-            logw += np.log(np.where(y[t] > 0, p, 1.0 - p))
+            # log p or log(1 - p) from the log-odds: no log(0) when p rounds to 0 or 1
+            logw -= np.logaddexp(0.0, -logit_p if y[t] > 0 else logit_p)
             w = np.exp(logw - logw.max())
             w /= w.sum()
         ess[t] = 1.0 / float(np.sum(w**2))

@@ -45,6 +45,8 @@ from .inference import (
 from .io import Cohort
 from .metrics import brier, log_score, roc_auc
 from .model import Design, FeatureSpec, ModelData, PatientPrior, build_design, hsgp, model_data
+from .model.priors import Hyper
+from .population import with_new_patients
 from .state import build_panel
 
 MODEL_NAME = "migraine_twin"
@@ -118,7 +120,7 @@ class DigitalTwin:
             prior = PatientPrior.from_population(population.posterior.posterior,
                                                  [f.name for f in features], interventions)
         else:
-            prior = population or PatientPrior()
+            prior = population or PatientPrior.for_outcome(outcome)
         return cls._fit(cohort, [patient], outcome, prior, settings or PATIENT_SETTINGS,
                         validate=validate, features=features, scaling=scaling,
                         interventions=interventions)
@@ -203,11 +205,62 @@ class DigitalTwin:
             return self.panel
         if date is not None:
             cohort = truncate(cohort, pd.Timestamp(date) - pd.Timedelta(days=1))
-        return build_panel(cohort, patients=self.patients, horizon_days=HORIZON_DAYS)
+        return build_panel(cohort, patients=self._with_new(cohort), horizon_days=HORIZON_DAYS)
+
+    def _with_new(self, cohort: Cohort) -> list[str]:
+        """The twin's patients, then (cohort twins only) the cohort's patients it has not seen."""
+        if not self.meta["hierarchical"]:
+            return self.patients
+        return self.patients + [p for p in cohort.patient_ids if p not in self.patients]
+
+    def admit(self, patients: list[str], seed: int = 0) -> None:
+        """Take on patients the twin has never seen (cohort twins only), in place.
+
+        Their draws come from the population predictive (:mod:`migraine_bayes.population`);
+        their features are centred on the cohort's centres until a refit. The particle filter
+        starts before their first diary day, so :meth:`update` and :meth:`forecast` learn them
+        from every diary day they bring.
+        """
+        new = [p for p in patients if p not in self.patients]
+        if not new:
+            return
+        if not self.meta["hierarchical"]:
+            raise TwinError(f"patients {new} are not in this single-patient twin: only a "
+                            "cohort twin can forecast a patient it has not seen")
+        post = self.posterior.posterior
+        hyper = Hyper.for_outcome(self.meta["outcome"])
+        self.posterior = az.InferenceData(
+            posterior=with_new_patients(post, new, hyper.gp_amplitude, seed),
+            sample_stats=self.posterior.sample_stats)
+        n_draws = post.sizes["chain"] * post.sizes["draw"]
+        if self.filter_state is None:
+            fitted = self.panel["in_diary"].sum(DAY).sel({PATIENT: self.patients}).values
+            self.filter_state = FilterState.start(self.patients, n_draws, fitted - 1)
+        self.filter_state = self.filter_state.extended(new, n_draws)
+        centres = {name: center for name, (center, _scale) in self.meta["scaling"].items()}
+        for pid in new:
+            self.meta["centers"][pid] = dict(centres)
+            self.meta["coverage"][pid] = {"diary_start": None, "diary_days": 0,
+                                          "known_days": 0, "events": 0,
+                                          "feature_coverage": {  # nothing fitted on yet
+                                              f["source"]: 0.0 for f in self.meta["features"]}}
+        self.meta["patients"] = self.patients + new
+        self.meta.setdefault("admitted", []).extend(new)
 
     def forecast_panel(self, panel: xr.Dataset, horizon: int = 1) -> pd.DataFrame:
-        """:meth:`forecast` from the day after each patient's last diary day of ``panel``."""
+        """:meth:`forecast` from the day after each patient's last diary day of ``panel``.
+
+        Patients of ``panel`` the twin has never seen (a cohort twin) are forecast from the
+        population, learned from their days so far (:meth:`admit`, on a copy: the twin is
+        unchanged).
+        """
         _check_horizon(horizon)
+        new = [str(p) for p in panel[PATIENT].values if str(p) not in self.patients]
+        if new:
+            twin = DigitalTwin(self.posterior, self.panel, copy.deepcopy(self.meta),
+                               copy.deepcopy(self.filter_state))
+            twin.admit(new)
+            return twin.forecast_panel(panel, horizon)
         design = self.design(panel)
         center, half, _ = domain = self.domain
         rows = []
@@ -220,11 +273,12 @@ class DigitalTwin:
                                 f"{center + half:.0f}); retrain the twin")
             days = diary_days + np.arange(ahead)
             terms = posterior_terms(self.posterior.posterior, design, i, days, domain)
-            terms = self._filtered(terms, pid, diary_days)
+            terms = self._filtered(terms, pid, diary_days, design, i)
             p = probabilities(terms)
             stats = summarise(p[:, :horizon])
             dates = panel["date"].sel({PATIENT: pid}).values
-            issued = pd.Timestamp(dates[diary_days - 1]).date()
+            issued = (pd.Timestamp(dates[0]) - pd.Timedelta(days=1) + pd.Timedelta(
+                days=diary_days)).date()
             for h in range(horizon):
                 onset = time_to_onset(p[:, h:])
                 rows.append({
@@ -242,13 +296,30 @@ class DigitalTwin:
                 "epistemic_var", "checks_ok"]
         return pd.DataFrame(rows)[cols]
 
-    def _filtered(self, terms: dict[str, np.ndarray], pid: str, diary_days: int
-                  ) -> dict[str, np.ndarray]:
-        """Forecast terms under the filter's particles when it has seen exactly these days."""
+    def _filtered(self, terms: dict[str, np.ndarray], pid: str, diary_days: int,
+                  design: Design, row: int) -> dict[str, np.ndarray]:
+        """Forecast terms under the filter's particles when it has seen exactly these days.
+
+        An admitted patient (drawn from the population) whose newer days the filter has not
+        seen yet is filtered over them first, on a copy of the state: without it, their
+        forecast would ignore everything they recorded.
+        """
         f = self.filter_state
         if f is None or pid not in f.patients:
             return terms
         i = f.patients.index(pid)
+        unseen = np.arange(int(f.last_day[i]) + 1, diary_days)
+        if unseen.size and pid in self.meta.get("admitted", []):
+            f = copy.deepcopy(f)
+            sub = Design(**{**design.__dict__, "patients": [pid],
+                            **{k: getattr(design, k)[row: row + 1] for k in
+                               ("z_mean", "z_var", "exposure", "days_since", "y")}})
+            post = self.posterior.posterior.sel({PATIENT: [pid]})
+            one = FilterState([pid], f.index[i: i + 1], f.offset[i: i + 1],
+                              f.last_day[i: i + 1], f.adaptations[i: i + 1])
+            filter_days(one, 0, post, sub, unseen, self.domain,
+                        np.random.default_rng([0, diary_days]))
+            f.index[i], f.offset[i], f.last_day[i] = one.index[0], one.offset[0], one.last_day[0]
         if int(f.last_day[i]) != diary_days - 1:
             return terms
         out = {k: v[f.index[i]] for k, v in terms.items()}
@@ -262,7 +333,9 @@ class DigitalTwin:
         ``cohort`` holds the patients' data up to now (validated like any input: old days and
         new). Days after the last day the twin has seen are filtered in order
         (:mod:`migraine_bayes.filtering`); the twin's panel becomes the new one, so the next
-        forecast starts after the newest day. Static parameters are unchanged.
+        forecast starts after the newest day. Static parameters are unchanged. A cohort twin
+        admits the cohort's patients it has not seen (:meth:`admit`) and filters them from
+        their first diary day.
 
         Returns
         -------
@@ -271,6 +344,15 @@ class DigitalTwin:
             day's outcome was seen, with that day's observed covariates), ``outcome`` (NaN
             unknown) and ``ess`` (particles' effective sample size after the day).
         """
+        new = [p for p in self._with_new(cohort) if p not in self.patients]
+        if new:  # admitted on a copy, taken over only when the whole update went through
+            staged = DigitalTwin(self.posterior, self.panel, copy.deepcopy(self.meta),
+                                 copy.deepcopy(self.filter_state))
+            staged.admit(new, seed=seed)
+            table = staged.update(cohort, seed=seed)
+            self.posterior, self.panel, self.meta, self.filter_state = (
+                staged.posterior, staged.panel, staged.meta, staged.filter_state)
+            return table
         panel = build_panel(cohort, patients=self.patients, horizon_days=HORIZON_DAYS)
         design = self.design(panel)
         old_days = self.panel["in_diary"].sum(DAY)
@@ -282,8 +364,10 @@ class DigitalTwin:
         rng = np.random.default_rng([seed, int(state.last_day.sum()),
                                      int(state.adaptations.sum())])
         todo = {}
+        known = {str(p) for p in self.panel[PATIENT].values}
         for i, pid in enumerate(self.patients):  # every check before anything moves
-            old_start = self.panel["date"].sel({PATIENT: pid, DAY: 0}).values
+            old_start = (self.panel["date"].sel({PATIENT: pid, DAY: 0}).values if pid in known
+                         else panel["date"].sel({PATIENT: pid, DAY: 0}).values)
             if panel["date"].sel({PATIENT: pid, DAY: 0}).values != old_start:
                 raise TwinError(f"patient {pid}: the new data's diary starts on another day "
                                 "than the twin's; pass the whole diary, old days and new")
@@ -311,8 +395,9 @@ class DigitalTwin:
         self.meta["filter"] = {
             "updates": int(info["updates"]) + 1,
             "last_update": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "last_date": {pid: str(pd.Timestamp(panel["date"].sel(
+            "last_date": {pid: (str(pd.Timestamp(panel["date"].sel(
                 {PATIENT: pid, DAY: int(state.last_day[i])}).item()).date())
+                if state.last_day[i] >= 0 else None)  # an admitted patient with no day yet
                 for i, pid in enumerate(self.patients)},
             "adaptations": {pid: int(a) for pid, a in zip(self.patients, state.adaptations,
                                                              strict=True)},
@@ -437,7 +522,9 @@ def _domain(panel: xr.Dataset) -> tuple[float, float, np.ndarray]:
     n_fit = int(panel["in_diary"].sum(DAY).max())
     center, half = hsgp.domain(n_fit)
     half = max(half, (n_fit - 1 + HORIZON_DAYS - center) * 1.05)  # room for the horizon
-    return center, half, hsgp.basis_offset(n_fit, center, half)
+    mu, sd = Hyper().log_lengthscale
+    m = hsgp.n_basis(half, float(np.exp(mu - 2 * sd)))  # the prior's 2.5% lengthscale
+    return center, half, hsgp.basis_offset(n_fit, center, half, m)
 
 
 def _slim(idata: az.InferenceData) -> az.InferenceData:

@@ -72,5 +72,5 @@ def small_backtest(tmp_path_factory):
     out = tmp_path_factory.mktemp("bt") / "backtest.csv"
     cohort = load_cohort(COMMITTED)
     result = api.backtest(COMMITTED, out, TRAIN_UNTIL, patients=cohort.patient_ids[:3],
-                          information="observed", seed=1)
+                          information="observed", seed=1, refit_every=61)
     return result, out

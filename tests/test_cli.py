@@ -123,7 +123,8 @@ def test_backtest_then_report(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     bt = tmp_path / "bt.csv"
     res = runner.invoke(app, ["backtest", str(COMMITTED), "--train-until", "2025-11-05",
-                              "--patients", "syn125-005", "--out", str(bt), "--seed", "3"])
+                              "--patients", "syn125-005", "--out", str(bt), "--seed", "3",
+                              "--refit-every", "61"])
     assert res.exit_code == 0, res.output
     assert "twin" in res.output and "oracle" in res.output
     table = pd.read_csv(bt)
@@ -139,9 +140,12 @@ def test_backtest_and_report_bad_arguments(tmp_path: Path) -> None:
     res = runner.invoke(app, ["backtest", str(COMMITTED), "--train-until", "2026-03-01",
                               "--out", str(tmp_path / "b.csv")])
     assert res.exit_code == 2 and "nothing to backtest" in res.output
-    res = runner.invoke(app, ["backtest", str(COMMITTED), "--train-until", "2025-02-01",
+    res = runner.invoke(app, ["backtest", str(COMMITTED), "--train-until", "2024-12-01",
                               "--out", str(tmp_path / "b.csv")])
-    assert res.exit_code == 2 and "fewer than 60 diary days" in res.output
+    assert res.exit_code == 2 and "no diary day up to 2024-12-01" in res.output
+    res = runner.invoke(app, ["backtest", str(COMMITTED), "--train-until", "2025-11-05",
+                              "--out", str(tmp_path / "b.csv"), "--refit-every", "0"])
+    assert res.exit_code == 2
     res = runner.invoke(app, ["backtest", str(COMMITTED), "--train-until", "2025-11-05",
                               "--out", str(tmp_path / "b.csv"), "--information", "psychic"])
     assert res.exit_code == 2

@@ -20,7 +20,7 @@ def panel(small_cohort_dir: Path):
 
 
 def test_dims_coords_and_self_description(panel) -> None:
-    assert dict(panel.sizes) == {"patient": 2, "day": 10, "feature": 8, "intervention": 1}
+    assert dict(panel.sizes) == {"patient": 2, "day": 10, "feature": 9, "intervention": 1}
     assert list(panel["patient"].values) == ["p1", "p2"]
     assert "trigger.stress" in panel["feature"].values
     assert panel["feature_unit"].sel(feature="environmental.pressure").item() == "hPa"
@@ -117,3 +117,17 @@ def test_state_from_panel(panel) -> None:
     assert s.trigger["stress"] == 8.0 and s.environmental["pressure"] == 1015.0
     assert 0 < s.treatment["exposure:erenumab"] < 1
     assert str(s.date.date()) == "2024-03-06"
+
+
+def test_yesterday_unrecorded_marks_the_day_after_an_unknown_outcome() -> None:
+    t = small_tables()
+    days = pd.date_range("2024-03-01", periods=10, freq="D")
+    entries = [("p1", f"{d:%Y-%m-%d}T21:00", "diary_entry", "1") for i, d in enumerate(days)
+               if i != 4]
+    t["observations"] = pd.concat([t["observations"], pd.DataFrame(
+        entries, columns=["patient_id", "time", "variable", "value"])], ignore_index=True)
+    panel = build_panel(cohort_from_frames(**t), horizon_days=3)
+    flag = panel["value"].sel(patient="p1", feature="derived.yesterday_unrecorded").values
+    # day 0: nothing known before the diary; day 5 follows the unrecorded day 4; after the
+    # diary end (day 9) only the first future day's yesterday is known
+    np.testing.assert_array_equal(flag, [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1])

@@ -1,11 +1,15 @@
-"""Rolling-origin backtest: fit up to a date, then walk forward day by day.
+"""Rolling-origin backtest with a calendar split: fit up to a date, then walk forward day by day.
 
-Each day's forecast is issued from data up to the day before. The twin is fitted on the
-diaries up to ``train_until``; the days after are filtered one by one (the twin's particle
-filter, :mod:`migraine_bayes.filtering`: no refit, the latent state moves with every outcome),
-and when the days run past the fitted latent basis the twin is refitted on everything before
-them (a new origin). The baselines of :mod:`.baselines` forecast the same days from the same
-information, so the table is a fair comparison.
+Each day's forecast is issued from data up to the day before. Diaries may start and end
+anywhere (a diary study with staggered enrolment): at each origin — ``train_until``, then every
+``refit_every`` days — a cohort twin is refitted on everything before it (every patient with a
+diary day so far), and the days up to the next origin are filtered one by one (the twin's
+particle filter, :mod:`migraine_bayes.filtering`: the latent state and, for a new patient, the
+parameters move with every outcome). A patient with no diary day before the origin is admitted
+from the population (:mod:`migraine_bayes.population`) and forecast from their first day. The
+baselines of :mod:`.baselines` and :mod:`.online_baselines` forecast the same days from the same
+information, so the table is a fair comparison; scores are also broken down by the patient's
+days of history at the forecast and by patient.
 
 What is known when a forecast is issued (``information``):
 
@@ -39,10 +43,14 @@ from ..state import build_panel
 from ..state.derived import KNOWN_AHEAD
 from ..state.imputation import MIN_OBSERVED, ar1_parameters, distance_to_previous
 from .baselines import baseline_forecasts
-from .scores import score_table
+from .online_baselines import online_forecasts
+from .scores import score_table, scores_by_history, within_patient_aucs
 
 INFORMATION = ("ex_ante", "observed")
-MIN_TRAIN_DAYS = 60
+REFIT_EVERY = 30
+# the latent basis of every fit reaches at least 62 days past it (twin._domain: the forecast
+# horizon's 60 days with 5% room), so a window between refits may be that long
+MAX_REFIT_EVERY = 62
 BACKTEST_COLUMNS = ["patient_id", "date", "issued_at", "p_attack", "p_low", "p_high",
                     "top_factors", "attack"]
 
@@ -56,7 +64,9 @@ class BacktestResult:
     forecasts : DataFrame
         SCHEMA.md's backtest table of the twin: ``patient_id, date, issued_at, p_attack,
         p_low, p_high, top_factors, attack`` (``attack`` NaN where the day's outcome is
-        unknown), plus ``origin`` (the last day of the fit the forecast came from).
+        unknown), plus ``origin`` (the last day of the fit the forecast came from) and
+        ``history_days`` (the patient's diary days before the forecast day; 0 = a patient
+        forecast from the population alone).
     predictions : DataFrame
         Long table ``patient_id, date, model, p_attack, attack`` of the twin, every baseline
         and, with a truth, the oracle; days with a known outcome only.
@@ -66,6 +76,11 @@ class BacktestResult:
         One-step-ahead prediction error of each measured feature on the backtest days
         (``feature, n, mae, mse, mae_mean_only``: the last for the patient-mean forecast),
         in the feature's own units.
+    by_history : DataFrame
+        The scores per model and days of history at the forecast (:data:`.scores.HISTORY`).
+    by_patient : DataFrame
+        Within-patient AUC per patient and model (patients with both outcomes in the
+        backtest days).
     twins : list
         The fitted twins, one per origin (each a dict patient → twin).
     """
@@ -77,6 +92,8 @@ class BacktestResult:
     information: str
     threshold: float
     train_until: str
+    by_history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    by_patient: pd.DataFrame = field(default_factory=pd.DataFrame)
     twins: list = field(default_factory=list)
 
 
@@ -84,23 +101,27 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
              patients: list[str] | None = None, information: str = "ex_ante",
              hierarchical: bool | None = None, settings: SamplerSettings | None = None,
              truth: dict | None = None, threshold: float | None = None, seed: int = 0,
-             baselines: bool = True, outcome: str = "onset", progress=None
-             ) -> BacktestResult:
+             baselines: bool = True, outcome: str = "onset", progress=None,
+             refit_every: int = REFIT_EVERY) -> BacktestResult:
     """Backtest twins of ``cohort``'s patients after ``train_until`` (see the module text).
 
     Parameters
     ----------
     cohort : Cohort
         The whole diaries; only data up to each forecast's issue day are used for it.
+        Diaries may start and end anywhere: a patient with no diary day before a forecast is
+        forecast from the population (a cohort twin's predictive for a new patient) and
+        learned by the particle filter from their first day on.
     train_until : str or Timestamp
-        Last day of the first fit (YYYY-MM-DD). Every patient needs at least
-        ``MIN_TRAIN_DAYS`` diary days up to it and at least one after it.
+        Last day of the first fit (YYYY-MM-DD). Some patient needs a diary day up to it,
+        and some patient one after it.
     patients : list of str, optional
         Default: all.
     information : {"ex_ante", "observed"}
         What a forecast may know about its own day (module text).
     hierarchical : bool, optional
-        One cohort twin (default with several patients) or independent patient twins.
+        One cohort twin (default with several patients) or independent patient twins
+        (these cannot forecast a patient before their first day).
     settings : SamplerSettings, optional
         Sampler settings of the fits (default: the twin's own defaults).
     truth : dict, optional
@@ -110,16 +131,22 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
     seed : int
         Seeds the fits and the particle filter.
     baselines : bool
-        Also forecast with the baselines of :mod:`.baselines`.
+        Also forecast with the baselines of :mod:`.baselines` and :mod:`.online_baselines`.
     outcome : {"onset", "headache_day"}
-        The outcome forecast (SCHEMA.md); the oracle exists for ``onset`` only.
+        The outcome forecast (SCHEMA.md).
     progress : callable, optional
         Called with a short message at each stage (the CLI's progress display).
+    refit_every : int
+        Days between origins (1..:data:`MAX_REFIT_EVERY`): at each origin the twin is refitted
+        on everything before it; between origins new days and new patients are filtered.
     """
-    from ..twin import DigitalTwin, TwinError, fit_patients, truncate
+    from ..twin import TwinError
 
     if information not in INFORMATION:
         raise ValueError(f"information must be one of {INFORMATION}, got {information!r}")
+    if not 1 <= refit_every <= MAX_REFIT_EVERY:
+        raise TwinError(f"refit_every must be between 1 and {MAX_REFIT_EVERY} days, "
+                        f"got {refit_every}")
     say = progress or (lambda _msg: None)
     ids = list(patients or cohort.patient_ids)
     panel = build_panel(cohort, patients=ids)
@@ -129,44 +156,39 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
     except ValueError:
         raise TwinError(f"train_until must be a date YYYY-MM-DD, got {train_until!r}") from None
     dates = panel["date"].values  # (P, T)
-    n_diary = panel["in_diary"].values.sum(axis=1)
-    n_train = (panel["in_diary"].values & (dates <= np.datetime64(cut))).sum(axis=1)
-    short = [p for p, n in zip(ids, n_train, strict=True) if n < MIN_TRAIN_DAYS]
-    if short:
-        raise TwinError(f"patients {short} have fewer than {MIN_TRAIN_DAYS} diary days up to "
-                        f"{cut.date()}: nothing to fit a backtest on")
+    diary = panel["in_diary"].values
+    n_diary = diary.sum(axis=1)
+    n_train = _days_up_to(diary, dates, cut)
+    if not n_train.any():
+        raise TwinError(f"no diary day up to {cut.date()}: nothing to fit a backtest on")
     if not (n_diary > n_train).any():
         raise TwinError(f"no diary day after {cut.date()}: nothing to backtest")
     hierarchical = len(ids) > 1 if hierarchical is None else hierarchical
     rng = np.random.default_rng(seed)
-    done = n_train.copy()  # per patient: days forecast so far end before this index
+    last = pd.Timestamp(np.nanmax(np.where(diary, dates, np.datetime64("NaT")))).normalize()
     rows, fits, origin = [], [], cut
-    while (done < n_diary).any():
-        todo = [p for p, d, n in zip(ids, done, n_diary, strict=True) if d < n]
-        say(f"fitting {len(todo)} patient(s) on data up to {origin.date()}")
-        train = truncate(cohort, origin)
-        kw = {"outcome": outcome} | ({} if settings is None else {"settings": settings})
-        if hierarchical and len(todo) > 1:
-            twin = DigitalTwin.fit_cohort(train, todo, **kw)
-            by_patient = dict.fromkeys(todo, twin)
-        else:
-            by_patient = fit_patients(train, todo, **kw)
-        fits.append(by_patient)
-        say(f"walking forward from {origin.date() + pd.Timedelta(days=1)}")
-        for pid, twin in by_patient.items():
-            i = ids.index(pid)
-            new = _walk(twin, panel.isel({PATIENT: [i]}), int(done[i]), int(n_diary[i]),
-                        information, origin, rng)
-            rows += new
-            done[i] += len(new)
-        stuck = [ids.index(p) for p in todo if done[ids.index(p)] < n_diary[ids.index(p)]]
-        if stuck:  # next origin: the day before the earliest day not yet forecast
-            new_origin = min(pd.Timestamp(dates[i][done[i] - 1]) for i in stuck).normalize()
-            if new_origin <= origin:  # nothing moved: a patient's diary cannot be reached
-                raise TwinError(f"backtest stalled at {origin.date()} for "
-                                f"{[ids[i] for i in stuck]}")
-            origin = new_origin
+    while origin < last:
+        end = origin + pd.Timedelta(days=refit_every)
+        upto, until = _days_up_to(diary, dates, origin), _days_up_to(diary, dates, end)
+        walking = [i for i in range(len(ids)) if until[i] > upto[i]]
+        if walking:
+            by_patient = _fit_origin(cohort, ids, upto, walking, origin, hierarchical,
+                                     outcome, settings, say)
+            fits.append(by_patient)
+            ahead = ex_ante_panel(panel, upto) if information == "ex_ante" else None
+            say(f"walking forward from {(origin + pd.Timedelta(days=1)).date()}")
+            for i in walking:
+                twin = by_patient.get(ids[i])
+                if twin is None:  # a single-patient twin cannot forecast before day one
+                    continue
+                rows += _walk(twin, panel.isel({PATIENT: [i]}),
+                              None if ahead is None else ahead.isel({PATIENT: [i]}),
+                              int(upto[i]), int(until[i]), origin, rng)
+        origin = end
     forecasts = pd.DataFrame(rows)
+    if forecasts.empty:
+        raise TwinError("no forecast could be made (single-patient twins need each patient's "
+                        "diary to start before the day forecast)")
     twin0 = next(iter(fits[0].values()))
     known = forecasts[forecasts["attack"].notna()]
     predictions = [known.assign(model="twin")[["patient_id", "date", "model", "p_attack",
@@ -177,57 +199,89 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
         predictions.append(baseline_forecasts(
             panel, twin0, n_train, known, ahead if information == "ex_ante" else None,
             truth=truth, seed=seed))
+        predictions.append(online_forecasts(panel, outcome, n_train, known))
     predictions = pd.concat(predictions, ignore_index=True)
     if threshold is None:  # the training days' event rate: "riskier than usual"
         before = np.arange(panel.sizes[DAY])[None, :] < n_train[:, None]
-        train_y = np.where(panel["in_diary"].values & before,
-                           panel[twin0.meta["outcome"]].values, np.nan)
+        train_y = np.where(diary & before, panel[outcome].values, np.nan)
         threshold = float(np.nanmean(train_y))
     scores = score_table(predictions, threshold, seed=seed)
+    history = known.set_index(["patient_id", "date"])["day"]
+    by_history = scores_by_history(predictions, history, threshold, seed=seed)
+    by_patient = within_patient_aucs(predictions)
     state_errors = one_step_errors(panel, n_train, ahead)
-    forecasts = forecasts.drop(columns="day")[[*BACKTEST_COLUMNS, "origin"]]
+    forecasts = forecasts.rename(columns={"day": "history_days"})[
+        [*BACKTEST_COLUMNS, "origin", "history_days"]]
     return BacktestResult(forecasts, predictions, scores, state_errors, information,
-                          threshold, str(cut.date()), fits)
+                          threshold, str(cut.date()), by_history, by_patient, fits)
 
 
-def _walk(twin, panel: xr.Dataset, start: int, stop: int, information: str,
-          origin: pd.Timestamp, rng: np.random.Generator) -> list[dict]:
-    """Forecast one patient's days ``start..stop-1`` (as far as the twin's basis reaches).
+def _days_up_to(diary: np.ndarray, dates: np.ndarray, day: pd.Timestamp) -> np.ndarray:
+    """Per patient: diary days on or before ``day`` (diaries are contiguous from day 0)."""
+    return (diary & (dates <= np.datetime64(day))).sum(axis=1)
 
-    The particles start at the end of the twin's fit; days between it and ``start`` (a
-    patient whose diary runs ahead of the cohort's origin) are filtered but not reported.
+
+def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[int],
+                origin: pd.Timestamp, hierarchical: bool, outcome: str,
+                settings: SamplerSettings | None, say) -> dict:
+    """The twins of one origin: patient id → twin, for every patient walked from it.
+
+    A cohort twin is fitted on every patient with a diary day up to ``origin``; patients
+    walked from it who have none are admitted from the population. Independent twins are
+    fitted for the walked patients with days (the others get none).
     """
+    from ..twin import DigitalTwin, fit_patients, truncate
+
+    train = truncate(cohort, origin)
+    kw = {"outcome": outcome} | ({} if settings is None else {"settings": settings})
+    seen = [ids[i] for i in range(len(ids)) if upto[i] > 0]
+    if hierarchical and len(seen) > 1:
+        say(f"fitting {len(seen)} patient(s) on data up to {origin.date()}")
+        twin = DigitalTwin.fit_cohort(train, seen, **kw)
+        new = [ids[i] for i in walking if upto[i] == 0]
+        if new:
+            say(f"{len(new)} patient(s) start after {origin.date()}: forecast from the "
+                "population")
+            twin.admit(new)
+        return {ids[i]: twin for i in walking}
+    todo = [ids[i] for i in walking if upto[i] > 0]
+    say(f"fitting {len(todo)} patient(s) one by one on data up to {origin.date()}")
+    return fit_patients(train, todo, **kw) if todo else {}
+
+
+def _walk(twin, panel: xr.Dataset, ahead: xr.Dataset | None, start: int, stop: int,
+          origin: pd.Timestamp, rng: np.random.Generator) -> list[dict]:
+    """Forecast one patient's diary days ``start..stop-1`` from the twin of ``origin``.
+
+    The particles start after the patient's last day up to ``origin`` (``start`` days; a new
+    patient: before day 0, from the population draws) and move with each day's outcome.
+    ``ahead`` is the patient's :func:`ex_ante_panel` for an ex-ante backtest (None: observed).
+    """
+    from ..twin import TwinError
+
     center, half, _ = domain = twin.domain
     pid = str(panel[PATIENT].values[0])
-    fitted = int(twin.panel["in_diary"].sel({PATIENT: pid}).sum())
-    stop = min(stop, int(np.floor(center + half)) + 1)
-    if stop <= start or fitted > start:
-        return []
+    if stop - 1 > center + half:
+        raise TwinError(f"patient {pid}: day {stop - 1} lies beyond the twin's latent basis")
     observed = twin.design(panel)
-    predict = (forecast_design(ex_ante_panel(panel, np.array([fitted])), observed,
-                               twin.meta["outcome"]) if information == "ex_ante" else observed)
+    predict = (observed if ahead is None
+               else forecast_design(ahead, observed, twin.meta["outcome"]))
     post = twin.posterior.posterior.sel({PATIENT: [pid]})
     n_draws = post.sizes["chain"] * post.sizes["draw"]
-    state = FilterState.start([pid], n_draws, np.array([fitted - 1]))
-    days = np.arange(fitted, stop)
+    state = FilterState.start([pid], n_draws, np.array([start - 1]))
+    days = np.arange(start, stop)
     seen = posterior_terms(post, observed, 0, days, domain)
     terms = seen if predict is observed else posterior_terms(post, predict, 0, days, domain)
     res = filter_days(state, 0, post, observed, days, domain, rng, terms=seen,
                       predict_terms=terms)
     dates = panel["date"].values[0]
-    out = []
-    for h, d in enumerate(days):
-        if d < start:
-            continue
-        out.append({"patient_id": pid, "day": int(d),
-                    "date": pd.Timestamp(dates[d]).date(),
-                    "issued_at": pd.Timestamp(dates[d - 1]).date(),
-                    "p_attack": float(res["p_pred"][h]), "p_low": float(res["p_low"][h]),
-                    "p_high": float(res["p_high"][h]),
-                    "top_factors": top_factors(terms, predict.feature_names,
-                                               predict.interventions, h),
-                    "attack": float(res["y"][h]), "origin": str(origin.date())})
-    return out
+    return [{"patient_id": pid, "day": int(d), "date": pd.Timestamp(dates[d]).date(),
+             "issued_at": (pd.Timestamp(dates[d]) - pd.Timedelta(days=1)).date(),
+             "p_attack": float(res["p_pred"][h]), "p_low": float(res["p_low"][h]),
+             "p_high": float(res["p_high"][h]),
+             "top_factors": top_factors(terms, predict.feature_names, predict.interventions, h),
+             "attack": float(res["y"][h]), "origin": str(origin.date())}
+            for h, d in enumerate(days)]
 
 
 def forecast_design(ahead: xr.Dataset, observed: Design, outcome: str) -> Design:
@@ -250,8 +304,11 @@ def ex_ante_panel(panel: xr.Dataset, train_days: np.ndarray) -> xr.Dataset:
     Per patient and feature, the AR(1) of :mod:`migraine_bayes.state.imputation` (mean, sd,
     lag-1 autocorrelation from the patient's first ``train_days`` diary days) predicts day
     ``t`` from the last observed value before ``t``, ``a`` days earlier:
-    ``mu + r^a (x - mu)`` with sd ``s sqrt(1 - r^(2a))``. Features known ahead (calendar,
-    counters) and systematically missing ones are left as they are.
+    ``mu + r^a (x - mu)`` with sd ``s sqrt(1 - r^(2a))``. A patient with too few training
+    values of a feature (a new patient) uses the AR(1) pooled over the patients who have them
+    (mean of their means, sd including the spread of the means, mean autocorrelation), so no
+    day's own value is ever used. Features known ahead (calendar, counters) and
+    systematically missing ones are left as they are.
     """
     out = panel.copy(deep=True)
     imputed, sd = out["imputed"].values, out["imputed_sd"].values
@@ -259,15 +316,25 @@ def ex_ante_panel(panel: xr.Dataset, train_days: np.ndarray) -> xr.Dataset:
     systematic = panel["systematic_missing"].values
     names = [str(n) for n in panel[FEATURE].values]
     n_day = panel.sizes[DAY]
-    for i in range(panel.sizes[PATIENT]):
-        for k, name in enumerate(names):
-            if name in KNOWN_AHEAD or systematic[i, k]:
+    for k, name in enumerate(names):
+        if name in KNOWN_AHEAD:
+            continue
+        series = np.where(present[:, :, k], value[:, :, k], np.nan)
+        own = {}
+        for i in range(panel.sizes[PATIENT]):
+            fit_x = series[i, : int(train_days[i])]
+            if not systematic[i, k] and (~np.isnan(fit_x)).sum() >= MIN_OBSERVED:
+                own[i] = ar1_parameters(fit_x)
+        if not own:
+            continue
+        mus, sds, rs = (np.array(v) for v in zip(*own.values(), strict=True))
+        pooled = (float(mus.mean()), float(np.sqrt((sds**2).mean() + mus.var())),
+                  float(rs.mean()))
+        for i in range(panel.sizes[PATIENT]):
+            if systematic[i, k]:
                 continue
-            x = np.where(present[i, :, k], value[i, :, k], np.nan)
-            fit_x = x[: int(train_days[i])]
-            if (~np.isnan(fit_x)).sum() < MIN_OBSERVED:
-                continue
-            mu, s, r = ar1_parameters(fit_x)
+            x = series[i]
+            mu, s, r = own.get(i, pooled)
             _, last = distance_to_previous(~np.isnan(x))
             before = np.r_[-1, last[:-1]]  # last observed day strictly before each day
             a = np.arange(n_day) - before

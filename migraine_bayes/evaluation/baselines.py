@@ -70,9 +70,9 @@ def baseline_forecasts(panel: xr.Dataset, twin, train_days: np.ndarray, days: pd
                                for i in range(len(ids))])
     pooled_y = np.concatenate([y[i][train[i]] for i in range(len(ids))])
     gbm.fit(pooled_x, pooled_y.astype(int))
-    # the generator's truth is of onsets: no oracle for another outcome
+    # the generator's truth is of one outcome (onsets unless it says): no oracle for another
     truth_patients = ({p["patient_id"]: p for p in (truth or {}).get("patients", [])}
-                      if outcome == "onset" else {})
+                      if (truth or {}).get("outcome", "onset") == outcome else {})
     for pid, rows in days.groupby("patient_id", sort=False):
         i = ids.index(pid)
         d = rows["day"].to_numpy()

@@ -22,7 +22,10 @@ from ..metrics import (
 )
 
 N_BOOT = 400
-MODEL_ORDER = ("twin", "logistic", "boosting", "base_rate", "oracle", "oracle_hazard")
+MODEL_ORDER = ("twin", "running_logistic", "running_rate", "logistic", "boosting", "base_rate",
+               "oracle", "oracle_hazard")
+# days of history at the forecast: (label, first, last) diary days before the forecast day
+HISTORY = (("0", 0, 0), ("1-7", 1, 7), ("8-28", 8, 28), (">28", 29, None))
 
 
 def score_table(predictions: pd.DataFrame, threshold: float, seed: int = 0,
@@ -30,7 +33,8 @@ def score_table(predictions: pd.DataFrame, threshold: float, seed: int = 0,
     """One row per model of ``predictions`` (``patient_id, date, model, p_attack, attack``).
 
     Columns: ``model, days, attacks, auc, auc_low, auc_high, auc_within, brier, brier_low,
-    brier_high, ece, ece_low, ece_high, log_score``, the alarm metrics at ``threshold``, and
+    brier_high, ece, ece_low, ece_high, ece_noise`` (:func:`calibrated_ece`), ``log_score``,
+    the alarm metrics at ``threshold``, and
     ``lead_time_days`` (mean over attacks with an alarm) — plus ``auc_vs_twin`` (paired
     difference of AUC with its interval ``auc_vs_twin_low/high``).
     """
@@ -56,6 +60,7 @@ def score_table(predictions: pd.DataFrame, threshold: float, seed: int = 0,
                "brier": brier(attack, p), **_interval("brier", brier_b),
                "ece": (ece := expected_calibration_error(attack, p)),
                **_interval("ece", ece_b, around=ece),
+               "ece_noise": calibrated_ece(p, rng),
                "log_score": log_score(attack, p)}
         if "twin" in auc_boot:
             row["auc_vs_twin"] = row["auc"] - roc_auc(attack, wide["twin"].to_numpy())
@@ -67,6 +72,16 @@ def score_table(predictions: pd.DataFrame, threshold: float, seed: int = 0,
         row["lead_time_days"] = float(detected.mean()) if detected.size else float("nan")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def calibrated_ece(p: np.ndarray, rng: np.random.Generator, n_sim: int = 200) -> float:
+    """ECE a perfectly calibrated forecaster scores on these days by chance alone.
+
+    The mean ECE over ``n_sim`` outcome sets drawn as ``Bernoulli(p)``: the floor that sampling
+    noise puts under a reported ECE on this many days (with 10 bins of ~30 days it is ~0.05).
+    """
+    return float(np.mean([expected_calibration_error((rng.random(p.size) < p).astype(float), p)
+                          for _ in range(n_sim)]))
 
 
 def _interval(name: str, values: np.ndarray, around: float | None = None
@@ -101,3 +116,39 @@ def _within_auc(index: pd.MultiIndex, y: np.ndarray, p: np.ndarray) -> float:
             aucs.append(a)
             weights.append(y[idx].sum())
     return float(np.average(aucs, weights=weights)) if aucs else float("nan")
+
+
+def scores_by_history(predictions: pd.DataFrame, history: pd.Series, threshold: float,
+                      seed: int = 0, n_boot: int = N_BOOT) -> pd.DataFrame:
+    """:func:`score_table` per band of :data:`HISTORY`, with a ``history`` column first.
+
+    ``history`` maps (patient_id, date) to the patient's diary days before that day.
+    """
+    days = history.reindex(pd.MultiIndex.from_frame(predictions[["patient_id", "date"]]))
+    days = days.to_numpy()
+    parts = []
+    for label, lo, hi in HISTORY:
+        keep = (days >= lo) & ((days <= hi) if hi is not None else True)
+        sub = predictions[keep]
+        if sub.empty:
+            continue
+        parts.append(score_table(sub, threshold, seed=seed, n_boot=n_boot)
+                     .assign(history=label))
+    if not parts:
+        return pd.DataFrame()
+    table = pd.concat(parts, ignore_index=True)
+    return table[["history", *[c for c in table.columns if c != "history"]]]
+
+
+def within_patient_aucs(predictions: pd.DataFrame) -> pd.DataFrame:
+    """AUC within each patient and model: ``patient_id, model, days, events, auc``.
+
+    Patients without both outcomes in their forecast days have no AUC and are left out.
+    """
+    rows = []
+    for (pid, model), g in predictions.groupby(["patient_id", "model"], sort=False):
+        a = roc_auc(g["attack"].to_numpy(), g["p_attack"].to_numpy())
+        if not np.isnan(a):
+            rows.append({"patient_id": pid, "model": model, "days": len(g),
+                         "events": int(g["attack"].sum()), "auc": a})
+    return pd.DataFrame(rows, columns=["patient_id", "model", "days", "events", "auc"])

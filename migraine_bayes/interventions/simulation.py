@@ -85,21 +85,26 @@ class PatientSimulator:
                             "latent-state domain; refit the twin")
         draws = Draws.from_posterior(twin.posterior.posterior, patient,
                                      hsgp.sqrt_eigenvalues(half, offset.size))
-        n_post = draws.alpha.size
-        idx = rng.choice(n_post, n_draws, replace=n_draws > n_post)
+        particles, drift = _particles(twin, patient, self.diary_days, draws.alpha.size,
+                                      horizon_days)
+        pick = rng.choice(particles.size, n_draws, replace=n_draws > particles.size)
+        idx = particles[pick]
         self.alpha, self.beta = draws.alpha[idx], draws.beta[idx]
         self.gamma, self.tau = draws.gamma[idx], draws.tau[idx]
         self.delta = draws.delta[idx]
         phi = hsgp.basis(self.days, center, half, offset.size) - offset
-        self.latent = draws.weights[idx] @ phi.T  # (S, H)
+        self.latent = draws.weights[idx] @ phi.T + drift[pick]  # (S, H)
         diary = np.flatnonzero(self.panel["in_diary"].values[0])
         self.pool = diary[diary >= 1]  # day 0 has no lagged features
+        if not self.pool.size:  # no diary day yet: the horizon's own days, whose covariates
+            self.pool = self.days  # are the population's (mean and sd) until measured
         self.r = self.pool[rng.integers(self.pool.size, size=(n_draws, horizon_days))]
         self.u = rng.random((n_draws, horizon_days))
         self.z_pool = self.design.z_mean[0]  # (T, K), indexed by day
         self.v_pool = self.design.z_var[0]
         self.exposure = self.design.exposure[0, self.days]  # (H, M): current regimen continues
-        self.last_exposure = self.design.exposure[0, self.diary_days - 1]
+        self.last_exposure = (self.design.exposure[0, self.diary_days - 1] if self.diary_days
+                              else np.zeros(self.design.exposure.shape[-1]))
         self.days_since0 = float(self.design.days_since[0, self.diary_days])
         self.n_draws = n_draws
         self.dates = pd.to_datetime(self.panel["date"].values[0][self.days])
@@ -266,6 +271,23 @@ class PatientSimulator:
         treated, free = self.history.get("acute", {}).get(drug, [0, 0])
         a, b = q * PAIN_FREE_PRIOR_N + free, (1 - q) * PAIN_FREE_PRIOR_N + treated - free
         return self._betas(f"pain_free:{drug}", a, b), treated, free
+
+
+def _particles(twin: DigitalTwin, patient: str, diary_days: int, n_post: int,
+               horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior draws to simulate from and their drift offsets over the horizon.
+
+    After :meth:`~migraine_bayes.twin.DigitalTwin.update` has seen the patient's last diary
+    day, the filter's particles (draws reweighted by every day since the fit, with their
+    drift offsets, propagated over the horizon) are the patient's current posterior; before
+    that, every draw with no offset.
+    """
+    f = twin.filter_state
+    if f is not None and patient in f.patients:
+        i = f.patients.index(patient)
+        if int(f.last_day[i]) == diary_days - 1:
+            return f.index[i], f.propagate(i, np.arange(1, horizon_days + 1))
+    return np.arange(n_post), np.zeros((n_post, horizon_days))
 
 
 def check_settings(twin: DigitalTwin, patient: str, horizon_days: int, n_draws: int) -> None:

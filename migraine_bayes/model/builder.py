@@ -53,6 +53,7 @@ class ModelData:
     center: float
     half_width: float
     basis_offset: np.ndarray  # (B,) subtracted from the basis (latent mean 0 over the fit)
+    outcome: str = "onset"  # selects the hyperpriors (:meth:`.priors.Hyper.for_outcome`)
 
     def as_data(self) -> dict[str, np.ndarray]:
         """The ``pm.Data`` values by name (for ``set_data`` / nutpie ``with_data``)."""
@@ -63,7 +64,7 @@ class ModelData:
     def signature(self) -> tuple:
         """What fixes the compiled graph: parameter shapes (not the number of days)."""
         return (len(self.patients), len(self.features), len(self.interventions),
-                self.phi.shape[1])
+                self.phi.shape[1], self.outcome)
 
 
 def model_data(design: Design, domain: tuple[float, float, np.ndarray] | None = None
@@ -81,21 +82,23 @@ def model_data(design: Design, domain: tuple[float, float, np.ndarray] | None = 
         offset = hsgp.basis_offset(n_days, center, half_width)
     else:
         center, half_width, offset = domain
+    m = len(offset)
     return ModelData(
         patients=design.patients, features=design.feature_names,
         interventions=design.interventions, patient_index=p_idx.astype("int64"),
         day_index=t_idx.astype("int64"), z=design.z_mean[known], z_var=design.z_var[known],
         exposure=design.exposure[known], days_since=design.days_since[known],
-        phi=hsgp.basis(t_idx, center, half_width) - offset,
-        sqrt_eigs=hsgp.sqrt_eigenvalues(half_width), y=design.y[known].astype("int64"),
+        phi=hsgp.basis(t_idx, center, half_width, m) - offset,
+        sqrt_eigs=hsgp.sqrt_eigenvalues(half_width, m), y=design.y[known].astype("int64"),
         center=center, half_width=half_width, basis_offset=np.asarray(offset),
+        outcome=design.outcome,
     )
 
 
 def build_model(data: ModelData, prior: PatientPrior | None = None,
                 hyper: Hyper | None = None) -> pm.Model:
     """The twin's PyMC model: hierarchical when ``prior`` is None, else fixed patient priors."""
-    hyper = hyper or Hyper()
+    hyper = hyper or Hyper.for_outcome(data.outcome)
     n_basis = data.phi.shape[1]
     coords = {PATIENT: data.patients, FEATURE: data.features, INTERVENTION: data.interventions,
               BASIS: np.arange(n_basis), OBS: np.arange(len(data.y))}
@@ -121,12 +124,14 @@ def build_model(data: ModelData, prior: PatientPrior | None = None,
             beta = pm.Deterministic("beta", mu_beta + tau_beta * _offsets("beta_z", (FEATURE,)),
                                     dims=(PATIENT, FEATURE))
             mu_gamma = pm.Normal("mu_gamma", *hyper.mu_gamma)
-            sigma_gamma = pm.HalfNormal("sigma_gamma", hyper.sigma_gamma)
+            sigma_gamma = pm.LogNormal("sigma_gamma", np.log(hyper.sigma_gamma[0]),
+                                       hyper.sigma_gamma[1])
             gamma = pm.Deterministic("gamma", mu_gamma + sigma_gamma * _offsets("gamma_z", ()),
                                      dims=PATIENT)
             if has_delta:
                 mu_delta = pm.Normal("mu_delta", *hyper.mu_delta, dims=INTERVENTION)
-                sigma_delta = pm.HalfNormal("sigma_delta", hyper.sigma_delta)
+                sigma_delta = pm.LogNormal("sigma_delta", np.log(hyper.sigma_delta[0]),
+                                           hyper.sigma_delta[1])
                 delta = pm.Deterministic(
                     "delta", mu_delta + sigma_delta * _offsets("delta_z", (INTERVENTION,)),
                     dims=(PATIENT, INTERVENTION))

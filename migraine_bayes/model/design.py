@@ -16,6 +16,7 @@ import xarray as xr
 from scipy import stats
 
 from ..dims import DAY, FEATURE, INTERVENTION, PATIENT
+from ..state.derived import days_since_attack
 
 NO_ATTACK_YET = 1.0e4  # days_since_attack before the first attack: refractory term vanishes
 
@@ -152,7 +153,8 @@ class Design:
     """Model-ready arrays of a panel (dims: patient P, day T, feature K, intervention M).
 
     ``z_mean``/``z_var`` (P, T, K): standardised features and their variance (0 where known);
-    ``exposure`` (P, T, M); ``days_since`` (P, T) days since the last attack (large before any);
+    ``exposure`` (P, T, M); ``days_since`` (P, T) days since the last day with the outcome
+    (onset or headache day; large before any);
     ``y`` (P, T): the outcome, NaN where unknown; ``scaling``: feature → (cohort center,
     scale); ``centers``: patient → feature → the center used for that patient (continuous
     features are centred on the patient's own mean: their coefficients are within-patient
@@ -169,6 +171,7 @@ class Design:
     days_since: np.ndarray
     y: np.ndarray
     centers: dict[str, dict[str, float]] = field(default_factory=dict)
+    outcome: str = "onset"
 
     @property
     def feature_names(self) -> list[str]:
@@ -244,16 +247,15 @@ def build_design(panel: xr.Dataset, outcome: str = "onset",
                          if n in panel[INTERVENTION].values else np.zeros((n_pat, n_day))
                          for n in interventions], axis=-1) if interventions else np.zeros(
         (n_pat, n_day, 0))
-    if "derived.days_since_attack" in panel[FEATURE].values:
-        ds = panel["value"].sel({FEATURE: "derived.days_since_attack"}).values
-    else:
-        ds = np.full((n_pat, n_day), np.nan)
+    # days since the last day with the modelled outcome: the refractory dip after an onset, or
+    # the persistence of headache days (its sign is learned), from the outcome itself
+    ds = days_since_attack(np.where(in_span, np.nan_to_num(panel[outcome].values), np.nan))
     days_since = np.where(np.isnan(ds), NO_ATTACK_YET, ds)
     y = np.where(panel["in_diary"].values, panel[outcome].values, np.nan)
     return Design(
         patients=[str(p) for p in panel[PATIENT].values], features=list(features),
         interventions=list(interventions), scaling=new_scaling, z_mean=z_mean, z_var=z_var,
-        exposure=exposure, days_since=days_since, y=y, centers=new_centers,
+        exposure=exposure, days_since=days_since, y=y, centers=new_centers, outcome=outcome,
     )
 
 

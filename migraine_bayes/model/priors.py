@@ -27,12 +27,27 @@ class Hyper:
     mu_beta_sd: float = 0.5
     tau_beta: tuple[float, float] = (0.25, 0.5)
     mu_gamma: tuple[float, float] = (-1.0, 0.7)
-    sigma_gamma: float = 0.5
+    sigma_gamma: tuple[float, float] = (0.3, 0.6)  # lognormal (median, log-sd), as above
     mu_delta: tuple[float, float] = (0.0, 0.7)
-    sigma_delta: float = 0.3
+    # responders and non-responders: treatment effects differ widely between patients
+    sigma_delta: tuple[float, float] = (0.35, 0.5)
     log_tau_refractory: tuple[float, float] = (float(np.log(2.0)), 0.5)
     log_lengthscale: tuple[float, float] = (float(np.log(30.0)), 0.4)
     gp_amplitude: float = 0.5
+
+    @classmethod
+    def for_outcome(cls, outcome: str) -> Hyper:
+        """Hyperpriors for ``onset`` (a refractory dip after an attack) or ``headache_day``.
+
+        Headache days persist (multi-day headaches): the term of "days since the last event"
+        may be of either sign and large, so its mean gets a wide prior centred on 0.
+        """
+        if outcome == "headache_day":
+            return cls(mu_gamma=PERSISTENCE_PRIOR, sigma_gamma=(0.5, 0.6))
+        return cls()
+
+
+PERSISTENCE_PRIOR = (0.0, 1.5)  # headache_day: mean of the yesterday-had-headache term
 
 
 @dataclass
@@ -53,6 +68,13 @@ class PatientPrior:
     log_lengthscale: tuple[float, float] = Hyper().log_lengthscale
     gp_amplitude: float = 0.5
     source: str = "default weakly informative priors"
+
+    @classmethod
+    def for_outcome(cls, outcome: str) -> PatientPrior:
+        """Default weakly informative priors for ``onset`` or ``headache_day``."""
+        if outcome == "headache_day":
+            return cls(gamma=PERSISTENCE_PRIOR)
+        return cls()
 
     def beta_arrays(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Means and sds of the trigger coefficients, in ``names`` order."""

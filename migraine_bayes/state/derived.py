@@ -68,6 +68,18 @@ def days_since_attack(onset: np.ndarray) -> np.ndarray:
     return out
 
 
+def yesterday_unrecorded(outcome: np.ndarray) -> np.ndarray:
+    """1 where yesterday's outcome is unknown (no diary that day, or before the diary), else 0.
+
+    ``outcome`` is 1/0/NaN. The days since the last recorded event count an unrecorded day
+    as event-free; on the day after one, this indicator lets the model learn what that hides
+    (an unrecorded headache yesterday makes one today likelier, when headaches persist).
+    """
+    out = np.ones(outcome.shape)
+    out[:, 1:] = np.isnan(outcome[:, :-1]).astype(float)
+    return out
+
+
 def cycle_day(menstruation: np.ndarray) -> np.ndarray:
     """Day of the menstrual cycle (1 = first recorded day of bleeding); NaN before the first.
 
@@ -94,6 +106,8 @@ DERIVED = {
     "cycle_day": (cycle_day, "menstruation"),
 }
 # derived features that are counters, not noisy measurements: never imputed
-NOT_IMPUTED = frozenset({"derived.days_since_attack", "derived.cycle_day"})
+NOT_IMPUTED = frozenset({"derived.days_since_attack", "derived.cycle_day",
+                         "derived.yesterday_unrecorded"})
 # features whose value on a day after the diary end is known in advance (calendar, counters)
-KNOWN_AHEAD = frozenset({"derived.days_since_attack", "derived.cycle_day", "temporal.weekend"})
+KNOWN_AHEAD = frozenset({"derived.days_since_attack", "derived.cycle_day", "temporal.weekend",
+                         "derived.yesterday_unrecorded"})

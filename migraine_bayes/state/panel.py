@@ -16,7 +16,7 @@ import xarray as xr
 from ..dims import DAY, FEATURE, INTERVENTION, PATIENT
 from ..io import Cohort
 from ..registry import BOOKKEEPING, Registry
-from .derived import DERIVED, KNOWN_AHEAD, NOT_IMPUTED
+from .derived import DERIVED, KNOWN_AHEAD, NOT_IMPUTED, yesterday_unrecorded
 from .exposure import TIME_CONSTANTS, exposure_profile
 from .imputation import MIN_OBSERVED, impute_series
 from .patient_state import PatientState
@@ -69,7 +69,8 @@ def build_panel(cohort: Cohort, patients: Sequence[str] | None = None,
     if unknown:
         raise KeyError(f"unknown patient ids {unknown}; available: {list(periods.index)}")
     periods = periods.loc[ids]
-    n_days = ((periods["end"] - periods["start"]).dt.days + 1).to_numpy()
+    # a diary ending before it starts (a cohort truncated before a patient's first day): 0 days
+    n_days = np.clip(((periods["end"] - periods["start"]).dt.days + 1).to_numpy(), 0, None)
     n_span = n_days + horizon_days
     n_pat, n_max = len(ids), int(n_span.max()) if len(ids) else 0
     day_idx = np.arange(n_max)
@@ -98,6 +99,9 @@ def build_panel(cohort: Cohort, patients: Sequence[str] | None = None,
         else:
             continue
         names.append(f"derived.{name}")
+    columns.append(np.where(in_span, yesterday_unrecorded(
+        np.where(in_diary, headache, np.nan)), np.nan))
+    names.append("derived.yesterday_unrecorded")
     weekday = pd.DatetimeIndex(dates.ravel()).day_of_week.to_numpy().reshape(dates.shape)
     columns.append(np.where(in_span, (weekday >= 5).astype(float), np.nan))
     names.append("temporal.weekend")
@@ -108,7 +112,7 @@ def build_panel(cohort: Cohort, patients: Sequence[str] | None = None,
                      value, np.nan)
     present = ~np.isnan(value)
     n_obs = (present & in_diary[:, :, None]).sum(axis=1)
-    coverage = n_obs / n_days[:, None]
+    coverage = n_obs / np.maximum(n_days, 1)[:, None]  # a patient with 0 diary days: 0
     systematic = n_obs < np.maximum(MIN_OBSERVED, SYSTEMATIC_FRACTION * n_days[:, None])
     imputed, imputed_sd = _impute(value, present, systematic, names, in_span, cohort.registry)
 
@@ -263,7 +267,8 @@ def _unit(name: str, registry: Registry) -> str:
         return registry[var].unit
     return {"derived.pressure_change": "hPa", "derived.stress_letdown": "points (0–10 scale)",
             "derived.sleep_debt": "h", "derived.days_since_attack": "days",
-            "derived.cycle_day": "day of cycle", "temporal.weekend": "0/1"}.get(name, "")
+            "derived.cycle_day": "day of cycle", "temporal.weekend": "0/1",
+            "derived.yesterday_unrecorded": "0/1"}.get(name, "")
 
 
 def _exposures(cohort: Cohort, periods: pd.DataFrame, ids: list[str], n_max: int,

@@ -1,0 +1,81 @@
+"""Patients a cohort twin has never seen: their parameters drawn from the population posterior.
+
+A cohort twin's posterior holds, for every draw ``s``, the population parameters (``mu_alpha``,
+``sigma_alpha``, ``mu_beta``, ``tau_beta`` ...). A new patient's parameters are drawn from the
+population predictive, one per draw::
+
+    alpha_new[s] = mu_alpha[s] + sigma_alpha[s] sqrt(1 + 1/P) eps_alpha[s]     (likewise beta,
+                                                                             gamma, delta)
+    gp_amplitude_new[s] ~ HalfNormal(hyper),   gp_coef_new[s] ~ Normal(0, 1)
+
+(``sqrt(1 + 1/P)``: the patient offsets sum to zero over the P fitted patients, so ``mu`` is
+their mean and the population mean lies ``sigma / sqrt(P)`` around it). Stored beside the
+fitted patients' draws, these behave like any patient's posterior: a forecast from them is the
+population predictive (wide), and the particle filter (:mod:`.filtering`), which weighs draws by
+each new diary day, turns them into the patient's own posterior as days arrive.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .dims import CHAIN, DRAW, PATIENT
+
+# patient parameter -> (population mean, population scale); the others are drawn from priors
+POOLED = {"alpha": ("mu_alpha", "sigma_alpha"), "beta": ("mu_beta", "tau_beta"),
+          "gamma": ("mu_gamma", "sigma_gamma"), "delta": ("mu_delta", "sigma_delta")}
+
+
+def with_new_patients(posterior: xr.Dataset, patients: list[str], gp_amplitude_sd: float,
+                      seed: int = 0) -> xr.Dataset:
+    """``posterior`` with population-predictive draws for ``patients`` appended (module text).
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        A cohort (hierarchical) twin's posterior, dims ``chain, draw, patient, ...``.
+    patients : list of str
+        Ids not in ``posterior``.
+    gp_amplitude_sd : float
+        Scale of the HalfNormal prior of a patient's latent-state amplitude (not pooled).
+    seed : int
+        Seeds the draws; patient ``k`` of the list depends only on ``seed`` and its id.
+    """
+    clash = sorted(set(patients) & {str(p) for p in posterior[PATIENT].values})
+    if clash:
+        raise ValueError(f"patients {clash} are already in the posterior")
+    if not patients:
+        return posterior
+    n_fit = posterior.sizes[PATIENT]
+    inflate = np.sqrt(1.0 + 1.0 / max(n_fit, 1))
+    parts = []
+    for pid in patients:
+        rng = np.random.default_rng([seed, *pid.encode("utf-8")])
+        new = {}
+        for name, var in posterior.data_vars.items():
+            if PATIENT not in var.dims:
+                continue
+            template = var.isel({PATIENT: 0})
+            eps = rng.standard_normal(template.shape)
+            if name in POOLED:
+                mu, scale = (posterior[v] for v in POOLED[name])
+                values = (mu + scale * inflate * xr.DataArray(eps, dims=template.dims)
+                          ).transpose(*template.dims).values
+            elif name == "gp_amplitude":
+                values = np.abs(eps) * gp_amplitude_sd
+            elif name == "gp_coef":
+                values = eps
+            else:
+                raise ValueError(f"no population predictive for {name!r}")
+            new[name] = (template.dims, values)
+        parts.append(xr.Dataset(new, coords={CHAIN: posterior[CHAIN], DRAW: posterior[DRAW]})
+                     .expand_dims({PATIENT: [pid]}))
+    added = xr.concat(parts, dim=PATIENT)
+    patient_vars = [v for v in posterior.data_vars if PATIENT in posterior[v].dims]
+    extended = xr.concat([posterior[patient_vars], added.transpose(
+        *[d for d in posterior[patient_vars].dims])], dim=PATIENT, coords="minimal")
+    for v in patient_vars:
+        extended[v] = extended[v].transpose(*posterior[v].dims)
+    shared = posterior.drop_vars(patient_vars).drop_dims(PATIENT, errors="ignore")
+    return xr.merge([shared, extended], compat="override", combine_attrs="override")
