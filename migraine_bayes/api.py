@@ -177,7 +177,8 @@ def demo(out: str | os.PathLike = "reports/demo", seed: int = 20261125,
     end = min(pd.Timestamp(e) for e in c.diary_periods()["end"])
     train_until = str((end - pd.Timedelta(days=60)).date())
     say(f"backtest: fit up to {train_until}, then walk forward")
-    bt = backtest(folder, out / "backtest.csv", train_until, seed=seed, progress=say)
+    bt = backtest(folder, out / "backtest.csv", train_until, seed=seed, progress=say,
+                  refit_every=60)  # one fit: the demo shows the workflow, not rolling refits
     pid = c.patient_ids[0]
     say(f"fitting the twin of {pid}")
     twin = fit(folder, out / "twin", patients=[pid], seed=seed)

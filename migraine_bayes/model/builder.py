@@ -7,10 +7,13 @@ For patient i on a day t with a known outcome::
     v     = sum_k beta_ik^2 var(z_itk)              # imputation uncertainty of the features
     y_it  ~ Bernoulli(logit^-1(eta / sqrt(1 + pi v / 8)))
 
-``d`` is days since the last attack (refractory dip), ``e`` treatment exposure, ``f_i`` the
-latent susceptibility (HSGP, :mod:`.hsgp`). The factor ``1/sqrt(1 + pi v / 8)`` integrates the
-logistic over Gaussian feature uncertainty (probit approximation; MacKay 1992), so a day with
-imputed features has a flatter, honest probability.
+``d`` is days since the last day with the outcome (a refractory dip after an onset; for
+headache days the persistence of a headache, with a prior centred on 0:
+:meth:`.priors.Hyper.for_outcome`), ``e`` treatment exposure, ``f_i`` the latent
+susceptibility (HSGP, :mod:`.hsgp`, with as many basis functions as the diary length needs).
+The factor ``1/sqrt(1 + pi v / 8)`` integrates the logistic over Gaussian feature uncertainty
+(probit approximation; MacKay 1992), so a day with imputed features has a flatter, honest
+probability.
 
 Two prior structures share the likelihood: ``hierarchical`` (alpha, beta, gamma, delta partially
 pooled across patients, for a cohort) and fixed :class:`~.priors.PatientPrior` (patients
