@@ -73,9 +73,8 @@ def with_new_patients(posterior: xr.Dataset, patients: list[str], gp_amplitude_s
                      .expand_dims({PATIENT: [pid]}))
     added = xr.concat(parts, dim=PATIENT)
     patient_vars = [v for v in posterior.data_vars if PATIENT in posterior[v].dims]
-    extended = xr.concat([posterior[patient_vars], added.transpose(
-        *[d for d in posterior[patient_vars].dims])], dim=PATIENT, coords="minimal")
-    for v in patient_vars:
+    extended = xr.concat([posterior[patient_vars], added], dim=PATIENT, coords="minimal")
+    for v in patient_vars:  # the posterior's own dim order
         extended[v] = extended[v].transpose(*posterior[v].dims)
     shared = posterior.drop_vars(patient_vars).drop_dims(PATIENT, errors="ignore")
     return xr.merge([shared, extended], compat="override", combine_attrs="override")

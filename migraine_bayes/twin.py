@@ -213,6 +213,15 @@ class DigitalTwin:
             return self.patients
         return self.patients + [p for p in cohort.patient_ids if p not in self.patients]
 
+    def _staged(self) -> DigitalTwin:
+        """A copy to change without touching this twin.
+
+        :meth:`admit` and :meth:`update` replace the posterior and panel (never mutate them);
+        metadata and filter state, which they do mutate, are copied.
+        """
+        return DigitalTwin(self.posterior, self.panel, copy.deepcopy(self.meta),
+                           copy.deepcopy(self.filter_state))
+
     def admit(self, patients: list[str], seed: int = 0) -> None:
         """Take on patients the twin has never seen (cohort twins only), in place.
 
@@ -257,8 +266,7 @@ class DigitalTwin:
         _check_horizon(horizon)
         new = [str(p) for p in panel[PATIENT].values if str(p) not in self.patients]
         if new:
-            twin = DigitalTwin(self.posterior, self.panel, copy.deepcopy(self.meta),
-                               copy.deepcopy(self.filter_state))
+            twin = self._staged()
             twin.admit(new)
             return twin.forecast_panel(panel, horizon)
         design = self.design(panel)
@@ -346,8 +354,7 @@ class DigitalTwin:
         """
         new = [p for p in self._with_new(cohort) if p not in self.patients]
         if new:  # admitted on a copy, taken over only when the whole update went through
-            staged = DigitalTwin(self.posterior, self.panel, copy.deepcopy(self.meta),
-                                 copy.deepcopy(self.filter_state))
+            staged = self._staged()
             staged.admit(new, seed=seed)
             table = staged.update(cohort, seed=seed)
             self.posterior, self.panel, self.meta, self.filter_state = (

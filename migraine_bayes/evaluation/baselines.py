@@ -29,6 +29,7 @@ from scipy.special import logit
 
 from ..dims import DAY, FEATURE, PATIENT
 from ..model import FeatureSpec, build_design
+from .online_baselines import counts_before
 
 MIN_EVENTS = 2  # fewer training attacks than this: a regression falls back to the base rate
 
@@ -73,13 +74,11 @@ def baseline_forecasts(panel: xr.Dataset, twin, train_days: np.ndarray, days: pd
     # the generator's truth is of one outcome (onsets unless it says): no oracle for another
     truth_patients = ({p["patient_id"]: p for p in (truth or {}).get("patients", [])}
                       if (truth or {}).get("outcome", "onset") == outcome else {})
+    k_before, n_before = counts_before(y)
     for pid, rows in days.groupby("patient_id", sort=False):
         i = ids.index(pid)
         d = rows["day"].to_numpy()
-        known = ~np.isnan(y[i])
-        k_before = np.concatenate([[0.0], np.cumsum(np.nan_to_num(y[i]) * known)])[d]
-        n_before = np.concatenate([[0.0], np.cumsum(known)])[d]
-        preds = {"base_rate": (k_before + 0.5) / (n_before + 1.0)}
+        preds = {"base_rate": (k_before[i, d] + 0.5) / (n_before[i, d] + 1.0)}
         yi = y[i][train[i]]
         if yi.sum() >= MIN_EVENTS and (1 - yi).sum() >= MIN_EVENTS:
             lr = LogisticRegression(C=1.0, max_iter=2000)

@@ -44,9 +44,7 @@ def online_forecasts(panel: xr.Dataset, outcome: str, train_days: np.ndarray,
     k_train = np.nansum(np.where(train, y, 0.0), axis=1)
     n_train = (train & known).sum(axis=1)
     m = prior_days(k_train[n_train > 0], n_train[n_train > 0], r0)
-    zeros = np.zeros((len(ids), 1))
-    k_before = np.concatenate([zeros, np.cumsum(np.nan_to_num(y), axis=1)], axis=1)[:, :-1]
-    n_before = np.concatenate([zeros, np.cumsum(known, axis=1)], axis=1)[:, :-1]
+    k_before, n_before = counts_before(y)
     rate = (k_before + m * r0) / (n_before + m)
     yesterday = np.full_like(y, r0)
     yesterday[:, 1:] = np.where(known[:, :-1], y[:, :-1], r0)
@@ -66,6 +64,18 @@ def online_forecasts(panel: xr.Dataset, outcome: str, train_days: np.ndarray,
                                      "model": name, "p_attack": p,
                                      "attack": rows["attack"].to_numpy()}))
     return pd.concat(out, ignore_index=True)
+
+
+def counts_before(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Events and known days before each day: ``k, n`` (P, T).
+
+    ``y`` (P, T): outcomes, NaN where unknown.
+    """
+    known = ~np.isnan(y)
+    zeros = np.zeros((y.shape[0], 1))
+    k = np.concatenate([zeros, np.cumsum(np.nan_to_num(y), axis=1)], axis=1)[:, :-1]
+    n = np.concatenate([zeros, np.cumsum(known, axis=1)], axis=1)[:, :-1]
+    return k, n
 
 
 def prior_days(k: np.ndarray, n: np.ndarray, r0: float) -> float:
