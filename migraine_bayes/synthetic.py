@@ -10,7 +10,7 @@ Daily attack onset for patient i on day t is Bernoulli(p[i, t]) with::
               + delta_i * exposure_i(t) + x[i, t] + drift_i(t)
     x[i, t] = rho_i * x[i, t-1] + sigma_i * eps,   d = days since the last onset
 
-Grounding (see ``shared/REFERENCES.md``):
+Grounding (see ``docs/REFERENCES.md``):
 
 - Frequency: episodic migraine, 2–8 attacks a month (trial baselines of 5.4 attacks/month in
   MIGR-001 and 8–9 monthly migraine days in STRIVE/EVOLVE/HALO-EM); attacks cluster in time

@@ -55,7 +55,7 @@ class FeatureSpec:
         return asdict(self)
 
 
-# Transforms grounded in the literature (shared/REFERENCES.md): attacks follow pressure *falls*
+# Transforms grounded in the literature (docs/REFERENCES.md): attacks follow pressure *falls*
 # (Kimoto 2011, Okuma 2015); heavy drinking (≥ 5 drinks), not moderate intake, raises risk
 # (Vives-Mestres 2022). Physiology and premonitory symptoms enter with a one-day lag: on the
 # onset day they are consequences of the attack, the day before they are its prodrome
