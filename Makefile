@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/simulate_speed.py
 	$(BIN)/python benchmarks/update_speed.py
 	$(BIN)/python benchmarks/study_fit.py
+	$(BIN)/python benchmarks/bad_file.py
 
 validate: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
@@ -36,8 +37,8 @@ lint: $(STAMP)
 
 # Regenerate the committed synthetic cohort and study (the exact commands that made them).
 data: $(STAMP)
-	$(BIN)/migraine-twin generate data/synthetic --patients 12 --days 365 --seed 20261125
-	$(BIN)/migraine-twin generate data/study --study --seed 20261126
+	$(BIN)/migraine-twin generate data/synthetic --patients 12 --days 365 --seed 20261125 --force
+	$(BIN)/migraine-twin generate data/study --study --seed 20261126 --force
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

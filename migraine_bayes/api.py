@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -14,29 +15,44 @@ from .drift import check_drift
 from .evaluation import SBCResult
 from .inference import COHORT_SETTINGS, PATIENT_SETTINGS, SamplerSettings
 from .io import Cohort, load_cohort
+from .locking import twin_lock
 from .retraining import retrain, retraining_reasons
 from .state import build_panel, summarise_panel
 from .synthetic import SyntheticCohort, simulate_cohort
 from .synthetic_study import SyntheticStudy, simulate_study
+from .targets import check_folder_target, check_output_file, twin_target
 from .twin import DigitalTwin
 
 
-def validate_data(cohort: str | os.PathLike) -> Cohort:
-    """Load and validate a cohort folder; raises ``InputDataError`` listing every problem."""
-    return load_cohort(cohort)
+def validate_data(cohort: str | os.PathLike, dedupe: bool = False) -> Cohort:
+    """Load and validate a cohort folder; raises ``InputDataError`` listing every problem.
+
+    ``dedupe``: drop exact duplicate rows (counted in the cohort's notices) instead of
+    rejecting them.
+    """
+    return load_cohort(cohort, dedupe=dedupe)
 
 
 def generate(out: str | os.PathLike, patients: int = 12, days: int = 365, seed: int = 0,
-             observations_format: str = "parquet", **options: object) -> SyntheticCohort:
-    """Simulate a synthetic cohort and write it (SCHEMA.md files plus ``truth.json``) to ``out``."""
+             observations_format: str = "parquet", force: bool = False,
+             **options: object) -> SyntheticCohort:
+    """Simulate a synthetic cohort and write it (SCHEMA.md files plus ``truth.json``) to ``out``.
+
+    A non-empty ``out`` is replaced only with ``force``.
+    """
+    check_folder_target(out, force)
     sc = simulate_cohort(patients, days, seed, **options)
     sc.write(out, observations_format=observations_format)
     return sc
 
 
 def generate_study(out: str | os.PathLike, patients: int = 130, seed: int = 0,
-                   **options: object) -> SyntheticStudy:
-    """Simulate a study-shaped cohort (:mod:`migraine_bayes.synthetic_study`) and write it."""
+                   force: bool = False, **options: object) -> SyntheticStudy:
+    """Simulate a study-shaped cohort (:mod:`migraine_bayes.synthetic_study`) and write it.
+
+    A non-empty ``out`` is replaced only with ``force``.
+    """
+    check_folder_target(out, force)
     study = simulate_study(patients, seed, **options)
     study.write(out)
     return study
@@ -66,7 +82,8 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
              hierarchical: bool | None = None, draws: int | None = None,
              chains: int | None = None, truth: str | os.PathLike | None = None,
              threshold: float | None = None, json_lines: bool = False,
-             outcome: str = "onset", progress=None, refit_every: int = 30):
+             outcome: str = "onset", progress=None, refit_every: int = 30,
+             force: bool = False, dedupe: bool = False):
     """Rolling-origin backtest (:func:`migraine_bayes.evaluation.backtest`) written to files.
 
     ``out`` gets SCHEMA.md's backtest table (CSV, or JSON lines); beside it
@@ -80,7 +97,9 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
 
     from .evaluation import backtest as run_backtest
 
-    c = load_cohort(cohort)
+    for path in backtest_paths(out).values():
+        check_output_file(path, force, inputs=[cohort])
+    c = load_cohort(cohort, dedupe=dedupe)
     _check_patients(c, patients)
     truth_file = Path(truth) if truth is not None else Path(cohort) / "truth.json"
     truth_data = json.loads(truth_file.read_text()) if truth_file.is_file() else None
@@ -123,7 +142,7 @@ def read_backtest(out: str | os.PathLike) -> dict:
 def report(twin: str | os.PathLike | DigitalTwin, out: str | os.PathLike,
            backtest: str | os.PathLike | None = None,
            simulation: str | os.PathLike | None = None, seed: int = 0,
-           max_patients: int = 12) -> Path:
+           max_patients: int = 12, force: bool = False) -> Path:
     """Write the HTML report of a twin, with a backtest's and a simulation's results if given.
 
     ``backtest``: the forecasts file of ``backtest`` (its sibling files are read too);
@@ -133,6 +152,7 @@ def report(twin: str | os.PathLike | DigitalTwin, out: str | os.PathLike,
 
     from .reports import build_report
 
+    check_output_file(out, force, inputs=[None if isinstance(twin, DigitalTwin) else twin])
     t = twin if isinstance(twin, DigitalTwin) else DigitalTwin.load(twin)
     bt = read_backtest(backtest) if backtest is not None else None
     sim = None
@@ -171,25 +191,27 @@ def demo(out: str | os.PathLike = "reports/demo", seed: int = 20261125,
     out = Path(out)
     folder = out / "cohort"
     say(f"generating {patients} patients × {days} days")
-    generate(folder, patients=patients, days=days, seed=seed)
+    generate(folder, patients=patients, days=days, seed=seed, force=True)  # the demo's own
     summary = cohort_summary(folder)
     c = load_cohort(folder)
     end = min(pd.Timestamp(e) for e in c.diary_periods()["end"])
     train_until = str((end - pd.Timedelta(days=60)).date())
     say(f"backtest: fit up to {train_until}, then walk forward")
+    # one fit: the demo shows the workflow, not rolling refits
     bt = backtest(folder, out / "backtest.csv", train_until, seed=seed, progress=say,
-                  refit_every=60)  # one fit: the demo shows the workflow, not rolling refits
+                  refit_every=60, force=True)
     pid = c.patient_ids[0]
     say(f"fitting the twin of {pid}")
-    twin = fit(folder, out / "twin", patients=[pid], seed=seed)
+    twin = fit(folder, out / "twin", patients=[pid], seed=seed, force=True)
     say("simulating interventions")
     scenarios = applicable_scenarios(twin, DEMO_SCENARIOS)
     atomic.write_text(out / "scenarios.json", json.dumps(scenarios, indent=1))
-    simulate(out / "twin", out / "scenarios.json", seed=seed, out=out / "simulation.json")
+    simulate(out / "twin", out / "scenarios.json", seed=seed, out=out / "simulation.json",
+             force=True)
     say("writing the report")
     cohort_twin = next(iter(bt.twins[0].values()))
     report(cohort_twin, out / "report.html", backtest=out / "backtest.csv",
-           simulation=out / "simulation.json", seed=seed)
+           simulation=out / "simulation.json", seed=seed, force=True)
     return {"summary": summary, "scores": bt.scores, "report": out / "report.html",
             "twin": out / "twin"}
 
@@ -231,15 +253,20 @@ def _check_patients(c: Cohort, patients: list[str] | None) -> None:
 
 def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] | None = None,
         seed: int = 0, draws: int | None = None, chains: int | None = None,
-        outcome: str = "onset", validate: bool | None = None) -> DigitalTwin:
+        outcome: str = "onset", validate: bool | None = None, force: bool = False,
+        dedupe: bool = False) -> DigitalTwin:
     """Fit a twin and save it to ``out``: one patient → patient model, several → hierarchy.
 
     ``validate`` (time-ordered holdout, a second fit) defaults to on for one patient and off
-    for a cohort, where it would double the fitting time.
+    for a cohort, where it would double the fitting time. ``out`` holding the twin of the same
+    patients gets a new version (the old one kept under ``versions/``, the audit trail
+    continued); a twin of other patients or any other non-empty folder is replaced only with
+    ``force`` (:func:`migraine_bayes.targets.twin_target`).
     """
-    c = load_cohort(cohort)
+    c = load_cohort(cohort, dedupe=dedupe)
     _check_patients(c, patients)
     ids = patients or c.patient_ids
+    twin_target(out, ids, force, aside=False)  # fail before a long fit, not after it
     settings = sampler_settings(len(ids) > 1, seed, draws, chains)
     if len(ids) == 1:
         twin = DigitalTwin.fit_patient(c, ids[0], outcome=outcome, settings=settings,
@@ -247,22 +274,28 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     else:
         twin = DigitalTwin.fit_cohort(c, ids, outcome=outcome, settings=settings,
                                       validate=bool(validate))
-    twin.save(out)
-    audit.record_event(out, twin.meta["version"], "fit", {
-        "patients": len(ids), "checks_ok": twin.meta["diagnostics"]["ok"]})
-    _record_outcomes(out, twin.panel, twin.meta["outcome"])
+    with twin_lock(out):
+        previous = twin_target(out, ids, force)
+        if previous is not None:
+            twin.meta["version"] = float(int(float(previous.get("version", 1.0)))) + 1.0
+            twin.meta["previous_version"] = previous.get("version")
+        detail = {"patients": len(ids), "checks_ok": twin.meta["diagnostics"]["ok"],
+                  "previous_version": twin.meta["previous_version"]}
+        twin.save(out, keep_previous=previous is not None, journal=audit.journal(
+            uuid.uuid4().hex, [(twin.meta["version"], "fit", detail)],
+            _outcome_rows(twin.panel, twin.meta["outcome"])))
     return twin
 
 
 def forecast(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | None = None,
-             date: str | None = None, horizon: int = 1) -> pd.DataFrame:
+             date: str | None = None, horizon: int = 1, dedupe: bool = False) -> pd.DataFrame:
     """Forecast table (SCHEMA.md) from a twin, optionally on newer cohort data.
 
     A twin given by its directory records every forecast in its audit trail, with the twin
     version and a hash of the data the forecast used.
     """
     t = twin if isinstance(twin, DigitalTwin) else DigitalTwin.load(twin)
-    c = load_cohort(cohort) if cohort is not None else None
+    c = load_cohort(cohort, dedupe=dedupe) if cohort is not None else None
     if isinstance(twin, DigitalTwin):
         return t.forecast(c, date=date, horizon=horizon)
     panel = t.data_panel(c, date)  # built once: forecast and the audit's data hash
@@ -270,50 +303,66 @@ def forecast(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | 
     hashes = {pid: audit.data_hash(panel["imputed"].sel(patient=pid).values,
                                    panel["onset"].sel(patient=pid).values)
               for pid in panel["patient"].values}
-    audit.record_forecasts(twin, table, t.meta["version"], hashes)
+    with twin_lock(twin):
+        audit.record_forecasts(twin, table, t.meta["version"], hashes)
     return table
 
 
 def update(twin: str | os.PathLike, cohort: str | os.PathLike, seed: int = 0,
-           retrain_when_due: bool = True) -> dict:
+           retrain_when_due: bool = True, rewrite_history: bool = False,
+           dedupe: bool = False) -> dict:
     """Filter a saved twin over new diary days, save it, audit it; retrain if the policy says.
 
+    The whole update holds the twin's lock; the save and its audit rows commit together. A
+    cohort whose past days differ from what the twin has seen is refused
+    (:class:`~migraine_bayes.twin.HistoryError`, naming the first difference) unless
+    ``rewrite_history``, which is recorded in the audit trail.
+
     Returns the new days' one-step forecasts (``days``), the filter's adaptations, the
-    retraining reasons and, when retrained, the new version.
+    retraining reasons, the history changes accepted and, when retrained, the new version.
     """
-    t = DigitalTwin.load(twin)
-    c = load_cohort(cohort)
-    table = t.update(c, seed=seed)
-    reasons = retraining_reasons(t, recent=table)
-    t.save(twin)
-    _record_outcomes(twin, t.panel, t.meta["outcome"])
-    audit.record_event(twin, t.meta["version"], "update", {
-        "new_days": len(table), "adaptations": t.meta["filter"]["adaptations"],
-        "retrain_reasons": reasons})
-    new_version = None
-    if reasons and retrain_when_due:
-        new_version = retrain(twin, c, reasons, seed=seed).meta["version"]
+    c = load_cohort(cohort, dedupe=dedupe)
+    with twin_lock(twin):
+        t = DigitalTwin.load(twin)
+        table = t.update(c, seed=seed, rewrite_history=rewrite_history)
+        changes = table.attrs.get("history_changes", [])
+        reasons = retraining_reasons(t, recent=table)
+        if any(ch.get("fitted") for ch in changes):
+            reasons.append("the history the twin was fitted on was rewritten")
+        detail = {"new_days": len(table), "adaptations": t.meta["filter"]["adaptations"],
+                  "retrain_reasons": reasons, "history_rewritten": changes}
+        t.save(twin, journal=audit.journal(uuid.uuid4().hex,
+                                           [(t.meta["version"], "update", detail)],
+                                           _outcome_rows(t.panel, t.meta["outcome"])))
+        new_version = None
+        if reasons and retrain_when_due:
+            new_version = retrain(twin, c, reasons, seed=seed).meta["version"]
     return {"days": table, "adaptations": t.meta["filter"]["adaptations"],
-            "retrain_reasons": reasons, "new_version": new_version}
+            "retrain_reasons": reasons, "history_rewritten": changes,
+            "new_version": new_version}
 
 
 def drift(twin: str | os.PathLike, cohort: str | os.PathLike | None = None,
-          window: int = 28, seed: int = 0, out: str | os.PathLike | None = None) -> list[dict]:
+          window: int = 28, seed: int = 0, out: str | os.PathLike | None = None,
+          force: bool = False, dedupe: bool = False) -> list[dict]:
     """Drift checks of a saved twin on its last ``window`` days (JSON to ``out``); audited."""
     import json
 
+    if out is not None:
+        check_output_file(out, force, inputs=[twin, cohort])
     t = DigitalTwin.load(twin)
-    checks = check_drift(t, load_cohort(cohort) if cohort is not None else None, window,
-                         seed=seed)
-    audit.record_event(twin, t.meta["version"], "drift", {
-        c["patient_id"]: {"alarm": c["alarm"], "category": c["category"]} for c in checks})
+    checks = check_drift(t, load_cohort(cohort, dedupe=dedupe) if cohort is not None else None,
+                         window, seed=seed)
+    with twin_lock(twin):
+        audit.record_event(twin, t.meta["version"], "drift", {
+            c["patient_id"]: {"alarm": c["alarm"], "category": c["category"]} for c in checks})
     if out is not None:
         atomic.write_text(out, json.dumps(checks, indent=1))
     return checks
 
 
-def _record_outcomes(twin_dir: str | os.PathLike, panel, outcome: str) -> None:
-    """Every known outcome of the panel's diary days into the audit trail (first value wins)."""
+def _outcome_rows(panel, outcome: str) -> list[tuple[str, str, int]]:
+    """Every known outcome of the panel's diary days, for the audit trail (first value wins)."""
     rows = []
     for pid in panel["patient"].values:
         p = panel.sel(patient=pid)
@@ -321,8 +370,23 @@ def _record_outcomes(twin_dir: str | os.PathLike, panel, outcome: str) -> None:
         dates = pd.to_datetime(p["date"].values[known]).date
         rows += [(str(pid), str(d), int(y)) for d, y in zip(dates, p[outcome].values[known],
                                                              strict=True)]
-    audit.record_outcomes(twin_dir, pd.DataFrame(rows, columns=["patient_id", "date",
-                                                                "outcome"]))
+    return rows
+
+
+def audit_verify(twin: str | os.PathLike) -> audit.Verification:
+    """Check a twin's audit trail: hash chain, append-only triggers, the head the twin recorded."""
+    import json
+
+    from .locking import real_path
+
+    path = real_path(twin)
+    meta_file = path / "twin.json"
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"{twin} is not a twin directory (no twin.json)")
+    with twin_lock(path):
+        audit.apply_journal(path)
+        expected = json.loads(meta_file.read_text(encoding="utf-8")).get("audit_head")
+        return audit.verify(path, expected)
 
 
 COMMITTED_COHORT = Path(__file__).resolve().parent.parent / "data" / "synthetic"
@@ -360,7 +424,8 @@ def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,
 
 def simulate(twin: str | os.PathLike, scenarios: str | os.PathLike | list[dict],
              horizon: int = 30, draws: int = 2000, seed: int = 0,
-             patients: list[str] | None = None, out: str | os.PathLike | None = None) -> dict:
+             patients: list[str] | None = None, out: str | os.PathLike | None = None,
+             force: bool = False) -> dict:
     """Compare scenarios with the no-intervention baseline (SCHEMA.md's simulate JSON).
 
     Every scenario is checked before anything is simulated; with ``out`` the JSON is written
@@ -370,6 +435,8 @@ def simulate(twin: str | os.PathLike, scenarios: str | os.PathLike | list[dict],
 
     from .interventions import compare, comparison_json, parse_scenarios
 
+    if out is not None:
+        check_output_file(out, force, inputs=[twin])
     model = DigitalTwin.load(twin)
     parsed = parse_scenarios(scenarios)
     result = comparison_json(compare(model, parsed, horizon, draws, seed, patients), str(twin),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +22,23 @@ def _umask_mode(base: int) -> int:
     return base & ~mask
 
 
+def final_mode(target: Path, new: int | None, base: int) -> int:
+    """The mode a replacement of ``target`` gets (a save never widens permissions).
+
+    The existing file's mode, else ``new``, else ``base`` less the umask.
+    """
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        return new if new is not None else _umask_mode(base)
+
+
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success it replaces ``target``.
+
+    The file keeps ``target``'s mode when it exists, else gets ``mode`` (default: 0666 less
+    the umask).
 
     Use for writers that take a path (``DataFrame.to_parquet``, ``Dataset.to_netcdf``)::
 
@@ -39,7 +54,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp_path, _umask_mode(0o666))  # mkstemp creates 0600
+        os.chmod(tmp_path, final_mode(target, mode, 0o666))  # mkstemp creates 0600
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -52,8 +67,11 @@ def write_text(target: str | os.PathLike, text: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_directory(target: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
     """Yield a fresh temporary directory; on success it takes the place of ``target``.
+
+    The directory keeps ``target``'s mode when it exists, else gets ``mode`` (default: 0777
+    less the umask).
 
     An existing ``target`` is moved aside first and removed only after the new one is in place,
     so at every instant either the old or the new complete directory exists under that name
@@ -64,7 +82,7 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
-        os.chmod(tmp, _umask_mode(0o777))  # mkdtemp creates 0700
+        os.chmod(tmp, final_mode(target, mode, 0o777))  # mkdtemp creates 0700
         backup = None
         if target.exists():
             backup = target.with_name(f".{target.name}.old")

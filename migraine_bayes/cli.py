@@ -27,7 +27,9 @@ warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS",
 
 from . import api, atomic  # noqa: E402
 from .errors import InputDataError, MigraineBayesError  # noqa: E402
+from .history import describe as describe_change  # noqa: E402
 from .inference import InferenceWarning  # noqa: E402
+from .targets import check_output_file  # noqa: E402
 from .twin import TwinError  # noqa: E402
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_STRICT = 0, 1, 2, 3
@@ -84,9 +86,12 @@ def _print_table(df: pd.DataFrame) -> None:
 @handled
 def validate_data(
     cohort: Annotated[Path, typer.Argument(help="Cohort folder (SCHEMA.md §1).")],
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and "
+                                                          "say how many) instead of "
+                                                          "rejecting them.")] = False,
 ) -> None:
     """Check a cohort folder against SCHEMA.md and list every problem (exit 2 if any)."""
-    c = api.validate_data(cohort)
+    c = api.validate_data(cohort, dedupe=dedupe)
     for notice in c.notices:
         typer.echo(f"note: {notice}")
     typer.echo(f"ok: {len(c.patient_ids)} patients, {len(c.observations)} observations, "
@@ -96,7 +101,8 @@ def validate_data(
 @app.command()
 @handled
 def generate(
-    out: Annotated[Path, typer.Argument(help="Folder to write the cohort to (replaced).")],
+    out: Annotated[Path, typer.Argument(help="Folder to write the cohort to (new or empty; "
+                                             "--force replaces a non-empty one).")],
     patients: Annotated[int | None, typer.Option(min=1, help="Number of patients (default "
                                                              "12; 130 with --study).")] = None,
     days: Annotated[int, typer.Option(min=30, help="Diary length in days.")] = 365,
@@ -110,16 +116,19 @@ def generate(
                                                         "starts over three years, headache "
                                                         "days, two covariates, a programme "
                                                         "started mid-diary.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing cohort file, twin "
+                                                        "file or folder there.")] = False,
 ) -> None:
     """Simulate a synthetic cohort with known truth (files of SCHEMA.md plus truth.json)."""
     if study:
-        s = api.generate_study(out, patients=patients or 130, seed=seed)
+        s = api.generate_study(out, patients=patients or 130, seed=seed, force=force)
         days_kept = sum(p["diary_days"] for p in s.truth["patients"])
         typer.echo(f"wrote a study of {patients or 130} patients ({days_kept} diary days) "
                    f"to {out}")
         return
     api.generate(out, patients=patients or 12, days=days, seed=seed,
-                 drift_fraction=drift_fraction, observations_format="csv" if csv else "parquet")
+                 drift_fraction=drift_fraction, observations_format="csv" if csv else "parquet",
+                 force=force)
     typer.echo(f"wrote {patients or 12} patients × {days} days to {out}")
 
 
@@ -176,7 +185,9 @@ def _patients(value: str | None) -> list[str] | None:
 @handled
 def fit(
     cohort: Annotated[Path, typer.Argument(help="Cohort folder.")],
-    out: Annotated[Path, typer.Option(help="Twin directory to write (replaced atomically).")],
+    out: Annotated[Path, typer.Option(help="Twin directory to write (atomically). The same "
+                                           "patients' twin gets a new version; another twin "
+                                           "or a non-empty folder needs --force.")],
     patients: Annotated[str | None, typer.Option(help="Comma-separated patient ids "
                                                       "(default: all).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -185,6 +196,13 @@ def fit(
     outcome: Annotated[str, typer.Option(help="onset or headache_day.")] = "onset",
     strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when the sampler's checks "
                                                           "fail.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a twin of other patients or a "
+                                                        "non-empty folder at --out (kept "
+                                                        "beside it as <out>.replaced-<time>)."
+                                        )] = False,
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and "
+                                                          "say how many) instead of "
+                                                          "rejecting them.")] = False,
 ) -> None:
     """Fit a twin (one patient: patient model; several: hierarchical) and save it."""
     _check_outcome(outcome)
@@ -192,7 +210,7 @@ def fit(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InferenceWarning)  # reported below instead
         twin = api.fit(cohort, out, patients=_patients(patients), seed=seed, draws=draws,
-                       chains=chains, outcome=outcome)
+                       chains=chains, outcome=outcome, force=force, dedupe=dedupe)
     d = twin.meta["diagnostics"]
     typer.echo(f"fitted {len(twin.patients)} patient(s) in {time.perf_counter() - t0:.0f} s; "
                f"max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
@@ -201,6 +219,9 @@ def fit(
         _err("WARNING: inference checks failed: " + "; ".join(d["failures"]))
         if strict:
             raise typer.Exit(EXIT_STRICT)
+    if twin.meta.get("previous_version") is not None:
+        typer.echo(f"version {twin.meta['version']} (version "
+                   f"{twin.meta['previous_version']} kept under versions/)")
     typer.echo(f"twin written to {out}")
 
 
@@ -216,9 +237,16 @@ def forecast(
     out: Annotated[Path | None, typer.Option(help="File to write (default: stdout).")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="JSON lines instead of "
                                                             "CSV.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing cohort file, twin "
+                                                        "file or folder there.")] = False,
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and "
+                                                          "say how many) instead of "
+                                                          "rejecting them.")] = False,
 ) -> None:
     """Forecast attack probability with its 90% interval, top factors and time to onset."""
-    table = api.forecast(twin, cohort, date=date, horizon=horizon)
+    if out is not None:
+        check_output_file(out, force, inputs=[twin, cohort])
+    table = api.forecast(twin, cohort, date=date, horizon=horizon, dedupe=dedupe)
     text = (table.to_json(orient="records", lines=True, date_format="iso") if json_lines
             else table.to_csv(index=False))
     if out is None:
@@ -258,6 +286,11 @@ def backtest(
     outcome: Annotated[str, typer.Option(help="onset or headache_day.")] = "onset",
     refit_every: Annotated[int, typer.Option(min=1, max=62, help="Days between refits of "
                                                                 "the twin.")] = 30,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing cohort file, twin "
+                                                        "file or folder there.")] = False,
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and "
+                                                          "say how many) instead of "
+                                                          "rejecting them.")] = False,
 ) -> None:
     """Fit up to --train-until, then forecast each later day from the days before it.
 
@@ -281,7 +314,7 @@ def backtest(
                               hierarchical=False if separate else None, draws=draws,
                               chains=chains, threshold=threshold, json_lines=json_lines,
                               outcome=outcome, progress=_progress(t0),
-                              refit_every=refit_every)
+                              refit_every=refit_every, force=force, dedupe=dedupe)
     _print_table(result.scores[["model", "days", "attacks", "auc", "auc_low", "auc_high",
                                 "brier", "ece", "log_score", "sensitivity", "specificity",
                                 "ppv", "f1"]])
@@ -310,6 +343,8 @@ def report(
     max_patients: Annotated[int, typer.Option(min=1, help="Patients shown one by "
                                                           "one.")] = 12,
     seed: Annotated[int, typer.Option(help="Random seed (predictive replicates).")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing cohort file, twin "
+                                                        "file or folder there.")] = False,
 ) -> None:
     """Write a self-contained HTML report of a twin (figures embedded).
 
@@ -318,7 +353,7 @@ def report(
     forecast series; with --simulation the counterfactual comparisons.
     """
     path = api.report(twin, out, backtest=backtest, simulation=simulation, seed=seed,
-                      max_patients=max_patients)
+                      max_patients=max_patients, force=force)
     typer.echo(f"report written to {path}")
 
 
@@ -335,6 +370,8 @@ def simulate(
                                                       "(default: all).")] = None,
     out: Annotated[Path | None, typer.Option(help="JSON file to write (default: "
                                                   "stdout).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing cohort file, twin "
+                                                        "file or folder there.")] = False,
 ) -> None:
     """Simulate interventions against the no-intervention baseline and rank them.
 
@@ -345,7 +382,7 @@ def simulate(
     import json
 
     result = api.simulate(twin, scenarios, horizon=horizon, draws=draws, seed=seed,
-                          patients=_patients(patients), out=out)
+                          patients=_patients(patients), out=out, force=force)
     if out is None:
         typer.echo(json.dumps(result, indent=1))
         return
@@ -371,6 +408,13 @@ def update(
     retrain: Annotated[bool, typer.Option(help="Retrain when the policy says so (30 days "
                                                "since the fit, 1.5× worse Brier, > 5 drift "
                                                "adaptations).")] = True,
+    rewrite_history: Annotated[bool, typer.Option("--rewrite-history", help="Accept data that "
+                                                  "change days the twin has already seen "
+                                                  "(recorded in the audit trail; the filter "
+                                                  "restarts).")] = False,
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and "
+                                                          "say how many) instead of "
+                                                          "rejecting them.")] = False,
 ) -> None:
     """Move the twin forward over new diary days (particle filter, no refit).
 
@@ -378,8 +422,11 @@ def update(
     retraining policy says so (and --retrain), a new version is fitted, compared with the old
     one on the most recent days, and the old version kept under versions/.
     """
-    res = api.update(twin, cohort, seed=seed, retrain_when_due=retrain)
+    res = api.update(twin, cohort, seed=seed, retrain_when_due=retrain,
+                     rewrite_history=rewrite_history, dedupe=dedupe)
     days = res["days"]
+    for change in res["history_rewritten"]:
+        typer.echo(f"history rewritten (audited): {describe_change(change)}")
     typer.echo(f"{len(days)} new day(s) filtered; drift adaptations so far: "
                + ", ".join(f"{k} {v}" for k, v in res["adaptations"].items()))
     for reason in res["retrain_reasons"]:
@@ -398,6 +445,11 @@ def drift(
     window: Annotated[int, typer.Option(min=7, help="Days checked (the most recent).")] = 28,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     out: Annotated[Path | None, typer.Option(help="JSON file to write.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing cohort file, twin "
+                                                        "file or folder there.")] = False,
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and "
+                                                          "say how many) instead of "
+                                                          "rejecting them.")] = False,
 ) -> None:
     """Posterior predictive drift checks on the most recent days, with the kind of drift.
 
@@ -405,7 +457,8 @@ def drift(
     trigger tests, an alarm and its category (baseline shift, changed trigger sensitivity, new
     association) with the evidence.
     """
-    for c in api.drift(twin, cohort, window=window, seed=seed, out=out):
+    for c in api.drift(twin, cohort, window=window, seed=seed, out=out, force=force,
+                       dedupe=dedupe):
         e = c["expected_attacks"]
         flag = f"ALARM ({c['category']})" if c["alarm"] else "ok"
         typer.echo(f"{c['patient_id']} {c['window_start']}..{c['window_end']}: "
@@ -430,6 +483,30 @@ def sbc(
     for name, p in result.p_values.items():
         typer.echo(f"{name}: uniformity p = {p:.3f}")
     typer.echo(f"rank histogram written to {out / 'sbc_ranks.png'}")
+
+
+audit_app = typer.Typer(help="The twin's tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+@handled
+def audit_verify(
+    twin: Annotated[Path, typer.Argument(help="Twin directory.")],
+) -> None:
+    """Check the audit trail: hash chain, append-only triggers, the twin's recorded head.
+
+    Exit 1 naming the first broken row.
+    """
+    check = api.audit_verify(twin)
+    if check.ok:
+        typer.echo(f"ok: {check.entries} audit entries, hash chain intact"
+                   + (" (HMAC-signed)" if check.keyed else "")
+                   + f"; head {check.head[:16]}")
+        return
+    for problem in check.problems:
+        _err(f"audit trail broken: {problem}")
+    raise typer.Exit(EXIT_ERROR)
 
 
 def main() -> None:

@@ -62,3 +62,68 @@ class InputDataError(MigraineBayesError, ValueError):
         lines = [f"{len(self.problems)} problem(s) in {source}:"]
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
+
+
+class ProblemLog:
+    """Problems collected over a whole (possibly streamed) input, in bounded memory.
+
+    The first ``per_rule`` problems of each (file, rule) are kept in full; later ones are only
+    counted, with their first and last row, and summarised by :meth:`problems`.
+    """
+
+    def __init__(self, per_rule: int = 50) -> None:
+        self.per_rule = per_rule
+        self._listed: list[Problem] = []
+        self._more: dict[tuple[str, str, str | None], list[int]] = {}  # key → [n, first, last]
+        self._counts: dict[tuple[str, str, str | None], int] = {}
+
+    def add(self, problem: Problem, rule: str | None = None) -> None:
+        """Record one problem; ``rule`` groups problems whose texts differ row by row."""
+        key = (problem.file, rule or problem.rule, problem.column)
+        n = self._counts.get(key, 0)
+        self._counts[key] = n + 1
+        if problem.row is None or n < self.per_rule:
+            self._listed.append(problem)
+            return
+        more = self._more.setdefault(key, [0, problem.row, problem.row])
+        more[0] += 1
+        more[2] = problem.row
+
+    def room(self, file: str, rule: str, column: str | None) -> int:
+        """How many more problems of this (file, rule, column) would be listed in full."""
+        return max(0, self.per_rule - self._counts.get((file, rule, column), 0))
+
+    def count(self, file: str, rule: str, column: str | None, rows: list[int] | None = None,
+              n: int = 0, first: int = 0, last: int = 0) -> None:
+        """Count further rows of a rule without listing them.
+
+        Either ``rows`` (1-based), or ``n`` rows from ``first`` to ``last``.
+        """
+        if rows is not None:
+            if not rows:
+                return
+            n, first, last = len(rows), rows[0], rows[-1]
+        key = (file, rule, column)
+        self._counts[key] = self._counts.get(key, 0) + n
+        more = self._more.setdefault(key, [0, first, last])
+        more[0] += n
+        more[2] = last
+
+    def extend(self, problems: list[Problem]) -> None:
+        """Record several problems."""
+        for p in problems:
+            self.add(p)
+
+    def __bool__(self) -> bool:
+        return bool(self._listed)
+
+    def __len__(self) -> int:
+        return sum(self._counts.values())
+
+    def problems(self) -> list[Problem]:
+        """The kept problems plus one summary line per rule with more rows than listed."""
+        out = list(self._listed)
+        for (file, rule, column), (n, first, last) in self._more.items():
+            out.append(Problem(file, f"{rule}: {n} more rows (rows {first}…{last})",
+                               column=column))
+        return out

@@ -37,12 +37,13 @@ class Draws:
     def from_posterior(cls, posterior: xr.Dataset, patient: str, sqrt_eigs: np.ndarray
                        ) -> Draws:
         """Extract (and stack) one patient's draws from a posterior Dataset."""
-        post = posterior.sel({PATIENT: patient}).stack(sample=(CHAIN, DRAW))
+        post = posterior.sel({PATIENT: patient})
+        n = post.sizes[CHAIN] * post.sizes[DRAW]
 
-        def arr(name: str) -> np.ndarray:
-            return np.asarray(post[name].transpose("sample", ...).values, dtype=float)
+        def arr(name: str) -> np.ndarray:  # chain-major, like stack(sample=(chain, draw))
+            values = post[name].transpose(CHAIN, DRAW, ...).values
+            return np.asarray(values.reshape(n, *values.shape[2:]), dtype=float)
 
-        n = post.sizes["sample"]
         amp, ell = arr("gp_amplitude"), arr("lengthscale")
         weights = hsgp.sqrt_psd(amp[:, None], ell[:, None], sqrt_eigs[None, :]) * arr("gp_coef")
         delta = arr("delta") if "delta" in post else np.zeros((n, 0))

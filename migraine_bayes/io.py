@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from . import atomic
-from .errors import InputDataError, Problem
+from . import atomic, integrity
+from .errors import InputDataError, Problem, ProblemLog
 from .parsing import as_text, parse_booleans, parse_numbers, parse_timestamps
 from .registry import Registry, Variable
 from .schemas import (
+    MAX_ROWS_PER_RULE,
     TableSpec,
     attacks_spec,
     observations_spec,
@@ -137,6 +138,9 @@ class Cohort:
 
 
 # ---------------------------------------------------------------- reading files
+CHUNK_ROWS = 100_000  # rows validated at a time: a huge invalid file is rejected in bounded memory
+
+
 def find_table_files(folder: Path) -> tuple[dict[str, Path], list[Problem]]:
     """Locate ``<stem>.csv`` / ``<stem>.parquet`` for each table of SCHEMA.md."""
     found: dict[str, Path] = {}
@@ -154,32 +158,50 @@ def find_table_files(folder: Path) -> tuple[dict[str, Path], list[Problem]]:
     return found, problems
 
 
-def read_table(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
-    """Read one CSV (every cell as text) or Parquet file; unreadable files become problems."""
+def read_chunks(path: Path, log: ProblemLog) -> Iterator[pd.DataFrame]:
+    """Yield a CSV (every cell as text) or Parquet file in chunks of :data:`CHUNK_ROWS` rows.
+
+    An unreadable file (or chunk) becomes a problem in ``log`` and ends the iteration.
+    """
     name = path.name
     if path.stat().st_size == 0:
-        return None, [Problem(name, "file is empty (no header, no rows)")]
+        log.add(Problem(name, "file is empty (no header, no rows)"))
+        return
     try:
         if path.suffix == ".parquet":
-            df = pd.read_parquet(path)
-        else:
-            with open(path, newline="", encoding="utf-8-sig") as fh:
-                header = next(csv.reader(fh), [])
-            dupes = sorted({c for c in header if header.count(c) > 1})
-            if dupes:
-                return None, [Problem(name, f"duplicate column names {dupes} in the header")]
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                             encoding="utf-8-sig")
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS):
+                yield batch.to_pandas()
+            return
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh), [])
+        dupes = sorted({c for c in header if header.count(c) > 1})
+        if dupes:
+            log.add(Problem(name, f"duplicate column names {dupes} in the header"))
+            return
+        with pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                         encoding="utf-8-sig", chunksize=CHUNK_ROWS) as reader:
+            yield from reader
     except UnicodeDecodeError:
-        return None, [Problem(name, "file is not UTF-8 text")]
+        log.add(Problem(name, "file is not UTF-8 text"))
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        return None, [Problem(name, f"cannot parse CSV: {exc}".strip())]
+        log.add(Problem(name, f"cannot parse CSV: {exc}".strip()))
     except Exception as exc:  # pyarrow raises many types for corrupt Parquet
-        return None, [Problem(name, f"cannot read file: {type(exc).__name__}: {exc}")]
-    return df.reset_index(drop=True), []
+        log.add(Problem(name, f"cannot read file: {type(exc).__name__}: {exc}"))
 
 
-def load_cohort(folder: str | os.PathLike, registry: Registry | None = None) -> Cohort:
+def read_table(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Read one whole file (see :func:`read_chunks`); unreadable files become problems."""
+    log = ProblemLog()
+    chunks = list(read_chunks(path, log))
+    if log:
+        return None, log.problems()
+    return (pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()), []
+
+
+def load_cohort(folder: str | os.PathLike, registry: Registry | None = None,
+                dedupe: bool = False) -> Cohort:
     """Read and validate a cohort folder.
 
     Parameters
@@ -189,26 +211,27 @@ def load_cohort(folder: str | os.PathLike, registry: Registry | None = None) -> 
         ``treatments``, ``patients`` and ``variables``.
     registry : Registry, optional
         Base registry (default: the built-in one); the folder's ``variables`` extend it.
+    dedupe : bool
+        Drop exact duplicate rows (and say how many in ``notices``) instead of rejecting them.
 
     Raises
     ------
     InputDataError
-        Listing every problem found, each with file, row, column and rule.
+        Listing every problem found (the first 50 per rule, counts for the rest), each with
+        file, row, column and rule. Files are validated in chunks: once a problem is found no
+        more typed rows are kept, so an invalid file of millions of rows is rejected in bounded
+        memory.
 
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputDataError([Problem(str(folder), "cohort folder does not exist")], str(folder))
     paths, problems = find_table_files(folder)
-    tables: dict[str, pd.DataFrame] = {}
-    names: dict[str, str] = {}
-    for stem, path in paths.items():
-        df, read_problems = read_table(path)
-        problems += read_problems
-        names[stem] = path.name
-        if df is not None:
-            tables[stem] = df
-    return _validate(tables, names, registry, str(folder), problems)
+    log = ProblemLog(MAX_ROWS_PER_RULE)
+    log.extend(problems)
+    chunks = {stem: read_chunks(path, log) for stem, path in paths.items()}
+    names = {stem: path.name for stem, path in paths.items()}
+    return _validate(chunks, names, registry, str(folder), log, dedupe)
 
 
 def cohort_from_frames(
@@ -218,47 +241,84 @@ def cohort_from_frames(
     patients: pd.DataFrame | None = None,
     variables: pd.DataFrame | None = None,
     registry: Registry | None = None,
+    dedupe: bool = False,
 ) -> Cohort:
     """Validate in-memory tables exactly as :func:`load_cohort` validates files."""
     given = {"observations": observations, "attacks": attacks, "treatments": treatments,
              "patients": patients, "variables": variables}
-    tables = {k: v.reset_index(drop=True) for k, v in given.items() if v is not None}
-    names = {k: k for k in tables}
-    return _validate(tables, names, registry, "in-memory tables", [])
+    chunks = {k: iter([v.reset_index(drop=True)]) for k, v in given.items() if v is not None}
+    names = {k: k for k in chunks}
+    return _validate(chunks, names, registry, "in-memory tables", ProblemLog(MAX_ROWS_PER_RULE),
+                     dedupe)
 
 
 # ---------------------------------------------------------------- validation
-def _validate(tables: dict[str, pd.DataFrame], names: dict[str, str], registry: Registry | None,
-              source: str, problems: list[Problem]) -> Cohort:
+def _validate(chunks: dict[str, Iterator[pd.DataFrame]], names: dict[str, str],
+              registry: Registry | None, source: str, log: ProblemLog,
+              dedupe: bool) -> Cohort:
     registry = registry or Registry.builtin()
     notices: list[str] = []
-    if "variables" in tables:
-        var_problems = validate_table(tables["variables"], variables_spec(), names["variables"])
-        problems += var_problems
-        registry = registry.extended(_declared_variables(tables["variables"], var_problems))
+    if "variables" in chunks:
+        variables = pd.concat(list(chunks["variables"]) or [pd.DataFrame()], ignore_index=True)
+        var_problems = validate_table(variables, variables_spec(), names["variables"])
+        log.extend(var_problems)
+        registry = registry.extended(_declared_variables(variables, var_problems))
     specs: dict[str, TableSpec] = {
         "patients": patients_spec(), "observations": observations_spec(registry),
         "attacks": attacks_spec(registry), "treatments": treatments_spec(),
     }
+    typed: dict[str, pd.DataFrame] = {}
+    renamed: dict[str, str] = {}
     for stem, spec in specs.items():
-        if stem not in tables:
+        if stem not in chunks:
             continue
-        df = tables[stem]
-        if df.empty and stem == "observations":
-            problems.append(Problem(names[stem], "file has a header but no data rows"))
-            continue
-        problems += validate_table(df, spec, names[stem])
-        extra = [c for c in df.columns if c not in (*spec.required, *spec.optional)]
-        if extra:
-            notices.append(f"{names[stem]}: ignored columns not in SCHEMA.md: {extra}")
-    if problems:  # typed frames need valid cells; cross-file rules need typed frames
-        raise InputDataError(problems, source)
-    typed = {stem: _typed(stem, tables.get(stem)) for stem in _COLUMNS}
-    problems += _cross_file_problems(typed, names, notices)
-    if problems:
-        raise InputDataError(problems, source)
+        parts, offset, read = [], 0, False
+        for chunk in chunks[stem]:
+            read = True
+            chunk = chunk.reset_index(drop=True)
+            if chunk.empty and stem == "observations":
+                continue  # a header without rows: said once below
+            if offset == 0:
+                extra = [c for c in chunk.columns if c not in (*spec.required, *spec.optional)]
+                if extra:
+                    notices.append(f"{names[stem]}: ignored columns not in SCHEMA.md: {extra}")
+            validate_table(chunk, spec, names[stem], log, offset)
+            if not log:  # typed rows are kept only while everything is valid
+                parts.append(_typed(stem, chunk, renamed))
+            offset += len(chunk)
+        if read and offset == 0 and stem == "observations":
+            log.add(Problem(names[stem], "file has a header but no data rows"))
+        if parts:
+            typed[stem] = pd.concat(parts, ignore_index=True)
+    if log:  # typed frames need valid cells; cross-file rules need typed frames
+        raise InputDataError(log.problems(), source)
+    if renamed:
+        sample = ", ".join(f"'{a}' → '{b}'" for a, b in list(renamed.items())[:3])
+        notices.append(f"{len(renamed)} patient id(s) written in Unicode NFKC form ({sample})")
+    typed = {stem: typed.get(stem, _typed(stem, None, renamed)) for stem in _COLUMNS}
+    typed = _integrity(typed, names, registry, log, notices, dedupe)
+    if log:
+        raise InputDataError(log.problems(), source)
     return Cohort(typed["observations"], typed["attacks"], typed["treatments"],
                   typed["patients"], registry, source, notices)
+
+
+def _integrity(t: dict[str, pd.DataFrame], names: dict[str, str], registry: Registry,
+               log: ProblemLog, notices: list[str], dedupe: bool) -> dict[str, pd.DataFrame]:
+    """Table-level rules (:mod:`migraine_bayes.integrity`) and cross-file rules."""
+    name = {stem: names.get(stem, stem) for stem in _COLUMNS}
+    log.extend(integrity.id_problems(t, name))
+    for stem in ("observations", "attacks", "treatments"):
+        t[stem] = integrity.duplicate_rows(t[stem], name[stem], _COLUMNS[stem], dedupe, log,
+                                           notices)
+    integrity.observation_problems(t["observations"], registry, name["observations"], log)
+    integrity.attack_problems(t["attacks"], name["attacks"], log)
+    periods = _diary_periods(t["observations"], t["attacks"], t["patients"])
+    _cross_file_problems(t, periods, name, log)
+    integrity.outside_declared(t["observations"], periods, name["observations"], log)
+    integrity.stray_dates(t["observations"], t["attacks"],
+                          set(periods.index[periods["declared"]]), name, log)
+    return {stem: df.reset_index(drop=True) for stem, df in t.items()}
 
 
 def _declared_variables(df: pd.DataFrame, problems: list[Problem]) -> list[Variable]:
@@ -278,21 +338,29 @@ def _declared_variables(df: pd.DataFrame, problems: list[Problem]) -> list[Varia
     return out
 
 
-def _patient_ids(series: pd.Series) -> pd.Series:
-    """Opaque string ids; integer-typed ids (Parquet) are written without a decimal point."""
+def _patient_ids(series: pd.Series, renamed: dict[str, str]) -> pd.Series:
+    """Opaque string ids in Unicode NFKC (those it changed are collected in ``renamed``).
+
+    Integer-typed ids (Parquet) are written without a decimal point.
+    """
     if pd.api.types.is_float_dtype(series) and (series.dropna() % 1 == 0).all():
         series = series.astype("Int64")
-    return as_text(series.astype("string")).astype(object)
+    text = as_text(series.astype("string")).astype(object)
+    for raw in text.dropna().unique():
+        norm = integrity.normalise_id(raw)
+        if norm != raw:
+            renamed[raw] = norm
+    return text.map(lambda v: renamed.get(v, v) if isinstance(v, str) else v)
 
 
-def _typed(stem: str, df: pd.DataFrame | None) -> pd.DataFrame:
+def _typed(stem: str, df: pd.DataFrame | None, renamed: dict[str, str]) -> pd.DataFrame:
     columns = _COLUMNS[stem]
     out = pd.DataFrame(index=pd.RangeIndex(0 if df is None else len(df)))
     for col in columns:
         raw = df[col] if df is not None and col in df.columns else pd.Series(pd.NA, index=out.index,
                                                                              dtype=object)
         if col == "patient_id":
-            out[col] = _patient_ids(raw)
+            out[col] = _patient_ids(raw, renamed)
         elif col in _TIME_COLUMNS:
             out[col] = parse_timestamps(raw)[0]
         elif col in _NUMBER_COLUMNS:
@@ -325,17 +393,14 @@ def _diary_periods(obs: pd.DataFrame, attacks: pd.DataFrame, patients: pd.DataFr
     return out
 
 
-def _cross_file_problems(t: dict[str, pd.DataFrame], names: dict[str, str],
-                         notices: list[str]) -> list[Problem]:
-    problems: list[Problem] = []
-    periods = _diary_periods(t["observations"], t["attacks"], t["patients"])
-    att_file = names.get("attacks", "attacks")
+def _cross_file_problems(t: dict[str, pd.DataFrame], periods: pd.DataFrame,
+                         names: dict[str, str], log: ProblemLog) -> None:
     for stem in ("attacks", "treatments"):
         df = t[stem]
         orphan = ~df["patient_id"].isin(periods.index)
         for pid, rows in df[orphan].groupby("patient_id").groups.items():
-            problems.append(Problem(
-                names.get(stem, stem),
+            log.add(Problem(
+                names[stem],
                 f"patient '{pid}' has no diary period: no observations and no "
                 "diary_start/diary_end in patients", row=int(rows[0]) + 1, column="patient_id",
                 value=str(pid)))
@@ -344,17 +409,11 @@ def _cross_file_problems(t: dict[str, pd.DataFrame], names: dict[str, str],
     day = t["attacks"]["onset"].dt.normalize()
     outside = first.notna() & ((day < first) | (day > last))
     for i in t["attacks"].index[outside]:
-        problems.append(Problem(
-            att_file, f"attack onset outside the patient's diary period "
+        log.add(Problem(
+            names["attacks"], f"attack onset outside the patient's diary period "
             f"{first[i]:%Y-%m-%d}–{last[i]:%Y-%m-%d}", row=i + 1,
-            column="onset", value=f"{t['attacks'].at[i, 'onset']:%Y-%m-%dT%H:%M}"))
-    obs_day = t["observations"]["time"].dt.normalize()
-    pid = t["observations"]["patient_id"]
-    n_out = int(((obs_day < pid.map(periods["start"])) | (obs_day > pid.map(periods["end"]))).sum())
-    if n_out:
-        notices.append(f"{names.get('observations', 'observations')}: {n_out} observations "
-                       "fall outside their patient's declared diary period and are not used")
-    return problems
+            column="onset", value=f"{t['attacks'].at[i, 'onset']:%Y-%m-%dT%H:%M}"),
+            rule="attack onset outside the diary period")
 
 
 def _to_csv_frame(df: pd.DataFrame) -> pd.DataFrame:

@@ -17,6 +17,8 @@ _ISO = re.compile(
     r"(?P<offset>Z|[+-]\d{2}:?\d{2})?$"
 )
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+WINDOW_START = "1970-01-01"
+WINDOW_AHEAD_DAYS = 366
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
@@ -29,6 +31,16 @@ def is_blank(series: pd.Series) -> pd.Series:
     return series.isna().astype(bool)
 
 
+def plausible_window() -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Dates a diary can hold: from 1970-01-01 to a year after today (SCHEMA.md §1)."""
+    return (pd.Timestamp(WINDOW_START),
+            pd.Timestamp.now().normalize() + pd.Timedelta(days=WINDOW_AHEAD_DAYS))
+
+
+def _years(text: pd.Series, shape_ok: pd.Series) -> pd.Series:
+    return pd.to_numeric(text.where(shape_ok).str[:4], errors="coerce")
+
+
 def parse_timestamps(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Parse ISO 8601 timestamps to naive local wall-clock time.
 
@@ -39,7 +51,7 @@ def parse_timestamps(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     Returns
     -------
     parsed : Series of datetime64[ns]
-        NaT where blank or invalid.
+        NaT where blank, invalid or outside the plausible window (:func:`outside_window`).
     invalid : Series of bool
         True where the cell is non-blank but not a valid ISO 8601 date/time.
 
@@ -49,14 +61,34 @@ def parse_timestamps(series: pd.Series) -> tuple[pd.Series, pd.Series]:
         parsed = series
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_localize(None)
-        return parsed.astype("datetime64[ns]"), pd.Series(False, index=series.index)
+        first, last = plausible_window()
+        parsed = parsed.astype("datetime64[ns]")
+        return parsed.where((parsed >= first) & (parsed <= last)), pd.Series(
+            False, index=series.index)
     text = series.astype("string").str.strip()
     shape_ok = text.str.match(_ISO).fillna(False).astype(bool)
-    naive = text.where(shape_ok).str.replace(_OFFSET, "", regex=True).str.replace(",", ".")
-    parsed = pd.to_datetime(naive, format="ISO8601", errors="coerce")
-    parsed = parsed.astype("datetime64[ns]")
-    invalid = (~blank & parsed.isna()).astype(bool)
-    return parsed, invalid
+    years = _years(text, shape_ok)
+    representable = shape_ok & years.between(1678, 2261).fillna(False).astype(bool)
+    naive = text.where(representable).str.replace(_OFFSET, "", regex=True).str.replace(",", ".")
+    parsed = pd.to_datetime(naive, format="ISO8601", errors="coerce").astype("datetime64[ns]")
+    outside = outside_window(series)
+    invalid = (~blank & parsed.isna() & ~outside).astype(bool)
+    return parsed.where(~outside), invalid
+
+
+def outside_window(series: pd.Series) -> pd.Series:
+    """True where a well-formed date lies outside :func:`plausible_window` (year 1, 2300 …)."""
+    first, last = plausible_window()
+    if pd.api.types.is_datetime64_any_dtype(series):
+        s = series.dt.tz_localize(None) if getattr(series.dt, "tz", None) is not None else series
+        return (s.notna() & ((s < first) | (s > last))).astype(bool)
+    text = series.astype("string").str.strip()
+    shape_ok = text.str.match(_ISO).fillna(False).astype(bool)
+    years = _years(text, shape_ok)
+    day = pd.to_datetime(text.where(shape_ok & years.between(1678, 2261).fillna(False)
+                                    .astype(bool)).str[:10], format="%Y-%m-%d", errors="coerce")
+    out = (years < first.year) | (years > last.year) | (day < first.normalize()) | (day > last)
+    return (shape_ok & out.fillna(False)).astype(bool)
 
 
 def parse_numbers(series: pd.Series) -> tuple[pd.Series, pd.Series]:

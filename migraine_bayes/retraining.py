@@ -12,6 +12,7 @@ directory (``versions/<version>/``) and the event goes to the audit trail.
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pandas as pd
 from . import audit
 from .forecast import predict_days
 from .io import Cohort
+from .locking import twin_lock
 from .metrics import brier, log_score
 from .model import FeatureSpec, PatientPrior
 from .state import build_panel
@@ -58,7 +60,7 @@ def retraining_reasons(twin: DigitalTwin, recent: pd.DataFrame | None = None,
             reasons.append(f"{adapted} drift adaptations of the filter (policy: "
                            f"{policy.max_drift_adaptations})")
     validation = twin.meta.get("validation") or {}
-    if recent is not None and validation.get("brier"):
+    if recent is not None and validation.get("brier") is not None:
         known = recent.dropna(subset=["outcome"]).tail(policy.recent_days)
         if len(known) >= 7:
             now = brier(known["outcome"].to_numpy(float), known["p_attack"].to_numpy(float))
@@ -76,6 +78,12 @@ def retrain(path: str | os.PathLike, cohort: Cohort, reasons: list[str] | None =
     before that leaves the old version and the audit trail as they were.
     """
     path = Path(path)
+    with twin_lock(path):
+        return _retrain(path, cohort, reasons, holdout_days, seed)
+
+
+def _retrain(path: Path, cohort: Cohort, reasons: list[str] | None, holdout_days: int,
+             seed: int) -> DigitalTwin:
     old = DigitalTwin.load(path)
     end = max(pd.Timestamp(d) for d in _last_dates(cohort, old.patients).values())
     cut = end - pd.Timedelta(days=holdout_days)
@@ -88,10 +96,10 @@ def retrain(path: str | os.PathLike, cohort: Cohort, reasons: list[str] | None =
         "comparison": _compare(old, held_out, cohort, cut),
         "validation": old.meta.get("validation"),
     }
-    new.save(path, keep_previous=True)
-    audit.record_event(path, version, "retrain", {"previous_version": old.meta["version"],
-                                                  "reasons": reasons or ["requested"],
-                                                  "comparison": new.meta["comparison"]})
+    new.save(path, keep_previous=True, journal=audit.journal(uuid.uuid4().hex, [
+        (version, "retrain", {"previous_version": old.meta["version"],
+                              "reasons": reasons or ["requested"],
+                              "comparison": new.meta["comparison"]})], []))
     return new
 
 

@@ -1,9 +1,10 @@
 """Pandera schemas for the cohort files of SCHEMA.md, and their failures as :class:`Problem`.
 
-Each file has a :class:`TableSpec`: its required and optional columns and a list of row rules.
-Rules run as dataframe-level pandera checks under lazy validation, so every broken rule in every
-row is collected in one pass; :func:`validate_table` turns pandera's failure table into
-:class:`~migraine_bayes.errors.Problem` objects naming file, row, column and rule.
+Each file has a :class:`TableSpec`: its required and optional columns (a pandera schema) and a
+list of row rules, each a vectorised mask over a chunk of rows. :func:`validate_table` collects
+every broken rule in every row in one pass into :class:`~migraine_bayes.errors.Problem` objects
+naming file, row, column and rule — the first 50 per rule in full, the rest counted, so a file
+of millions of bad rows costs neither hours nor gigabytes.
 """
 
 from __future__ import annotations
@@ -15,8 +16,16 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from .errors import Problem
-from .parsing import as_text, is_blank, parse_booleans, parse_numbers, parse_timestamps
+from .errors import Problem, ProblemLog
+from .parsing import (
+    as_text,
+    is_blank,
+    outside_window,
+    parse_booleans,
+    parse_numbers,
+    parse_timestamps,
+    plausible_window,
+)
 from .registry import AGGREGATES, BOOKKEEPING, BUILTIN_VARIABLES, CATEGORIES, Registry
 
 TREATMENT_KINDS = ("preventive", "acute", "behavioral")
@@ -50,23 +59,13 @@ class TableSpec:
     rules: tuple[Rule, ...] = field(default_factory=tuple)
 
     def schema(self) -> pa.DataFrameSchema:
-        """The pandera schema: column presence plus one dataframe check per rule."""
+        """The pandera schema of the file's columns (required and optional, any type).
+
+        Cells are raw text; the row rules are vectorised masks run by :func:`validate_table`.
+        """
         columns = {c: pa.Column(None, nullable=True, required=True) for c in self.required}
         columns |= {c: pa.Column(None, nullable=True, required=False) for c in self.optional}
-        checks = [
-            pa.Check(_guarded(rule), name=f"rule{i}", error=f"rule{i}")
-            for i, rule in enumerate(self.rules)
-        ]
-        return pa.DataFrameSchema(columns, checks=checks, strict=False, coerce=False)
-
-
-def _guarded(rule: Rule) -> RowCheck:
-    def check(df: pd.DataFrame) -> pd.Series:
-        if any(c not in df.columns for c in rule.needs):
-            return pd.Series(True, index=df.index)
-        return pd.Series(np.asarray(rule.ok(df), dtype=bool), index=df.index)
-
-    return check
+        return pa.DataFrameSchema(columns, strict=False, coerce=False)
 
 
 # ---------------------------------------------------------------- rule builders
@@ -74,13 +73,14 @@ def _not_blank(col: str) -> Rule:
     return Rule(col, f"{col} is empty", lambda d: ~is_blank(d[col]), (col,))
 
 
-def _timestamp(col: str) -> Rule:
-    return Rule(
-        col,
-        f"{col} is not an ISO 8601 date or date-time (YYYY-MM-DD[THH:MM[:SS]][offset])",
-        lambda d: ~parse_timestamps(d[col])[1],
-        (col,),
-    )
+def _timestamp(col: str) -> list[Rule]:
+    first, last = plausible_window()
+    return [
+        Rule(col, f"{col} is not an ISO 8601 date or date-time (YYYY-MM-DD[THH:MM[:SS]][offset])",
+             lambda d: ~parse_timestamps(d[col])[1], (col,)),
+        Rule(col, f"{col} is outside the plausible window {first:%Y-%m-%d} – {last:%Y-%m-%d} "
+                  "(a typo in the year?)", lambda d: ~outside_window(d[col]), (col,)),
+    ]
 
 
 def _number(col: str, minimum: float | None = None, integer: bool = False) -> list[Rule]:
@@ -166,7 +166,7 @@ def observations_spec(registry: Registry) -> TableSpec:
         rules=(
             _not_blank("patient_id"),
             _not_blank("time"),
-            _timestamp("time"),
+            *_timestamp("time"),
             _not_blank("variable"),
             Rule("variable", "unknown variable: not in the registry nor declared in 'variables'",
                  known, ("variable",)),
@@ -199,20 +199,20 @@ def attacks_spec(registry: Registry) -> TableSpec:
         rules=(
             _not_blank("patient_id"),
             _not_blank("onset"),
-            _timestamp("onset"),
-            _timestamp("end"),
+            *_timestamp("onset"),
+            *_timestamp("end"),
             _not_before("end", "onset", "attack end is before its onset"),
             *_number("peak_severity", minimum=0, integer=True),
             Rule("peak_severity", "peak_severity must be 0, 1, 2 or 3 (none/mild/moderate/severe)",
                  lambda d: ~(parse_numbers(d["peak_severity"])[0] > 3), ("peak_severity",)),
             _boolean("aura"),
-            _timestamp("prodrome_onset"),
+            *_timestamp("prodrome_onset"),
             _not_before("onset", "prodrome_onset", "prodrome_onset is after the attack onset"),
             Rule("symptoms",
                  f"symptoms must be ';'-separated symptom names from {sorted(symptoms)}",
                  symptom_names, ("symptoms",)),
             *_number("acute_dose_mg", minimum=0),
-            _timestamp("acute_time"),
+            *_timestamp("acute_time"),
             _boolean("pain_free_2h"),
             _unique(("patient_id", "onset"), "attack row"),
         ),
@@ -231,8 +231,8 @@ def treatments_spec() -> TableSpec:
             _one_of("kind", TREATMENT_KINDS),
             _not_blank("name"),
             _not_blank("start"),
-            _timestamp("start"),
-            _timestamp("end"),
+            *_timestamp("start"),
+            *_timestamp("end"),
             _not_before("end", "start", "treatment end is before its start"),
             *_number("dose_mg", minimum=0),
         ),
@@ -249,8 +249,8 @@ def patients_spec() -> TableSpec:
             _not_blank("patient_id"),
             _unique(("patient_id",), "patient"),
             *_number("birth_year", minimum=1900, integer=True),
-            _timestamp("diary_start"),
-            _timestamp("diary_end"),
+            *_timestamp("diary_start"),
+            *_timestamp("diary_end"),
             _not_before("diary_end", "diary_start", "diary_end is before diary_start"),
         ),
     )
@@ -297,47 +297,40 @@ def _suggest(missing: str, present: list[str]) -> str:
     return ""
 
 
-def validate_table(df: pd.DataFrame, spec: TableSpec, file_name: str) -> list[Problem]:
+def validate_table(df: pd.DataFrame, spec: TableSpec, file_name: str,
+                   log: ProblemLog | None = None, offset: int = 0) -> list[Problem]:
     """Validate one raw table (lazily) and return every problem.
 
     At most :data:`MAX_ROWS_PER_RULE` rows are listed per rule, plus one summary line for the rest.
-    ``df`` must have a default RangeIndex (row ``i`` is data row ``i + 1``).
+    ``df`` must have a default RangeIndex: row ``i`` is data row ``offset + i + 1`` (``offset``:
+    rows of the same file in earlier chunks). With ``log``, problems go there (and the count
+    per rule runs over every chunk) and the returned list is empty.
     """
+    own = log is None
+    log = ProblemLog(MAX_ROWS_PER_RULE) if own else log
     try:
-        spec.schema().validate(df, lazy=True)
-        return []
+        spec.schema().validate(df.head(0), lazy=True)
     except pa.errors.SchemaErrors as exc:
-        failures = exc.failure_cases
-    problems: list[Problem] = []
-    # dataframe-level checks list one failure per (row, column): keep one per row and rule
-    is_rule = failures["check"].astype(str).str.startswith("rule")
-    failures = pd.concat([
-        failures[~is_rule].drop_duplicates(subset=["check", "failure_case"]),
-        failures[is_rule].drop_duplicates(subset=["check", "index"]),
-    ])
-    for check, group in failures.groupby("check", sort=False):
-        if check == "column_in_dataframe":
-            for missing in group["failure_case"]:
-                problems.append(Problem(file_name, f"required column '{missing}' is missing"
-                                        + _suggest(str(missing), list(df.columns)),
-                                        column=str(missing)))
+        for missing in exc.failure_cases["failure_case"].drop_duplicates():
+            log.add(Problem(file_name, f"required column '{missing}' is missing"
+                            + _suggest(str(missing), list(df.columns)), column=str(missing)))
+    for rule in spec.rules:
+        if any(c not in df.columns for c in rule.needs):
+            continue  # the missing column is reported on its own
+        rows = np.flatnonzero(~np.asarray(rule.ok(df), dtype=bool))
+        if not rows.size:
             continue
-        if not str(check).startswith("rule"):
-            problems.append(Problem(file_name, f"failed check {check}"))
-            continue
-        rule = spec.rules[int(str(check)[4:])]
-        rows = sorted(int(i) for i in group["index"].dropna())
-        for i in rows[:MAX_ROWS_PER_RULE]:
+        room = log.room(file_name, rule.text, rule.column)
+        for i in rows[:room]:
+            i = int(i)
             value = None
             if rule.column is not None and not pd.isna(df.at[i, rule.column]):
                 value = str(df.at[i, rule.column])
             text = rule.describe(df, i) if rule.describe else rule.text
-            problems.append(Problem(file_name, text, row=i + 1, column=rule.column, value=value))
-        if len(rows) > MAX_ROWS_PER_RULE:
-            rest = rows[MAX_ROWS_PER_RULE:]
-            problems.append(Problem(
-                file_name,
-                f"{rule.text}: {len(rest)} more rows (rows {rest[0] + 1}…{rest[-1] + 1})",
-                column=rule.column,
-            ))
-    return problems
+            log.add(Problem(file_name, text, row=offset + i + 1, column=rule.column, value=value),
+                    rule=rule.text)
+        rest = rows[room:]
+        if rest.size:  # counted, not listed: bounded time and memory for huge invalid files
+            log.count(file_name, rule.text, rule.column, n=int(rest.size),
+                      first=offset + int(rest[0]) + 1, last=offset + int(rest[-1]) + 1)
+    return log.problems() if own else []

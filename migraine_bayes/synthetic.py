@@ -569,6 +569,9 @@ def _attacks(rng: np.random.Generator, pid: str, dates: pd.DatetimeIndex, days: 
     df = pd.DataFrame(rows, columns=cols)
     for c in ("onset", "end", "prodrome_onset", "acute_time"):
         df[c] = pd.to_datetime(df[c]).astype("datetime64[ns]")
+    # an attack lasting into the next one's onset ends just before it (no overlapping records)
+    df["end"] = df["end"].where(~(df["end"] >= df["onset"].shift(-1)),
+                                df["onset"].shift(-1) - pd.Timedelta(minutes=1))
     df["peak_severity"] = df["peak_severity"].astype("Int64")
     for c in ("aura", "pain_free_2h"):
         df[c] = df[c].astype("boolean")

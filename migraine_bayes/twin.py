@@ -12,6 +12,7 @@ import copy
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import warnings
 from dataclasses import asdict, dataclass
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import __version__, atomic
+from . import __version__, atomic, audit, history
 from .dims import DAY, FEATURE, INTERVENTION, PATIENT
 from .errors import MigraineBayesError
 from .filtering import FilterState, filter_days
@@ -43,6 +44,7 @@ from .inference import (
     fit,
 )
 from .io import Cohort
+from .locking import real_path, twin_lock
 from .metrics import brier, log_score, roc_auc
 from .model import Design, FeatureSpec, ModelData, PatientPrior, build_design, hsgp, model_data
 from .model.priors import Hyper
@@ -54,6 +56,7 @@ MODEL_VERSION = 1
 FORMAT_VERSION = 1
 HORIZON_DAYS = 60  # days ahead kept in the fit data: forecasts and time to onset
 VALIDATION_FRACTION = 0.2
+MIN_VALIDATION_DAYS = 14  # fewer known training days: the holdout is skipped (and said so)
 VERSIONS = "versions"  # earlier versions kept inside a twin directory
 
 
@@ -63,6 +66,10 @@ class TwinVersionError(MigraineBayesError):
 
 class TwinError(MigraineBayesError):
     """A twin cannot do what was asked (unknown patient, date outside its data ...)."""
+
+
+class HistoryError(TwinError):
+    """New data contradict days the twin has already seen (changed or deleted history)."""
 
 
 @dataclass
@@ -335,7 +342,8 @@ class DigitalTwin:
         return out
 
     # ------------------------------------------------------------------ living twin
-    def update(self, cohort: Cohort, seed: int = 0) -> pd.DataFrame:
+    def update(self, cohort: Cohort, seed: int = 0,
+               rewrite_history: bool = False) -> pd.DataFrame:
         """Move the twin forward over new diary days by particle filtering (no refit).
 
         ``cohort`` holds the patients' data up to now (validated like any input: old days and
@@ -344,6 +352,11 @@ class DigitalTwin:
         forecast starts after the newest day. Static parameters are unchanged. A cohort twin
         admits the cohort's patients it has not seen (:meth:`admit`) and filters them from
         their first diary day.
+
+        The days the twin has already seen must be unchanged in ``cohort``
+        (:mod:`migraine_bayes.history`): otherwise :class:`HistoryError` names the first
+        difference, unless ``rewrite_history`` — then the filter restarts from the fitted days
+        and the changes are returned in ``table.attrs["history_changes"]``.
 
         Returns
         -------
@@ -356,7 +369,7 @@ class DigitalTwin:
         if new:  # admitted on a copy, taken over only when the whole update went through
             staged = self._staged()
             staged.admit(new, seed=seed)
-            table = staged.update(cohort, seed=seed)
+            table = staged.update(cohort, seed=seed, rewrite_history=rewrite_history)
             self.posterior, self.panel, self.meta, self.filter_state = (
                 staged.posterior, staged.panel, staged.meta, staged.filter_state)
             return table
@@ -364,14 +377,28 @@ class DigitalTwin:
         design = self.design(panel)
         old_days = self.panel["in_diary"].sum(DAY)
         post = self.posterior.posterior
+        known = {str(p) for p in self.panel[PATIENT].values}
+        fitted = {pid: int(c["diary_days"]) for pid, c in self.meta["coverage"].items()}
+        changes = history.first_changes(
+            self.panel, panel, {p: int(old_days.sel({PATIENT: p})) for p in self.patients
+                                if p in known}, fitted)
+        if changes and not rewrite_history:
+            raise HistoryError(
+                f"the new data change days the twin has already seen — first: "
+                f"{history.describe(changes[0])}"
+                + (f" (and {len(changes) - 1} more patient(s))" if len(changes) > 1 else "")
+                + "; pass the diary as it was, plus the new days, or use --rewrite-history "
+                "(audited) to accept the edit")
         state = (copy.deepcopy(self.filter_state) if self.filter_state is not None
                  else FilterState.start(self.patients, post.sizes["chain"] * post.sizes["draw"],
                                         old_days.sel({PATIENT: self.patients}).values - 1))
+        if changes:  # the filter has seen a past that no longer holds: start it again
+            state = FilterState.start(self.patients, post.sizes["chain"] * post.sizes["draw"],
+                                      np.array([fitted.get(p, 0) for p in self.patients]) - 1)
         center, half, _ = domain = self.domain
         rng = np.random.default_rng([seed, int(state.last_day.sum()),
                                      int(state.adaptations.sum())])
         todo = {}
-        known = {str(p) for p in self.panel[PATIENT].values}
         for i, pid in enumerate(self.patients):  # every check before anything moves
             old_start = (self.panel["date"].sel({PATIENT: pid, DAY: 0}).values if pid in known
                          else panel["date"].sel({PATIENT: pid, DAY: 0}).values)
@@ -409,42 +436,74 @@ class DigitalTwin:
             "adaptations": {pid: int(a) for pid, a in zip(self.patients, state.adaptations,
                                                              strict=True)},
         }
-        return pd.DataFrame(rows, columns=["patient_id", "date", "p_attack", "outcome", "ess"])
+        table = pd.DataFrame(rows, columns=["patient_id", "date", "p_attack", "outcome", "ess"])
+        table.attrs["history_changes"] = changes
+        return table
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike, keep_previous: bool = False) -> Path:
+    def save(self, path: str | os.PathLike, keep_previous: bool = False,
+             journal: dict | None = None) -> Path:
         """Write ``posterior.nc`` and ``twin.json`` atomically (a crash leaves the old twin).
 
-        Everything else in an existing twin directory (the audit trail, kept versions) is kept.
-        ``keep_previous`` files the twin being replaced under ``versions/<its version>/``.
+        Holds the twin's lock (:mod:`migraine_bayes.locking`). Everything else in an existing
+        twin directory (the audit trail, kept versions) is kept, and so are its permissions; a
+        new twin directory is 0700 and its files 0600. A symlinked ``path`` is written through
+        to its target. ``keep_previous`` files the twin being replaced under
+        ``versions/<its version>/``. ``journal`` (:func:`migraine_bayes.audit.journal`): audit
+        rows committed with this save — written into the new directory and applied right after
+        it is in place (or by the next load, after a crash).
         """
-        path = Path(path)
+        path = real_path(path)
         groups = {"posterior": self.posterior.posterior,
                   "sample_stats": self.posterior.sample_stats,
                   "fit_data": _encode_panel(self.panel)}
         if self.filter_state is not None:
             groups["filter"] = self.filter_state.to_dataset()
         idata = az.InferenceData(**groups)
-        _recover(path)
-        with atomic.atomic_directory(path) as tmp:
-            idata.to_netcdf(str(tmp / "posterior.nc"), engine="h5netcdf")
-            (tmp / "twin.json").write_text(json.dumps(self.meta, indent=1, default=_json),
-                                           encoding="utf-8")
-            _carry_over(path, tmp, exclude={"posterior.nc", "twin.json"})
-            if keep_previous and (path / "twin.json").is_file():
-                previous = json.loads((path / "twin.json").read_text(encoding="utf-8"))
-                kept = tmp / VERSIONS / str(previous.get("version"))
-                kept.mkdir(parents=True, exist_ok=True)
-                for name in ("posterior.nc", "twin.json"):
-                    if not (kept / name).exists():
-                        os.link(path / name, kept / name)
+        with twin_lock(path):
+            _recover(path)
+            _clean_stale(path)
+            if path.is_dir():
+                audit.apply_journal(path)  # rows a crashed save still owed, first
+            self.meta["audit_head"] = {**audit.head(path),
+                                       "journal": journal["id"] if journal else None}
+            file_mode = atomic.final_mode(path / "twin.json", 0o600, 0o666)
+            with atomic.atomic_directory(path, mode=0o700) as tmp:
+                idata.to_netcdf(str(tmp / "posterior.nc"), engine="h5netcdf")
+                (tmp / "twin.json").write_text(json.dumps(self.meta, indent=1, default=_json),
+                                               encoding="utf-8")
+                if journal is not None:
+                    (tmp / audit.JOURNAL).write_text(json.dumps(journal), encoding="utf-8")
+                for name in ("posterior.nc", "twin.json", audit.JOURNAL):
+                    if (tmp / name).exists():
+                        os.chmod(tmp / name, file_mode)
+                        _fsync(tmp / name)
+                _carry_over(path, tmp, exclude={"posterior.nc", "twin.json", audit.JOURNAL})
+                if keep_previous and (path / "twin.json").is_file():
+                    previous = json.loads((path / "twin.json").read_text(encoding="utf-8"))
+                    kept = tmp / VERSIONS / str(previous.get("version"))
+                    kept.mkdir(parents=True, exist_ok=True)
+                    for name in ("posterior.nc", "twin.json"):
+                        if not (kept / name).exists():
+                            os.link(path / name, kept / name)
+            audit.apply_journal(path)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike, version: float | str | None = None) -> DigitalTwin:
-        """Read a twin directory written by :meth:`save` (or a kept earlier ``version``)."""
-        path = Path(path)
-        _recover(path)
+        """Read a twin directory written by :meth:`save` (or a kept earlier ``version``).
+
+        Finishes a save a crash interrupted (its journal of audit rows is replayed) and
+        verifies the audit trail's hash chain against the head the twin recorded
+        (:class:`~migraine_bayes.audit.AuditError` naming the first broken row).
+        """
+        root = path = real_path(path)
+        interrupted = not root.exists() and root.with_name(f".{root.name}.old").is_dir()
+        if (root / audit.JOURNAL).exists() or interrupted:
+            with twin_lock(root):
+                _recover(root)
+                if root.is_dir():
+                    audit.apply_journal(root)
         if version is not None:
             path = path / VERSIONS / str(float(version))
         meta_file = path / "twin.json"
@@ -458,6 +517,13 @@ class DigitalTwin:
                 f"(written by migraine_bayes {meta.get('package_version')}); this is "
                 f"migraine_bayes {__version__}, which reads format {FORMAT_VERSION} of "
                 f"{MODEL_NAME!r}: refit the twin with this version")
+        root_meta = meta if version is None else json.loads(
+            (root / "twin.json").read_text(encoding="utf-8"))
+        check = audit.verify(root, root_meta.get("audit_head"))
+        if not check.ok:
+            raise audit.AuditError(f"{root.name}: the audit trail fails verification — "
+                                   f"{check.problems[0]} (`migraine-twin audit verify` lists "
+                                   "what is wrong)")
         idata = az.from_netcdf(str(path / "posterior.nc"), engine="h5netcdf")
         panel = _decode_panel(idata.fit_data.load())
         posterior = az.InferenceData(posterior=idata.posterior.load(),
@@ -516,6 +582,26 @@ def _carry_over(old: Path, new: Path, exclude: set[str]) -> None:
             shutil.copytree(entry, new / entry.name, copy_function=os.link)
         else:
             os.link(entry, new / entry.name)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _clean_stale(path: Path) -> None:
+    """Remove temporaries a killed save left beside the twin (the caller holds the lock)."""
+    own = re.compile(rf"^\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp$")  # mkdtemp's names
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        if not own.match(stale.name):
+            continue
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+    backup = path.with_name(f".{path.name}.old")
+    if path.is_dir() and backup.is_dir():
+        shutil.rmtree(backup, ignore_errors=True)
 
 
 def _recover(path: Path) -> None:
@@ -605,6 +691,13 @@ def _validate(panel: xr.Dataset, design: Design, domain, prior: PatientPrior | N
     n_days = diary.sum(axis=1)
     cut = np.floor(n_days * (1 - VALIDATION_FRACTION)).astype(int)
     held = np.arange(design.y.shape[1])[None, :] >= cut[:, None]
+    kind = "time-ordered holdout of the last 20% of diary days; covariates observed"
+    n_train = int(np.isfinite(np.where(held, np.nan, design.y)).sum())
+    n_held = int((np.isfinite(design.y) & held & diary).sum())
+    if n_train < MIN_VALIDATION_DAYS or n_held < 1:
+        return {"kind": kind, "skipped": f"too few diary days to hold any out ({n_train} "
+                f"training and {n_held} held-out days with a known outcome; needs "
+                f"{MIN_VALIDATION_DAYS} and 1)"}
     train = Design(**{**design.__dict__, "y": np.where(held, np.nan, design.y)})
     data = model_data(train, domain)
     with warnings.catch_warnings():  # the validation fit's checks are recorded (checks_ok)
@@ -612,8 +705,7 @@ def _validate(panel: xr.Dataset, design: Design, domain, prior: PatientPrior | N
         idata, diag = fit(data, prior, settings, retry=False)
     y, p = predict_days(idata.posterior, design, domain, held & diary)
     base = np.nanmean(train.y)
-    return {"kind": "time-ordered holdout of the last 20% of diary days; covariates observed",
-            "n_days": int(y.size), "events": int(y.sum()), "brier": brier(y, p),
+    return {"kind": kind, "n_days": int(y.size), "events": int(y.sum()), "brier": brier(y, p),
             "brier_base_rate": brier(y, np.full_like(p, base)), "log_score": log_score(y, p),
             "auc": roc_auc(y, p), "checks_ok": diag.ok}
 

@@ -100,7 +100,7 @@ def test_crash_during_save_keeps_previous_twin(twin, tmp_path: Path, monkeypatch
     with pytest.raises(RuntimeError, match="disk full"):
         twin.save(target)
     assert (target / "twin.json").read_text() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".t.lock", "t"]  # the twin's lock
 
 
 def test_forecast_from_a_date_uses_only_the_past(twin, cohort) -> None:

@@ -95,7 +95,9 @@ def _diagnostics(doc: Document, twin) -> None:
             "min E-BFMI (≥ 0.3)": d.get("min_bfmi")}
     doc.table(pd.DataFrame({"check": list(rows), "value": list(rows.values())}), digits=4)
     v = twin.meta.get("validation")
-    if v:
+    if v and v.get("skipped"):
+        doc.paragraph(f"Time-ordered validation skipped: {v['skipped']}.")
+    elif v:
         doc.paragraph(f"Time-ordered validation ({v['kind']}): {v['n_days']} days, "
                       f"{v['events']} attacks; Brier {v['brier']:.3f} (base rate "
                       f"{v['brier_base_rate']:.3f}), AUC {v['auc']:.3f}; the validation fit's "

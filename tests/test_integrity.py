@@ -1,0 +1,375 @@
+"""Nothing silently wrong: hostile inputs, edited history, safe writes, one writer per twin,
+kills at any point, a tamper-evident audit trail (issue "Nothing silently wrong")."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import sqlite3
+import stat
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT
+from typer.testing import CliRunner
+
+from migraine_bayes import api, audit
+from migraine_bayes.cli import app
+from migraine_bayes.errors import InputDataError
+from migraine_bayes.io import load_cohort
+from migraine_bayes.state import build_panel
+from migraine_bayes.targets import TargetError, twin_target
+from migraine_bayes.twin import DigitalTwin, HistoryError
+
+BAD = ROOT / "tests" / "data" / "bad"
+sys.path.insert(0, str(BAD))
+import make_corpus  # noqa: E402
+
+CASES = sorted(p.name for p in BAD.iterdir() if p.is_dir())
+runner = CliRunner()
+quick = pytest.mark.filterwarnings("ignore::migraine_bayes.inference.InferenceWarning")
+
+
+# ---------------------------------------------------------------- the bad-input corpus
+def test_corpus_is_large_and_its_base_is_valid(tmp_path) -> None:
+    assert len(CASES) >= 40
+    make_corpus.write(tmp_path / "base", make_corpus.base())
+    assert load_cohort(tmp_path / "base").patient_ids == ["P-01", "P-02"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_rejected_with_its_message(case) -> None:
+    expected = (BAD / case / "expected.txt").read_text(encoding="utf-8").split("\n")
+    with pytest.raises(InputDataError) as err:
+        load_cohort(BAD / case)
+    for fragment in filter(None, expected):
+        assert fragment in str(err.value), f"{case}: {fragment!r} not in\n{err.value}"
+    res = runner.invoke(app, ["validate-data", str(BAD / case)])
+    assert res.exit_code == 2, res.output
+    assert "internal error" not in res.output and "Traceback" not in res.output
+    assert expected[0] in res.output
+
+
+def test_dedupe_drops_exact_duplicates_and_says_so() -> None:
+    c = load_cohort(BAD / "exact_duplicate_observation", dedupe=True)
+    assert any("dropped 1 exact duplicate rows" in n for n in c.notices)
+    panel = build_panel(c)
+    raw = pd.read_csv(BAD / "exact_duplicate_observation" / "observations.csv")
+    first = raw.iloc[4]
+    day = (pd.Timestamp(first["time"]).normalize() - pd.Timestamp("2024-03-01")).days
+    value = panel["value"].sel(patient=first["patient_id"], day=day,
+                               feature=f"trigger.{first['variable']}").item()
+    assert value == pytest.approx(float(first["value"]))  # counted once, not summed
+
+
+def test_full_width_ids_are_normalised_into_one_patient(tmp_path) -> None:
+    t = make_corpus.base()
+    t["observations"].loc[:5, "patient_id"] = "\uff30-01"  # full-width P
+    make_corpus.write(tmp_path / "c", t)
+    c = load_cohort(tmp_path / "c")
+    assert c.patient_ids == ["P-01", "P-02"]
+    assert any("NFKC" in n for n in c.notices)
+
+
+def test_stray_date_is_not_fitted_silently(tmp_path) -> None:
+    res = runner.invoke(app, ["fit", str(BAD / "stray_date_1900"), "--out",
+                              str(tmp_path / "twin")])
+    assert res.exit_code == 2 and "outside the plausible window" in res.output
+    assert not (tmp_path / "twin").exists()
+
+
+# ---------------------------------------------------------------- a small fitted twin
+def _cohort_folder(folder: Path, days: int, drop_attacks: int = 0) -> Path:
+    t = make_corpus.base()
+    end = pd.Timestamp("2024-03-01") + pd.Timedelta(days=days)
+    t["observations"] = t["observations"][pd.to_datetime(t["observations"]["time"]) < end]
+    t["attacks"] = t["attacks"][pd.to_datetime(t["attacks"]["onset"]) < end].iloc[drop_attacks:]
+    make_corpus.write(folder, t)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> dict:
+    """A cohort twin of the corpus base fitted on 15 days; data folders of 15 and 20 days."""
+    root = tmp_path_factory.mktemp("small")
+    folders = {"d15": _cohort_folder(root / "d15", 15), "d20": _cohort_folder(root / "d20", 20),
+               "edited": _cohort_folder(root / "edited", 20, drop_attacks=3)}
+    import warnings
+
+    from migraine_bayes.inference import InferenceWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InferenceWarning)
+        api.fit(folders["d15"], root / "twin", draws=150, chains=2, seed=1)
+    return {"twin": root / "twin", **folders}
+
+
+def copy(src: Path, dst: Path) -> Path:
+    """A copy of a twin directory, audit trail included."""
+    shutil.copytree(src, dst)
+    return dst
+
+
+def consistent(path: Path) -> tuple[int, int]:
+    """(updates the twin records, update events its audit trail holds) after a load."""
+    twin = DigitalTwin.load(path)  # replays a pending journal, verifies the chain
+    events = audit.events(path)
+    assert audit.verify(path, twin.meta.get("audit_head")).ok
+    return (int((twin.meta.get("filter") or {}).get("updates", 0)),
+            int((events["kind"] == "update").sum()))
+
+
+def test_new_twin_is_private_and_fit_is_audited(small) -> None:
+    twin = small["twin"]
+    assert stat.S_IMODE(os.stat(twin).st_mode) == 0o700
+    for name in ("posterior.nc", "twin.json", audit.FILE):
+        assert stat.S_IMODE(os.stat(twin / name).st_mode) == 0o600, name
+    events = audit.events(twin)
+    assert list(events["kind"]) == ["fit"]
+    assert not (twin / audit.JOURNAL).exists()  # applied right after the save
+    res = runner.invoke(app, ["audit", "verify", str(twin)])
+    assert res.exit_code == 0 and "hash chain intact" in res.output
+
+
+def test_update_refuses_edited_history_unless_asked(small, tmp_path) -> None:
+    path = copy(small["twin"], tmp_path / "twin")
+    with pytest.raises(HistoryError, match=r"patient P-01, 2024-03-03: onset was 1, the new "
+                                           r"data say 0"):
+        api.update(path, small["edited"], retrain_when_due=False)
+    res = runner.invoke(app, ["update", str(path), str(small["edited"]), "--no-retrain"])
+    assert res.exit_code == 2 and "--rewrite-history" in res.output
+    assert consistent(path) == (0, 0)  # nothing moved
+    out = api.update(path, small["edited"], retrain_when_due=False, rewrite_history=True)
+    assert [c["patient_id"] for c in out["history_rewritten"]] == ["P-01"]
+    assert "the history the twin was fitted on was rewritten" in out["retrain_reasons"]
+    detail = json.loads(audit.events(path)["detail"].iloc[-1])
+    assert detail["history_rewritten"][0]["what"] == "onset"
+
+
+def test_update_with_the_same_history_goes_through(small, tmp_path) -> None:
+    path = copy(small["twin"], tmp_path / "twin")
+    res = api.update(path, small["d20"], retrain_when_due=False)
+    assert len(res["days"]) == 10 and res["history_rewritten"] == []
+    assert consistent(path) == (1, 1)
+
+
+def test_fit_never_replaces_another_twin_without_force(small, tmp_path) -> None:
+    path = copy(small["twin"], tmp_path / "twin")
+    res = runner.invoke(app, ["fit", str(small["d15"]), "--out", str(path), "--patients",
+                              "P-01"])
+    assert res.exit_code == 2 and "twin of 2 other patient(s)" in res.output
+    assert res.output.count("--force") == 1
+    # the same patients: a new version; other patients with force: the old twin set aside
+    assert twin_target(path, ["P-01", "P-02"], force=False)["version"] == 1.0
+    assert twin_target(path, ["P-01"], force=True) is None
+    aside = list(tmp_path.glob("twin.replaced-*"))
+    assert len(aside) == 1 and (aside[0] / audit.FILE).exists() and not path.exists()
+    DigitalTwin.load(aside[0]).save(path)
+    assert audit.head(path)["entries"] == 0  # a fresh audit trail, not the old patients'
+
+
+def test_non_empty_folders_and_cohort_files_are_not_overwritten(small, tmp_path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    with pytest.raises(TargetError, match="non-empty folder"):
+        api.generate(folder, patients=2, days=30)
+    res = runner.invoke(app, ["generate", str(folder), "--patients", "2", "--days", "30"])
+    assert res.exit_code == 2 and (folder / "notes.txt").read_text() == "keep me"
+    with pytest.raises(TargetError):
+        twin_target(folder, ["P-01"], force=False)
+    cohort = copy(small["d15"], tmp_path / "cohort")
+    before = (cohort / "observations.csv").read_bytes()
+    res = runner.invoke(app, ["forecast", str(small["twin"]), "--cohort", str(cohort),
+                              "--out", str(cohort / "observations.csv")])
+    assert res.exit_code == 2 and "a file of a cohort" in res.output
+    assert (cohort / "observations.csv").read_bytes() == before
+    res = runner.invoke(app, ["forecast", str(small["twin"]), "--out",
+                              str(small["twin"] / "twin.json")])
+    assert res.exit_code == 2 and "inside a twin directory" in res.output
+
+
+def test_symlinked_twin_saves_again_and_again(small, tmp_path) -> None:
+    real = copy(small["twin"], tmp_path / "real")
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    for _ in range(3):
+        DigitalTwin.load(link).save(link)
+    assert link.is_symlink() and (real / "twin.json").is_file()
+    api.update(link, small["d20"], retrain_when_due=False)
+    assert consistent(real) == (1, 1)
+
+
+def test_saves_keep_modes_and_leave_no_temporaries(small, tmp_path, monkeypatch) -> None:
+    path = copy(small["twin"], tmp_path / "twin")
+    os.chmod(path, 0o750)
+    for name in ("posterior.nc", "twin.json"):
+        os.chmod(path / name, 0o640)
+    twin = DigitalTwin.load(path)
+    twin.save(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(path / "twin.json").st_mode) == 0o640
+    (tmp_path / ".twin.k1ll3d_x.tmp").mkdir()  # what a killed save leaves
+    import arviz as az
+
+    def broken(*_a, **_k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(az.InferenceData, "to_netcdf", broken)
+    with pytest.raises(OSError, match="disk full"):
+        twin.save(path)
+    monkeypatch.undo()
+    assert not list(tmp_path.glob(".twin.*.tmp"))
+    assert DigitalTwin.load(path).meta["version"] == 1.0
+
+
+# ---------------------------------------------------------------- a tamper-evident audit trail
+def test_forged_insert_is_found_and_blocks_the_load(small, tmp_path) -> None:
+    path = copy(small["twin"], tmp_path / "twin")
+    api.forecast(path)
+    with sqlite3.connect(path / audit.FILE) as con:
+        con.execute("INSERT INTO events (seq, recorded_utc, twin_version, kind, detail, hash) "
+                    "VALUES (99, '2024-01-01', 1.0, 'fit', '{}', 'abc')")
+    check = audit.verify(path)
+    assert not check.ok and "first broken row: table events" in check.problems[0]
+    with pytest.raises(audit.AuditError, match="first broken row"):
+        DigitalTwin.load(path)
+    res = runner.invoke(app, ["audit", "verify", str(path)])
+    assert res.exit_code == 1 and "first broken row" in res.output
+
+
+def test_dropped_triggers_are_reported_not_recreated(small, tmp_path) -> None:
+    path = copy(small["twin"], tmp_path / "twin")
+    api.forecast(path)
+    with sqlite3.connect(path / audit.FILE) as con:
+        con.execute("DROP TRIGGER forecasts_no_update")
+        con.execute("UPDATE forecasts SET p_attack = 0.01")
+    check = audit.verify(path)
+    assert "triggers removed" in check.problems[0]
+    assert any("hash does not match" in p for p in check.problems)
+    with pytest.raises(audit.AuditError):
+        api.forecast(path)
+    with sqlite3.connect(path / audit.FILE) as con:
+        names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+    assert "forecasts_no_update" not in names  # the tool did not paper over it
+
+
+def test_truncated_trail_fails_against_the_twins_head(small, tmp_path) -> None:
+    path = copy(small["twin"], tmp_path / "twin")
+    api.update(path, small["d20"], retrain_when_due=False)
+    with sqlite3.connect(path / audit.FILE) as con:  # remove the newest rows, restore triggers
+        con.execute("DROP TRIGGER events_no_delete")
+        con.execute("DROP TRIGGER outcomes_no_delete")
+        top = con.execute("SELECT max(seq) FROM events").fetchone()[0]
+        con.execute("DELETE FROM events WHERE seq = ?", (top,))
+        con.execute("DELETE FROM outcomes WHERE seq > (SELECT max(seq) FROM events)")
+        for name in ("events_no_delete", "outcomes_no_delete"):
+            con.execute(audit.TRIGGERS[name])
+    twin = json.loads((path / "twin.json").read_text())
+    assert audit.verify(path).ok  # a clean prefix on its own …
+    assert not audit.verify(path, twin["audit_head"]).ok  # … but not what the twin recorded
+
+
+def test_keyed_trail_needs_its_key(tmp_path, monkeypatch) -> None:
+    (tmp_path / "t").mkdir()
+    monkeypatch.setenv(audit.KEY_ENV, "secret")
+    audit.record_event(tmp_path / "t", 1.0, "fit", {"x": 1})
+    assert audit.verify(tmp_path / "t").ok and audit.verify(tmp_path / "t").keyed
+    monkeypatch.setenv(audit.KEY_ENV, "wrong")
+    assert "hash does not match" in audit.verify(tmp_path / "t").problems[0]
+    monkeypatch.delenv(audit.KEY_ENV)
+    assert "set MIGRAINE_BAYES_AUDIT_KEY" in audit.verify(tmp_path / "t").problems[0]
+
+
+# ---------------------------------------------------------------- one writer, kills
+def _update(path: str, folder: str) -> None:
+    api.update(path, folder, retrain_when_due=False)
+    os._exit(0)
+
+
+def _run(target, *args) -> multiprocessing.Process:
+    proc = multiprocessing.get_context("fork").Process(target=target, args=args)
+    proc.start()
+    return proc
+
+
+def test_parallel_updates_equal_sequential_ones(small, tmp_path) -> None:
+    n = 4
+    seq = copy(small["twin"], tmp_path / "seq")
+    for _ in range(n):
+        api.update(seq, small["d20"], retrain_when_due=False)
+    par = copy(small["twin"], tmp_path / "par")
+    procs = [_run(_update, str(par), str(small["d20"])) for _ in range(n)]
+    for p in procs:
+        p.join(300)
+        assert p.exitcode == 0
+    assert consistent(par) == consistent(seq) == (n, n)
+    a, b = DigitalTwin.load(seq).filter_state, DigitalTwin.load(par).filter_state
+    np.testing.assert_array_equal(a.index, b.index)
+    np.testing.assert_array_equal(a.offset, b.offset)
+    np.testing.assert_array_equal(a.last_day, b.last_day)
+
+
+def _die_after_rename(path: str, folder: str) -> None:
+    """An update killed after the new twin is in place, before its audit rows are written."""
+    real, calls = audit.apply_journal, [0]
+
+    def dying(twin_dir):
+        calls[0] += 1
+        if calls[0] == 2:  # the first call replays an earlier crash's journal, if any
+            os._exit(9)
+        return real(twin_dir)
+
+    audit.apply_journal = dying  # this (forked) process only
+    api.update(path, folder, retrain_when_due=False)
+
+
+def test_kill_between_save_and_audit_is_replayed(small, tmp_path) -> None:
+    path = copy(small["twin"], tmp_path / "twin")
+    proc = _run(_die_after_rename, str(path), str(small["d20"]))
+    proc.join(300)
+    assert proc.exitcode == 9 and (path / audit.JOURNAL).exists()
+    assert consistent(path) == (1, 1)  # the journal was replayed by the load
+    assert not (path / audit.JOURNAL).exists()
+
+
+def test_random_kills_never_leave_twin_and_audit_inconsistent(small, tmp_path) -> None:
+    rng = np.random.default_rng(11)
+    whole = copy(small["twin"], tmp_path / "whole")
+    t0 = time.perf_counter()  # how long a forked update takes here, start to exit
+    proc = _run(_update, str(whole), str(small["d20"]))
+    proc.join(300)
+    duration = time.perf_counter() - t0
+    outcomes = {0: 0, 1: 0}
+    for trial in range(20):
+        path = copy(small["twin"], tmp_path / f"t{trial}")
+        proc = _run(_update, str(path), str(small["d20"]))
+        time.sleep(rng.uniform(0.0, 1.1 * duration))
+        if proc.is_alive():
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.join(60)
+        updates, events = consistent(path)
+        assert updates == events, (trial, updates, events)
+        outcomes[updates] += 1
+        res = api.update(path, small["d20"], retrain_when_due=False)  # and it carries on
+        assert len(res["days"]) in (0, 10)
+        assert consistent(path) == (updates + 1, events + 1)
+    assert outcomes[0] and outcomes[1], outcomes  # kills landed before and after the commit
+
+
+# ---------------------------------------------------------------- a patient with one day
+@quick
+def test_one_day_patient_fits_or_is_told(tmp_path) -> None:
+    t = make_corpus.base()
+    make_corpus.obs_row(t, "P-03", "2024-03-05T07:00", "stress", 3)
+    make_corpus.write(tmp_path / "c", t)
+    twin = api.fit(tmp_path / "c", tmp_path / "twin", patients=["P-03"], draws=200, chains=2)
+    assert "too few diary days" in twin.meta["validation"]["skipped"]
+    table = api.forecast(tmp_path / "twin")
+    assert len(table) == 1 and 0 < table["p_attack"].iloc[0] < 1
