@@ -482,7 +482,8 @@ class DigitalTwin:
                 if keep_previous and (path / "twin.json").is_file():
                     previous = json.loads((path / "twin.json").read_text(encoding="utf-8"))
                     kept = tmp / VERSIONS / str(previous.get("version"))
-                    kept.mkdir(parents=True, exist_ok=True)
+                    (tmp / VERSIONS).mkdir(mode=0o700, exist_ok=True)  # private, like the twin
+                    kept.mkdir(mode=0o700, exist_ok=True)
                     for name in ("posterior.nc", "twin.json"):
                         if not (kept / name).exists():
                             os.link(path / name, kept / name)
