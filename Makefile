@@ -31,6 +31,7 @@ bench: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 	$(BIN)/migraine-twin sbc --out reports/validation --replicates 200
+	$(BIN)/python -m migraine_bayes.evaluation.misspecification --out reports/validation --cohort synthetic=data/synthetic
 
 lint: $(STAMP)
 	$(BIN)/ruff check migraine_bayes tests benchmarks

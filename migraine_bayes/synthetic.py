@@ -127,6 +127,12 @@ class SyntheticConfig:
     drift_fraction: float = 0.0
     drift_kinds: tuple[str, ...] = ("baseline", "trigger")
     retrospective_attack_p: float = 0.0  # attacks on non-diary days recorded anyway
+    # misspecification knobs (evaluation.misspecification); the defaults change nothing
+    trigger_lags: tuple[tuple[str, int], ...] = ()  # (feature, days): acts `days` later
+    trigger_shapes: tuple[tuple[str, str, float], ...] = ()  # (feature, shape, cut-point)
+    interaction: tuple[str, float, str, float, float] | None = None  # (a, cut, b, cut, log OR)
+    regimes: tuple[float, float, float] | None = None  # (P(on), P(off), log OR when on)
+    preventive_fade_days: float | None = None  # a preventive's effect fades (time constant)
 
     def expected_diary_missing_fraction(self) -> float:
         """Expected fraction of days without a diary entry, for patients who log entries."""
@@ -302,12 +308,39 @@ def _draw_triggers(rng: np.random.Generator, female: bool) -> list[dict[str, Any
 
 
 def _trigger_term(trig: dict[str, Any], z: np.ndarray) -> np.ndarray:
+    """Log-odds contribution of one trigger (``z`` lagged by ``trig["lag"]`` days, if any).
+
+    Shapes: ``linear``; ``threshold`` (the log OR at ``contrast`` once ``z`` ≥ the cut-point);
+    ``below`` (once ``z`` ≤ the cut-point); ``fall`` (per unit of decrease); ``saturating``
+    (``contrast · tanh(z / contrast)``: linear near 0, flat beyond the contrast).
+    """
+    lag = int(trig.get("lag", 0))
+    if lag:
+        z = np.concatenate([np.full(lag, np.nan), z[:-lag]])
     b = trig["log_or_per_unit"]
+    c = trig["contrast"]
     if trig["shape"] == "threshold":
-        return b * (z >= trig["threshold"])
+        return b * c * (z >= trig["threshold"]) if trig.get("scaled") else b * (
+            z >= trig["threshold"])
+    if trig["shape"] == "below":
+        return b * c * (z <= trig["threshold"])
     if trig["shape"] == "fall":
         return b * np.clip(-z, 0, None)
+    if trig["shape"] == "saturating":
+        return b * c * np.tanh(z / c)
     return b * z
+
+
+def _misspecify(triggers: list[dict[str, Any]], cfg: SyntheticConfig) -> None:
+    """Apply the config's lags and shapes to the drawn triggers (in place)."""
+    lags = dict(cfg.trigger_lags)
+    shapes = {f: (shape, cut) for f, shape, cut in cfg.trigger_shapes}
+    for trig in triggers:
+        if trig["feature"] in lags:
+            trig["lag"] = int(lags[trig["feature"]])
+        if trig["feature"] in shapes:
+            trig["shape"], trig["threshold"] = shapes[trig["feature"]]
+            trig["scaled"] = True  # the odds ratio holds across the cut-point / saturation
 
 
 def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: SyntheticConfig,
@@ -361,9 +394,21 @@ def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: Synth
     true["derived.stress_letdown"] = stress_letdown(behaviour["stress"][None, :])[0]
     true["derived.sleep_debt"] = sleep_debt(behaviour["sleep_duration"][None, :])[0]
     triggers = _draw_triggers(rng, female)
+    _misspecify(triggers, cfg)
     contrib = np.zeros(n)
     for trig in triggers:
         contrib += np.nan_to_num(_trigger_term(trig, true[trig["feature"]]))
+    interaction = None
+    if cfg.interaction is not None:  # e.g. short sleep × high stress, in every patient
+        a, cut_a, b, cut_b, log_or = cfg.interaction
+        both = (true[a] >= cut_a) & (true[b] >= cut_b)
+        contrib += log_or * both
+        interaction = {"features": [a, b], "cut_points": [cut_a, cut_b], "log_or": log_or,
+                       "share_of_days": round(float(both.mean()), 4)}
+    if preventive and cfg.preventive_fade_days:  # tolerance: the effect fades after the ramp
+        ramp = int(np.argmax(exposure >= 0.95)) if (exposure >= 0.95).any() else n
+        fade = np.exp(-np.clip(days - ramp, 0, None) / cfg.preventive_fade_days)
+        exposure = exposure * np.where(days >= ramp, fade, 1.0)
 
     # drift
     drift = {"kind": None, "day": None}
@@ -393,6 +438,16 @@ def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: Synth
     sigma = latent_sd * np.sqrt(1 - rho**2)
     x = _ar1(rng, n, rho, latent_sd)
     gamma, tau_r = float(rng.normal(-1.2, 0.3)), 1.5
+    regime = None
+    if cfg.regimes is not None:  # bursty periods: a two-state Markov susceptibility
+        p_on, p_off, boost = cfg.regimes
+        on = np.zeros(n, dtype=bool)
+        flips = rng.random(n)
+        for t in range(1, n):
+            on[t] = flips[t] >= p_off if on[t - 1] else flips[t] < p_on
+        x = x + boost * on
+        regime = {"p_on": p_on, "p_off": p_off, "log_or": boost,
+                  "on": on.astype(int).tolist()}
     p_target = rate / DAYS_PER_MONTH
     alpha = float(np.log(p_target / (1 - p_target)) - contrib.mean() + 0.1)
     eta_fixed = alpha + contrib + delta * exposure + x + drift_term
@@ -457,6 +512,9 @@ def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: Synth
                                             else "attack_outcome")} for r in treatments],
         "stress_shift": [round(float(s), 4) for s in stress_shift] if stress_shift.any() else None,
         "drift": drift,
+        "interaction": interaction,
+        "regime": regime,
+        "preventive_fade_days": cfg.preventive_fade_days if preventive else None,
         "acute_medication": None if acute_name == "none" else acute_name,
         "onset": onset.tolist(),
         "recorded": recorded.astype(int).tolist(),

@@ -117,3 +117,33 @@ def test_patient_prior_round_trip() -> None:
     assert PatientPrior.from_dict(p.to_dict()) == p
     mu, sd = p.beta_arrays(["trigger.stress", "trigger.other"])
     assert list(mu) == [0.1, 0.0] and list(sd) == [0.2, 0.5]
+
+
+@pytest.mark.parametrize("hierarchical", [True, False])
+@pytest.mark.parametrize("outcome", ["onset", "headache_day"])
+def test_numpy_kernel_matches_the_compiled_likelihood(panel, hierarchical, outcome) -> None:
+    """The log-odds that forecast, filter and simulation compute in numpy
+    (:func:`migraine_bayes.forecast.posterior_terms`) give, on random prior draws, the same
+    per-day log-likelihood as the PyMC graph that was fitted."""
+    import arviz as az
+    import pymc as pm
+
+    from migraine_bayes.forecast import posterior_terms, probabilities
+    from migraine_bayes.twin import _domain
+
+    domain = _domain(panel)
+    design = build_design(panel, outcome)
+    data = model_data(design, domain)
+    model = build_model(data, None if hierarchical else PatientPrior.for_outcome(outcome))
+    with model:
+        prior = pm.sample_prior_predictive(draws=6, random_seed=4).prior
+    idata = az.InferenceData(posterior=prior)
+    graph = pm.compute_log_likelihood(idata, model=model, progressbar=False)
+    graph = graph.log_likelihood["y_obs"].values.reshape(-1, len(data.y))  # (S, N)
+    for i in range(len(design.patients)):
+        rows = np.flatnonzero(data.patient_index == i)
+        days = data.day_index[rows]
+        p = probabilities(posterior_terms(prior, design, i, days, domain))  # (S, n)
+        y = data.y[rows]
+        kernel = np.where(y == 1, np.log(p), np.log1p(-p))
+        np.testing.assert_allclose(kernel, graph[:, rows], rtol=1e-6, atol=1e-8)
