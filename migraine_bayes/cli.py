@@ -177,6 +177,17 @@ def _check_outcome(outcome: str) -> None:
         raise typer.BadParameter("must be 'onset' or 'headache_day'", param_hint="--outcome")
 
 
+def _lags(value: str | None) -> tuple[int, ...]:
+    try:
+        lags = tuple(int(k) for k in value.split(",") if k.strip()) if value else ()
+    except ValueError:
+        raise typer.BadParameter("must be comma-separated whole days, e.g. 1,2",
+                                 param_hint="--lags") from None
+    if any(k < 1 or k > 7 for k in lags):
+        raise typer.BadParameter("lags are 1 to 7 days", param_hint="--lags")
+    return lags
+
+
 def _patients(value: str | None) -> list[str] | None:
     return [p.strip() for p in value.split(",") if p.strip()] if value else None
 
@@ -203,6 +214,9 @@ def fit(
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and "
                                                           "say how many) instead of "
                                                           "rejecting them.")] = False,
+    lags: Annotated[str | None, typer.Option(help="Extra days at which triggers may act, "
+                                                  "e.g. 1,2 (each lagged copy gets its own "
+                                                  "pooled, shrunk coefficient).")] = None,
 ) -> None:
     """Fit a twin (one patient: patient model; several: hierarchical) and save it."""
     _check_outcome(outcome)
@@ -210,7 +224,8 @@ def fit(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InferenceWarning)  # reported below instead
         twin = api.fit(cohort, out, patients=_patients(patients), seed=seed, draws=draws,
-                       chains=chains, outcome=outcome, force=force, dedupe=dedupe)
+                       chains=chains, outcome=outcome, force=force, dedupe=dedupe,
+                       lags=_lags(lags))
     d = twin.meta["diagnostics"]
     typer.echo(f"fitted {len(twin.patients)} patient(s) in {time.perf_counter() - t0:.0f} s; "
                f"max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
@@ -286,6 +301,9 @@ def backtest(
     outcome: Annotated[str, typer.Option(help="onset or headache_day.")] = "onset",
     refit_every: Annotated[int, typer.Option(min=1, max=62, help="Days between refits of "
                                                                 "the twin.")] = 30,
+    lags: Annotated[str | None, typer.Option(help="Extra days at which triggers may act, "
+                                                  "e.g. 1,2 (each lagged copy gets its own "
+                                                  "pooled, shrunk coefficient).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing cohort file, twin "
                                                         "file or folder there.")] = False,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and "
@@ -314,7 +332,8 @@ def backtest(
                               hierarchical=False if separate else None, draws=draws,
                               chains=chains, threshold=threshold, json_lines=json_lines,
                               outcome=outcome, progress=_progress(t0),
-                              refit_every=refit_every, force=force, dedupe=dedupe)
+                              refit_every=refit_every, force=force, dedupe=dedupe,
+                              lags=_lags(lags))
     _print_table(result.scores[["model", "days", "attacks", "auc", "auc_low", "auc_high",
                                 "brier", "ece", "log_score", "sensitivity", "specificity",
                                 "ppv", "f1"]])

@@ -38,7 +38,7 @@ def _rows(beta: np.ndarray, features: list[FeatureSpec], scaling: dict, prefix: 
         lo, hi = np.quantile(b, INTERVAL)
         p_pos = float((b > 0).mean())
         rows.append(prefix | {
-            "feature": spec.name,
+            "feature": spec.name, "source": spec.source, "lag": int(spec.lag),
             "step": "presence" if spec.binary else "+1 SD",
             "unit_per_step": 1.0 if spec.binary else float(scaling[spec.name][1]),
             "odds_ratio": float(np.exp(np.median(b))), "or_low": float(np.exp(lo)),
@@ -52,7 +52,8 @@ def _rows(beta: np.ndarray, features: list[FeatureSpec], scaling: dict, prefix: 
 def trigger_sensitivities(twin: DigitalTwin) -> pd.DataFrame:
     """One row per patient and feature.
 
-    Columns: ``patient_id, feature, step, unit_per_step, odds_ratio`` (posterior median),
+    Columns: ``patient_id, feature, source`` (the panel feature), ``lag`` (days after the
+    source's day at which the effect acts), ``step, unit_per_step, odds_ratio`` (posterior median),
     ``or_low, or_high`` (90% interval), ``log_or_mean, log_or_sd, p_positive`` (P(effect > 0)),
     ``evidence`` and ``coverage`` (share of the patient's diary days on which the feature's
     source was measured). A feature the patient never measured (a cohort twin's wearable

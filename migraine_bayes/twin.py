@@ -98,10 +98,13 @@ class DigitalTwin:
     @classmethod
     def fit_cohort(cls, cohort: Cohort, patients: list[str] | None = None,
                    outcome: str = "onset", settings: SamplerSettings | None = None,
-                   validate: bool = False) -> DigitalTwin:
-        """Fit the full hierarchy: population parameters and every patient."""
+                   validate: bool = False, lags: tuple[int, ...] = ()) -> DigitalTwin:
+        """Fit the full hierarchy: population parameters and every patient.
+
+        ``lags``: extra days at which triggers may act (:func:`default_feature_specs`).
+        """
         return cls._fit(cohort, patients, outcome, None, settings or COHORT_SETTINGS,
-                        validate=validate)
+                        validate=validate, lags=lags)
 
     @classmethod
     def fit_patient(cls, cohort: Cohort, patient: str,
@@ -109,7 +112,8 @@ class DigitalTwin:
                     settings: SamplerSettings | None = None, validate: bool = True,
                     features: list[FeatureSpec] | None = None,
                     scaling: dict[str, tuple[float, float]] | None = None,
-                    interventions: list[str] | None = None) -> DigitalTwin:
+                    interventions: list[str] | None = None,
+                    lags: tuple[int, ...] = ()) -> DigitalTwin:
         """Fit one patient, with a saved cohort twin's population posterior as prior.
 
         ``population`` may be a cohort :class:`DigitalTwin` (its features, scaling and the
@@ -130,16 +134,17 @@ class DigitalTwin:
             prior = population or PatientPrior.for_outcome(outcome)
         return cls._fit(cohort, [patient], outcome, prior, settings or PATIENT_SETTINGS,
                         validate=validate, features=features, scaling=scaling,
-                        interventions=interventions)
+                        interventions=interventions, lags=lags)
 
     @classmethod
     def _fit(cls, cohort: Cohort, patients: list[str] | None, outcome: str,
              prior: PatientPrior | None, settings: SamplerSettings, validate: bool,
              features: list[FeatureSpec] | None = None,
              scaling: dict[str, tuple[float, float]] | None = None,
-             interventions: list[str] | None = None) -> DigitalTwin:
+             interventions: list[str] | None = None,
+             lags: tuple[int, ...] = ()) -> DigitalTwin:
         panel = build_panel(cohort, patients=patients, horizon_days=HORIZON_DAYS)
-        design = build_design(panel, outcome, features, interventions, scaling)
+        design = build_design(panel, outcome, features, interventions, scaling, lags=lags)
         domain = _domain(panel)
         data = model_data(design, domain)
         if len(data.y) == 0:
@@ -538,11 +543,11 @@ class DigitalTwin:
 def fit_patients(cohort: Cohort, patients: list[str] | None = None,
                  population: DigitalTwin | PatientPrior | None = None,
                  settings: SamplerSettings | None = None, validate: bool = False,
-                 outcome: str = "onset") -> dict[str, DigitalTwin]:
+                 outcome: str = "onset", lags: tuple[int, ...] = ()) -> dict[str, DigitalTwin]:
     """Fit patients one by one on one shared design, so the model is compiled only once."""
     patients = patients or cohort.patient_ids
     panel = build_panel(cohort, patients=patients)
-    shared = build_design(panel, outcome)
+    shared = build_design(panel, outcome, lags=lags)
     return {pid: DigitalTwin.fit_patient(cohort, pid, population, outcome=outcome,
                                          settings=settings, validate=validate,
                                          features=shared.features,

@@ -112,6 +112,17 @@ def test_every_model_variable_has_named_dims(panel, hierarchical) -> None:
     assert model.coords["feature"] == tuple(data.features)
 
 
+def test_extra_lags_copy_triggers_only(panel) -> None:
+    names = build_design(panel, lags=(1, 2)).feature_names
+    assert {"trigger.alcohol_5plus@lag1", "derived.pressure_fall@lag2",
+            "trigger.stress@lag2"} <= set(names)
+    assert "derived.yesterday_unrecorded@lag1" not in names
+    assert not any(n.startswith("environmental.") and "@lag" in n for n in names)
+    assert sum(n.startswith("physiological.resting_hr") for n in names) == 1  # lag 1 already
+    base = build_design(panel).feature_names
+    assert names[: len(base)] == base
+
+
 def test_patient_prior_round_trip() -> None:
     p = PatientPrior(beta={"trigger.stress": (0.1, 0.2)}, delta={"erenumab": (-0.5, 0.3)})
     assert PatientPrior.from_dict(p.to_dict()) == p
@@ -119,9 +130,12 @@ def test_patient_prior_round_trip() -> None:
     assert list(mu) == [0.1, 0.0] and list(sd) == [0.2, 0.5]
 
 
-@pytest.mark.parametrize("hierarchical", [True, False])
-@pytest.mark.parametrize("outcome", ["onset", "headache_day"])
-def test_numpy_kernel_matches_the_compiled_likelihood(panel, hierarchical, outcome) -> None:
+@pytest.mark.parametrize(("hierarchical", "outcome", "lags"),
+                         [(True, "onset", ()), (False, "onset", ()),
+                          (True, "headache_day", ()), (False, "headache_day", ()),
+                          (True, "onset", (1, 2))])
+def test_numpy_kernel_matches_the_compiled_likelihood(panel, hierarchical, outcome,
+                                                      lags) -> None:
     """The log-odds that forecast, filter and simulation compute in numpy
     (:func:`migraine_bayes.forecast.posterior_terms`) give, on random prior draws, the same
     per-day log-likelihood as the PyMC graph that was fitted."""
@@ -132,7 +146,7 @@ def test_numpy_kernel_matches_the_compiled_likelihood(panel, hierarchical, outco
     from migraine_bayes.twin import _domain
 
     domain = _domain(panel)
-    design = build_design(panel, outcome)
+    design = build_design(panel, outcome, lags=lags)
     data = model_data(design, domain)
     model = build_model(data, None if hierarchical else PatientPrior.for_outcome(outcome))
     with model:

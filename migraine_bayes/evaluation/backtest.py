@@ -39,6 +39,7 @@ from ..forecast import posterior_terms, top_factors
 from ..inference import SamplerSettings
 from ..io import Cohort
 from ..model import Design, build_design
+from ..partner import combination_forecasts
 from ..state import build_panel
 from ..state.derived import KNOWN_AHEAD
 from ..state.imputation import MIN_OBSERVED, ar1_parameters, distance_to_previous
@@ -102,7 +103,7 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
              hierarchical: bool | None = None, settings: SamplerSettings | None = None,
              truth: dict | None = None, threshold: float | None = None, seed: int = 0,
              baselines: bool = True, outcome: str = "onset", progress=None,
-             refit_every: int = REFIT_EVERY) -> BacktestResult:
+             refit_every: int = REFIT_EVERY, lags: tuple[int, ...] = ()) -> BacktestResult:
     """Backtest twins of ``cohort``'s patients after ``train_until`` (see the module text).
 
     Parameters
@@ -139,6 +140,9 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
     refit_every : int
         Days between origins (1..:data:`MAX_REFIT_EVERY`): at each origin the twin is refitted
         on everything before it; between origins new days and new patients are filtered.
+    lags : tuple of int
+        Extra days at which triggers may act in the twin's fits
+        (:func:`~migraine_bayes.model.design.default_feature_specs`).
     """
     from ..twin import TwinError
 
@@ -173,7 +177,7 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
         walking = [i for i in range(len(ids)) if until[i] > upto[i]]
         if walking:
             by_patient = _fit_origin(cohort, ids, upto, walking, origin, hierarchical,
-                                     outcome, settings, say)
+                                     outcome, settings, say, lags)
             fits.append(by_patient)
             ahead = ex_ante_panel(panel, upto) if information == "ex_ante" else None
             say(f"walking forward from {(origin + pd.Timedelta(days=1)).date()}")
@@ -201,6 +205,9 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
             truth=truth, seed=seed))
         predictions.append(online_forecasts(panel, outcome, n_train, known))
     predictions = pd.concat(predictions, ignore_index=True)
+    # the AI partner's worked example: the boosting baseline pooled with the twin online
+    predictions = pd.concat([predictions, combination_forecasts(predictions)],
+                            ignore_index=True)
     if threshold is None:  # the training days' event rate: "riskier than usual"
         before = np.arange(panel.sizes[DAY])[None, :] < n_train[:, None]
         train_y = np.where(diary & before, panel[outcome].values, np.nan)
@@ -223,7 +230,7 @@ def _days_up_to(diary: np.ndarray, dates: np.ndarray, day: pd.Timestamp) -> np.n
 
 def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[int],
                 origin: pd.Timestamp, hierarchical: bool, outcome: str,
-                settings: SamplerSettings | None, say) -> dict:
+                settings: SamplerSettings | None, say, lags: tuple[int, ...] = ()) -> dict:
     """The twins of one origin: patient id → twin, for every patient walked from it.
 
     A cohort twin is fitted on every patient with a diary day up to ``origin``; patients
@@ -233,7 +240,8 @@ def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[
     from ..twin import DigitalTwin, fit_patients, truncate
 
     train = truncate(cohort, origin)
-    kw = {"outcome": outcome} | ({} if settings is None else {"settings": settings})
+    kw = {"outcome": outcome, "lags": lags} | ({} if settings is None else
+                                              {"settings": settings})
     seen = [ids[i] for i in range(len(ids)) if upto[i] > 0]
     if hierarchical and len(seen) > 1:
         say(f"fitting {len(seen)} patient(s) on data up to {origin.date()}")

@@ -22,8 +22,8 @@ from ..metrics import (
 )
 
 N_BOOT = 400
-MODEL_ORDER = ("twin", "running_logistic", "running_rate", "logistic", "boosting", "base_rate",
-               "oracle", "oracle_hazard")
+MODEL_ORDER = ("twin", "twin+partner", "running_logistic", "running_rate", "logistic",
+               "boosting", "base_rate", "oracle", "oracle_hazard")
 # days of history at the forecast: (label, first, last) diary days before the forecast day
 HISTORY = (("0", 0, 0), ("1-7", 1, 7), ("8-28", 8, 28), (">28", 29, None))
 

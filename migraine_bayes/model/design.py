@@ -69,10 +69,19 @@ _SPECIAL = {
 _LAGGED_CATEGORIES = ("physiological", "symptom")
 _RESIDUALISED = "physiological"  # adjusted for same-day triggers, see residualised_means
 _NOT_FEATURES = ("derived.days_since_attack", "derived.cycle_day")
+# features that may act on later days (``lags``): what a patient does or goes through
+_LAGGABLE_CATEGORIES = ("trigger", "derived")
+_NOT_LAGGABLE = ("derived.yesterday_unrecorded",)  # already about the day before
 
 
-def default_feature_specs(panel: xr.Dataset) -> list[FeatureSpec]:
-    """Model features for a panel: every panel feature any patient has, transformed/lagged."""
+def default_feature_specs(panel: xr.Dataset, lags: tuple[int, ...] = ()) -> list[FeatureSpec]:
+    """Model features for a panel: every panel feature any patient has, transformed/lagged.
+
+    ``lags``: extra lags (days, e.g. ``(1, 2)``) at which every trigger and derived feature
+    may also act — a distributed lag: each lagged copy ``<name>@lag<k>`` has its own
+    coefficient, pooled across patients and shrunk to 0 like every coefficient, so the
+    sensitivity table shows at which lag an effect sits.
+    """
     specs = []
     usable = ~panel["systematic_missing"].all(PATIENT)
     for name, cat, unit, ok in zip(panel[FEATURE].values, panel["feature_category"].values,
@@ -86,7 +95,14 @@ def default_feature_specs(panel: xr.Dataset) -> list[FeatureSpec]:
             specs.append(FeatureSpec(f"{name}@lag1", name, lag=1, binary=unit == "0/1"))
         else:
             specs.append(FeatureSpec(name, name, binary=unit == "0/1"))
-    return specs
+    extra = []
+    for spec in specs:
+        cat = str(panel["feature_category"].sel({FEATURE: spec.source}).item())
+        if spec.lag or cat not in _LAGGABLE_CATEGORIES or spec.source in _NOT_LAGGABLE:
+            continue
+        extra += [FeatureSpec(f"{spec.name}@lag{k}", spec.source, spec.transform, k,
+                              spec.threshold, spec.binary) for k in lags if k > 0]
+    return specs + extra
 
 
 def transform_moments(spec: FeatureSpec, mean: np.ndarray, sd: np.ndarray
@@ -183,15 +199,17 @@ def build_design(panel: xr.Dataset, outcome: str = "onset",
                  features: list[FeatureSpec] | None = None,
                  interventions: list[str] | None = None,
                  scaling: dict[str, tuple[float, float]] | None = None,
-                 centers: dict[str, dict[str, float]] | None = None) -> Design:
+                 centers: dict[str, dict[str, float]] | None = None,
+                 lags: tuple[int, ...] = ()) -> Design:
     """Turn a panel into a :class:`Design`.
 
     ``features``, ``interventions``, ``scaling`` and per-patient ``centers`` default to what
-    this panel supports; pass a fitted twin's own to score new data on the same scale.
+    this panel supports (with ``lags``, :func:`default_feature_specs`); pass a fitted twin's
+    own to score new data on the same scale.
     """
     if outcome not in ("onset", "headache_day"):
         raise ValueError(f"outcome must be 'onset' or 'headache_day', got {outcome!r}")
-    features = default_feature_specs(panel) if features is None else features
+    features = default_feature_specs(panel, lags) if features is None else features
     if interventions is None:
         kinds = dict(zip(panel[INTERVENTION].values, panel["intervention_kind"].values,
                          strict=True))
