@@ -24,7 +24,6 @@ from .forecast import predict_days
 from .io import Cohort
 from .locking import twin_lock
 from .metrics import brier, log_score
-from .model import FeatureSpec, PatientPrior
 from .state import build_panel
 from .twin import HORIZON_DAYS, DigitalTwin, TwinError, truncate
 
@@ -107,18 +106,17 @@ def _fit_like(old: DigitalTwin, cohort: Cohort, seed: int) -> DigitalTwin:
     """A fit of the same kind, features and scale as ``old`` (cohort or patient by patient)."""
     from .inference import COHORT_SETTINGS, PATIENT_SETTINGS
 
-    features = [FeatureSpec(**f) for f in old.meta["features"]]
-    if old.meta["hierarchical"]:
+    spec = old.spec
+    if spec.hierarchical:
         settings = COHORT_SETTINGS.__class__(**{**asdict(COHORT_SETTINGS), "seed": seed})
-        return DigitalTwin.fit_cohort(cohort, old.patients, old.meta["outcome"], settings)
+        return DigitalTwin.fit_cohort(cohort, old.patients, spec.outcome, settings)
     if len(old.patients) != 1:
         raise TwinError("retraining a multi-patient twin needs the hierarchical model")
     settings = PATIENT_SETTINGS.__class__(**{**asdict(PATIENT_SETTINGS), "seed": seed})
     return DigitalTwin.fit_patient(
-        cohort, old.patients[0], PatientPrior.from_dict(old.meta["prior"]),
-        old.meta["outcome"], settings, validate=False, features=features,
-        scaling={k: tuple(v) for k, v in old.meta["scaling"].items()},
-        interventions=old.meta["interventions"])
+        cohort, old.patients[0], spec.prior, spec.outcome, settings, validate=False,
+        features=spec.feature_specs, scaling=spec.scaling_dict,
+        interventions=list(spec.interventions))
 
 
 def _compare(old: DigitalTwin, new: DigitalTwin, cohort: Cohort, cut: pd.Timestamp) -> dict:

@@ -60,13 +60,13 @@ def trigger_sensitivities(twin: DigitalTwin) -> pd.DataFrame:
     feature for a patient without a wearable) carries only the population's effect: its
     ``evidence`` says so instead of claiming the patient's own.
     """
-    features = [FeatureSpec(**f) for f in twin.meta["features"]]
+    features = twin.spec.feature_specs
     beta = twin.posterior.posterior["beta"]
     rows = []
     for pid in twin.patients:
         b = beta.sel({PATIENT: pid}).stack(s=(CHAIN, DRAW)).transpose("s", FEATURE).values
         cover = twin.meta["coverage"][pid]["feature_coverage"]
-        for row, spec in zip(_rows(b, features, twin.meta["scaling"], {"patient_id": pid}),
+        for row, spec in zip(_rows(b, features, twin.spec.scaling_dict, {"patient_id": pid}),
                              features, strict=True):
             row["coverage"] = float(cover.get(spec.source, float("nan")))
             if row["coverage"] == 0:
@@ -79,9 +79,9 @@ def population_effects(twin: DigitalTwin) -> pd.DataFrame:
     """Population-level (mean patient) effects of a cohort twin: ``mu_beta`` as odds ratios."""
     if "mu_beta" not in twin.posterior.posterior:
         raise ValueError("population effects need a cohort (hierarchical) twin")
-    features = [FeatureSpec(**f) for f in twin.meta["features"]]
+    features = twin.spec.feature_specs
     mu = twin.posterior.posterior["mu_beta"].stack(s=(CHAIN, DRAW)).transpose("s", FEATURE)
-    return pd.DataFrame(_rows(mu.values, features, twin.meta["scaling"],
+    return pd.DataFrame(_rows(mu.values, features, twin.spec.scaling_dict,
                               {"patient_id": "population"}))
 
 
@@ -94,12 +94,12 @@ def dose_response(twin: DigitalTwin, patient: str, feature: str, points: int = 2
     median where the 90% interval of the odds ratio lies entirely above 1: the dose beyond which
     this patient's risk is credibly raised (NaN when there is none).
     """
-    specs = {f["name"]: FeatureSpec(**f) for f in twin.meta["features"]}
+    specs = {f.name: f for f in twin.spec.feature_specs}
     spec = specs.get(feature)
     if spec is None or spec.binary:
         raise ValueError(f"{feature!r} is not a graded feature of this twin; graded: "
                          f"{[n for n, s in specs.items() if not s.binary]}")
-    scale = twin.meta["scaling"][feature][1]
+    scale = twin.spec.scaling_dict[feature][1]
     values = twin.panel["value"].sel({FEATURE: spec.source})
     if spec.transform == "fall":
         values = np.clip(-values, 0, None)

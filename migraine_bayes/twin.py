@@ -46,7 +46,16 @@ from .inference import (
 from .io import Cohort
 from .locking import real_path, twin_lock
 from .metrics import brier, log_score, roc_auc
-from .model import Design, FeatureSpec, ModelData, PatientPrior, build_design, hsgp, model_data
+from .model import (
+    Design,
+    FeatureSpec,
+    ModelData,
+    ModelSpec,
+    PatientPrior,
+    build_design,
+    hsgp,
+    model_data,
+)
 from .model.priors import Hyper
 from .population import with_new_patients
 from .state import build_panel
@@ -122,12 +131,12 @@ class DigitalTwin:
         that many patients share one compiled model (see :func:`fit_patients`).
         """
         if isinstance(population, DigitalTwin):
-            if not population.meta["hierarchical"]:
+            pop = population.spec
+            if not pop.hierarchical:
                 raise TwinError("population twin must be a cohort (hierarchical) fit")
-            features = features or [FeatureSpec(**f) for f in population.meta["features"]]
-            scaling = scaling or {k: tuple(v) for k, v in population.meta["scaling"].items()}
-            interventions = (population.meta["interventions"] if interventions is None
-                             else interventions)
+            features = features or pop.feature_specs
+            scaling = scaling or pop.scaling_dict
+            interventions = list(pop.interventions) if interventions is None else interventions
             prior = PatientPrior.from_population(population.posterior.posterior,
                                                  [f.name for f in features], interventions)
         else:
@@ -164,10 +173,16 @@ class DigitalTwin:
         return list(self.meta["patients"])
 
     @property
+    def spec(self) -> ModelSpec:
+        """The twin's model configuration (outcome, features, scaling, priors, latent basis)."""
+        return ModelSpec.from_meta(self.meta)
+
+    @property
     def domain(self) -> tuple[float, float, np.ndarray]:
         """(center, half_width, basis_offset) of the twin's latent basis.
 
-        Days up to ``center + half_width`` lie inside it.
+        Days up to ``center + half_width`` lie inside it. (Read directly: it is asked for
+        every day a backtest walks; it is part of :attr:`spec` all the same.)
         """
         dom = self.meta["domain"]
         return dom["center"], dom["half_width"], np.asarray(dom["basis_offset"])
@@ -175,11 +190,9 @@ class DigitalTwin:
     def design(self, panel: xr.Dataset | None = None) -> Design:
         """The design of ``panel`` (default: the fit data) on this twin's features and scale."""
         panel = self.panel if panel is None else panel
-        return build_design(panel, self.meta["outcome"],
-                            [FeatureSpec(**f) for f in self.meta["features"]],
-                            self.meta["interventions"],
-                            {k: tuple(v) for k, v in self.meta["scaling"].items()},
-                            self.meta["centers"])
+        spec = self.spec
+        return build_design(panel, spec.outcome, spec.feature_specs, list(spec.interventions),
+                            spec.scaling_dict, spec.centers_dict)
 
     def forecast(self, cohort: Cohort | None = None, date: str | None = None,
                  horizon: int = 1) -> pd.DataFrame:
@@ -258,13 +271,14 @@ class DigitalTwin:
             fitted = self.panel["in_diary"].sum(DAY).sel({PATIENT: self.patients}).values
             self.filter_state = FilterState.start(self.patients, n_draws, fitted - 1)
         self.filter_state = self.filter_state.extended(new, n_draws)
-        centres = {name: center for name, (center, _scale) in self.meta["scaling"].items()}
+        spec = self.spec
+        centres = {name: center for name, (center, _scale) in spec.scaling_dict.items()}
         for pid in new:
             self.meta["centers"][pid] = dict(centres)
             self.meta["coverage"][pid] = {"diary_start": None, "diary_days": 0,
                                           "known_days": 0, "events": 0,
                                           "feature_coverage": {  # nothing fitted on yet
-                                              f["source"]: 0.0 for f in self.meta["features"]}}
+                                              f.source: 0.0 for f in spec.feature_specs}}
         self.meta["patients"] = self.patients + new
         self.meta.setdefault("admitted", []).extend(new)
 
@@ -470,6 +484,7 @@ class DigitalTwin:
             _clean_stale(path)
             if path.is_dir():
                 audit.apply_journal(path)  # rows a crashed save still owed, first
+            self.meta["spec_hash"] = self.spec.digest()
             self.meta["audit_head"] = {**audit.head(path),
                                        "journal": journal["id"] if journal else None}
             file_mode = atomic.final_mode(path / "twin.json", 0o600, 0o666)
@@ -523,6 +538,9 @@ class DigitalTwin:
                 f"(written by migraine_bayes {meta.get('package_version')}); this is "
                 f"migraine_bayes {__version__}, which reads format {FORMAT_VERSION} of "
                 f"{MODEL_NAME!r}: refit the twin with this version")
+        if "spec_hash" in meta and ModelSpec.from_meta(meta).digest() != meta["spec_hash"]:
+            raise TwinError(f"{path}: the model configuration in twin.json does not match its "
+                            "hash (spec_hash) — edited by hand? Restore it or refit the twin")
         root_meta = meta if version is None else json.loads(
             (root / "twin.json").read_text(encoding="utf-8"))
         check = audit.verify(root, root_meta.get("audit_head"))

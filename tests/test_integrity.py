@@ -26,7 +26,7 @@ from migraine_bayes.errors import InputDataError
 from migraine_bayes.io import load_cohort
 from migraine_bayes.state import build_panel
 from migraine_bayes.targets import TargetError, twin_target
-from migraine_bayes.twin import DigitalTwin, HistoryError
+from migraine_bayes.twin import DigitalTwin, HistoryError, TwinError
 
 BAD = ROOT / "tests" / "data" / "bad"
 sys.path.insert(0, str(BAD))
@@ -227,6 +227,17 @@ def test_saves_keep_modes_and_leave_no_temporaries(small, tmp_path, monkeypatch)
     monkeypatch.undo()
     assert not list(tmp_path.glob(".twin.*.tmp"))
     assert DigitalTwin.load(path).meta["version"] == 1.0
+
+
+def test_hand_edited_model_configuration_is_refused(small, tmp_path) -> None:
+    path = copy(small["twin"], tmp_path / "twin")
+    meta = json.loads((path / "twin.json").read_text())
+    assert meta["spec_hash"] == DigitalTwin.load(path).spec.digest()
+    name = next(iter(meta["scaling"]))
+    meta["scaling"][name][1] *= 2  # a feature's scale doubled by hand
+    (path / "twin.json").write_text(json.dumps(meta))
+    with pytest.raises(TwinError, match="does not match its hash"):
+        DigitalTwin.load(path)
 
 
 # ---------------------------------------------------------------- a tamper-evident audit trail

@@ -161,3 +161,20 @@ def test_numpy_kernel_matches_the_compiled_likelihood(panel, hierarchical, outco
         y = data.y[rows]
         kernel = np.where(y == 1, np.log(p), np.log1p(-p))
         np.testing.assert_allclose(kernel, graph[:, rows], rtol=1e-6, atol=1e-8)
+
+
+def test_model_spec_round_trip_and_hash(panel) -> None:
+    from migraine_bayes.model import ModelSpec
+
+    design = build_design(panel, lags=(1,))
+    meta = {"outcome": "onset", "features": [f.to_dict() for f in design.features],
+            "interventions": design.interventions,
+            "scaling": {k: list(v) for k, v in design.scaling.items()},
+            "centers": design.centers, "hierarchical": True, "prior": None,
+            "domain": {"center": 10.0, "half_width": 20.0, "basis_offset": [0.1, 0.2]}}
+    spec = ModelSpec.from_meta(meta)
+    assert spec.feature_specs == design.features and spec.scaling_dict == design.scaling
+    again = ModelSpec.from_meta(__import__("json").loads(__import__("json").dumps(meta)))
+    assert again.digest() == spec.digest()
+    meta["scaling"][design.features[0].name][1] *= 2  # an edited scale: another hash
+    assert ModelSpec.from_meta(meta).digest() != spec.digest()

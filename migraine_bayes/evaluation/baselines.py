@@ -28,7 +28,7 @@ import xarray as xr
 from scipy.special import logit
 
 from ..dims import DAY, FEATURE, PATIENT
-from ..model import FeatureSpec, build_design
+from ..model import build_design
 from .online_baselines import counts_before
 
 MIN_EVENTS = 2  # fewer training attacks than this: a regression falls back to the base rate
@@ -49,13 +49,12 @@ def baseline_forecasts(panel: xr.Dataset, twin, train_days: np.ndarray, days: pd
     from .backtest import forecast_design
 
     ids = [str(p) for p in panel[PATIENT].values]
-    outcome = twin.meta["outcome"]
-    features = [FeatureSpec(**f) for f in twin.meta["features"]]
-    scaling = {k: tuple(v) for k, v in twin.meta["scaling"].items()}
+    spec = twin.spec
+    outcome, features, scaling = spec.outcome, spec.feature_specs, spec.scaling_dict
     train_panel = panel.isel({DAY: slice(0, int(np.max(train_days)))})
-    centers = build_design(train_panel, outcome, features, twin.meta["interventions"],
+    centers = build_design(train_panel, outcome, features, list(spec.interventions),
                            scaling).centers  # patients' own means on training days only
-    observed = build_design(panel, outcome, features, twin.meta["interventions"], scaling,
+    observed = build_design(panel, outcome, features, list(spec.interventions), scaling,
                             centers)
     predict = observed if ahead is None else forecast_design(ahead, observed, outcome)
     x_obs, x_pred = _matrix(observed), _matrix(predict)

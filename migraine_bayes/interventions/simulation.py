@@ -314,7 +314,7 @@ def check_scenarios(twin: DigitalTwin, patient: str, scenarios: list[Scenario]) 
     the patient is already taking; stopping one they are not taking.
     """
     taking = _taking(twin, patient)
-    sources = {f["source"] for f in twin.meta["features"]}
+    sources = {f.source for f in twin.spec.feature_specs}
     problems = []
     for row, sc in enumerate(scenarios, start=1):
         for item in sc.interventions:

@@ -3,6 +3,8 @@
 from .builder import LATENT_VARS, ModelData, build_model, model_data
 from .design import Design, FeatureSpec, build_design, default_feature_specs
 from .priors import Hyper, PatientPrior
+from .spec import ModelSpec
 
-__all__ = ["LATENT_VARS", "Design", "FeatureSpec", "Hyper", "ModelData", "PatientPrior",
+__all__ = ["LATENT_VARS", "Design", "FeatureSpec", "Hyper", "ModelData", "ModelSpec",
+           "PatientPrior",
            "build_design", "build_model", "default_feature_specs", "model_data"]
