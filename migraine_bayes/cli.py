@@ -43,6 +43,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+# options several commands share, declared once
+Force = Annotated[bool, typer.Option("--force", help="Replace an existing cohort file, twin "
+                                                     "file or folder there.")]
+Dedupe = Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and say how "
+                                                       "many) instead of rejecting them.")]
+Lags = Annotated[str | None, typer.Option(help="Extra days at which triggers may act, e.g. 1,2 "
+                                               "(each lagged copy gets its own pooled, shrunk "
+                                               "coefficient).")]
+
 
 def _err(message: str) -> None:
     typer.echo(message, err=True)
@@ -86,9 +95,7 @@ def _print_table(df: pd.DataFrame) -> None:
 @handled
 def validate_data(
     cohort: Annotated[Path, typer.Argument(help="Cohort folder (SCHEMA.md §1).")],
-    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and "
-                                                          "say how many) instead of "
-                                                          "rejecting them.")] = False,
+    dedupe: Dedupe = False,
 ) -> None:
     """Check a cohort folder against SCHEMA.md and list every problem (exit 2 if any)."""
     c = api.validate_data(cohort, dedupe=dedupe)
@@ -116,8 +123,7 @@ def generate(
                                                         "starts over three years, headache "
                                                         "days, two covariates, a programme "
                                                         "started mid-diary.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing cohort file, twin "
-                                                        "file or folder there.")] = False,
+    force: Force = False,
 ) -> None:
     """Simulate a synthetic cohort with known truth (files of SCHEMA.md plus truth.json)."""
     if study:
@@ -211,12 +217,8 @@ def fit(
                                                         "non-empty folder at --out (kept "
                                                         "beside it as <out>.replaced-<time>)."
                                         )] = False,
-    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and "
-                                                          "say how many) instead of "
-                                                          "rejecting them.")] = False,
-    lags: Annotated[str | None, typer.Option(help="Extra days at which triggers may act, "
-                                                  "e.g. 1,2 (each lagged copy gets its own "
-                                                  "pooled, shrunk coefficient).")] = None,
+    dedupe: Dedupe = False,
+    lags: Lags = None,
 ) -> None:
     """Fit a twin (one patient: patient model; several: hierarchical) and save it."""
     _check_outcome(outcome)
@@ -252,11 +254,8 @@ def forecast(
     out: Annotated[Path | None, typer.Option(help="File to write (default: stdout).")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="JSON lines instead of "
                                                             "CSV.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing cohort file, twin "
-                                                        "file or folder there.")] = False,
-    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and "
-                                                          "say how many) instead of "
-                                                          "rejecting them.")] = False,
+    force: Force = False,
+    dedupe: Dedupe = False,
 ) -> None:
     """Forecast attack probability with its 90% interval, top factors and time to onset."""
     if out is not None:
@@ -301,14 +300,9 @@ def backtest(
     outcome: Annotated[str, typer.Option(help="onset or headache_day.")] = "onset",
     refit_every: Annotated[int, typer.Option(min=1, max=62, help="Days between refits of "
                                                                 "the twin.")] = 30,
-    lags: Annotated[str | None, typer.Option(help="Extra days at which triggers may act, "
-                                                  "e.g. 1,2 (each lagged copy gets its own "
-                                                  "pooled, shrunk coefficient).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing cohort file, twin "
-                                                        "file or folder there.")] = False,
-    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and "
-                                                          "say how many) instead of "
-                                                          "rejecting them.")] = False,
+    lags: Lags = None,
+    force: Force = False,
+    dedupe: Dedupe = False,
 ) -> None:
     """Fit up to --train-until, then forecast each later day from the days before it.
 
@@ -362,8 +356,7 @@ def report(
     max_patients: Annotated[int, typer.Option(min=1, help="Patients shown one by "
                                                           "one.")] = 12,
     seed: Annotated[int, typer.Option(help="Random seed (predictive replicates).")] = 0,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing cohort file, twin "
-                                                        "file or folder there.")] = False,
+    force: Force = False,
 ) -> None:
     """Write a self-contained HTML report of a twin (figures embedded).
 
@@ -389,8 +382,7 @@ def simulate(
                                                       "(default: all).")] = None,
     out: Annotated[Path | None, typer.Option(help="JSON file to write (default: "
                                                   "stdout).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing cohort file, twin "
-                                                        "file or folder there.")] = False,
+    force: Force = False,
 ) -> None:
     """Simulate interventions against the no-intervention baseline and rank them.
 
@@ -431,9 +423,7 @@ def update(
                                                   "change days the twin has already seen "
                                                   "(recorded in the audit trail; the filter "
                                                   "restarts).")] = False,
-    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and "
-                                                          "say how many) instead of "
-                                                          "rejecting them.")] = False,
+    dedupe: Dedupe = False,
 ) -> None:
     """Move the twin forward over new diary days (particle filter, no refit).
 
@@ -464,11 +454,8 @@ def drift(
     window: Annotated[int, typer.Option(min=7, help="Days checked (the most recent).")] = 28,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     out: Annotated[Path | None, typer.Option(help="JSON file to write.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing cohort file, twin "
-                                                        "file or folder there.")] = False,
-    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and "
-                                                          "say how many) instead of "
-                                                          "rejecting them.")] = False,
+    force: Force = False,
+    dedupe: Dedupe = False,
 ) -> None:
     """Posterior predictive drift checks on the most recent days, with the kind of drift.
 

@@ -74,6 +74,12 @@ def id_problems(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> list[
     return problems
 
 
+def _first_row(df: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Per row, the index of the first row (in ``df``'s order) with the same ``columns``."""
+    rows = pd.Series(df.index, index=df.index)
+    return rows.groupby([df[c] for c in columns], dropna=False, sort=False).transform("first")
+
+
 def duplicate_rows(df: pd.DataFrame, file: str, columns: list[str], dedupe: bool,
                    log: ProblemLog, notices: list[str]) -> pd.DataFrame:
     """Exact duplicate rows: problems, or (``dedupe``) dropped with a count in ``notices``."""
@@ -83,11 +89,9 @@ def duplicate_rows(df: pd.DataFrame, file: str, columns: list[str], dedupe: bool
     if dedupe:
         notices.append(f"{file}: dropped {int(dup.sum())} exact duplicate rows (--dedupe)")
         return df[~dup]
-    firsts = df[~dup].reset_index().set_index(columns)["index"]
-    keys = df.loc[dup, columns]
-    for i, key in zip(keys.index, keys.itertuples(index=False, name=None), strict=True):
-        j = firsts.get(key) if len(columns) > 1 else firsts.get(key[0])
-        log.add(Problem(file, f"exact duplicate of row {int(np.min(j)) + 1} (would be counted "
+    first = _first_row(df, columns)
+    for i in df.index[dup]:
+        log.add(Problem(file, f"exact duplicate of row {int(first[i]) + 1} (would be counted "
                         "twice); remove it, or pass --dedupe to drop exact duplicates",
                         row=int(i) + 1), rule="exact duplicate row")
     return df
@@ -128,11 +132,10 @@ def observation_problems(obs: pd.DataFrame, registry: Registry, file: str,
 def attack_problems(att: pd.DataFrame, file: str, log: ProblemLog) -> None:
     """Attacks in one minute or overlapping, prodromes and acute doses far from their attack."""
     a = att.assign(_minute=att["onset"].dt.floor("min")).sort_values(["patient_id", "onset"])
-    same = a.duplicated(subset=["patient_id", "_minute"], keep="first")
-    firsts = a[~same].reset_index().set_index(["patient_id", "_minute"])["index"]
+    first = _first_row(a, ["patient_id", "_minute"])
+    same = first != a.index
     for i in a.index[same]:
-        j = firsts[(a.at[i, "patient_id"], a.at[i, "_minute"])]
-        log.add(Problem(file, f"a second attack in the same minute as row {int(j) + 1}: "
+        log.add(Problem(file, f"a second attack in the same minute as row {int(first[i]) + 1}: "
                         "one attack recorded twice?", row=int(i) + 1, column="onset",
                         value=f"{a.at[i, 'onset']:%Y-%m-%dT%H:%M}"), rule="attack twice")
     a = a[~same]

@@ -60,15 +60,16 @@ def trigger_sensitivities(twin: DigitalTwin) -> pd.DataFrame:
     feature for a patient without a wearable) carries only the population's effect: its
     ``evidence`` says so instead of claiming the patient's own.
     """
-    features = twin.spec.feature_specs
+    spec = twin.spec  # parsed once, not per patient
+    features, scaling = spec.feature_specs, spec.scaling_dict
     beta = twin.posterior.posterior["beta"]
     rows = []
     for pid in twin.patients:
         b = beta.sel({PATIENT: pid}).stack(s=(CHAIN, DRAW)).transpose("s", FEATURE).values
         cover = twin.meta["coverage"][pid]["feature_coverage"]
-        for row, spec in zip(_rows(b, features, twin.spec.scaling_dict, {"patient_id": pid}),
-                             features, strict=True):
-            row["coverage"] = float(cover.get(spec.source, float("nan")))
+        for row, feature in zip(_rows(b, features, scaling, {"patient_id": pid}), features,
+                                strict=True):
+            row["coverage"] = float(cover.get(feature.source, float("nan")))
             if row["coverage"] == 0:
                 row["evidence"] = "no data for this patient: the population's effect"
             rows.append(row)
@@ -79,9 +80,9 @@ def population_effects(twin: DigitalTwin) -> pd.DataFrame:
     """Population-level (mean patient) effects of a cohort twin: ``mu_beta`` as odds ratios."""
     if "mu_beta" not in twin.posterior.posterior:
         raise ValueError("population effects need a cohort (hierarchical) twin")
-    features = twin.spec.feature_specs
+    spec = twin.spec
     mu = twin.posterior.posterior["mu_beta"].stack(s=(CHAIN, DRAW)).transpose("s", FEATURE)
-    return pd.DataFrame(_rows(mu.values, features, twin.spec.scaling_dict,
+    return pd.DataFrame(_rows(mu.values, spec.feature_specs, spec.scaling_dict,
                               {"patient_id": "population"}))
 
 
@@ -94,12 +95,13 @@ def dose_response(twin: DigitalTwin, patient: str, feature: str, points: int = 2
     median where the 90% interval of the odds ratio lies entirely above 1: the dose beyond which
     this patient's risk is credibly raised (NaN when there is none).
     """
-    specs = {f.name: f for f in twin.spec.feature_specs}
+    model = twin.spec
+    specs = {f.name: f for f in model.feature_specs}
     spec = specs.get(feature)
     if spec is None or spec.binary:
         raise ValueError(f"{feature!r} is not a graded feature of this twin; graded: "
                          f"{[n for n, s in specs.items() if not s.binary]}")
-    scale = twin.spec.scaling_dict[feature][1]
+    scale = model.scaling_dict[feature][1]
     values = twin.panel["value"].sel({FEATURE: spec.source})
     if spec.transform == "fall":
         values = np.clip(-values, 0, None)
