@@ -395,12 +395,14 @@ COMMITTED_COHORT = Path(__file__).resolve().parent.parent / "data" / "synthetic"
 
 
 def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,
-        cohort: str | os.PathLike | None = None, days: int = 180) -> SBCResult:
+        cohort: str | os.PathLike | None = None, days: int = 180,
+        lags: tuple[int, ...] = ()) -> SBCResult:
     """Simulation-based calibration of the single-patient model; histogram and ranks to ``out``.
 
     The covariates are those of the first patient of ``cohort`` (default: the committed
     synthetic cohort of a source checkout, else a freshly simulated patient); outcomes and
-    parameters are drawn from the prior.
+    parameters are drawn from the prior. ``lags``: stress also acts at these lags (the
+    distributed lag: its effect and lag weights are ranked too).
     """
     from .evaluation import run_sbc
     from .model import FeatureSpec, build_design, model_data
@@ -415,6 +417,8 @@ def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,
     features = [f for f in (FeatureSpec("trigger.stress", "trigger.stress"),
                             FeatureSpec("derived.sleep_debt", "derived.sleep_debt"))
                 if f.source in panel["feature"].values]
+    features += [FeatureSpec(f"{features[0].name}@lag{k}", features[0].source, lag=k)
+                 for k in lags if features]
     design = build_design(panel, features=features)
     result = run_sbc(model_data(design), design, replicates=replicates, seed=seed)
     out = Path(out)

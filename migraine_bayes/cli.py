@@ -48,9 +48,9 @@ Force = Annotated[bool, typer.Option("--force", help="Replace an existing cohort
                                                      "file or folder there.")]
 Dedupe = Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and say how "
                                                        "many) instead of rejecting them.")]
-Lags = Annotated[str | None, typer.Option(help="Extra days at which triggers may act, e.g. 1,2 "
-                                               "(each lagged copy gets its own pooled, shrunk "
-                                               "coefficient).")]
+Lags = Annotated[str | None, typer.Option(help="A distributed lag: triggers may also act these "
+                                               "days later, e.g. 1,2 (each trigger's effect is "
+                                               "spread over its lags by learned weights).")]
 
 
 def _err(message: str) -> None:
@@ -236,10 +236,27 @@ def fit(
         _err("WARNING: inference checks failed: " + "; ".join(d["failures"]))
         if strict:
             raise typer.Exit(EXIT_STRICT)
+    _say_lags(twin)
     if twin.meta.get("previous_version") is not None:
         typer.echo(f"version {twin.meta['version']} (version "
                    f"{twin.meta['previous_version']} kept under versions/)")
     typer.echo(f"twin written to {out}")
+
+
+def _say_lags(twin) -> None:
+    """With a distributed lag: which triggers the twin found acting on a later day."""
+    from .sensitivity import lag_weights
+
+    table = lag_weights(twin)
+    if not len(table):
+        return
+    later = table[(table["lag"] == table["peak"]) & (table["peak"] > 0)
+                  & (table["p_peak"] >= 0.8)]
+    typer.echo(f"distributed lag over {sorted(set(table['lag']))} days: "
+               + ("; ".join(f"{r.trigger} acts mostly {r.lag} day(s) later (share "
+                            f"{r.weight:.2f}, {r.weight_low:.2f}-{r.weight_high:.2f}; "
+                            f"P(peak) {r.p_peak:.2f})" for r in later.itertuples())
+                  or "every trigger's effect peaks on its own day or is not yet placed"))
 
 
 @app.command()
@@ -483,9 +500,10 @@ def sbc(
     cohort: Annotated[Path | None, typer.Option(help="Cohort whose first patient's "
                                                      "covariates are used (default: the "
                                                      "committed synthetic one).")] = None,
+    lags: Lags = None,
 ) -> None:
     """Simulation-based calibration of the single-patient model (Talts et al. 2018)."""
-    result = api.sbc(out, replicates=replicates, seed=seed, cohort=cohort)
+    result = api.sbc(out, replicates=replicates, seed=seed, cohort=cohort, lags=_lags(lags))
     for name, p in result.p_values.items():
         typer.echo(f"{name}: uniformity p = {p:.3f}")
     typer.echo(f"rank histogram written to {out / 'sbc_ranks.png'}")

@@ -8,3 +8,6 @@ CHAIN = "chain"
 DRAW = "draw"
 BASIS = "basis"  # HSGP basis functions of the latent state
 OBS = "obs"  # flattened (patient, day) pairs with a known outcome
+TRIGGER = "trigger"  # a trigger with lagged copies: one effect spread over its lags
+LAG = "lag"  # days of lag of a distributed-lag weight
+EFFECT = "effect"  # features with an effect of their own (a trigger's lagged copies share it)

@@ -16,10 +16,15 @@ def brier(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.mean((np.asarray(p) - np.asarray(y)) ** 2))
 
 
+def log_scores(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Each day's log predictive density ``y log p + (1-y) log(1-p)``."""
+    y, p = np.asarray(y), np.clip(np.asarray(p), EPS, 1 - EPS)
+    return y * np.log(p) + (1 - y) * np.log1p(-p)
+
+
 def log_score(y: np.ndarray, p: np.ndarray) -> float:
     """Mean log predictive density ``mean(y log p + (1-y) log(1-p))`` (higher is better)."""
-    y, p = np.asarray(y), np.clip(np.asarray(p), EPS, 1 - EPS)
-    return float(np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+    return float(np.mean(log_scores(y, p)))
 
 
 def roc_auc(y: np.ndarray, p: np.ndarray) -> float:

@@ -20,11 +20,13 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .dims import CHAIN, DRAW, PATIENT
+from .dims import CHAIN, DRAW, EFFECT, FEATURE, PATIENT
+from .model.design import LagStructure
 
 # patient parameter -> (population mean, population scale); the others are drawn from priors
 POOLED = {"alpha": ("mu_alpha", "sigma_alpha"), "beta": ("mu_beta", "tau_beta"),
-          "gamma": ("mu_gamma", "sigma_gamma"), "delta": ("mu_delta", "sigma_delta")}
+          "gamma": ("mu_gamma", "sigma_gamma"), "delta": ("mu_delta", "sigma_delta"),
+          "beta_total": ("mu_effect", "tau_effect")}
 
 
 def with_new_patients(posterior: xr.Dataset, patients: list[str], gp_amplitude_sd: float,
@@ -49,12 +51,15 @@ def with_new_patients(posterior: xr.Dataset, patients: list[str], gp_amplitude_s
         return posterior
     n_fit = posterior.sizes[PATIENT]
     inflate = np.sqrt(1.0 + 1.0 / max(n_fit, 1))
+    lagged = "beta_total" in posterior  # distributed lag: beta from effect and lag weights
     parts = []
     for pid in patients:
         rng = np.random.default_rng([seed, *pid.encode("utf-8")])
         new = {}
         for name, var in posterior.data_vars.items():
             if PATIENT not in var.dims:
+                continue
+            if name == "beta" and lagged:
                 continue
             template = var.isel({PATIENT: 0})
             eps = rng.standard_normal(template.shape)
@@ -69,6 +74,8 @@ def with_new_patients(posterior: xr.Dataset, patients: list[str], gp_amplitude_s
             else:
                 raise ValueError(f"no population predictive for {name!r}")
             new[name] = (template.dims, values)
+        if lagged:
+            new["beta"] = _lagged_beta(posterior, new["beta_total"][1])
         parts.append(xr.Dataset(new, coords={CHAIN: posterior[CHAIN], DRAW: posterior[DRAW]})
                      .expand_dims({PATIENT: [pid]}))
     added = xr.concat(parts, dim=PATIENT)
@@ -78,3 +85,22 @@ def with_new_patients(posterior: xr.Dataset, patients: list[str], gp_amplitude_s
         extended[v] = extended[v].transpose(*posterior[v].dims)
     shared = posterior.drop_vars(patient_vars).drop_dims(PATIENT, errors="ignore")
     return xr.merge([shared, extended], compat="override", combine_attrs="override")
+
+
+def _lagged_beta(posterior: xr.Dataset, effect: np.ndarray
+                 ) -> tuple[tuple[str, ...], np.ndarray]:
+    """A new patient's ``beta`` from its drawn ``beta_total`` (chain, draw, effect).
+
+    The population's lag weights spread each trigger's effect over its lags, as in the model.
+    """
+    features = [str(f) for f in posterior[FEATURE].values]
+    lags = LagStructure.of(features)
+    effects = [str(e) for e in posterior[EFFECT].values]
+    column_effect = [effects.index(features[k]) for k in lags.base_index]
+    weight = np.ones((posterior.sizes[CHAIN], posterior.sizes[DRAW], len(features)))
+    grouped = lags.trigger_index >= 0
+    weight[..., grouped] = posterior["lag_weight"].transpose(CHAIN, DRAW, ...).values[
+        ..., lags.trigger_index[grouped], lags.lag_index[grouped]]
+    dims = posterior["beta"].isel({PATIENT: 0}).dims
+    beta = xr.DataArray(effect[..., column_effect] * weight, dims=(CHAIN, DRAW, FEATURE))
+    return dims, beta.transpose(*dims).values

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .dims import CHAIN, DRAW, FEATURE, PATIENT
+from .dims import CHAIN, DRAW, FEATURE, LAG, PATIENT, TRIGGER
 from .model import FeatureSpec
 from .twin import DigitalTwin
 
@@ -84,6 +84,33 @@ def population_effects(twin: DigitalTwin) -> pd.DataFrame:
     mu = twin.posterior.posterior["mu_beta"].stack(s=(CHAIN, DRAW)).transpose("s", FEATURE)
     return pd.DataFrame(_rows(mu.values, spec.feature_specs, spec.scaling_dict,
                               {"patient_id": "population"}))
+
+
+def lag_weights(twin: DigitalTwin) -> pd.DataFrame:
+    """At which lag each trigger's effect sits (a twin fitted with extra lags, ``--lags``).
+
+    One row per trigger and lag: ``trigger, lag`` (days after the trigger's day), ``weight``
+    (posterior median share of the trigger's effect acting at that lag), ``weight_low,
+    weight_high`` (90% interval), ``p_peak`` (posterior probability that this lag carries the
+    largest share) and ``peak`` (the lag with the highest ``p_peak``). Empty for a twin
+    without a distributed lag.
+    """
+    post = twin.posterior.posterior
+    if "lag_weight" not in post:
+        return pd.DataFrame(columns=["trigger", "lag", "weight", "weight_low", "weight_high",
+                                     "p_peak", "peak"])
+    w = post["lag_weight"].stack(s=(CHAIN, DRAW)).transpose("s", TRIGGER, LAG)
+    values, lags = w.values, [int(k) for k in w[LAG].values]
+    peak_share = np.stack([(values.argmax(-1) == j).mean(0) for j in range(len(lags))], -1)
+    rows = []
+    for t, trigger in enumerate(w[TRIGGER].values):
+        lo, med, hi = np.quantile(values[:, t], (INTERVAL[0], 0.5, INTERVAL[1]), axis=0)
+        peak = lags[int(peak_share[t].argmax())]
+        rows += [{"trigger": str(trigger), "lag": lag, "weight": float(med[j]),
+                  "weight_low": float(lo[j]), "weight_high": float(hi[j]),
+                  "p_peak": float(peak_share[t, j]), "peak": peak}
+                 for j, lag in enumerate(lags)]
+    return pd.DataFrame(rows)
 
 
 def dose_response(twin: DigitalTwin, patient: str, feature: str, points: int = 25

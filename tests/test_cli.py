@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import COMMITTED, small_tables, write_tables
 from typer.testing import CliRunner
 
@@ -164,3 +165,24 @@ def test_cli_sbc_small(tmp_path: Path) -> None:
     assert "uniformity p =" in res.output
     assert (tmp_path / "sbc_ranks.png").stat().st_size > 0
     assert len(pd.read_csv(tmp_path / "sbc_ranks.csv")) == 5
+
+
+@pytest.mark.filterwarnings("ignore::migraine_bayes.inference.InferenceWarning")
+def test_fit_with_a_distributed_lag_says_where_effects_sit(tmp_path: Path) -> None:
+    from migraine_bayes.sensitivity import lag_weights
+    from migraine_bayes.twin import DigitalTwin
+
+    twin = tmp_path / "twin"
+    res = runner.invoke(app, ["fit", str(COMMITTED), "--patients", "syn125-005", "--out",
+                              str(twin), "--draws", "150", "--chains", "2", "--lags", "1,2"])
+    assert res.exit_code == 0, res.output
+    assert "distributed lag over [0, 1, 2] days" in res.output
+    loaded = DigitalTwin.load(twin)  # the spec (lagged features) round-trips its hash
+    table = lag_weights(loaded)
+    assert set(table["lag"]) == {0, 1, 2} and "trigger.stress" in set(table["trigger"])
+    sums = table.groupby("trigger")["weight"].sum()  # medians of a simplex: near 1
+    assert ((sums > 0.8) & (sums < 1.2)).all(), sums
+    assert (table["weight_low"] <= table["weight"]).all()
+    assert (table["weight"] <= table["weight_high"]).all()
+    res = runner.invoke(app, ["forecast", str(twin)])
+    assert res.exit_code == 0, res.output

@@ -38,12 +38,54 @@ def test_generators_record_their_misspecification() -> None:
 
 
 @pytest.mark.filterwarnings("ignore::migraine_bayes.inference.InferenceWarning")
-def test_small_suite_runs_twin_beside_oracle() -> None:
-    table = run_suite(patients=3, days=150, test_days=40, generators=["interaction"],
-                      draws=200, seed=3)
+def test_small_suite_runs_twin_beside_oracle(tmp_path) -> None:
+    table = run_suite(patients=3, days=150, test_days=40, generators=["lagged"],
+                      draws=200, seed=3, lags=(1, 2))  # the distributed-lag twin, end to end
     models = set(table["model"])
     assert {"twin", "oracle", "base_rate"} <= models
     twin = table[table["model"] == "twin"].iloc[0]
     oracle = table[table["model"] == "oracle"].iloc[0]
     assert twin["days"] == oracle["days"] > 60 and np.isfinite(twin["auc"])
     assert twin["auc_gap"] == pytest.approx(twin["auc"] - oracle["auc"])
+    assert twin["auc_vs_oracle_low"] <= twin["auc_gap"] <= twin["auc_vs_oracle_high"]
+    comb = table[table["model"] == "twin+partner"].iloc[0]  # paired against its better part
+    assert comb["log_score_best_part"] in ("twin", "boosting")
+    assert comb["log_score_vs_best_low"] <= comb["log_score_vs_best"] <= comb[
+        "log_score_vs_best_high"]
+    from migraine_bayes.evaluation.misspecification import write
+    text = (write(table, tmp_path) / "misspecification.md").read_text()
+    assert "| lagged |" in text and ("vs boosting" in text or "vs twin" in text)
+
+
+def test_filtered_oracle_sits_between_knowing_and_ignoring_the_hidden_state() -> None:
+    """The filtered oracle infers the hidden state from past outcomes: with a strong state
+    (sd 1.5, persistence 0.97) it beats the same oracle fed no outcomes (the state averaged
+    out) and is calibrated, and it does not beat the oracle that sees the state."""
+    from scipy.special import expit, logit
+
+    from migraine_bayes.evaluation.oracles import filtered_oracle_probability
+    from migraine_bayes.metrics import log_score
+    from migraine_bayes.state import build_panel
+    from migraine_bayes.synthetic import _ar1
+
+    sc = simulate_cohort(4, 365, 2)
+    panel = build_panel(sc.cohort)
+    rng = np.random.default_rng(0)
+    days = np.arange(30, 365)
+    parts = []
+    for truth in sc.truth["patients"]:
+        rest = logit(np.asarray(truth["p_attack"])) - np.asarray(truth["latent"])
+        x = _ar1(rng, rest.size, 0.97, 1.5)
+        p = expit(rest + x)
+        y = (rng.random(p.size) < p).astype(float)
+        strong = dict(truth, latent=list(x), p_attack=list(p), rho=0.97, latent_sd=1.5,
+                      symptoms=None)
+        q = panel.sel(patient=truth["patient_id"]).copy()
+        q["onset"] = ("day", y[: q.sizes["day"]])
+        blind = q.assign(onset=q["onset"] * np.nan)
+        parts.append((y[days], p[days], filtered_oracle_probability(strong, q, days, seed=1),
+                      filtered_oracle_probability(strong, blind, days, seed=1)))
+    y, knowing, filtered, averaged = map(np.concatenate, zip(*parts, strict=True))
+    assert log_score(y, filtered) > log_score(y, averaged) + 0.02
+    assert log_score(y, knowing) > log_score(y, filtered)
+    assert abs(filtered.mean() - y.mean()) < 0.02  # the filter's forecasts are calibrated

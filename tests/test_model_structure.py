@@ -133,7 +133,7 @@ def test_patient_prior_round_trip() -> None:
 @pytest.mark.parametrize(("hierarchical", "outcome", "lags"),
                          [(True, "onset", ()), (False, "onset", ()),
                           (True, "headache_day", ()), (False, "headache_day", ()),
-                          (True, "onset", (1, 2))])
+                          (True, "onset", (1, 2)), (False, "onset", (1, 2))])
 def test_numpy_kernel_matches_the_compiled_likelihood(panel, hierarchical, outcome,
                                                       lags) -> None:
     """The log-odds that forecast, filter and simulation compute in numpy
@@ -178,3 +178,63 @@ def test_model_spec_round_trip_and_hash(panel) -> None:
     assert again.digest() == spec.digest()
     meta["scaling"][design.features[0].name][1] *= 2  # an edited scale: another hash
     assert ModelSpec.from_meta(meta).digest() != spec.digest()
+
+
+def test_distributed_lag_shares_each_trigger_effect_over_its_lags(panel) -> None:
+    """With extra lags, a trigger's lagged copies are one patient effect times population lag
+    weights (a simplex per trigger); a new patient drawn from the population keeps that."""
+    import pymc as pm
+
+    from migraine_bayes.model.design import LagStructure
+    from migraine_bayes.population import with_new_patients
+    from migraine_bayes.twin import _domain
+
+    design = build_design(panel, lags=(1, 2))
+    lags = LagStructure.of(design.feature_names)
+    assert lags.lags == [0, 1, 2] and "trigger.stress" in lags.triggers
+    assert "physiological.resting_hr@lag1" not in lags.triggers  # no same-day column
+    model = build_model(model_data(design, _domain(panel)))
+    with model:
+        prior = pm.sample_prior_predictive(draws=20, random_seed=2).prior
+    w = prior["lag_weight"]
+    assert w.dims[2:] == ("trigger", "lag")
+    np.testing.assert_allclose(w.sum("lag"), 1.0, rtol=1e-9)
+    names = design.feature_names
+    for trigger in ("trigger.stress", "derived.pressure_fall"):
+        for lag in (0, 1, 2):
+            col = trigger if lag == 0 else f"{trigger}@lag{lag}"
+            np.testing.assert_allclose(
+                prior["beta"].sel(feature=col),
+                prior["beta_total"].sel(effect=trigger) * w.sel(trigger=trigger, lag=lag),
+                rtol=1e-9)
+    assert "physiological.resting_hr@lag1" in prior["beta_total"]["effect"].values
+    assert len(prior["beta_total"]["effect"]) == len(names) - 2 * len(lags.triggers)
+    stored = prior.drop_vars([v for v in prior.data_vars if v.endswith("_z")])  # as saved
+    extended = with_new_patients(stored, ["NEW"], 0.5, seed=1)
+    new = extended.sel(patient="NEW")
+    np.testing.assert_allclose(
+        new["beta"].sel(feature="trigger.stress@lag2"),
+        new["beta_total"].sel(effect="trigger.stress") * w.sel(trigger="trigger.stress", lag=2),
+        rtol=1e-9)
+
+
+def test_new_patient_prior_carries_the_population_lag_weights(panel) -> None:
+    """A new patient fitted against a distributed-lag cohort gets Dirichlet lag priors with the
+    population weights' mean and spread, and a prior on each trigger's total effect."""
+    import pymc as pm
+
+    from migraine_bayes.twin import _domain
+
+    design = build_design(panel, lags=(1, 2))
+    model = build_model(model_data(design, _domain(panel)))
+    with model:
+        population = pm.sample_prior_predictive(draws=400, random_seed=5).prior
+    prior = PatientPrior.from_population(population, design.feature_names, [])
+    conc = np.asarray(prior.lag_weight["trigger.stress"])
+    w = population["lag_weight"].sel(trigger="trigger.stress").values.reshape(-1, 3)
+    np.testing.assert_allclose(conc / conc.sum(), w.mean(0), atol=1e-9)
+    np.testing.assert_allclose(conc.sum(), 5.0, rtol=0.25)  # the hyperprior's 3 + 1 + 1
+    assert "trigger.stress" in prior.beta and "trigger.stress@lag1" not in prior.beta
+    assert PatientPrior.from_dict(prior.to_dict()) == prior
+    new = build_model(model_data(design, _domain(panel)), prior)
+    assert {"beta_total", "lag_weight"} <= set(new.named_vars)

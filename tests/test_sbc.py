@@ -15,7 +15,10 @@ def sbc_data(days: int):
     cohort = load_cohort(COMMITTED)
     panel = build_panel(cohort, patients=["syn125-005"]).isel(day=slice(0, days))
     features = [FeatureSpec("trigger.stress", "trigger.stress"),
-                FeatureSpec("trigger.menstruation", "trigger.menstruation", binary=True)]
+                FeatureSpec("trigger.menstruation", "trigger.menstruation", binary=True),
+                # a distributed lag of stress: its total effect and lag weights are ranked
+                FeatureSpec("trigger.stress@lag1", "trigger.stress", lag=1),
+                FeatureSpec("trigger.stress@lag2", "trigger.stress", lag=2)]
     design = build_design(panel, features=features)
     return model_data(design), design
 
@@ -23,7 +26,7 @@ def sbc_data(days: int):
 def test_sbc_smoke() -> None:
     data, design = sbc_data(150)
     result = run_sbc(data, design, replicates=24, seed=3)
-    assert result.ranks.shape == (24, 6)
+    assert result.ranks.shape == (24, 9)  # 5 scalars, beta_total, 3 weights
     assert result.ranks.to_numpy().min() >= 0 and result.ranks.to_numpy().max() <= 99
     assert result.min_p_value > 0.001, result.p_values  # only gross miscalibration at n=24
 

@@ -14,7 +14,9 @@
   model, with the premonitory symptoms recorded the day before — the generator draws them
   from the coming attack, so they carry information the hazard lacks, and a forecaster that
   reads them can beat ``oracle_hazard``. The ceiling for diary data (wearable physiology,
-  also shifted by a prodrome, is left out of it).
+  also shifted by a prodrome, is left out of it);
+- ``oracle_filtered``: the same, but the hidden susceptibility is not known — it is inferred
+  from the recorded outcomes before the day (:mod:`.oracles`): what the diaries can show.
 
 Forecast days use the twin's forecast features (:func:`.backtest.forecast_design`), so an
 ``ex_ante`` backtest gives no baseline the day's own covariates either.
@@ -27,9 +29,10 @@ import pandas as pd
 import xarray as xr
 from scipy.special import logit
 
-from ..dims import DAY, FEATURE, PATIENT
+from ..dims import DAY, PATIENT
 from ..model import build_design
 from .online_baselines import counts_before
+from .oracles import filtered_oracle_probability, oracle_probability
 
 MIN_EVENTS = 2  # fewer training attacks than this: a regression falls back to the base rate
 
@@ -91,42 +94,13 @@ def baseline_forecasts(panel: xr.Dataset, twin, train_days: np.ndarray, days: pd
             preds["oracle_hazard"] = hazard[d]
             preds["oracle"] = oracle_probability(truth_patients[pid],
                                                  panel.isel({PATIENT: i}), d)
+            preds["oracle_filtered"] = filtered_oracle_probability(
+                truth_patients[pid], panel.isel({PATIENT: i}), d, seed)
         for name, p in preds.items():
             out.append(pd.DataFrame({"patient_id": pid, "date": rows["date"].to_numpy(),
                                      "model": name, "p_attack": p,
                                      "attack": rows["attack"].to_numpy()}))
     return pd.concat(out, ignore_index=True)
-
-
-def oracle_probability(truth: dict, panel: xr.Dataset, days: np.ndarray) -> np.ndarray:
-    """The generator's onset probability on ``days`` given the diary of the day before.
-
-    ``truth`` is one patient of ``truth.json``, ``panel`` that patient's panel (no patient
-    dim). With the true hazard ``p`` and the prodrome probability ``q``, the symptoms ``s``
-    recorded the day before have likelihood ``q L(s | prodrome) + (1 - q) L(s | background)``
-    under an attack and ``L(s | background)`` without one (each symptom independent; missing
-    ones count for nothing), so ``P(attack | s) = p L1 / (p L1 + (1 - p) L0)``.
-    """
-    p = np.asarray(truth["p_attack"], dtype=float)[days]
-    symptoms = truth.get("symptoms")
-    if not symptoms:
-        return p
-    log_pro = np.zeros(days.size)
-    log_bg = np.zeros(days.size)
-    features = [str(f) for f in panel[FEATURE].values]
-    for name, rates in symptoms.items():
-        feature = f"symptom.{name}"
-        if feature not in features:
-            continue
-        prev = np.clip(days - 1, 0, None)
-        x = panel["value"].sel({FEATURE: feature}).values[prev]
-        seen = panel["present"].sel({FEATURE: feature}).values[prev].astype(bool) & (days > 0)
-        for log, rate in ((log_pro, rates["prodrome"]), (log_bg, rates["background"])):
-            log += np.where(seen, np.where(x > 0, np.log(rate), np.log1p(-rate)), 0.0)
-    q = float(truth["prodrome_probability"])
-    like1 = q * np.exp(log_pro) + (1 - q) * np.exp(log_bg)
-    like0 = np.exp(log_bg)
-    return p * like1 / (p * like1 + (1 - p) * like0)
 
 
 def _matrix(design) -> np.ndarray:

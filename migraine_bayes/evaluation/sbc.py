@@ -67,6 +67,12 @@ def _uniformity_p(ranks: np.ndarray, n_draws: int, bins: int) -> float:
     return float(stats.chisquare(counts).pvalue)
 
 
+def _rank(draws, true, keep: np.ndarray) -> int:
+    """Rank of the true value among the kept draws (a single-patient scalar; dim ``s``)."""
+    values = draws.values.reshape(-1, draws.sizes["s"])[0][keep]
+    return int((values < float(true.values.ravel()[0])).sum())
+
+
 def run_sbc(data: ModelData, design: Design, replicates: int = 20, seed: int = 0,
             settings: SamplerSettings | None = None, n_draws: int = 99,
             prior: PatientPrior | None = None, bins: int = 10) -> SBCResult:
@@ -107,13 +113,18 @@ def run_sbc(data: ModelData, design: Design, replicates: int = 20, seed: int = 0
         idata = sample(rep, prior, dataclasses.replace(settings, seed=seed + r), models)
         post = idata.posterior.stack(s=("chain", "draw"))
         keep = np.linspace(0, post.sizes["s"] - 1, n_draws).round().astype(int)
-        row = {}
-        for name in SCALARS:
-            draws = post[name].values.reshape(-1, post.sizes["s"])[0][keep]
-            row[name] = int((draws < float(truth[name].values.ravel()[0])).sum())
-        if k_first is not None:
-            b = post["beta"].isel(feature=0).values.reshape(-1, post.sizes["s"])[0][keep]
-            row[f"beta[{k_first}]"] = int((b < float(truth["beta"].values.ravel()[0])).sum())
+        row = {name: _rank(post[name], truth[name], keep) for name in SCALARS}
+        if "lag_weight" in post:  # a distributed lag: the first trigger's effect and weights
+            trigger = str(post["trigger"].values[0])
+            row[f"beta_total[{trigger}]"] = _rank(post["beta_total"].sel(effect=trigger),
+                                                  truth["beta_total"].sel(effect=trigger), keep)
+            for lag in post["lag"].values:
+                sel = {"trigger": trigger, "lag": lag}
+                row[f"lag_weight[{trigger}, {int(lag)}]"] = _rank(
+                    post["lag_weight"].sel(sel), truth["lag_weight"].sel(sel), keep)
+        elif k_first is not None:
+            row[f"beta[{k_first}]"] = _rank(post["beta"].isel(feature=0),
+                                            truth["beta"].isel(feature=0), keep)
         rows.append(row)
     ranks = pd.DataFrame(rows)
     p_values = {c: _uniformity_p(ranks[c].values, n_draws, bins) for c in ranks.columns}

@@ -18,12 +18,16 @@ from ..metrics import (
     expected_calibration_error,
     lead_times,
     log_score,
+    log_scores,
     roc_auc,
 )
 
 N_BOOT = 400
 MODEL_ORDER = ("twin", "twin+partner", "running_logistic", "running_rate", "logistic",
-               "boosting", "base_rate", "oracle", "oracle_hazard")
+               "boosting", "base_rate", "oracle", "oracle_filtered", "oracle_hazard")
+ORACLES = ("oracle", "oracle_filtered")  # paired AUC differences against each
+# a combination and the models it combines: its log score is compared with the better of them
+COMBINED = {"twin+partner": ("twin", "boosting")}
 # days of history at the forecast: (label, first, last) diary days before the forecast day
 HISTORY = (("0", 0, 0), ("1-7", 1, 7), ("8-28", 8, 28), (">28", 29, None))
 
@@ -34,9 +38,12 @@ def score_table(predictions: pd.DataFrame, threshold: float, seed: int = 0,
 
     Columns: ``model, days, attacks, auc, auc_low, auc_high, auc_within, brier, brier_low,
     brier_high, ece, ece_low, ece_high, ece_noise`` (:func:`calibrated_ece`), ``log_score``,
-    the alarm metrics at ``threshold``, and
-    ``lead_time_days`` (mean over attacks with an alarm) — plus ``auc_vs_twin`` (paired
-    difference of AUC with its interval ``auc_vs_twin_low/high``).
+    the alarm metrics at ``threshold``, and ``lead_time_days`` (mean over attacks with an
+    alarm) — plus paired differences with their intervals (``_low/_high``): ``auc_vs_twin``,
+    ``auc_vs_oracle`` and ``auc_vs_oracle_filtered`` (when those oracles are there) and, for a
+    combination (:data:`COMBINED`), ``log_score_vs_best``: its log score minus that of the
+    better of the models it combines (negative beyond the interval: the combination lost
+    information).
     """
     rng = np.random.default_rng(seed)
     wide = predictions.pivot_table(index=["patient_id", "date"], columns="model",
@@ -48,6 +55,8 @@ def score_table(predictions: pd.DataFrame, threshold: float, seed: int = 0,
     models = [m for m in MODEL_ORDER if m in wide] + sorted(set(wide) - set(MODEL_ORDER))
     auc_boot = {m: np.array([roc_auc(attack[b], wide[m].to_numpy()[b]) for b in boots])
                 for m in models}
+    day_ls = {m: log_scores(attack, wide[m].to_numpy()) for m in models}
+    ls_boot = {m: np.array([v[b].mean() for b in boots]) for m, v in day_ls.items()}
     rows = []
     for model in models:
         p = wide[model].to_numpy()
@@ -65,6 +74,15 @@ def score_table(predictions: pd.DataFrame, threshold: float, seed: int = 0,
         if "twin" in auc_boot:
             row["auc_vs_twin"] = row["auc"] - roc_auc(attack, wide["twin"].to_numpy())
             row |= _interval("auc_vs_twin", auc_b - auc_boot["twin"])
+        for ref in (r for r in ORACLES if r in auc_boot):
+            row[f"auc_vs_{ref}"] = row["auc"] - roc_auc(attack, wide[ref].to_numpy())
+            row |= _interval(f"auc_vs_{ref}", auc_b - auc_boot[ref])
+        parts = [m for m in COMBINED.get(model, ()) if m in day_ls]
+        if parts:
+            best = max(parts, key=lambda m: day_ls[m].mean())
+            row["log_score_best_part"] = best
+            row["log_score_vs_best"] = float(day_ls[model].mean() - day_ls[best].mean())
+            row |= _interval("log_score_vs_best", ls_boot[model] - ls_boot[best])
         row |= classification(attack, p, threshold)
         leads = np.concatenate([lead_times(attack[idx], p[idx], threshold)
                                 for idx in _patient_runs(wide.index)])

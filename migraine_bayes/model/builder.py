@@ -29,9 +29,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from ..dims import BASIS, FEATURE, INTERVENTION, OBS, PATIENT
+from ..dims import BASIS, EFFECT, FEATURE, INTERVENTION, LAG, OBS, PATIENT, TRIGGER
 from . import hsgp
-from .design import Design
+from .design import Design, LagStructure
 from .priors import Hyper, PatientPrior
 
 LATENT_VARS = ("gp_coef",)  # per-basis latent coefficients: not held to the ESS target
@@ -65,8 +65,11 @@ class ModelData:
                 "sqrt_eigs": self.sqrt_eigs, "y": self.y}
 
     def signature(self) -> tuple:
-        """What fixes the compiled graph: parameter shapes (not the number of days)."""
-        return (len(self.patients), len(self.features), len(self.interventions),
+        """What fixes the compiled graph: shapes and names (not the number of days).
+
+        Feature names are in it: they fix the lag structure and the posterior's coordinates.
+        """
+        return (len(self.patients), tuple(self.features), tuple(self.interventions),
                 self.phi.shape[1], self.outcome)
 
 
@@ -118,14 +121,7 @@ def build_model(data: ModelData, prior: PatientPrior | None = None,
                                        hyper.sigma_alpha[1])
             alpha = pm.Deterministic("alpha", mu_alpha + sigma_alpha * _offsets("alpha_z", ()),
                                      dims=PATIENT)
-            mu_beta = pm.Normal("mu_beta", 0.0, hyper.mu_beta_sd, dims=FEATURE)
-            # between-patient scale per trigger: heterogeneity differs by trigger (a third of
-            # women are insensitive to menses, most patients to weather); one shared scale
-            # pulls every patient onto the population mean
-            tau_beta = pm.LogNormal("tau_beta", np.log(hyper.tau_beta[0]), hyper.tau_beta[1],
-                                    dims=FEATURE)
-            beta = pm.Deterministic("beta", mu_beta + tau_beta * _offsets("beta_z", (FEATURE,)),
-                                    dims=(PATIENT, FEATURE))
+            beta = _trigger_effects(model, data.features, hyper, None)
             mu_gamma = pm.Normal("mu_gamma", *hyper.mu_gamma)
             sigma_gamma = pm.LogNormal("sigma_gamma", np.log(hyper.sigma_gamma[0]),
                                        hyper.sigma_gamma[1])
@@ -142,8 +138,7 @@ def build_model(data: ModelData, prior: PatientPrior | None = None,
                                         hyper.gp_amplitude)
         else:
             alpha = pm.Normal("alpha", *prior.alpha, dims=PATIENT)
-            b_mu, b_sd = prior.beta_arrays(data.features)
-            beta = pm.Normal("beta", b_mu, b_sd, dims=(PATIENT, FEATURE))
+            beta = _trigger_effects(model, data.features, hyper, prior)
             gamma = pm.Normal("gamma", *prior.gamma, dims=PATIENT)
             if has_delta:
                 d_mu, d_sd = prior.delta_arrays(data.interventions)
@@ -165,6 +160,59 @@ def build_model(data: ModelData, prior: PatientPrior | None = None,
         pm.Bernoulli("y_obs", logit_p=eta / pt.sqrt(1.0 + np.pi * spread / 8.0),
                      observed=d["y"], dims=OBS)
     return model
+
+
+def _trigger_effects(model: pm.Model, features: list[str], hyper: Hyper,
+                     prior: PatientPrior | None) -> pt.TensorVariable:
+    """Patients' trigger coefficients ``beta`` (patient, feature).
+
+    Without lagged copies: per feature, partially pooled ``beta = mu_beta + tau_beta * offset``
+    (``prior`` None) or a fixed normal prior. With them (:class:`~.design.LagStructure`), a
+    distributed lag: each trigger has one effect per patient, ``beta_total`` (partially pooled
+    or fixed prior, over the ``effect`` dim: features that are not lagged copies), spread over
+    its lags by weights ``lag_weight`` (a Dirichlet per trigger that favours the same day,
+    shared by the model's patients), ``beta[i, t@lag k] = beta_total[i, t] lag_weight[t, k]``
+    — the lagged copies share the patient's effect instead of each being estimated on its own.
+    In a cohort model ``mu_beta``/``tau_beta`` per feature are then deterministic (population
+    mean and scale of each column), so every later reader of ``beta`` sees one layout.
+    """
+    lags = LagStructure.of(features)
+    if not lags.triggers:
+        if prior is not None:
+            return pm.Normal("beta", *prior.beta_arrays(features), dims=(PATIENT, FEATURE))
+        mu_beta = pm.Normal("mu_beta", 0.0, hyper.mu_beta_sd, dims=FEATURE)
+        # between-patient scale per trigger: heterogeneity differs by trigger (a third of
+        # women are insensitive to menses, most patients to weather); one shared scale
+        # pulls every patient onto the population mean
+        tau_beta = pm.LogNormal("tau_beta", np.log(hyper.tau_beta[0]), hyper.tau_beta[1],
+                                dims=FEATURE)
+        return pm.Deterministic("beta", mu_beta + tau_beta * _offsets("beta_z", (FEATURE,)),
+                                dims=(PATIENT, FEATURE))
+    effects = lags.effects
+    model.add_coords({EFFECT: [features[k] for k in effects], TRIGGER: lags.triggers,
+                      LAG: lags.lags})
+    if prior is None:
+        conc = np.tile(hyper.lag_prior(len(lags.lags)), (len(lags.triggers), 1))
+    else:
+        conc = prior.lag_arrays(lags.triggers, hyper.lag_prior(len(lags.lags)))
+    weight = pm.Dirichlet("lag_weight", a=conc, dims=(TRIGGER, LAG))
+    padded = pt.concatenate([weight, pt.ones((1, len(lags.lags)))], axis=0)
+    column_weight = padded[np.where(lags.trigger_index >= 0, lags.trigger_index,
+                                    len(lags.triggers)), lags.lag_index]  # (K,)
+    column_effect = np.searchsorted(effects, lags.base_index)  # (K,) index into EFFECT
+    if prior is None:
+        mu = pm.Normal("mu_effect", 0.0, hyper.mu_beta_sd, dims=EFFECT)
+        tau = pm.LogNormal("tau_effect", np.log(hyper.tau_beta[0]), hyper.tau_beta[1],
+                           dims=EFFECT)
+        total = pm.Deterministic("beta_total", mu + tau * _offsets("effect_z", (EFFECT,)),
+                                 dims=(PATIENT, EFFECT))
+        pm.Deterministic("mu_beta", mu[column_effect] * column_weight, dims=FEATURE)
+        pm.Deterministic("tau_beta", tau[column_effect] * column_weight, dims=FEATURE)
+    else:
+        total = pm.Normal("beta_total", *prior.beta_arrays([features[k] for k in effects]),
+                          dims=(PATIENT, EFFECT))
+    return pm.Deterministic("beta", total[:, column_effect] * column_weight,
+                            dims=(PATIENT, FEATURE))
 
 
 def _offsets(name: str, other_dims: tuple[str, ...]) -> pt.TensorVariable:

@@ -105,6 +105,56 @@ def default_feature_specs(panel: xr.Dataset, lags: tuple[int, ...] = ()) -> list
     return specs + extra
 
 
+@dataclass(frozen=True)
+class LagStructure:
+    """Which model features are lagged copies of one trigger (a distributed lag).
+
+    ``triggers``: base features that have copies ``<name>@lag<k>``; ``lags``: ``[0, k1, ...]``
+    (the same for every trigger); per model feature, ``trigger_index`` (-1 for a feature
+    without copies) and ``lag_index`` (position in ``lags``).
+    """
+
+    triggers: list[str]
+    lags: list[int]
+    trigger_index: np.ndarray  # (K,) int
+    lag_index: np.ndarray  # (K,) int
+
+    @classmethod
+    def of(cls, features: list[str]) -> LagStructure:
+        """Read the structure from model feature names (see :func:`default_feature_specs`)."""
+        names = set(features)
+        copies: dict[str, dict[int, int]] = {}
+        for k, name in enumerate(features):
+            base, sep, lag = name.rpartition("@lag")
+            if sep and base in names:
+                copies.setdefault(base, {0: features.index(base)})[int(lag)] = k
+        triggers = [f for f in features if f in copies]
+        lag_sets = {tuple(sorted(copies[t])) for t in triggers}
+        if len(lag_sets) > 1:
+            raise ValueError(f"triggers are lagged at different days: {sorted(lag_sets)}")
+        lags = list(lag_sets.pop()) if lag_sets else [0]
+        t_idx = np.full(len(features), -1, dtype="int64")
+        l_idx = np.zeros(len(features), dtype="int64")
+        for j, t in enumerate(triggers):
+            for pos, lag in enumerate(lags):
+                t_idx[copies[t][lag]], l_idx[copies[t][lag]] = j, pos
+        return cls(triggers, lags, t_idx, l_idx)
+
+    @property
+    def base_index(self) -> np.ndarray:
+        """(K,) per model feature, the index of its lag-0 column (itself if it has no copies)."""
+        base = np.arange(len(self.trigger_index))
+        for k in np.nonzero(self.trigger_index >= 0)[0]:
+            base[k] = np.nonzero((self.trigger_index == self.trigger_index[k])
+                                 & (self.lag_index == 0))[0][0]
+        return base
+
+    @property
+    def effects(self) -> np.ndarray:
+        """Indices of the columns that carry an effect of their own (not lagged copies)."""
+        return np.nonzero(self.base_index == np.arange(len(self.base_index)))[0]
+
+
 def transform_moments(spec: FeatureSpec, mean: np.ndarray, sd: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of ``transform(x)`` for ``x ~ Normal(mean, sd)`` (sd 0 = known)."""

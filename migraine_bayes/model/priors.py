@@ -34,6 +34,14 @@ class Hyper:
     log_tau_refractory: tuple[float, float] = (float(np.log(2.0)), 0.5)
     log_lengthscale: tuple[float, float] = (float(np.log(30.0)), 0.4)
     gp_amplitude: float = 0.5
+    # distributed lag: Dirichlet concentration of a trigger's weight on its own day and on
+    # each later lag; the default (same day) is favoured, a lag must be earned by the data
+    lag_concentration: tuple[float, float] = (3.0, 1.0)
+
+    def lag_prior(self, n_lags: int) -> np.ndarray:
+        """Dirichlet concentrations over ``[0, k1, ...]`` (``n_lags`` lags)."""
+        return np.array([self.lag_concentration[0]]
+                        + [self.lag_concentration[1]] * (n_lags - 1))
 
     @classmethod
     def for_outcome(cls, outcome: str) -> Hyper:
@@ -68,6 +76,9 @@ class PatientPrior:
     log_lengthscale: tuple[float, float] = Hyper().log_lengthscale
     gp_amplitude: float = 0.5
     source: str = "default weakly informative priors"
+    # distributed lag (extra lags): Dirichlet concentrations over a trigger's lags; a trigger
+    # missing from the map gets the default (:meth:`Hyper.lag_prior`)
+    lag_weight: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     @classmethod
     def for_outcome(cls, outcome: str) -> PatientPrior:
@@ -86,9 +97,16 @@ class PatientPrior:
         pairs = [self.delta.get(n, self.default_delta) for n in names]
         return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
+    def lag_arrays(self, triggers: list[str], default: np.ndarray) -> np.ndarray:
+        """Dirichlet concentrations (trigger, lag) of the lag weights, in ``triggers`` order."""
+        return np.array([self.lag_weight.get(t, tuple(default)) for t in triggers], dtype=float)
+
     def to_dict(self) -> dict:
-        """Plain dict for ``twin.json``."""
-        return asdict(self)
+        """Plain dict for ``twin.json`` (no ``lag_weight`` key when there is no lag prior)."""
+        d = asdict(self)
+        if not d["lag_weight"]:
+            del d["lag_weight"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> PatientPrior:
@@ -99,6 +117,7 @@ class PatientPrior:
             d[key] = tuple(d[key])
         d["beta"] = {k: tuple(v) for k, v in d["beta"].items()}
         d["delta"] = {k: tuple(v) for k, v in d["delta"].items()}
+        d["lag_weight"] = {k: tuple(v) for k, v in d.get("lag_weight", {}).items()}
         return cls(**d)
 
     @classmethod
@@ -123,6 +142,12 @@ class PatientPrior:
 
         beta = {f: pooled("mu_beta", "tau_beta", {"feature": f}) for f in features
                 if f in posterior["feature"].values}
+        lag_weight = {}
+        if "lag_weight" in posterior:  # a distributed lag: effects and lag weights, not columns
+            beta = {f: pooled("mu_effect", "tau_effect", {"effect": f}) for f in features
+                    if f in posterior["effect"].values}
+            lag_weight = {str(t): _dirichlet_moments(posterior["lag_weight"].sel(trigger=t))
+                          for t in posterior["trigger"].values}
         delta = {}
         if "mu_delta" in posterior:
             delta = {m: pooled("mu_delta", "sigma_delta", {"intervention": m})
@@ -133,8 +158,19 @@ class PatientPrior:
             delta=delta, log_tau_refractory=lognormal("tau_refractory"),
             log_lengthscale=lognormal("lengthscale"),
             gp_amplitude=float(np.sqrt((posterior["gp_amplitude"].values ** 2).mean())),
-            source="population posterior of a fitted cohort twin",
+            source="population posterior of a fitted cohort twin", lag_weight=lag_weight,
         )
 
 
-_PER = {"tau_beta"}  # scale parameters indexed like their means
+_PER = {"tau_beta", "tau_effect"}  # scale parameters indexed like their means
+
+
+def _dirichlet_moments(weights) -> tuple[float, ...]:
+    """Dirichlet concentrations matching posterior weight draws (a DataArray with a ``lag`` dim).
+
+    Mean and average variance are matched: ``Var w_k = m_k (1 - m_k) / (a0 + 1)``.
+    """
+    w = weights.transpose(..., "lag").values.reshape(-1, weights.sizes["lag"])
+    m = w.mean(0)
+    a0 = float(np.mean(m * (1 - m)) / max(float(np.mean(w.var(0))), 1e-9) - 1.0)
+    return tuple(float(v) for v in m * float(np.clip(a0, 1.0, 1e3)))

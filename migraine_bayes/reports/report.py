@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .. import atomic
-from ..sensitivity import population_effects, trigger_sensitivities
+from ..sensitivity import lag_weights, population_effects, trigger_sensitivities
 from . import figures
 from .checks import patient_checks
 from .html import Document
@@ -146,6 +146,12 @@ def _sensitivities(doc: Document, twin, shown: list[str]) -> None:
         "patient_id", "feature", "odds_ratio", "or_low", "or_high", "p_positive", "coverage"]]
     doc.paragraph(f"{len(flagged)} patient-trigger pairs raise risk with P(effect > 0) ≥ 0.95:")
     doc.table(flagged)
+    lags = lag_weights(twin)
+    if len(lags):
+        doc.paragraph("Distributed lag: the share of each trigger's effect acting on its own "
+                      "day and on the days after (population weights, 90% intervals); "
+                      "p_peak = probability that the lag carries the largest share.")
+        doc.table(lags)
 
 
 def _backtest(doc: Document, bt: dict, shown: list[str]) -> None:
@@ -157,7 +163,10 @@ def _backtest(doc: Document, bt: dict, shown: list[str]) -> None:
                   "forecast the same days from the same information. On synthetic cohorts, "
                   "oracle_hazard is the generator's true probability and oracle the same "
                   "updated with the day-before premonitory symptoms under the generator's "
-                  "own symptom model. Intervals are 90% bootstrap intervals over days.")
+                  "own symptom model; oracle_filtered knows every true parameter but infers "
+                  "the hidden susceptibility from the outcomes before the day (the bound of "
+                  "a forecaster that reads diaries). Intervals are 90% bootstrap intervals "
+                  "over days.")
     scores = bt["scores"]
     doc.table(scores[[c for c in SCORE_COLUMNS if c in scores]])
     models = [m for m in ("twin", "oracle", "logistic")
