@@ -174,6 +174,7 @@ def test_model_spec_round_trip_and_hash(panel) -> None:
             "domain": {"center": 10.0, "half_width": 20.0, "basis_offset": [0.1, 0.2]}}
     spec = ModelSpec.from_meta(meta)
     assert spec.feature_specs == design.features and spec.scaling_dict == design.scaling
+    assert spec.lags == (1,)  # what a retraining refits with
     again = ModelSpec.from_meta(__import__("json").loads(__import__("json").dumps(meta)))
     assert again.digest() == spec.digest()
     meta["scaling"][design.features[0].name][1] *= 2  # an edited scale: another hash

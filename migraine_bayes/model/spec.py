@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .design import FeatureSpec
+from .design import FeatureSpec, LagStructure
 from .priors import PatientPrior
 
 LATENT = "hsgp"  # the latent susceptibility's kind (one today)
@@ -57,6 +57,11 @@ class ModelSpec:
     def feature_specs(self) -> list[FeatureSpec]:
         """The model features, in order."""
         return list(self.features)
+
+    @property
+    def lags(self) -> tuple[int, ...]:
+        """The distributed lag's extra days (``()`` without one), as ``fit_cohort`` takes it."""
+        return tuple(LagStructure.of([f.name for f in self.features]).lags[1:])
 
     @property
     def scaling_dict(self) -> dict[str, tuple[float, float]]:
