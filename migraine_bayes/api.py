@@ -83,7 +83,8 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
              chains: int | None = None, truth: str | os.PathLike | None = None,
              threshold: float | None = None, json_lines: bool = False,
              outcome: str = "onset", progress=None, refit_every: int = 30,
-             force: bool = False, dedupe: bool = False, lags: tuple[int, ...] = ()):
+             force: bool = False, dedupe: bool = False, lags: tuple[int, ...] = (),
+             deviations: str = "normal"):
     """Rolling-origin backtest (:func:`migraine_bayes.evaluation.backtest`) written to files.
 
     ``out`` gets SCHEMA.md's backtest table (CSV, or JSON lines); beside it
@@ -107,7 +108,7 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     settings = sampler_settings(n > 1 and hierarchical is not False, seed, draws, chains)
     result = run_backtest(c, train_until, patients, information, hierarchical, settings,
                           truth_data, threshold, seed, outcome=outcome, progress=progress,
-                          refit_every=refit_every, lags=tuple(lags))
+                          refit_every=refit_every, lags=tuple(lags), deviations=deviations)
     paths = backtest_paths(out)
     f = result.forecasts
     atomic.write_text(paths["forecasts"], f.to_json(orient="records", lines=True,
@@ -119,7 +120,7 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
         "train_until": result.train_until, "information": result.information,
         "threshold": result.threshold, "patients": sorted(f["patient_id"].unique().tolist()),
         "oracle": truth_data is not None, "seed": seed, "refit_every": refit_every,
-        "outcome": outcome, "lags": list(lags)}, indent=1))
+        "outcome": outcome, "lags": list(lags), "deviations": deviations}, indent=1))
     return result
 
 
@@ -254,7 +255,8 @@ def _check_patients(c: Cohort, patients: list[str] | None) -> None:
 def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] | None = None,
         seed: int = 0, draws: int | None = None, chains: int | None = None,
         outcome: str = "onset", validate: bool | None = None, force: bool = False,
-        dedupe: bool = False, lags: tuple[int, ...] = ()) -> DigitalTwin:
+        dedupe: bool = False, lags: tuple[int, ...] = (),
+        deviations: str = "normal") -> DigitalTwin:
     """Fit a twin and save it to ``out``: one patient → patient model, several → hierarchy.
 
     ``validate`` (time-ordered holdout, a second fit) defaults to on for one patient and off
@@ -262,7 +264,8 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     patients gets a new version (the old one kept under ``versions/``, the audit trail
     continued); a twin of other patients or any other non-empty folder is replaced only with
     ``force`` (:func:`migraine_bayes.targets.twin_target`). ``lags``: extra days at which
-    triggers may act (:func:`migraine_bayes.model.default_feature_specs`).
+    triggers may act (:func:`migraine_bayes.model.default_feature_specs`); ``deviations``:
+    the cohort prior of patients' trigger deviations (``normal`` or sparse ``horseshoe``).
     """
     c = load_cohort(cohort, dedupe=dedupe)
     _check_patients(c, patients)
@@ -275,7 +278,8 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
                                        lags=tuple(lags))
     else:
         twin = DigitalTwin.fit_cohort(c, ids, outcome=outcome, settings=settings,
-                                      validate=bool(validate), lags=tuple(lags))
+                                      validate=bool(validate), lags=tuple(lags),
+                                      deviations=deviations)
     with twin_lock(out):
         previous = twin_target(out, ids, force)
         if previous is not None:

@@ -48,6 +48,10 @@ Force = Annotated[bool, typer.Option("--force", help="Replace an existing cohort
                                                      "file or folder there.")]
 Dedupe = Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and say how "
                                                        "many) instead of rejecting them.")]
+Deviations = Annotated[str, typer.Option(help="Cohort prior of patients' trigger deviations "
+                                               "from the population: normal, or horseshoe "
+                                               "(sparse: a patient may be insensitive to a "
+                                               "trigger the population reacts to).")]
 Lags = Annotated[str | None, typer.Option(help="A distributed lag: triggers may also act these "
                                                "days later, e.g. 1,2 (each trigger's effect is "
                                                "spread over its lags by learned weights).")]
@@ -183,6 +187,15 @@ def _check_outcome(outcome: str) -> None:
         raise typer.BadParameter("must be 'onset' or 'headache_day'", param_hint="--outcome")
 
 
+def _deviations(value: str) -> str:
+    from .model.builder import DEVIATIONS
+
+    if value not in DEVIATIONS:
+        raise typer.BadParameter(f"must be one of {', '.join(DEVIATIONS)}",
+                                 param_hint="--deviations")
+    return value
+
+
 def _lags(value: str | None) -> tuple[int, ...]:
     try:
         lags = tuple(int(k) for k in value.split(",") if k.strip()) if value else ()
@@ -219,6 +232,7 @@ def fit(
                                         )] = False,
     dedupe: Dedupe = False,
     lags: Lags = None,
+    deviations: Deviations = "normal",
 ) -> None:
     """Fit a twin (one patient: patient model; several: hierarchical) and save it."""
     _check_outcome(outcome)
@@ -227,7 +241,7 @@ def fit(
         warnings.simplefilter("ignore", InferenceWarning)  # reported below instead
         twin = api.fit(cohort, out, patients=_patients(patients), seed=seed, draws=draws,
                        chains=chains, outcome=outcome, force=force, dedupe=dedupe,
-                       lags=_lags(lags))
+                       lags=_lags(lags), deviations=_deviations(deviations))
     d = twin.meta["diagnostics"]
     typer.echo(f"fitted {len(twin.patients)} patient(s) in {time.perf_counter() - t0:.0f} s; "
                f"max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
@@ -318,6 +332,7 @@ def backtest(
     refit_every: Annotated[int, typer.Option(min=1, max=62, help="Days between refits of "
                                                                 "the twin.")] = 30,
     lags: Lags = None,
+    deviations: Deviations = "normal",
     force: Force = False,
     dedupe: Dedupe = False,
 ) -> None:
@@ -344,7 +359,7 @@ def backtest(
                               chains=chains, threshold=threshold, json_lines=json_lines,
                               outcome=outcome, progress=_progress(t0),
                               refit_every=refit_every, force=force, dedupe=dedupe,
-                              lags=_lags(lags))
+                              lags=_lags(lags), deviations=_deviations(deviations))
     _print_table(result.scores[["model", "days", "attacks", "auc", "auc_low", "auc_high",
                                 "brier", "ece", "log_score", "sensitivity", "specificity",
                                 "ppv", "f1"]])

@@ -6,6 +6,8 @@ population predictive, one per draw::
 
     alpha_new[s] = mu_alpha[s] + sigma_alpha[s] sqrt(1 + 1/P) eps_alpha[s]     (likewise beta,
                                                                              gamma, delta)
+    beta_new[s] = mu_beta[s] + tau_beta[s] lambda~_new[s] eps[s]      (horseshoe deviations:
+                  a new local scale lambda_new ~ HalfStudentT, regularised by the slab c²[s])
     gp_amplitude_new[s] ~ HalfNormal(hyper),   gp_coef_new[s] ~ Normal(0, 1)
 
 (``sqrt(1 + 1/P)``: the patient offsets sum to zero over the P fitted patients, so ``mu`` is
@@ -22,11 +24,15 @@ import xarray as xr
 
 from .dims import CHAIN, DRAW, EFFECT, FEATURE, PATIENT
 from .model.design import LagStructure
+from .model.priors import Hyper
 
 # patient parameter -> (population mean, population scale); the others are drawn from priors
 POOLED = {"alpha": ("mu_alpha", "sigma_alpha"), "beta": ("mu_beta", "tau_beta"),
           "gamma": ("mu_gamma", "sigma_gamma"), "delta": ("mu_delta", "sigma_delta"),
           "beta_total": ("mu_effect", "tau_effect")}
+# effects whose deviations may be sparse (horseshoe): their local-scale variable's suffix
+SPARSE = {"beta": "beta", "beta_total": "effect"}
+LOCAL_DF = Hyper().local_df
 
 
 def with_new_patients(posterior: xr.Dataset, patients: list[str], gp_amplitude_sd: float,
@@ -63,7 +69,19 @@ def with_new_patients(posterior: xr.Dataset, patients: list[str], gp_amplitude_s
                 continue
             template = var.isel({PATIENT: 0})
             eps = rng.standard_normal(template.shape)
-            if name in POOLED:
+            sparse = SPARSE.get(name)
+            if sparse is not None and f"lambda_{sparse}" in posterior:  # horseshoe deviations
+                lam = np.abs(rng.standard_t(LOCAL_DF, template.shape))
+                new[f"lambda_{sparse}"] = (template.dims, lam)
+                mu, scale = (posterior[v] for v in POOLED[name])
+                c2 = posterior[f"slab_{sparse}"]
+                lam = xr.DataArray(lam, dims=template.dims)
+                shrunk = np.sqrt(c2 * lam**2 / (c2 + scale**2 * lam**2))
+                values = (mu + scale * shrunk * xr.DataArray(eps, dims=template.dims)
+                          ).transpose(*template.dims).values
+            elif name.startswith("lambda_"):
+                continue  # drawn with its effect
+            elif name in POOLED:
                 mu, scale = (posterior[v] for v in POOLED[name])
                 values = (mu + scale * inflate * xr.DataArray(eps, dims=template.dims)
                           ).transpose(*template.dims).values

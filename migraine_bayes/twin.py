@@ -107,13 +107,16 @@ class DigitalTwin:
     @classmethod
     def fit_cohort(cls, cohort: Cohort, patients: list[str] | None = None,
                    outcome: str = "onset", settings: SamplerSettings | None = None,
-                   validate: bool = False, lags: tuple[int, ...] = ()) -> DigitalTwin:
+                   validate: bool = False, lags: tuple[int, ...] = (),
+                   deviations: str = "normal") -> DigitalTwin:
         """Fit the full hierarchy: population parameters and every patient.
 
         ``lags``: extra days at which triggers may act (:func:`default_feature_specs`).
+        ``deviations``: prior of patients' trigger deviations from the population,
+        ``normal`` or ``horseshoe`` (sparse: :data:`migraine_bayes.model.builder.DEVIATIONS`).
         """
         return cls._fit(cohort, patients, outcome, None, settings or COHORT_SETTINGS,
-                        validate=validate, lags=lags)
+                        validate=validate, lags=lags, deviations=deviations)
 
     @classmethod
     def fit_patient(cls, cohort: Cohort, patient: str,
@@ -151,19 +154,22 @@ class DigitalTwin:
              features: list[FeatureSpec] | None = None,
              scaling: dict[str, tuple[float, float]] | None = None,
              interventions: list[str] | None = None,
-             lags: tuple[int, ...] = ()) -> DigitalTwin:
+             lags: tuple[int, ...] = (), deviations: str = "normal") -> DigitalTwin:
         panel = build_panel(cohort, patients=patients, horizon_days=HORIZON_DAYS)
         design = build_design(panel, outcome, features, interventions, scaling, lags=lags)
         domain = _domain(panel)
-        data = model_data(design, domain)
+        data = model_data(design, domain, deviations)
         if len(data.y) == 0:
             raise TwinError("no day with a known outcome to fit on")
         idata, diag = fit(data, prior, settings)
         posterior = _slim(idata)
         meta = _metadata(cohort, panel, design, data, prior, outcome, diag)
+        if prior is None and deviations != "normal":
+            meta["deviations"] = deviations
         twin = cls(posterior, panel, meta)
         if validate:
-            twin.meta["validation"] = _validate(panel, design, domain, prior, settings)
+            twin.meta["validation"] = _validate(panel, design, domain, prior, settings,
+                                                data.deviations)
         return twin
 
     # ------------------------------------------------------------------ forecasting
@@ -705,7 +711,7 @@ def attack_history(attacks: pd.DataFrame, patients: list[str]) -> dict:
 
 
 def _validate(panel: xr.Dataset, design: Design, domain, prior: PatientPrior | None,
-              settings: SamplerSettings) -> dict:
+              settings: SamplerSettings, deviations: str = "normal") -> dict:
     """Time-ordered split: refit on each patient's first 80% of diary days, score the rest.
 
     The held-out outcomes are predicted from the training posterior with that day's observed
@@ -723,7 +729,7 @@ def _validate(panel: xr.Dataset, design: Design, domain, prior: PatientPrior | N
                 f"training and {n_held} held-out days with a known outcome; needs "
                 f"{MIN_VALIDATION_DAYS} and 1)"}
     train = Design(**{**design.__dict__, "y": np.where(held, np.nan, design.y)})
-    data = model_data(train, domain)
+    data = model_data(train, domain, deviations)
     with warnings.catch_warnings():  # the validation fit's checks are recorded (checks_ok)
         warnings.simplefilter("ignore", InferenceWarning)
         idata, diag = fit(data, prior, settings, retry=False)

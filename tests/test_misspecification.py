@@ -40,7 +40,8 @@ def test_generators_record_their_misspecification() -> None:
 @pytest.mark.filterwarnings("ignore::migraine_bayes.inference.InferenceWarning")
 def test_small_suite_runs_twin_beside_oracle(tmp_path) -> None:
     table = run_suite(patients=3, days=150, test_days=40, generators=["lagged"],
-                      draws=200, seed=3, lags=(1, 2))  # the distributed-lag twin, end to end
+                      draws=200, seed=3, lags=(1, 2),  # distributed lag, sparse deviations
+                      deviations="horseshoe")
     models = set(table["model"])
     assert {"twin", "oracle", "base_rate"} <= models
     twin = table[table["model"] == "twin"].iloc[0]

@@ -130,12 +130,14 @@ def test_patient_prior_round_trip() -> None:
     assert list(mu) == [0.1, 0.0] and list(sd) == [0.2, 0.5]
 
 
-@pytest.mark.parametrize(("hierarchical", "outcome", "lags"),
-                         [(True, "onset", ()), (False, "onset", ()),
-                          (True, "headache_day", ()), (False, "headache_day", ()),
-                          (True, "onset", (1, 2)), (False, "onset", (1, 2))])
+@pytest.mark.parametrize(("hierarchical", "outcome", "lags", "deviations"),
+                         [(True, "onset", (), "normal"), (False, "onset", (), "normal"),
+                          (True, "headache_day", (), "normal"),
+                          (False, "headache_day", (), "normal"),
+                          (True, "onset", (1, 2), "normal"), (False, "onset", (1, 2), "normal"),
+                          (True, "onset", (), "horseshoe"), (True, "onset", (1, 2), "horseshoe")])
 def test_numpy_kernel_matches_the_compiled_likelihood(panel, hierarchical, outcome,
-                                                      lags) -> None:
+                                                      lags, deviations) -> None:
     """The log-odds that forecast, filter and simulation compute in numpy
     (:func:`migraine_bayes.forecast.posterior_terms`) give, on random prior draws, the same
     per-day log-likelihood as the PyMC graph that was fitted."""
@@ -147,7 +149,7 @@ def test_numpy_kernel_matches_the_compiled_likelihood(panel, hierarchical, outco
 
     domain = _domain(panel)
     design = build_design(panel, outcome, lags=lags)
-    data = model_data(design, domain)
+    data = model_data(design, domain, deviations)
     model = build_model(data, None if hierarchical else PatientPrior.for_outcome(outcome))
     with model:
         prior = pm.sample_prior_predictive(draws=6, random_seed=4).prior
@@ -239,3 +241,38 @@ def test_new_patient_prior_carries_the_population_lag_weights(panel) -> None:
     assert PatientPrior.from_dict(prior.to_dict()) == prior
     new = build_model(model_data(design, _domain(panel)), prior)
     assert {"beta_total", "lag_weight"} <= set(new.named_vars)
+
+
+def test_sparse_deviations_reach_new_patients_and_priors(panel) -> None:
+    """Horseshoe deviations: local scales per patient and trigger, a slab; a new patient drawn
+    from the population gets its own local scales, and its moment-matched prior is wider than
+    the population mean's spread alone; the spec hash says which prior was fitted."""
+    import pymc as pm
+
+    from migraine_bayes.model import ModelSpec
+    from migraine_bayes.population import with_new_patients
+    from migraine_bayes.twin import _domain
+
+    design = build_design(panel)
+    model = build_model(model_data(design, _domain(panel), "horseshoe"))
+    assert {"lambda_beta", "slab_beta"} <= set(model.named_vars)
+    with model:
+        prior = pm.sample_prior_predictive(draws=50, random_seed=3).prior
+    stored = prior.drop_vars([v for v in prior.data_vars if v.endswith("_z")])
+    new = with_new_patients(stored, ["NEW"], 0.5, seed=2).sel(patient="NEW")
+    assert np.isfinite(new["beta"]).all() and (new["lambda_beta"] > 0).all()
+    assert not np.allclose(new["beta"], stored["mu_beta"])
+    p = PatientPrior.from_population(stored, design.feature_names, [])
+    mu = stored["mu_beta"].sel(feature="trigger.stress")
+    assert p.beta["trigger.stress"][1] > float(mu.std())
+    with pytest.raises(ValueError, match="deviations"):
+        model_data(design, _domain(panel), "laplace")
+    meta = {"outcome": "onset", "features": [f.to_dict() for f in design.features],
+            "interventions": design.interventions,
+            "scaling": {k: list(v) for k, v in design.scaling.items()},
+            "centers": design.centers, "hierarchical": True, "prior": None,
+            "domain": {"center": 10.0, "half_width": 20.0, "basis_offset": [0.1]}}
+    normal = ModelSpec.from_meta(meta)
+    sparse = ModelSpec.from_meta(meta | {"deviations": "horseshoe"})
+    assert normal.deviations == "normal" and sparse.deviations == "horseshoe"
+    assert normal.digest() != sparse.digest()

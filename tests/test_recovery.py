@@ -56,3 +56,24 @@ def test_recovery_on_a_larger_cohort() -> None:
     assert 0.80 <= stats["coverage"] <= 0.97, stats
     assert stats["precision"] >= 0.85, stats  # issue target 0.9; measured 0.88
     assert stats["recall"] >= 0.8 * stats["ideal_recall"], stats  # measured 0.46 of 0.53
+
+
+@pytest.mark.slow
+def test_recovery_with_sparse_deviations() -> None:
+    """The same 40 patients with horseshoe deviations (``--deviations horseshoe``): a patient
+    may be insensitive to a trigger the population reacts to. Issue 12's identification
+    target, read at one flag level for both the twin and the bound (P(effect > 0) ≥ 0.97):
+    precision ≥ 0.9 at recall ≥ 0.8 of the ideal analysis's. Measured: 0.900 and 0.92 (the
+    Gaussian prior: 0.978 and 0.74 at that level, 0.898 and 0.80 at 0.96)."""
+    sc = simulate_cohort(40, 365, seed=404)
+    twin = DigitalTwin.fit_cohort(sc.cohort, deviations="horseshoe")
+    assert twin.meta["diagnostics"]["ok"], twin.meta["diagnostics"]
+    table = recovery_table(trigger_sensitivities(twin), sc.truth, twin.meta["scaling"])
+    stats = trigger_identification(table, p_flag=0.97)
+    stats["ideal_recall"] = float(identification_bound(twin.panel, sc.truth,
+                                                       p_flag=0.97)["p_flag"].mean())
+    atomic.write_text(ROOT / "reports" / "validation" / "recovery_sparse.json",
+                      json.dumps(stats, indent=1))
+    assert 0.80 <= stats["coverage"] <= 0.97, stats
+    assert stats["precision"] >= 0.9, stats
+    assert stats["recall"] >= 0.8 * stats["ideal_recall"], stats

@@ -103,7 +103,8 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
              hierarchical: bool | None = None, settings: SamplerSettings | None = None,
              truth: dict | None = None, threshold: float | None = None, seed: int = 0,
              baselines: bool = True, outcome: str = "onset", progress=None,
-             refit_every: int = REFIT_EVERY, lags: tuple[int, ...] = ()) -> BacktestResult:
+             refit_every: int = REFIT_EVERY, lags: tuple[int, ...] = (),
+             deviations: str = "normal") -> BacktestResult:
     """Backtest twins of ``cohort``'s patients after ``train_until`` (see the module text).
 
     Parameters
@@ -143,6 +144,8 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
     lags : tuple of int
         Extra days at which triggers may act in the twin's fits
         (:func:`~migraine_bayes.model.design.default_feature_specs`).
+    deviations : str
+        Cohort prior of patients' trigger deviations (``normal`` or ``horseshoe``).
     """
     from ..twin import TwinError
 
@@ -177,7 +180,7 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
         walking = [i for i in range(len(ids)) if until[i] > upto[i]]
         if walking:
             by_patient = _fit_origin(cohort, ids, upto, walking, origin, hierarchical,
-                                     outcome, settings, say, lags)
+                                     outcome, settings, say, lags, deviations)
             fits.append(by_patient)
             ahead = ex_ante_panel(panel, upto) if information == "ex_ante" else None
             say(f"walking forward from {(origin + pd.Timedelta(days=1)).date()}")
@@ -230,7 +233,8 @@ def _days_up_to(diary: np.ndarray, dates: np.ndarray, day: pd.Timestamp) -> np.n
 
 def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[int],
                 origin: pd.Timestamp, hierarchical: bool, outcome: str,
-                settings: SamplerSettings | None, say, lags: tuple[int, ...] = ()) -> dict:
+                settings: SamplerSettings | None, say, lags: tuple[int, ...] = (),
+                deviations: str = "normal") -> dict:
     """The twins of one origin: patient id → twin, for every patient walked from it.
 
     A cohort twin is fitted on every patient with a diary day up to ``origin``; patients
@@ -245,7 +249,7 @@ def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[
     seen = [ids[i] for i in range(len(ids)) if upto[i] > 0]
     if hierarchical and len(seen) > 1:
         say(f"fitting {len(seen)} patient(s) on data up to {origin.date()}")
-        twin = DigitalTwin.fit_cohort(train, seen, **kw)
+        twin = DigitalTwin.fit_cohort(train, seen, deviations=deviations, **kw)
         new = [ids[i] for i in walking if upto[i] == 0]
         if new:
             say(f"{len(new)} patient(s) start after {origin.date()}: forecast from the "

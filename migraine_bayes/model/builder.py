@@ -23,6 +23,7 @@ Every model input is ``pm.Data``, so one compiled model serves every patient of 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,11 @@ from . import hsgp
 from .design import Design, LagStructure
 from .priors import Hyper, PatientPrior
 
-LATENT_VARS = ("gp_coef",)  # per-basis latent coefficients: not held to the ESS target
+LATENT_VARS = ("gp_coef",)
+# patients' deviations from the population trigger effects: Gaussian, or sparse (a regularised
+# horseshoe: most patients near the population, a few far from it — "this patient is
+# insensitive to this trigger" — without the Gaussian's quadratic pull back to the mean)
+DEVIATIONS = ("normal", "horseshoe")  # per-basis latent coefficients: not held to the ESS target
 
 
 @dataclass
@@ -57,6 +62,7 @@ class ModelData:
     half_width: float
     basis_offset: np.ndarray  # (B,) subtracted from the basis (latent mean 0 over the fit)
     outcome: str = "onset"  # selects the hyperpriors (:meth:`.priors.Hyper.for_outcome`)
+    deviations: str = "normal"  # patients' trigger deviations: "normal" or "horseshoe"
 
     def as_data(self) -> dict[str, np.ndarray]:
         """The ``pm.Data`` values by name (for ``set_data`` / nutpie ``with_data``)."""
@@ -70,16 +76,19 @@ class ModelData:
         Feature names are in it: they fix the lag structure and the posterior's coordinates.
         """
         return (len(self.patients), tuple(self.features), tuple(self.interventions),
-                self.phi.shape[1], self.outcome)
+                self.phi.shape[1], self.outcome, self.deviations)
 
 
-def model_data(design: Design, domain: tuple[float, float, np.ndarray] | None = None
-               ) -> ModelData:
+def model_data(design: Design, domain: tuple[float, float, np.ndarray] | None = None,
+               deviations: str = "normal") -> ModelData:
     """Flatten a design over its known days.
 
     ``domain`` = (center, half_width, basis_offset) of the HSGP; default: fitted to the
     design's own days (pass a fitted twin's to score new days on the same latent basis).
+    ``deviations``: the cohort prior of patients' trigger deviations (:data:`DEVIATIONS`).
     """
+    if deviations not in DEVIATIONS:
+        raise ValueError(f"deviations must be one of {DEVIATIONS}, got {deviations!r}")
     known = ~np.isnan(design.y)
     p_idx, t_idx = np.nonzero(known)
     if domain is None:
@@ -97,7 +106,7 @@ def model_data(design: Design, domain: tuple[float, float, np.ndarray] | None = 
         phi=hsgp.basis(t_idx, center, half_width, m) - offset,
         sqrt_eigs=hsgp.sqrt_eigenvalues(half_width, m), y=design.y[known].astype("int64"),
         center=center, half_width=half_width, basis_offset=np.asarray(offset),
-        outcome=design.outcome,
+        outcome=design.outcome, deviations=deviations,
     )
 
 
@@ -105,6 +114,7 @@ def build_model(data: ModelData, prior: PatientPrior | None = None,
                 hyper: Hyper | None = None) -> pm.Model:
     """The twin's PyMC model: hierarchical when ``prior`` is None, else fixed patient priors."""
     hyper = hyper or Hyper.for_outcome(data.outcome)
+    hyper = dataclasses.replace(hyper, deviations=data.deviations)
     n_basis = data.phi.shape[1]
     coords = {PATIENT: data.patients, FEATURE: data.features, INTERVENTION: data.interventions,
               BASIS: np.arange(n_basis), OBS: np.arange(len(data.y))}
@@ -186,7 +196,7 @@ def _trigger_effects(model: pm.Model, features: list[str], hyper: Hyper,
         # pulls every patient onto the population mean
         tau_beta = pm.LogNormal("tau_beta", np.log(hyper.tau_beta[0]), hyper.tau_beta[1],
                                 dims=FEATURE)
-        return pm.Deterministic("beta", mu_beta + tau_beta * _offsets("beta_z", (FEATURE,)),
+        return pm.Deterministic("beta", mu_beta + _deviations("beta", tau_beta, FEATURE, hyper),
                                 dims=(PATIENT, FEATURE))
     effects = lags.effects
     model.add_coords({EFFECT: [features[k] for k in effects], TRIGGER: lags.triggers,
@@ -204,7 +214,7 @@ def _trigger_effects(model: pm.Model, features: list[str], hyper: Hyper,
         mu = pm.Normal("mu_effect", 0.0, hyper.mu_beta_sd, dims=EFFECT)
         tau = pm.LogNormal("tau_effect", np.log(hyper.tau_beta[0]), hyper.tau_beta[1],
                            dims=EFFECT)
-        total = pm.Deterministic("beta_total", mu + tau * _offsets("effect_z", (EFFECT,)),
+        total = pm.Deterministic("beta_total", mu + _deviations("effect", tau, EFFECT, hyper),
                                  dims=(PATIENT, EFFECT))
         pm.Deterministic("mu_beta", mu[column_effect] * column_weight, dims=FEATURE)
         pm.Deterministic("tau_beta", tau[column_effect] * column_weight, dims=FEATURE)
@@ -213,6 +223,24 @@ def _trigger_effects(model: pm.Model, features: list[str], hyper: Hyper,
                           dims=(PATIENT, EFFECT))
     return pm.Deterministic("beta", total[:, column_effect] * column_weight,
                             dims=(PATIENT, FEATURE))
+
+
+def _deviations(prefix: str, tau: pt.TensorVariable, dim: str, hyper: Hyper
+                ) -> pt.TensorVariable:
+    """Patients' deviations (patient, dim) from population effects with scale ``tau`` (dim,).
+
+    ``normal``: ``tau * offset`` with offsets summing to zero over patients. ``horseshoe``
+    (Piironen & Vehtari 2017): ``tau * lambda~ * z`` with local scales ``lambda_<prefix> ~
+    HalfStudentT(local_df)`` per patient and effect, regularised by a slab
+    (``slab_<prefix>`` = c², InverseGamma(2, 2 slab_scale²)): ``lambda~² = c² lambda² / (c² +
+    tau² lambda²)``; the population effect is then the typical patient, not the mean.
+    """
+    if hyper.deviations == "normal":
+        return tau * _offsets(f"{prefix}_z", (dim,))
+    lam = pm.HalfStudentT(f"lambda_{prefix}", nu=hyper.local_df, dims=(PATIENT, dim))
+    c2 = pm.InverseGamma(f"slab_{prefix}", 2.0, 2.0 * hyper.slab_scale**2)
+    shrunk = pt.sqrt(c2 * lam**2 / (c2 + tau**2 * lam**2))
+    return tau * shrunk * pm.Normal(f"{prefix}_z", dims=(PATIENT, dim))
 
 
 def _offsets(name: str, other_dims: tuple[str, ...]) -> pt.TensorVariable:

@@ -37,6 +37,11 @@ class Hyper:
     # distributed lag: Dirichlet concentration of a trigger's weight on its own day and on
     # each later lag; the default (same day) is favoured, a lag must be earned by the data
     lag_concentration: tuple[float, float] = (3.0, 1.0)
+    # patients' trigger deviations (builder.DEVIATIONS); for "horseshoe", the local scales'
+    # Student-t degrees of freedom and the slab scale (log-odds per SD) that caps them
+    deviations: str = "normal"
+    local_df: float = 3.0
+    slab_scale: float = 1.0
 
     def lag_prior(self, n_lags: int) -> np.ndarray:
         """Dirichlet concentrations over ``[0, k1, ...]`` (``n_lags`` lags)."""
@@ -134,6 +139,10 @@ class PatientPrior:
             m = posterior[mu] if sel is None else posterior[mu].sel(sel)
             s = posterior[sigma] if sel is None or sigma not in _PER else posterior[sigma].sel(
                 sel)
+            slab = _SLAB.get(sigma)
+            if slab in posterior:  # horseshoe deviations: E[tau² lambda~²] over the prior's
+                scale2 = _horseshoe_variance(s.values.ravel(), posterior[slab].values.ravel())
+                return float(m.mean()), float(np.sqrt(m.var() + scale2))
             return float(m.mean()), float(np.sqrt(m.var() + (s**2).mean()))
 
         def lognormal(name: str) -> tuple[float, float]:
@@ -163,6 +172,14 @@ class PatientPrior:
 
 
 _PER = {"tau_beta", "tau_effect"}  # scale parameters indexed like their means
+_SLAB = {"tau_beta": "slab_beta", "tau_effect": "slab_effect"}  # horseshoe slab of a scale
+
+
+def _horseshoe_variance(tau: np.ndarray, c2: np.ndarray, n: int = 64, seed: int = 0) -> float:
+    """``E[tau² lambda~²]`` for a new patient: local scales from their HalfStudentT prior."""
+    lam = np.abs(np.random.default_rng(seed).standard_t(Hyper().local_df, (n, 1)))
+    lt2 = c2 * lam**2 / (c2 + tau**2 * lam**2)
+    return float(np.mean(tau**2 * lt2))
 
 
 def _dirichlet_moments(weights) -> tuple[float, ...]:

@@ -1,11 +1,12 @@
 """The fitted configuration of a twin, as one typed, serialisable value with a hash.
 
 Everything that fixes a twin's likelihood — the outcome, the model features (transforms and
-lags), the interventions, the feature scaling and per-patient centres, the prior structure and
-the latent basis — read from ``twin.json`` once, in one place (:meth:`ModelSpec.from_meta`),
-instead of being decoded by hand wherever it is needed. :meth:`ModelSpec.digest` is saved with
-the twin (``spec_hash``) and checked on load, so a ``twin.json`` edited by hand (a changed
-scaling, a dropped feature) is refused instead of silently forecasting on another scale.
+lags), the interventions, the feature scaling and per-patient centres, the prior structure
+(and the cohort's deviation prior) and the latent basis — read from ``twin.json`` once, in
+one place (:meth:`ModelSpec.from_meta`), instead of being decoded by hand wherever it is
+needed. :meth:`ModelSpec.digest` is saved with the twin (``spec_hash``) and checked on load,
+so a ``twin.json`` edited by hand (a changed scaling, a dropped feature) is refused instead of
+silently forecasting on another scale.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class ModelSpec:
     prior: PatientPrior | None
     domain: tuple[float, float, tuple[float, ...]]  # center, half width, basis offset
     latent: str = LATENT
+    deviations: str = "normal"  # cohort prior of patients' trigger deviations
 
     @classmethod
     def from_meta(cls, meta: dict) -> ModelSpec:
@@ -51,7 +53,8 @@ class ModelSpec:
             prior=None if meta.get("prior") is None else PatientPrior.from_dict(meta["prior"]),
             domain=(float(dom["center"]), float(dom["half_width"]),
                     tuple(float(v) for v in dom["basis_offset"])),
-            latent=str(meta.get("latent", LATENT)))
+            latent=str(meta.get("latent", LATENT)),
+            deviations=str(meta.get("deviations", "normal")))
 
     @property
     def feature_specs(self) -> list[FeatureSpec]:
@@ -87,5 +90,7 @@ class ModelSpec:
             "centers": self.centers, "hierarchical": self.hierarchical,
             "prior": None if self.prior is None else self.prior.to_dict(),
             "domain": self.domain, "latent": self.latent}
+        if self.deviations != "normal":  # absent for the default: older twins keep their hash
+            payload["deviations"] = self.deviations
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=float)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
