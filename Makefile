@@ -18,7 +18,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash .ci/install-chromium
 	$(BIN)/ruff check migraine_bayes tests benchmarks
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/load_panel.py

@@ -168,13 +168,14 @@ def test_cli_sbc_small(tmp_path: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::migraine_bayes.inference.InferenceWarning")
-def test_fit_with_a_distributed_lag_says_where_effects_sit(tmp_path: Path) -> None:
+def test_fit_with_a_distributed_lag_says_where_effects_sit(tmp_path: Path,
+                                                           small_cohort_dir: Path) -> None:
     from migraine_bayes.sensitivity import lag_weights
     from migraine_bayes.twin import DigitalTwin
 
     twin = tmp_path / "twin"
-    res = runner.invoke(app, ["fit", str(COMMITTED), "--patients", "syn125-005", "--out",
-                              str(twin), "--draws", "150", "--chains", "2", "--lags", "1,2"])
+    res = runner.invoke(app, ["fit", str(small_cohort_dir), "--out", str(twin), "--draws",
+                              "100", "--chains", "2", "--lags", "1,2"])
     assert res.exit_code == 0, res.output
     assert "distributed lag over [0, 1, 2] days" in res.output
     loaded = DigitalTwin.load(twin)  # the spec (lagged features) round-trips its hash

@@ -218,7 +218,7 @@ def test_a_study_backtest_forecasts_every_patient_from_their_first_day(study: Co
     assert f[f["patient_id"] == gap]["attack"].isna().sum() == 21  # the gap: no outcome
     assert f["origin"].nunique() == 2  # refitted after 30 days
     models = set(result.scores["model"])
-    assert {"twin", "running_rate", "running_logistic", "oracle"} <= models
+    assert {"twin", "running_rate", "running_logistic", "oracle", "oracle_filtered"} <= models
     assert set(result.by_history["history"]) >= {"0", "1-7"}
     assert result.scores.set_index("model").loc["twin", "auc"] > 0.6
     assert {"patient_id", "model", "auc"} <= set(result.by_patient.columns)

@@ -32,7 +32,7 @@ from scipy.special import logit
 from ..dims import DAY, PATIENT
 from ..model import build_design
 from .online_baselines import counts_before
-from .oracles import filtered_oracle_probability, oracle_probability
+from .oracles import filtered_oracle_probability, has_state_model, oracle_probability
 
 MIN_EVENTS = 2  # fewer training attacks than this: a regression falls back to the base rate
 
@@ -94,8 +94,9 @@ def baseline_forecasts(panel: xr.Dataset, twin, train_days: np.ndarray, days: pd
             preds["oracle_hazard"] = hazard[d]
             preds["oracle"] = oracle_probability(truth_patients[pid],
                                                  panel.isel({PATIENT: i}), d)
-            preds["oracle_filtered"] = filtered_oracle_probability(
-                truth_patients[pid], panel.isel({PATIENT: i}), d, seed)
+            if has_state_model(truth_patients[pid]):
+                preds["oracle_filtered"] = filtered_oracle_probability(
+                    truth_patients[pid], panel.isel({PATIENT: i}), d, seed, outcome)
         for name, p in preds.items():
             out.append(pd.DataFrame({"patient_id": pid, "date": rows["date"].to_numpy(),
                                      "model": name, "p_attack": p,

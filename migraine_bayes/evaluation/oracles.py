@@ -62,8 +62,14 @@ def with_symptoms(truth: dict, panel: xr.Dataset, days: np.ndarray, p: np.ndarra
 
 
 
+def has_state_model(truth: dict) -> bool:
+    """Whether a patient's truth says how its hidden state moves (what the filter needs)."""
+    return ("latent" in truth and "latent_sd" in truth
+            and ("rho" in truth or "latent_rho" in truth))
+
+
 def filtered_oracle_probability(truth: dict, panel: xr.Dataset, days: np.ndarray,
-                                seed: int = 0) -> np.ndarray:
+                                seed: int = 0, outcome: str = "onset") -> np.ndarray:
     """The oracle without the hidden state: it is filtered from the outcomes before each day.
 
     The true log-odds less the true latent state is known on every day; the latent state
@@ -78,8 +84,8 @@ def filtered_oracle_probability(truth: dict, panel: xr.Dataset, days: np.ndarray
     latent = np.asarray(truth["latent"], dtype=float)
     n = min(p_true.size, int(np.max(days)) + 1)
     known_rest = logit(np.clip(p_true[:n], 1e-9, 1 - 1e-9)) - latent[:n]
-    y = panel["onset"].values[:n]
-    rho, sd = float(truth["rho"]), float(truth["latent_sd"])
+    y = panel[outcome].values[:n]  # the outcome the truth's probability is of
+    rho, sd = float(truth.get("rho", truth.get("latent_rho"))), float(truth["latent_sd"])
     regime = truth.get("regime")
     rng = np.random.default_rng([seed, *str(truth["patient_id"]).encode("utf-8")])
     x = rng.normal(0.0, sd, PARTICLES)
