@@ -63,7 +63,7 @@ def test_recovery_with_sparse_deviations() -> None:
     """The same 40 patients with horseshoe deviations (``--deviations horseshoe``): a patient
     may be insensitive to a trigger the population reacts to. Issue 12's identification
     target, read at one flag level for both the twin and the bound (P(effect > 0) ≥ 0.97):
-    precision ≥ 0.9 at recall ≥ 0.8 of the ideal analysis's. Measured: 0.900 and 0.92 (the
+    precision ≥ 0.9 at recall ≥ 0.8 of the ideal analysis's. Measured: 0.915 and 0.95 (the
     Gaussian prior: 0.978 and 0.74 at that level, 0.898 and 0.80 at 0.96)."""
     sc = simulate_cohort(40, 365, seed=404)
     twin = DigitalTwin.fit_cohort(sc.cohort, deviations="horseshoe")
