@@ -26,10 +26,15 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit, logit
 
+from .metrics import log_scores
+
 PRIOR_MEAN = np.array([0.0, 1.0, 0.0])  # intercept, twin weight, partner weight
 PRIOR_SD = np.array([0.5, 0.5, 0.5])
 CLIP = 1e-4  # probabilities are clipped to [CLIP, 1 - CLIP] before the logit
 REFIT_EVERY_DAYS = 7
+# the backtest's worked example: the gradient-boosting baseline as partner, under this name
+PARTNER = "boosting"
+COMBINATION = "twin+partner"
 
 
 @runtime_checkable
@@ -78,8 +83,7 @@ def _fit_weights(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         eta = w[0] + x @ w[1:]
         p = expit(eta)
-        nll = -np.sum(y * np.log(np.clip(p, 1e-12, None)) +
-                      (1 - y) * np.log(np.clip(1 - p, 1e-12, None)))
+        nll = -float(np.sum(log_scores(y, p)))
         r = (w - PRIOR_MEAN) / PRIOR_SD
         grad_eta = p - y
         grad = np.concatenate([[grad_eta.sum()], x.T @ grad_eta]) + r / PRIOR_SD
@@ -114,8 +118,8 @@ def combine_online(table: pd.DataFrame, refit_every: int = REFIT_EVERY_DAYS) -> 
     return out
 
 
-def combination_forecasts(predictions: pd.DataFrame, partner: str = "boosting",
-                          name: str = "twin+partner") -> pd.DataFrame:
+def combination_forecasts(predictions: pd.DataFrame, partner: str = PARTNER,
+                          name: str = COMBINATION) -> pd.DataFrame:
     """The combination's rows for a backtest's long prediction table (empty without partner).
 
     ``predictions``: ``patient_id, date, model, p_attack, attack`` with the twin's and the

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .dims import CHAIN, DRAW, EFFECT, FEATURE, PATIENT
+from .dims import CHAIN, DRAW, FEATURE, PATIENT
 from .model.design import LagStructure
 from .model.priors import Hyper
 
@@ -113,8 +113,7 @@ def _lagged_beta(posterior: xr.Dataset, effect: np.ndarray
     """
     features = [str(f) for f in posterior[FEATURE].values]
     lags = LagStructure.of(features)
-    effects = [str(e) for e in posterior[EFFECT].values]
-    column_effect = [effects.index(features[k]) for k in lags.base_index]
+    column_effect = lags.column_effect  # the posterior's effect dim is in the graph's order
     weight = np.ones((posterior.sizes[CHAIN], posterior.sizes[DRAW], len(features)))
     grouped = lags.trigger_index >= 0
     weight[..., grouped] = posterior["lag_weight"].transpose(CHAIN, DRAW, ...).values[

@@ -21,13 +21,14 @@ from ..metrics import (
     log_scores,
     roc_auc,
 )
+from ..partner import COMBINATION, PARTNER
 
 N_BOOT = 400
 MODEL_ORDER = ("twin", "twin+partner", "running_logistic", "running_rate", "logistic",
                "boosting", "base_rate", "oracle", "oracle_filtered", "oracle_hazard")
 ORACLES = ("oracle", "oracle_filtered")  # paired AUC differences against each
 # a combination and the models it combines: its log score is compared with the better of them
-COMBINED = {"twin+partner": ("twin", "boosting")}
+COMBINED = {COMBINATION: ("twin", PARTNER)}
 # days of history at the forecast: (label, first, last) diary days before the forecast day
 HISTORY = (("0", 0, 0), ("1-7", 1, 7), ("8-28", 8, 28), (">28", 29, None))
 

@@ -209,7 +209,7 @@ def _trigger_effects(model: pm.Model, features: list[str], hyper: Hyper,
     padded = pt.concatenate([weight, pt.ones((1, len(lags.lags)))], axis=0)
     column_weight = padded[np.where(lags.trigger_index >= 0, lags.trigger_index,
                                     len(lags.triggers)), lags.lag_index]  # (K,)
-    column_effect = np.searchsorted(effects, lags.base_index)  # (K,) index into EFFECT
+    column_effect = lags.column_effect  # (K,) index into EFFECT
     if prior is None:
         mu = pm.Normal("mu_effect", 0.0, hyper.mu_beta_sd, dims=EFFECT)
         tau = pm.LogNormal("tau_effect", np.log(hyper.tau_beta[0]), hyper.tau_beta[1],

@@ -154,6 +154,11 @@ class LagStructure:
         """Indices of the columns that carry an effect of their own (not lagged copies)."""
         return np.nonzero(self.base_index == np.arange(len(self.base_index)))[0]
 
+    @property
+    def column_effect(self) -> np.ndarray:
+        """(K,) per model feature, the position of its effect among :attr:`effects`."""
+        return np.searchsorted(self.effects, self.base_index)
+
 
 def transform_moments(spec: FeatureSpec, mean: np.ndarray, sd: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
