@@ -30,7 +30,7 @@ bench: $(STAMP)
 
 validate: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
-	$(BIN)/migraine-twin sbc --out reports/validation --replicates 200 --lags 1,2
+	$(BIN)/migraine-twin sbc --out reports/validation --replicates 200 --lags 1,2 --shapes learned --interactions
 	$(BIN)/python -m migraine_bayes.evaluation.misspecification --out reports/validation --cohort synthetic=data/synthetic
 
 lint: $(STAMP)

@@ -2,6 +2,7 @@
 
 (a) this toolkit, 1 patient × 365 days (after the first compile); (a+) the same with the
     distributed trigger lag (``--lags 1,2``: each trigger's effect spread over 0-2 days);
+    (a++) with the lag, learned shapes and interactions (``--shapes learned --interactions``);
 (b) 20 patients × 365 days, hierarchical;
 (c) the same 20 patients fitted one by one, model compiled once;
 (d) the naive way: a fresh PyMC model per patient (non-centred AR(1) latent state, Bernoulli
@@ -27,7 +28,7 @@ import pymc as pm
 
 from migraine_bayes import atomic
 from migraine_bayes.inference import COHORT_SETTINGS, PATIENT_SETTINGS
-from migraine_bayes.model import build_design
+from migraine_bayes.model import FeatureOptions, build_design
 from migraine_bayes.state import build_panel
 from migraine_bayes.synthetic import simulate_cohort
 from migraine_bayes.twin import DigitalTwin
@@ -105,18 +106,21 @@ def main() -> None:
                     "max_rhat": d["max_rhat"], "divergences": d["divergences"],
                     "attempts": d["attempts"], "ok": d["ok"]}
 
-    # (a+) one patient with the distributed lag (after its own first compile)
-    lagged = build_design(panel, lags=(1, 2))
-    kw_lag = dict(features=lagged.features, scaling=lagged.scaling,
-                  interventions=lagged.interventions, validate=False)
-    DigitalTwin.fit_patient(cohort, ids[0], **kw_lag)
-    t0 = time.perf_counter()
-    tw = DigitalTwin.fit_patient(cohort, ids[1], **kw_lag)
-    d = tw.meta["diagnostics"]
-    results["a_lags"] = {"seconds": time.perf_counter() - t0, "min_ess_bulk": d["min_ess_bulk"],
-                         "max_rhat": d["max_rhat"], "divergences": d["divergences"],
-                         "attempts": d["attempts"], "ok": d["ok"],
-                         "features": len(lagged.features)}
+    # (a+) one patient with the distributed lag; (a++) with lags, learned shapes and
+    # interactions (each after its own first compile)
+    for key, options in (("a_lags", FeatureOptions((1, 2))),
+                         ("a_all", FeatureOptions((1, 2), "learned", True))):
+        design = build_design(panel, options=options)
+        kw_opt = dict(features=design.features, scaling=design.scaling,
+                      interventions=design.interventions, validate=False)
+        DigitalTwin.fit_patient(cohort, ids[0], **kw_opt)
+        t0 = time.perf_counter()
+        tw = DigitalTwin.fit_patient(cohort, ids[1], **kw_opt)
+        d = tw.meta["diagnostics"]
+        results[key] = {"seconds": time.perf_counter() - t0, "min_ess_bulk": d["min_ess_bulk"],
+                        "max_rhat": d["max_rhat"], "divergences": d["divergences"],
+                        "attempts": d["attempts"], "ok": d["ok"],
+                        "features": len(design.features)}
 
     # (c) every patient one by one, same compiled model
     per = []
@@ -159,7 +163,7 @@ def main() -> None:
     results["settings"] = {"patient": PATIENT_SETTINGS.__dict__, "cohort": COHORT_SETTINGS.__dict__}
 
     a, b, c, dn = results["a"], results["b"], results["c"], results["d"]
-    al = results["a_lags"]
+    al, aa = results["a_lags"], results["a_all"]
     lines = [
         f"# Fit speed ({n_pat} synthetic patients × 365 days, 2 cores, one run)", "",
         "| case | wall time | min bulk ESS | max R-hat | checks | target |",
@@ -169,6 +173,9 @@ def main() -> None:
         f"| (a+) the same, distributed lag 0-2 days ({al['features']} features) | "
         f"{al['seconds']:.1f} s | {al['min_ess_bulk']:.0f} | {al['max_rhat']:.3f} | "
         f"{'pass' if al['ok'] else 'FAIL'} | ≤ 20 s |",
+        f"| (a++) the same, lags + learned shapes + interactions ({aa['features']} features) | "
+        f"{aa['seconds']:.1f} s | {aa['min_ess_bulk']:.0f} | {aa['max_rhat']:.3f} | "
+        f"{'pass' if aa['ok'] else 'FAIL'} | ≤ 20 s |",
         f"| (b) {n_pat} patients hierarchical | {b['seconds']:.0f} s | {b['min_ess_bulk']:.0f} | "
         f"{b['max_rhat']:.3f} | {'pass' if b['ok'] else 'FAIL'} "
         f"(attempts {b['attempts']}) | ≤ 300 s |",

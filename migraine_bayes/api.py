@@ -16,6 +16,7 @@ from .evaluation import SBCResult
 from .inference import COHORT_SETTINGS, PATIENT_SETTINGS, SamplerSettings
 from .io import Cohort, load_cohort
 from .locking import twin_lock
+from .model import FeatureOptions
 from .retraining import retrain, retraining_reasons
 from .state import build_panel, summarise_panel
 from .synthetic import SyntheticCohort, simulate_cohort
@@ -84,7 +85,7 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
              threshold: float | None = None, json_lines: bool = False,
              outcome: str = "onset", progress=None, refit_every: int = 30,
              force: bool = False, dedupe: bool = False, lags: tuple[int, ...] = (),
-             deviations: str = "normal"):
+             deviations: str = "normal", shapes: str = "fixed", interactions: bool = False):
     """Rolling-origin backtest (:func:`migraine_bayes.evaluation.backtest`) written to files.
 
     ``out`` gets SCHEMA.md's backtest table (CSV, or JSON lines); beside it
@@ -92,7 +93,9 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     ``<stem>.by_history.csv`` (scores by days of history at the forecast),
     ``<stem>.by_patient.csv`` (within-patient AUCs), ``<stem>.state_errors.csv`` and
     ``<stem>.meta.json``. A synthetic cohort's ``truth.json`` (in the cohort folder, or
-    ``truth``) adds the oracle.
+    ``truth``) adds the oracle. ``lags``, ``shapes``, ``interactions``: the twin's features
+    (:class:`migraine_bayes.model.FeatureOptions`); ``deviations``: its cohort prior of
+    patients' trigger deviations.
     """
     import json
 
@@ -106,9 +109,10 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     truth_data = json.loads(truth_file.read_text()) if truth_file.is_file() else None
     n = len(patients or c.patient_ids)
     settings = sampler_settings(n > 1 and hierarchical is not False, seed, draws, chains)
+    options = FeatureOptions(tuple(lags), shapes, interactions)
     result = run_backtest(c, train_until, patients, information, hierarchical, settings,
                           truth_data, threshold, seed, outcome=outcome, progress=progress,
-                          refit_every=refit_every, lags=tuple(lags), deviations=deviations)
+                          refit_every=refit_every, deviations=deviations, options=options)
     paths = backtest_paths(out)
     f = result.forecasts
     atomic.write_text(paths["forecasts"], f.to_json(orient="records", lines=True,
@@ -120,7 +124,7 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
         "train_until": result.train_until, "information": result.information,
         "threshold": result.threshold, "patients": sorted(f["patient_id"].unique().tolist()),
         "oracle": truth_data is not None, "seed": seed, "refit_every": refit_every,
-        "outcome": outcome, "lags": list(lags), "deviations": deviations}, indent=1))
+        "outcome": outcome, **options.to_dict(), "deviations": deviations}, indent=1))
     return result
 
 
@@ -256,7 +260,8 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
         seed: int = 0, draws: int | None = None, chains: int | None = None,
         outcome: str = "onset", validate: bool | None = None, force: bool = False,
         dedupe: bool = False, lags: tuple[int, ...] = (),
-        deviations: str = "normal") -> DigitalTwin:
+        deviations: str = "normal", shapes: str = "fixed",
+        interactions: bool = False) -> DigitalTwin:
     """Fit a twin and save it to ``out``: one patient → patient model, several → hierarchy.
 
     ``validate`` (time-ordered holdout, a second fit) defaults to on for one patient and off
@@ -264,9 +269,12 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     patients gets a new version (the old one kept under ``versions/``, the audit trail
     continued); a twin of other patients or any other non-empty folder is replaced only with
     ``force`` (:func:`migraine_bayes.targets.twin_target`). ``lags``: extra days at which
-    triggers may act (:func:`migraine_bayes.model.default_feature_specs`); ``deviations``:
-    the cohort prior of patients' trigger deviations (``normal`` or sparse ``horseshoe``).
+    triggers may act; ``shapes="learned"``: graded triggers get a learned piecewise-linear
+    dose–response; ``interactions``: pairwise trigger interactions under a horseshoe
+    (:class:`migraine_bayes.model.FeatureOptions`); ``deviations``: the cohort prior of
+    patients' trigger deviations (``normal`` or sparse ``horseshoe``).
     """
+    options = FeatureOptions(tuple(lags), shapes, interactions)
     c = load_cohort(cohort, dedupe=dedupe)
     _check_patients(c, patients)
     ids = patients or c.patient_ids
@@ -275,10 +283,10 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     if len(ids) == 1:
         twin = DigitalTwin.fit_patient(c, ids[0], outcome=outcome, settings=settings,
                                        validate=True if validate is None else validate,
-                                       lags=tuple(lags))
+                                       options=options)
     else:
         twin = DigitalTwin.fit_cohort(c, ids, outcome=outcome, settings=settings,
-                                      validate=bool(validate), lags=tuple(lags),
+                                      validate=bool(validate), options=options,
                                       deviations=deviations)
     with twin_lock(out):
         previous = twin_target(out, ids, force)
@@ -400,13 +408,16 @@ COMMITTED_COHORT = Path(__file__).resolve().parent.parent / "data" / "synthetic"
 
 def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,
         cohort: str | os.PathLike | None = None, days: int = 180,
-        lags: tuple[int, ...] = ()) -> SBCResult:
+        lags: tuple[int, ...] = (), shapes: str = "fixed",
+        interactions: bool = False) -> SBCResult:
     """Simulation-based calibration of the single-patient model; histogram and ranks to ``out``.
 
     The covariates are those of the first patient of ``cohort`` (default: the committed
     synthetic cohort of a source checkout, else a freshly simulated patient); outcomes and
     parameters are drawn from the prior. ``lags``: stress also acts at these lags (the
-    distributed lag: its effect and lag weights are ranked too).
+    distributed lag: its effect and lag weights are ranked too); ``shapes="learned"``: sleep
+    debt gets a hinge at 1 h (its slope change is ranked); ``interactions``: stress ≥ 6 and
+    sleep debt ≥ 1 h on one day (its effect is ranked).
     """
     from .evaluation import run_sbc
     from .model import FeatureSpec, build_design, model_data
@@ -421,8 +432,15 @@ def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,
     features = [f for f in (FeatureSpec("trigger.stress", "trigger.stress"),
                             FeatureSpec("derived.sleep_debt", "derived.sleep_debt"))
                 if f.source in panel["feature"].values]
+    if shapes == "learned" and len(features) > 1:
+        features.append(FeatureSpec("derived.sleep_debt@over1", "derived.sleep_debt", "above",
+                                    threshold=1.0))
     features += [FeatureSpec(f"{features[0].name}@lag{k}", features[0].source, lag=k)
                  for k in lags if features]
+    if interactions and len(features) > 1:
+        features.append(FeatureSpec("trigger.stress:derived.sleep_debt",
+                                    "trigger.stress*derived.sleep_debt", "product",
+                                    binary=True, levels=(6.0, 1.0)))
     design = build_design(panel, features=features)
     result = run_sbc(model_data(design), design, replicates=replicates, seed=seed)
     out = Path(out)

@@ -29,6 +29,7 @@ from . import api, atomic  # noqa: E402
 from .errors import InputDataError, MigraineBayesError  # noqa: E402
 from .history import describe as describe_change  # noqa: E402
 from .inference import InferenceWarning  # noqa: E402
+from .model.features import SHAPES  # noqa: E402
 from .targets import check_output_file  # noqa: E402
 from .twin import TwinError  # noqa: E402
 
@@ -55,6 +56,16 @@ Deviations = Annotated[str, typer.Option(help="Cohort prior of patients' trigger
 Lags = Annotated[str | None, typer.Option(help="A distributed lag: triggers may also act these "
                                                "days later, e.g. 1,2 (each trigger's effect is "
                                                "spread over its lags by learned weights).")]
+Shapes = Annotated[str, typer.Option(help="Dose-response of graded triggers: fixed (the "
+                                          "literature's transforms) or learned (piecewise "
+                                          "linear with hinges at the dose quartiles, shrunk "
+                                          "towards linear: thresholds are learned).")]
+Interactions = Annotated[bool, typer.Option("--interactions", help="Add pairwise trigger "
+                                                                   "interactions (both high on "
+                                                                   "one day) under a horseshoe "
+                                                                   "prior: only those the data "
+                                                                   "support move away from OR "
+                                                                   "1.")]
 
 
 def _err(message: str) -> None:
@@ -196,6 +207,12 @@ def _deviations(value: str) -> str:
     return value
 
 
+def _shapes(value: str) -> str:
+    if value not in SHAPES:
+        raise typer.BadParameter(f"must be one of {', '.join(SHAPES)}", param_hint="--shapes")
+    return value
+
+
 def _lags(value: str | None) -> tuple[int, ...]:
     try:
         lags = tuple(int(k) for k in value.split(",") if k.strip()) if value else ()
@@ -232,6 +249,8 @@ def fit(
                                         )] = False,
     dedupe: Dedupe = False,
     lags: Lags = None,
+    shapes: Shapes = "fixed",
+    interactions: Interactions = False,
     deviations: Deviations = "normal",
 ) -> None:
     """Fit a twin (one patient: patient model; several: hierarchical) and save it."""
@@ -241,7 +260,8 @@ def fit(
         warnings.simplefilter("ignore", InferenceWarning)  # reported below instead
         twin = api.fit(cohort, out, patients=_patients(patients), seed=seed, draws=draws,
                        chains=chains, outcome=outcome, force=force, dedupe=dedupe,
-                       lags=_lags(lags), deviations=_deviations(deviations))
+                       lags=_lags(lags), deviations=_deviations(deviations),
+                       shapes=_shapes(shapes), interactions=interactions)
     d = twin.meta["diagnostics"]
     typer.echo(f"fitted {len(twin.patients)} patient(s) in {time.perf_counter() - t0:.0f} s; "
                f"max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
@@ -251,10 +271,29 @@ def fit(
         if strict:
             raise typer.Exit(EXIT_STRICT)
     _say_lags(twin)
+    _say_shapes(twin)
     if twin.meta.get("previous_version") is not None:
         typer.echo(f"version {twin.meta['version']} (version "
                    f"{twin.meta['previous_version']} kept under versions/)")
     typer.echo(f"twin written to {out}")
+
+
+def _say_shapes(twin) -> None:
+    """With learned shapes or interactions: the bends and pairs the twin found."""
+    from .sensitivity import interactions, learned_shapes
+
+    shapes = learned_shapes(twin)
+    if len(shapes):
+        typer.echo(f"learned dose-response ({shapes.attrs['of']}): " + "; ".join(
+            f"{r.feature} half effect at {r.threshold:.3g} (90% {r.threshold_low:.3g}-"
+            f"{r.threshold_high:.3g}), sharpest bend at {r.knee:g} (P {r.p_knee:.2f})"
+            for r in shapes.itertuples()))
+    pairs = interactions(twin)
+    if len(pairs):
+        strong = pairs[(pairs["p_positive"] >= 0.95) | (pairs["p_positive"] <= 0.05)]
+        typer.echo(f"interactions ({len(pairs)} pairs, horseshoe): " + ("; ".join(
+            f"{r.pair} OR {r.odds_ratio:.2f} ({r.or_low:.2f}-{r.or_high:.2f})"
+            for r in strong.itertuples()) or "none credibly away from OR 1"))
 
 
 def _say_lags(twin) -> None:
@@ -332,6 +371,8 @@ def backtest(
     refit_every: Annotated[int, typer.Option(min=1, max=62, help="Days between refits of "
                                                                 "the twin.")] = 30,
     lags: Lags = None,
+    shapes: Shapes = "fixed",
+    interactions: Interactions = False,
     deviations: Deviations = "normal",
     force: Force = False,
     dedupe: Dedupe = False,
@@ -359,7 +400,8 @@ def backtest(
                               chains=chains, threshold=threshold, json_lines=json_lines,
                               outcome=outcome, progress=_progress(t0),
                               refit_every=refit_every, force=force, dedupe=dedupe,
-                              lags=_lags(lags), deviations=_deviations(deviations))
+                              lags=_lags(lags), deviations=_deviations(deviations),
+                              shapes=_shapes(shapes), interactions=interactions)
     _print_table(result.scores[["model", "days", "attacks", "auc", "auc_low", "auc_high",
                                 "brier", "ece", "log_score", "sensitivity", "specificity",
                                 "ppv", "f1"]])
@@ -516,9 +558,12 @@ def sbc(
                                                      "covariates are used (default: the "
                                                      "committed synthetic one).")] = None,
     lags: Lags = None,
+    shapes: Shapes = "fixed",
+    interactions: Interactions = False,
 ) -> None:
     """Simulation-based calibration of the single-patient model (Talts et al. 2018)."""
-    result = api.sbc(out, replicates=replicates, seed=seed, cohort=cohort, lags=_lags(lags))
+    result = api.sbc(out, replicates=replicates, seed=seed, cohort=cohort, lags=_lags(lags),
+                     shapes=_shapes(shapes), interactions=interactions)
     for name, p in result.p_values.items():
         typer.echo(f"{name}: uniformity p = {p:.3f}")
     typer.echo(f"rank histogram written to {out / 'sbc_ranks.png'}")

@@ -90,10 +90,14 @@ def checked_variables(idata: az.InferenceData) -> list[str]:
     """Posterior variables held to the targets.
 
     All but the latent coefficients, the standardised offsets behind deterministic parameters
-    (``*_z``) and the sampler's transformed copies (``*_log__``, ``*_zerosum__``: same ranks).
+    (``*_z``), the sampler's transformed copies (``*_log__``, ``*_zerosum__``: same ranks) and,
+    where patients' effects are ``beta_total``, the per-column copies ``mu_beta``/``tau_beta``
+    of the checked ``mu_effect``/``tau_effect`` (an interaction's ``tau_beta`` is 0: no R-hat).
     """
+    copies = {"mu_beta", "tau_beta"} if "beta_total" in idata.posterior else set()
     return [v for v in idata.posterior.data_vars
-            if v not in LATENT_VARS and not v.endswith("_z") and not v.endswith("__")]
+            if v not in LATENT_VARS and v not in copies and not v.endswith("_z")
+            and not v.endswith("__")]
 
 
 def diagnose(idata: az.InferenceData) -> Diagnostics:

@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from .dims import CHAIN, DRAW, FEATURE, PATIENT
-from .model.design import LagStructure
+from .model.features import LagStructure, is_interaction
 from .model.priors import Hyper
 
 # patient parameter -> (population mean, population scale); the others are drawn from priors
@@ -57,7 +57,7 @@ def with_new_patients(posterior: xr.Dataset, patients: list[str], gp_amplitude_s
         return posterior
     n_fit = posterior.sizes[PATIENT]
     inflate = np.sqrt(1.0 + 1.0 / max(n_fit, 1))
-    lagged = "beta_total" in posterior  # distributed lag: beta from effect and lag weights
+    from_effects = "beta_total" in posterior  # beta from effects (lag weights, interactions)
     parts = []
     for pid in patients:
         rng = np.random.default_rng([seed, *pid.encode("utf-8")])
@@ -65,7 +65,7 @@ def with_new_patients(posterior: xr.Dataset, patients: list[str], gp_amplitude_s
         for name, var in posterior.data_vars.items():
             if PATIENT not in var.dims:
                 continue
-            if name == "beta" and lagged:
+            if name == "beta" and from_effects:
                 continue
             template = var.isel({PATIENT: 0})
             eps = rng.standard_normal(template.shape)
@@ -92,8 +92,8 @@ def with_new_patients(posterior: xr.Dataset, patients: list[str], gp_amplitude_s
             else:
                 raise ValueError(f"no population predictive for {name!r}")
             new[name] = (template.dims, values)
-        if lagged:
-            new["beta"] = _lagged_beta(posterior, new["beta_total"][1])
+        if from_effects:
+            new["beta"] = _beta_from_effects(posterior, new["beta_total"][1])
         parts.append(xr.Dataset(new, coords={CHAIN: posterior[CHAIN], DRAW: posterior[DRAW]})
                      .expand_dims({PATIENT: [pid]}))
     added = xr.concat(parts, dim=PATIENT)
@@ -105,19 +105,27 @@ def with_new_patients(posterior: xr.Dataset, patients: list[str], gp_amplitude_s
     return xr.merge([shared, extended], compat="override", combine_attrs="override")
 
 
-def _lagged_beta(posterior: xr.Dataset, effect: np.ndarray
-                 ) -> tuple[tuple[str, ...], np.ndarray]:
+def _beta_from_effects(posterior: xr.Dataset, effect: np.ndarray
+                       ) -> tuple[tuple[str, ...], np.ndarray]:
     """A new patient's ``beta`` from its drawn ``beta_total`` (chain, draw, effect).
 
-    The population's lag weights spread each trigger's effect over its lags, as in the model.
+    The population's lag weights spread each trigger's effect over its lags, and interaction
+    columns take the population's ``beta_pair``, as in the model.
     """
     features = [str(f) for f in posterior[FEATURE].values]
     lags = LagStructure.of(features)
-    column_effect = lags.column_effect  # the posterior's effect dim is in the graph's order
-    weight = np.ones((posterior.sizes[CHAIN], posterior.sizes[DRAW], len(features)))
-    grouped = lags.trigger_index >= 0
-    weight[..., grouped] = posterior["lag_weight"].transpose(CHAIN, DRAW, ...).values[
-        ..., lags.trigger_index[grouped], lags.lag_index[grouped]]
+    pairs = np.array([is_interaction(f) for f in features], dtype=bool)
+    main = np.flatnonzero(~pairs)
+    column_effect = lags.column_effect[main]  # the posterior's effect dim is in the graph's order
+    weight = np.ones((posterior.sizes[CHAIN], posterior.sizes[DRAW], len(main)))
+    grouped = lags.trigger_index[main] >= 0
+    if grouped.any():
+        weight[..., grouped] = posterior["lag_weight"].transpose(CHAIN, DRAW, ...).values[
+            ..., lags.trigger_index[main][grouped], lags.lag_index[main][grouped]]
+    values = effect[..., column_effect] * weight
+    if pairs.any():  # interactions: the population's effect, the same for every patient
+        values = np.concatenate(
+            [values, posterior["beta_pair"].transpose(CHAIN, DRAW, ...).values], axis=-1)
     dims = posterior["beta"].isel({PATIENT: 0}).dims
-    beta = xr.DataArray(effect[..., column_effect] * weight, dims=(CHAIN, DRAW, FEATURE))
+    beta = xr.DataArray(values, dims=(CHAIN, DRAW, FEATURE))
     return dims, beta.transpose(*dims).values

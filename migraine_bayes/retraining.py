@@ -110,7 +110,7 @@ def _fit_like(old: DigitalTwin, cohort: Cohort, seed: int) -> DigitalTwin:
     if spec.hierarchical:
         settings = COHORT_SETTINGS.__class__(**{**asdict(COHORT_SETTINGS), "seed": seed})
         return DigitalTwin.fit_cohort(cohort, old.patients, spec.outcome, settings,
-                                      lags=spec.lags, deviations=spec.deviations)
+                                      options=spec.options, deviations=spec.deviations)
     if len(old.patients) != 1:
         raise TwinError("retraining a multi-patient twin needs the hierarchical model")
     settings = PATIENT_SETTINGS.__class__(**{**asdict(PATIENT_SETTINGS), "seed": seed})

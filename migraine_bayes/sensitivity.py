@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .dims import CHAIN, DRAW, FEATURE, LAG, PATIENT, TRIGGER
+from .dims import CHAIN, DRAW, FEATURE, LAG, PAIR, PATIENT, TRIGGER
 from .model import FeatureSpec
+from .model.features import KNOT, is_hinge, is_interaction, panel_sources
 from .twin import DigitalTwin
 
 INTERVAL = (0.05, 0.95)
@@ -44,7 +45,7 @@ def _rows(beta: np.ndarray, features: list[FeatureSpec], scaling: dict, prefix: 
             "odds_ratio": float(np.exp(np.median(b))), "or_low": float(np.exp(lo)),
             "or_high": float(np.exp(hi)), "log_or_mean": float(b.mean()),
             "log_or_sd": float(b.std()), "p_positive": p_pos,
-            "evidence": evidence_label(p_pos),
+            "evidence": evidence_label(p_pos), "kind": _kind(spec.name),
         })
     return rows
 
@@ -55,7 +56,8 @@ def trigger_sensitivities(twin: DigitalTwin) -> pd.DataFrame:
     Columns: ``patient_id, feature, source`` (the panel feature), ``lag`` (days after the
     source's day at which the effect acts), ``step, unit_per_step, odds_ratio`` (posterior median),
     ``or_low, or_high`` (90% interval), ``log_or_mean, log_or_sd, p_positive`` (P(effect > 0)),
-    ``evidence`` and ``coverage`` (share of the patient's diary days on which the feature's
+    ``evidence``, ``kind`` (``effect``, a learned shape's ``slope change`` or an
+    ``interaction``) and ``coverage`` (share of the patient's diary days on which the feature's
     source was measured). A feature the patient never measured (a cohort twin's wearable
     feature for a patient without a wearable) carries only the population's effect: its
     ``evidence`` says so instead of claiming the patient's own.
@@ -69,7 +71,8 @@ def trigger_sensitivities(twin: DigitalTwin) -> pd.DataFrame:
         cover = twin.meta["coverage"][pid]["feature_coverage"]
         for row, feature in zip(_rows(b, features, scaling, {"patient_id": pid}), features,
                                 strict=True):
-            row["coverage"] = float(cover.get(feature.source, float("nan")))
+            row["coverage"] = min(float(cover.get(source, float("nan")))
+                                  for source in panel_sources(feature, features))
             if row["coverage"] == 0:
                 row["evidence"] = "no data for this patient: the population's effect"
             rows.append(row)
@@ -113,33 +116,184 @@ def lag_weights(twin: DigitalTwin) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def dose_response(twin: DigitalTwin, patient: str, feature: str, points: int = 25
+def dose_response(twin: DigitalTwin, patient: str | None, feature: str, points: int = 25
                   ) -> pd.DataFrame:
-    """Odds ratio against the patient's usual level across a graded feature's observed range.
+    """Odds ratio against the usual level across a graded feature's observed range.
 
-    The reference is the patient's median value; the grid spans the cohort's 1st–99th
-    percentile (in the feature's own units). ``threshold`` marks the lowest level above the
-    median where the 90% interval of the odds ratio lies entirely above 1: the dose beyond which
-    this patient's risk is credibly raised (NaN when there is none).
+    ``patient`` None: the population (a cohort twin's ``mu_beta``, reference the cohort's
+    median). The curve sums every column of the feature: its linear term and, with learned
+    shapes (``--shapes learned``), its hinges ``max(0, x − knot)``; with a distributed lag,
+    each column's effect summed over its lags (the whole effect of a dose, whenever it acts).
+    The grid spans the cohort's 1st–99th percentile (in the feature's own units, a pressure
+    *fall* in hPa). ``attrs``: ``reference`` (the patient's median), ``raised_from`` (the
+    lowest level above the reference where the 90% interval of the odds ratio lies entirely
+    above 1, NaN when none) and ``threshold``: for a learned shape the half-effect dose with
+    its interval, knee and slopes (:func:`threshold_analysis`), for a fixed shape
+    ``raised_from``.
     """
     model = twin.spec
     specs = {f.name: f for f in model.feature_specs}
     spec = specs.get(feature)
-    if spec is None or spec.binary:
+    if spec is None or spec.binary or spec.transform == "product" or is_hinge(feature):
         raise ValueError(f"{feature!r} is not a graded feature of this twin; graded: "
-                         f"{[n for n, s in specs.items() if not s.binary]}")
-    scale = model.scaling_dict[feature][1]
+                         f"{[n for n, s in specs.items() if _graded(s)]}")
     values = twin.panel["value"].sel({FEATURE: spec.source})
     if spec.transform == "fall":
         values = np.clip(-values, 0, None)
     grid = np.linspace(*np.nanpercentile(values.values, [1, 99]), points)
-    usual = float(np.nanmedian(values.sel({PATIENT: patient}).values))
-    b = twin.posterior.posterior["beta"].sel({PATIENT: patient, FEATURE: feature}).values.ravel()
-    log_or = np.outer(b, (grid - usual) / scale)
+    usual = float(np.nanmedian(values.values if patient is None
+                               else values.sel({PATIENT: patient}).values))
+    columns, draws = _shape_draws(twin, patient, feature)  # (C,), (S, C) per unit of dose
+    log_or = draws @ (_basis(columns, grid) - _basis(columns, np.array([usual]))).T  # (S, G)
     lo, med, hi = np.quantile(log_or, (INTERVAL[0], 0.5, INTERVAL[1]), axis=0)
     out = pd.DataFrame({"value": grid, "odds_ratio": np.exp(med), "or_low": np.exp(lo),
                         "or_high": np.exp(hi)})
     raised = out[(out["value"] > usual) & (out["or_low"] > 1)]
-    out.attrs = {"patient_id": patient, "feature": feature, "reference": usual,
-                 "threshold": float(raised["value"].iloc[0]) if len(raised) else float("nan")}
+    raised_from = float(raised["value"].iloc[0]) if len(raised) else float("nan")
+    out.attrs = {"patient_id": patient or "population", "feature": feature,
+                 "reference": usual, "raised_from": raised_from, "threshold": raised_from}
+    knee = threshold_analysis(twin, patient, feature)
+    if knee:
+        out.attrs |= knee
     return out
+
+
+def threshold_analysis(twin: DigitalTwin, patient: str | None, feature: str,
+                       points: int = 200) -> dict:
+    """Where a learned dose–response acts: its half-effect dose and its sharpest bend.
+
+    Over the cohort's 1st–99th percentile of doses, per posterior draw, the curve's log odds
+    ratio against the lowest dose, ``c(x)``, in the direction of the effect (the sign of the
+    posterior median curve where it is largest). Returns
+
+    - ``threshold``: the half-effect dose, the lowest dose where ``c`` reaches half its maximum
+      (posterior median; draws without a rise are left out) — a step's location, a saturating
+      curve's early rise, a linear curve's midpoint — with ``threshold_low``/``threshold_high``
+      (90% interval) and ``p_rise`` (share of draws with a rise);
+    - ``knee``: the knot whose hinge changes the slope most (posterior mode), ``p_knee`` (its
+      probability), and ``slope_below``/``slope_above`` (posterior median slopes just below and
+      above it, log-odds per unit of dose).
+
+    Empty for a feature without hinges (a fixed shape).
+    """
+    columns, draws = _shape_draws(twin, patient, feature)
+    knots = np.array([c[1] for c in columns[1:]])
+    if not knots.size:
+        return {}
+    spec = {f.name: f for f in twin.spec.feature_specs}[feature]
+    values = twin.panel["value"].sel({FEATURE: spec.source}).values
+    if spec.transform == "fall":
+        values = np.clip(-values, 0, None)
+    grid = np.linspace(*np.nanpercentile(values, [1, 99]), points)
+    curve = draws @ (_basis(columns, grid) - _basis(columns, grid[:1])).T  # (S, G)
+    median = np.median(curve, axis=0)
+    direction = np.sign(median[np.abs(median).argmax()]) or 1.0
+    rise = direction * curve
+    top = rise.max(axis=1)
+    rising = top > 0
+    first = np.argmax(rise >= top[:, None] / 2, axis=1)
+    half = grid[first][rising]
+    change = draws[:, 1:]  # (S, J) slope change at each knot, per unit of dose
+    pick = np.abs(change).argmax(1)
+    share = np.bincount(pick, minlength=knots.size) / pick.size
+    mode = int(share.argmax())
+    below = draws[:, 0] + change[:, :mode].sum(1)
+    nan = float("nan")
+    return {"threshold": float(np.median(half)) if half.size else nan,
+            "threshold_low": float(np.quantile(half, INTERVAL[0])) if half.size else nan,
+            "threshold_high": float(np.quantile(half, INTERVAL[1])) if half.size else nan,
+            "p_rise": float(rising.mean()), "knee": float(knots[mode]),
+            "p_knee": float(share[mode]), "slope_below": float(np.median(below)),
+            "slope_above": float(np.median(below + change[:, mode]))}
+
+
+def learned_shapes(twin: DigitalTwin) -> pd.DataFrame:
+    """Learned dose–responses, one row per graded trigger with hinges.
+
+    The population's for a cohort twin, the patient's own for a one-patient twin
+    (``attrs["of"]`` says which). Columns: ``feature`` and the :func:`threshold_analysis`
+    keys (``threshold, threshold_low, threshold_high, p_rise, knee, p_knee, slope_below,
+    slope_above``). Empty for a twin with fixed shapes.
+    """
+    cols = ["feature", "threshold", "threshold_low", "threshold_high", "p_rise", "knee",
+            "p_knee", "slope_below", "slope_above"]
+    population = "mu_beta" in twin.posterior.posterior
+    patient = None if population else twin.patients[0]
+    names = [f.name for f in twin.spec.feature_specs]
+    rows = [{"feature": f} | threshold_analysis(twin, patient, f) for f in names
+            if any(n.startswith(f + KNOT) for n in names)]
+    table = pd.DataFrame(rows, columns=cols)
+    table.attrs["of"] = "population" if population else f"patient {patient}"
+    return table
+
+
+def interactions(twin: DigitalTwin) -> pd.DataFrame:
+    """Trigger interactions of a twin fitted with ``--interactions``, strongest first.
+
+    One row per pair: ``pair`` (``<a>:<b>``), ``levels`` (the doses from which each counts as
+    high), ``odds_ratio`` (posterior median odds ratio of both being high on one day, on top of
+    their own effects), ``or_low, or_high`` (90% interval), ``p_positive`` and ``evidence``.
+    The horseshoe shrinks unsupported pairs to OR ≈ 1.
+    """
+    cols = ["pair", "levels", "odds_ratio", "or_low", "or_high", "p_positive", "evidence"]
+    post = twin.posterior.posterior
+    if "beta_pair" not in post:
+        return pd.DataFrame(columns=cols)
+    b = post["beta_pair"].stack(s=(CHAIN, DRAW)).transpose("s", PAIR)
+    levels = {f.name: f.levels for f in twin.spec.feature_specs}
+    rows = []
+    for j, pair in enumerate(b[PAIR].values):
+        x = b.values[:, j]
+        lo, med, hi = np.quantile(x, (INTERVAL[0], 0.5, INTERVAL[1]))
+        p_pos = float((x > 0).mean())
+        rows.append({"pair": str(pair), "levels": " & ".join(f"{v:g}" for v in levels[pair]),
+                     "odds_ratio": float(np.exp(med)),
+                     "or_low": float(np.exp(lo)), "or_high": float(np.exp(hi)),
+                     "p_positive": p_pos, "evidence": evidence_label(p_pos)})
+    table = pd.DataFrame(rows, columns=cols)
+    strength = (table["p_positive"] - 0.5).abs()
+    return table.loc[strength.sort_values(ascending=False).index].reset_index(drop=True)
+
+
+def _kind(name: str) -> str:
+    """What a coefficient is: an ``effect``, a ``slope change`` or an ``interaction``.
+
+    A learned shape's slope change "raises risk" when the dose-response steepens at its knot.
+    """
+    if is_interaction(name):
+        return "interaction"
+    return "slope change" if is_hinge(name) else "effect"
+
+
+def _graded(spec: FeatureSpec) -> bool:
+    return not (spec.binary or spec.transform == "product" or is_hinge(spec.name))
+
+
+def _shape_draws(twin: DigitalTwin, patient: str | None, feature: str
+                 ) -> tuple[list[tuple[str, float]], np.ndarray]:
+    """A graded feature's columns and their effects per unit of dose, summed over lags.
+
+    Returns ``[(column, knot)]`` (the linear column first, knot NaN; then its hinges by knot)
+    and draws (S, C) of each column's log-odds per unit (the model's per-SD effect / SD).
+    """
+    spec = twin.spec
+    names = [f.name for f in spec.feature_specs]
+    scale = spec.scaling_dict
+    by_name = {f.name: f for f in spec.feature_specs}
+    hinges = sorted((n for n in names if n.startswith(feature + KNOT) and "@lag" not in n),
+                    key=lambda n: by_name[n].threshold)
+    columns = [(feature, float("nan"))] + [(n, by_name[n].threshold) for n in hinges]
+    post = twin.posterior.posterior
+    beta = post["mu_beta"] if patient is None else post["beta"].sel({PATIENT: patient})
+    beta = beta.stack(s=(CHAIN, DRAW)).transpose("s", FEATURE)
+    draws = []
+    for name, _ in columns:
+        lagged = [name] + [n for n in names if n.rpartition("@lag")[0] == name]
+        draws.append(sum(beta.sel({FEATURE: n}).values / scale[n][1] for n in lagged))
+    return columns, np.stack(draws, axis=1)
+
+
+def _basis(columns: list[tuple[str, float]], dose: np.ndarray) -> np.ndarray:
+    """(G, C) each column's transform of a dose (the feature's own units): x, max(0, x - k)."""
+    return np.stack([dose if np.isnan(k) else np.clip(dose - k, 0.0, None)
+                     for _, k in columns], axis=1)

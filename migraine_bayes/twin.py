@@ -48,6 +48,7 @@ from .locking import real_path, twin_lock
 from .metrics import brier, log_score, roc_auc
 from .model import (
     Design,
+    FeatureOptions,
     FeatureSpec,
     ModelData,
     ModelSpec,
@@ -107,16 +108,16 @@ class DigitalTwin:
     @classmethod
     def fit_cohort(cls, cohort: Cohort, patients: list[str] | None = None,
                    outcome: str = "onset", settings: SamplerSettings | None = None,
-                   validate: bool = False, lags: tuple[int, ...] = (),
+                   validate: bool = False, options: FeatureOptions | None = None,
                    deviations: str = "normal") -> DigitalTwin:
         """Fit the full hierarchy: population parameters and every patient.
 
-        ``lags``: extra days at which triggers may act (:func:`default_feature_specs`).
+        ``options``: extra lags, learned shapes, interactions (:class:`FeatureOptions`).
         ``deviations``: prior of patients' trigger deviations from the population,
         ``normal`` or ``horseshoe`` (sparse: :data:`migraine_bayes.model.builder.DEVIATIONS`).
         """
         return cls._fit(cohort, patients, outcome, None, settings or COHORT_SETTINGS,
-                        validate=validate, lags=lags, deviations=deviations)
+                        validate=validate, options=options, deviations=deviations)
 
     @classmethod
     def fit_patient(cls, cohort: Cohort, patient: str,
@@ -125,7 +126,7 @@ class DigitalTwin:
                     features: list[FeatureSpec] | None = None,
                     scaling: dict[str, tuple[float, float]] | None = None,
                     interventions: list[str] | None = None,
-                    lags: tuple[int, ...] = ()) -> DigitalTwin:
+                    options: FeatureOptions | None = None) -> DigitalTwin:
         """Fit one patient, with a saved cohort twin's population posterior as prior.
 
         ``population`` may be a cohort :class:`DigitalTwin` (its features, scaling and the
@@ -146,7 +147,7 @@ class DigitalTwin:
             prior = population or PatientPrior.for_outcome(outcome)
         return cls._fit(cohort, [patient], outcome, prior, settings or PATIENT_SETTINGS,
                         validate=validate, features=features, scaling=scaling,
-                        interventions=interventions, lags=lags)
+                        interventions=interventions, options=options)
 
     @classmethod
     def _fit(cls, cohort: Cohort, patients: list[str] | None, outcome: str,
@@ -154,9 +155,10 @@ class DigitalTwin:
              features: list[FeatureSpec] | None = None,
              scaling: dict[str, tuple[float, float]] | None = None,
              interventions: list[str] | None = None,
-             lags: tuple[int, ...] = (), deviations: str = "normal") -> DigitalTwin:
+             options: FeatureOptions | None = None, deviations: str = "normal"
+             ) -> DigitalTwin:
         panel = build_panel(cohort, patients=patients, horizon_days=HORIZON_DAYS)
-        design = build_design(panel, outcome, features, interventions, scaling, lags=lags)
+        design = build_design(panel, outcome, features, interventions, scaling, options=options)
         domain = _domain(panel)
         data = model_data(design, domain, deviations)
         if len(data.y) == 0:
@@ -567,11 +569,12 @@ class DigitalTwin:
 def fit_patients(cohort: Cohort, patients: list[str] | None = None,
                  population: DigitalTwin | PatientPrior | None = None,
                  settings: SamplerSettings | None = None, validate: bool = False,
-                 outcome: str = "onset", lags: tuple[int, ...] = ()) -> dict[str, DigitalTwin]:
+                 outcome: str = "onset", options: FeatureOptions | None = None
+                 ) -> dict[str, DigitalTwin]:
     """Fit patients one by one on one shared design, so the model is compiled only once."""
     patients = patients or cohort.patient_ids
     panel = build_panel(cohort, patients=patients)
-    shared = build_design(panel, outcome, lags=lags)
+    shared = build_design(panel, outcome, options=options)
     return {pid: DigitalTwin.fit_patient(cohort, pid, population, outcome=outcome,
                                          settings=settings, validate=validate,
                                          features=shared.features,

@@ -168,17 +168,41 @@ def test_cli_sbc_small(tmp_path: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::migraine_bayes.inference.InferenceWarning")
-def test_fit_with_a_distributed_lag_says_where_effects_sit(tmp_path: Path,
-                                                           small_cohort_dir: Path) -> None:
-    from migraine_bayes.sensitivity import lag_weights
+def test_fit_with_lags_shapes_and_interactions_says_what_it_learned(
+        tmp_path: Path, small_cohort_dir: Path) -> None:
+    """One fit with every learned structure: a distributed lag, learned dose-responses and
+    interactions, printed by ``fit``, saved with the spec and read back by the sensitivity
+    tables."""
+    from migraine_bayes.model import FeatureOptions
+    from migraine_bayes.sensitivity import (
+        dose_response,
+        interactions,
+        lag_weights,
+        learned_shapes,
+    )
     from migraine_bayes.twin import DigitalTwin
 
     twin = tmp_path / "twin"
     res = runner.invoke(app, ["fit", str(small_cohort_dir), "--out", str(twin), "--draws",
-                              "100", "--chains", "2", "--lags", "1,2"])
+                              "100", "--chains", "2", "--lags", "1,2", "--shapes", "learned",
+                              "--interactions"])
     assert res.exit_code == 0, res.output
     assert "distributed lag over [0, 1, 2] days" in res.output
+    assert "learned dose-response (population): " in res.output
+    assert "pairs, horseshoe)" in res.output
     loaded = DigitalTwin.load(twin)  # the spec (lagged features) round-trips its hash
+    assert loaded.spec.options == FeatureOptions((1, 2), "learned", True)
+    shapes = learned_shapes(loaded).set_index("feature")
+    assert "trigger.stress" in shapes.index  # hinges at 6 and 7 points
+    row = shapes.loc["trigger.stress"]
+    assert row["threshold_low"] <= row["threshold"] <= row["threshold_high"]
+    assert 0 <= row["p_knee"] <= 1 and row["knee"] > 0
+    curve = dose_response(loaded, loaded.patients[0], "trigger.stress", points=9)
+    assert curve.attrs["knee"] == row["knee"] and (curve["or_low"] <= curve["or_high"]).all()
+    pairs = interactions(loaded)
+    assert "trigger.stress:derived.sleep_debt" in set(pairs["pair"])
+    assert ((pairs["or_low"] <= pairs["odds_ratio"]) & (pairs["odds_ratio"] <= pairs["or_high"])
+            ).all()
     table = lag_weights(loaded)
     assert set(table["lag"]) == {0, 1, 2} and "trigger.stress" in set(table["trigger"])
     sums = table.groupby("trigger")["weight"].sum()  # medians of a simplex: near 1

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from migraine_bayes.evaluation.misspecification import GENERATORS, run_suite
+from migraine_bayes.model import FeatureOptions
 from migraine_bayes.synthetic import _trigger_term, simulate_cohort
 
 
@@ -40,8 +41,8 @@ def test_generators_record_their_misspecification() -> None:
 @pytest.mark.filterwarnings("ignore::migraine_bayes.inference.InferenceWarning")
 def test_small_suite_runs_twin_beside_oracle(tmp_path) -> None:
     table = run_suite(patients=3, days=130, test_days=35, generators=["lagged"],
-                      draws=150, seed=3, lags=(1, 2),  # distributed lag, sparse deviations
-                      deviations="horseshoe")
+                      draws=150, seed=3, options=FeatureOptions((1, 2)),
+                      deviations="horseshoe")  # a distributed lag, sparse deviations
     models = set(table["model"])
     assert {"twin", "oracle", "base_rate"} <= models
     twin = table[table["model"] == "twin"].iloc[0]

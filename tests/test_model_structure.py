@@ -9,6 +9,7 @@ from scipy.special import expit
 
 from migraine_bayes.io import load_cohort
 from migraine_bayes.model import (
+    FeatureOptions,
     FeatureSpec,
     PatientPrior,
     build_design,
@@ -26,6 +27,8 @@ def panel():
 
 
 @pytest.mark.parametrize("spec", [FeatureSpec("f", "x", "fall"),
+                                  FeatureSpec("f2", "x", "fall", threshold=2.0),
+                                  FeatureSpec("h", "x", "above", threshold=1.5),
                                   FeatureSpec("a", "x", "at_least", threshold=5, binary=True),
                                   FeatureSpec("i", "x")])
 def test_transform_moments_match_monte_carlo(spec, rng) -> None:
@@ -33,8 +36,9 @@ def test_transform_moments_match_monte_carlo(spec, rng) -> None:
     sd = np.array([2.0, 1.0, 1.5, 0.5, 0.0])
     m, v = transform_moments(spec, mean, sd)
     x = mean + sd * rng.standard_normal((400_000, mean.size))
-    t = {"fall": np.clip(-x, 0, None), "at_least": (x >= 5).astype(float), "identity": x}[
-        spec.transform]
+    k = spec.threshold
+    t = {"fall": np.clip(-x - k, 0, None), "above": np.clip(x - k, 0, None),
+         "at_least": (x >= k).astype(float), "identity": x}[spec.transform]
     np.testing.assert_allclose(m, t.mean(0), atol=0.01)
     np.testing.assert_allclose(v, t.var(0), atol=0.02)
 
@@ -113,7 +117,7 @@ def test_every_model_variable_has_named_dims(panel, hierarchical) -> None:
 
 
 def test_extra_lags_copy_triggers_only(panel) -> None:
-    names = build_design(panel, lags=(1, 2)).feature_names
+    names = build_design(panel, options=FeatureOptions((1, 2))).feature_names
     assert {"trigger.alcohol_5plus@lag1", "derived.pressure_fall@lag2",
             "trigger.stress@lag2"} <= set(names)
     assert "derived.yesterday_unrecorded@lag1" not in names
@@ -130,14 +134,24 @@ def test_patient_prior_round_trip() -> None:
     assert list(mu) == [0.1, 0.0] and list(sd) == [0.2, 0.5]
 
 
-@pytest.mark.parametrize(("hierarchical", "outcome", "lags", "deviations"),
-                         [(True, "onset", (), "normal"), (False, "onset", (), "normal"),
-                          (True, "headache_day", (), "normal"),
-                          (False, "headache_day", (), "normal"),
-                          (True, "onset", (1, 2), "normal"), (False, "onset", (1, 2), "normal"),
-                          (True, "onset", (), "horseshoe"), (True, "onset", (1, 2), "horseshoe")])
+LEARNED = FeatureOptions(shapes="learned", interactions=True)
+ALL = FeatureOptions((1, 2), "learned", True)
+
+
+@pytest.mark.parametrize(("hierarchical", "outcome", "options", "deviations"),
+                         [(True, "onset", None, "normal"), (False, "onset", None, "normal"),
+                          (True, "headache_day", None, "normal"),
+                          (False, "headache_day", None, "normal"),
+                          (True, "onset", FeatureOptions((1, 2)), "normal"),
+                          (False, "onset", FeatureOptions((1, 2)), "normal"),
+                          (True, "onset", None, "horseshoe"),
+                          (True, "onset", FeatureOptions((1, 2)), "horseshoe"),
+                          (True, "onset", FeatureOptions(shapes="learned"), "normal"),
+                          (True, "onset", LEARNED, "normal"), (False, "onset", LEARNED, "normal"),
+                          (True, "headache_day", ALL, "horseshoe"),
+                          (False, "onset", ALL, "normal")])
 def test_numpy_kernel_matches_the_compiled_likelihood(panel, hierarchical, outcome,
-                                                      lags, deviations) -> None:
+                                                      options, deviations) -> None:
     """The log-odds that forecast, filter and simulation compute in numpy
     (:func:`migraine_bayes.forecast.posterior_terms`) give, on random prior draws, the same
     per-day log-likelihood as the PyMC graph that was fitted."""
@@ -148,7 +162,7 @@ def test_numpy_kernel_matches_the_compiled_likelihood(panel, hierarchical, outco
     from migraine_bayes.twin import _domain
 
     domain = _domain(panel)
-    design = build_design(panel, outcome, lags=lags)
+    design = build_design(panel, outcome, options=options)
     data = model_data(design, domain, deviations)
     model = build_model(data, None if hierarchical else PatientPrior.for_outcome(outcome))
     with model:
@@ -168,7 +182,7 @@ def test_numpy_kernel_matches_the_compiled_likelihood(panel, hierarchical, outco
 def test_model_spec_round_trip_and_hash(panel) -> None:
     from migraine_bayes.model import ModelSpec
 
-    design = build_design(panel, lags=(1,))
+    design = build_design(panel, options=FeatureOptions((1,)))
     meta = {"outcome": "onset", "features": [f.to_dict() for f in design.features],
             "interventions": design.interventions,
             "scaling": {k: list(v) for k, v in design.scaling.items()},
@@ -188,11 +202,11 @@ def test_distributed_lag_shares_each_trigger_effect_over_its_lags(panel) -> None
     weights (a simplex per trigger); a new patient drawn from the population keeps that."""
     import pymc as pm
 
-    from migraine_bayes.model.design import LagStructure
+    from migraine_bayes.model.features import LagStructure
     from migraine_bayes.population import with_new_patients
     from migraine_bayes.twin import _domain
 
-    design = build_design(panel, lags=(1, 2))
+    design = build_design(panel, options=FeatureOptions((1, 2)))
     lags = LagStructure.of(design.feature_names)
     assert lags.lags == [0, 1, 2] and "trigger.stress" in lags.triggers
     assert "physiological.resting_hr@lag1" not in lags.triggers  # no same-day column
@@ -228,7 +242,7 @@ def test_new_patient_prior_carries_the_population_lag_weights(panel) -> None:
 
     from migraine_bayes.twin import _domain
 
-    design = build_design(panel, lags=(1, 2))
+    design = build_design(panel, options=FeatureOptions((1, 2)))
     model = build_model(model_data(design, _domain(panel)))
     with model:
         population = pm.sample_prior_predictive(draws=400, random_seed=5).prior
@@ -276,3 +290,84 @@ def test_sparse_deviations_reach_new_patients_and_priors(panel) -> None:
     sparse = ModelSpec.from_meta(meta | {"deviations": "horseshoe"})
     assert normal.deviations == "normal" and sparse.deviations == "horseshoe"
     assert normal.digest() != sparse.digest()
+
+
+def test_learned_shapes_and_interactions_in_the_design(panel) -> None:
+    """Learned shapes: a graded trigger gets hinges at knots above its minimum (alcohol is
+    graded, not "5 or more"); interactions: "both high on the same day" indicators of two
+    same-day triggers (each from its upper dose quartile), after every other column; the
+    options are read back from the feature list (what a retraining reuses)."""
+    from migraine_bayes.model import ModelSpec
+    from migraine_bayes.model.features import LagStructure
+
+    design = build_design(panel, options=ALL)
+    names = design.feature_names
+    hinges = [f for f in design.features if "@over" in f.name and "@lag" not in f.name]
+    assert "trigger.alcohol" in names and "trigger.alcohol_5plus" not in names
+    debt = [f.threshold for f in hinges if f.source == "derived.sleep_debt"]
+    assert debt == sorted(debt) and len(debt) >= 2 and min(debt) > 0
+    fall = [f for f in hinges if f.source == "derived.pressure_change"]
+    assert fall and all(f.transform == "fall" and f.threshold > 0 for f in fall)
+    pairs = [k for k, n in enumerate(names) if ":" in n]
+    assert pairs == list(range(len(names) - len(pairs), len(names)))
+    assert "trigger.stress:derived.sleep_debt" in names
+    assert design.features[names.index("trigger.stress:derived.sleep_debt")].levels[0] > 4
+    assert not any("@over" in n or "@lag" in n for k in pairs for n in [names[k]])
+    k = names.index("trigger.stress:derived.sleep_debt")
+    a, b = names.index("trigger.stress"), names.index("derived.sleep_debt")
+    for i, pid in enumerate(design.patients):
+        known = (design.z_var[i, :, a] == 0) & (design.z_var[i, :, b] == 0) & (
+            design.z_mean[i, :, k] != 0)
+        dose = [design.z_mean[i, known, c] * design.scaling[names[c]][1]
+                + design.centers[pid][names[c]] for c in (a, b)]  # back to the doses
+        levels = design.features[k].levels
+        both = (dose[0] >= levels[0] - 1e-9) & (dose[1] >= levels[1] - 1e-9)
+        np.testing.assert_allclose(design.z_mean[i, known, k] + design.scaling[names[k]][0],
+                                   both.astype(float), atol=1e-6)
+    lags = LagStructure.of(names)  # a hinge's lagged copies move with its trigger's weights
+    j = lags.trigger_index[names.index("derived.sleep_debt@lag1")]
+    hinge_copy = names.index(f"derived.sleep_debt@over{debt[0]:g}@lag1")
+    assert lags.trigger_index[hinge_copy] == j
+    assert names[lags.base_index[hinge_copy]] == f"derived.sleep_debt@over{debt[0]:g}"
+    assert FeatureOptions.of(design.features) == ALL
+    meta = {"outcome": "onset", "features": [f.to_dict() for f in design.features],
+            "interventions": design.interventions,
+            "scaling": {n: list(v) for n, v in design.scaling.items()},
+            "centers": design.centers, "hierarchical": True, "prior": None,
+            "domain": {"center": 10.0, "half_width": 20.0, "basis_offset": [0.1]}}
+    assert ModelSpec.from_meta(meta).options == ALL
+
+
+def test_interactions_are_sparse_population_effects(panel) -> None:
+    """An interaction has one effect for every patient (``beta_pair``, horseshoe); a new
+    patient drawn from the population and a new patient's prior carry it."""
+    import pymc as pm
+
+    from migraine_bayes.population import with_new_patients
+    from migraine_bayes.twin import _domain
+
+    design = build_design(panel, options=LEARNED)
+    model = build_model(model_data(design, _domain(panel)))
+    assert {"tau_pair", "lambda_pair", "slab_pair", "beta_pair"} <= set(model.named_vars)
+    with model:
+        prior = pm.sample_prior_predictive(draws=30, random_seed=6).prior
+    pair = "trigger.stress:derived.sleep_debt"
+    for pid in design.patients:
+        np.testing.assert_allclose(prior["beta"].sel(feature=pair, patient=pid),
+                                   prior["beta_pair"].sel(pair=pair), rtol=1e-12)
+    np.testing.assert_allclose(prior["mu_beta"].sel(feature=pair), prior["beta_pair"].sel(
+        pair=pair), rtol=1e-12)
+    assert float(abs(prior["tau_beta"].sel(feature=pair)).max()) == 0.0
+    hinge = next(n for n in design.feature_names if "@over" in n)
+    assert hinge in prior["beta_total"]["effect"].values
+    stored = prior.drop_vars([v for v in prior.data_vars if v.endswith("_z")])
+    new = with_new_patients(stored, ["NEW"], 0.5, seed=1).sel(patient="NEW")
+    np.testing.assert_allclose(new["beta"].sel(feature=pair), prior["beta_pair"].sel(pair=pair),
+                               rtol=1e-12)
+    np.testing.assert_allclose(new["beta"].sel(feature=hinge),
+                               new["beta_total"].sel(effect=hinge), rtol=1e-12)
+    p = PatientPrior.from_population(prior, design.feature_names, [])
+    assert pair in p.beta and hinge in p.beta
+    assert p.beta[pair][0] == pytest.approx(float(prior["beta_pair"].sel(pair=pair).mean()))
+    fixed = build_model(model_data(design, _domain(panel)), p)
+    assert "beta_pair" in fixed.named_vars and "tau_pair" not in fixed.named_vars

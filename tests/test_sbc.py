@@ -18,7 +18,12 @@ def sbc_data(days: int):
                 FeatureSpec("trigger.menstruation", "trigger.menstruation", binary=True),
                 # a distributed lag of stress: its total effect and lag weights are ranked
                 FeatureSpec("trigger.stress@lag1", "trigger.stress", lag=1),
-                FeatureSpec("trigger.stress@lag2", "trigger.stress", lag=2)]
+                FeatureSpec("trigger.stress@lag2", "trigger.stress", lag=2),
+                # a learned shape's slope change and an interaction: their effects are ranked
+                FeatureSpec("trigger.stress@over6", "trigger.stress", "above", threshold=6.0),
+                FeatureSpec("trigger.stress:trigger.menstruation",
+                            "trigger.stress*trigger.menstruation", "product", binary=True,
+                            levels=(6.0, 0.5))]
     design = build_design(panel, features=features)
     return model_data(design), design
 
@@ -26,7 +31,7 @@ def sbc_data(days: int):
 def test_sbc_smoke() -> None:
     data, design = sbc_data(150)
     result = run_sbc(data, design, replicates=24, seed=3)
-    assert result.ranks.shape == (24, 9)  # 5 scalars, beta_total, 3 weights
+    assert result.ranks.shape == (24, 11)  # 5 scalars, beta_total, 3 weights, hinge, pair
     assert result.ranks.to_numpy().min() >= 0 and result.ranks.to_numpy().max() <= 99
     assert result.min_p_value > 0.001, result.p_values  # only gross miscalibration at n=24
 

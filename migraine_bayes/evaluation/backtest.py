@@ -38,7 +38,7 @@ from ..filtering import FilterState, filter_days
 from ..forecast import posterior_terms, top_factors
 from ..inference import SamplerSettings
 from ..io import Cohort
-from ..model import Design, build_design
+from ..model import Design, FeatureOptions, build_design
 from ..partner import combination_forecasts
 from ..state import build_panel
 from ..state.derived import KNOWN_AHEAD
@@ -103,7 +103,7 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
              hierarchical: bool | None = None, settings: SamplerSettings | None = None,
              truth: dict | None = None, threshold: float | None = None, seed: int = 0,
              baselines: bool = True, outcome: str = "onset", progress=None,
-             refit_every: int = REFIT_EVERY, lags: tuple[int, ...] = (),
+             refit_every: int = REFIT_EVERY, options: FeatureOptions | None = None,
              deviations: str = "normal") -> BacktestResult:
     """Backtest twins of ``cohort``'s patients after ``train_until`` (see the module text).
 
@@ -141,9 +141,9 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
     refit_every : int
         Days between origins (1..:data:`MAX_REFIT_EVERY`): at each origin the twin is refitted
         on everything before it; between origins new days and new patients are filtered.
-    lags : tuple of int
-        Extra days at which triggers may act in the twin's fits
-        (:func:`~migraine_bayes.model.design.default_feature_specs`).
+    options : FeatureOptions, optional
+        Extra lags, learned shapes and interactions of the twin's fits
+        (:class:`~migraine_bayes.model.design.FeatureOptions`).
     deviations : str
         Cohort prior of patients' trigger deviations (``normal`` or ``horseshoe``).
     """
@@ -180,7 +180,7 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
         walking = [i for i in range(len(ids)) if until[i] > upto[i]]
         if walking:
             by_patient = _fit_origin(cohort, ids, upto, walking, origin, hierarchical,
-                                     outcome, settings, say, lags, deviations)
+                                     outcome, settings, say, options, deviations)
             fits.append(by_patient)
             ahead = ex_ante_panel(panel, upto) if information == "ex_ante" else None
             say(f"walking forward from {(origin + pd.Timedelta(days=1)).date()}")
@@ -233,7 +233,7 @@ def _days_up_to(diary: np.ndarray, dates: np.ndarray, day: pd.Timestamp) -> np.n
 
 def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[int],
                 origin: pd.Timestamp, hierarchical: bool, outcome: str,
-                settings: SamplerSettings | None, say, lags: tuple[int, ...] = (),
+                settings: SamplerSettings | None, say, options: FeatureOptions | None = None,
                 deviations: str = "normal") -> dict:
     """The twins of one origin: patient id → twin, for every patient walked from it.
 
@@ -244,7 +244,7 @@ def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[
     from ..twin import DigitalTwin, fit_patients, truncate
 
     train = truncate(cohort, origin)
-    kw = {"outcome": outcome, "lags": lags} | ({} if settings is None else
+    kw = {"outcome": outcome, "options": options} | ({} if settings is None else
                                               {"settings": settings})
     seen = [ids[i] for i in range(len(ids)) if upto[i] > 0]
     if hierarchical and len(seen) > 1:

@@ -39,6 +39,7 @@ import pandas as pd
 from .. import atomic
 from ..inference import COHORT_SETTINGS
 from ..io import load_cohort
+from ..model.features import SHAPES, FeatureOptions
 from ..synthetic import simulate_cohort
 from .backtest import backtest
 
@@ -62,12 +63,14 @@ MODELS = ("twin", "twin+partner", "oracle", "oracle_filtered", "boosting", "logi
 def run_suite(patients: int = 12, days: int = 365, test_days: int = 120, seed: int = 0,
               generators: list[str] | None = None, cohorts: dict[str, str] | None = None,
               refit_every: int = 62, draws: int | None = None, progress=None,
-              lags: tuple[int, ...] = (), deviations: str = "normal") -> pd.DataFrame:
+              options: FeatureOptions | None = None, deviations: str = "normal"
+              ) -> pd.DataFrame:
     """Backtest the twin on each generator (and each named cohort folder with a truth.json).
 
     Each synthetic cohort has ``patients`` × ``days``; the twin is fitted up to ``test_days``
     before the end and walks forward over the rest (refitted every ``refit_every`` days);
-    ``lags``: extra trigger lags of the twin (:func:`~migraine_bayes.model.default_feature_specs`);
+    ``options``: the twin's extra lags, learned shapes and interactions
+    (:class:`~migraine_bayes.model.FeatureOptions`);
     ``deviations``: its cohort prior of patients' trigger deviations.
 
     Returns
@@ -94,7 +97,7 @@ def run_suite(patients: int = 12, days: int = 365, test_days: int = 120, seed: i
             train_until = end - pd.Timedelta(days=test_days)
             say(f"backtesting '{name}' from {train_until.date()}")
             result = backtest(cohort, train_until, information="observed", settings=settings,
-                              truth=truth, seed=seed, refit_every=refit_every, lags=lags,
+                              truth=truth, seed=seed, refit_every=refit_every, options=options,
                               deviations=deviations)
             scores = result.scores.assign(generator=name)
             rows.append(scores[scores["model"].isin(MODELS)])
@@ -178,6 +181,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--generators", default=",".join(GENERATORS))
     parser.add_argument("--lags", default="", help="extra trigger lags of the twin, e.g. 1,2")
+    parser.add_argument("--shapes", default="fixed", choices=SHAPES)
+    parser.add_argument("--interactions", action="store_true")
     parser.add_argument("--deviations", default="normal", choices=("normal", "horseshoe"))
     parser.add_argument("--cohort", action="append", default=[],
                         help="NAME=FOLDER of a cohort with truth.json to include")
@@ -186,7 +191,8 @@ def main() -> None:
     table = run_suite(args.patients, args.days, args.test_days, args.seed,
                       [g for g in args.generators.split(",") if g], cohorts,
                       args.refit_every, progress=print,
-                      lags=tuple(int(k) for k in args.lags.split(",") if k),
+                      options=FeatureOptions(tuple(int(k) for k in args.lags.split(",") if k),
+                                             args.shapes, args.interactions),
                       deviations=args.deviations)
     write(table, args.out)
     print((Path(args.out) / "misspecification.md").read_text(encoding="utf-8"))

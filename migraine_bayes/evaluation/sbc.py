@@ -21,6 +21,7 @@ from .. import atomic
 from ..inference import CompiledModels, SamplerSettings, sample
 from ..model import ModelData, PatientPrior, build_model
 from ..model.design import Design
+from ..model.features import is_hinge, is_interaction
 
 SCALARS = ("alpha", "gamma", "tau_refractory", "lengthscale", "gp_amplitude")
 
@@ -106,6 +107,7 @@ def run_sbc(data: ModelData, design: Design, replicates: int = 20, seed: int = 0
     models = CompiledModels()
     rows = []
     k_first = data.features[0] if data.features else None
+    shaped = [f for f in data.features if (is_hinge(f) or is_interaction(f)) and "@lag" not in f]
     for r in range(replicates):
         sim = prior_draws.prior_predictive["y_obs"].isel(chain=0, draw=r).values
         truth = prior_draws.prior.isel(chain=0, draw=r)
@@ -125,6 +127,9 @@ def run_sbc(data: ModelData, design: Design, replicates: int = 20, seed: int = 0
         elif k_first is not None:
             row[f"beta[{k_first}]"] = _rank(post["beta"].isel(feature=0),
                                             truth["beta"].isel(feature=0), keep)
+        for name in shaped:  # a learned shape's slope changes, an interaction's effect
+            row[f"beta[{name}]"] = _rank(post["beta"].sel(feature=name),
+                                         truth["beta"].sel(feature=name), keep)
         rows.append(row)
     ranks = pd.DataFrame(rows)
     p_values = {c: _uniformity_p(ranks[c].values, n_draws, bins) for c in ranks.columns}

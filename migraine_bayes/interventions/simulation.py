@@ -29,6 +29,7 @@ from ..errors import InputDataError, Problem
 from ..forecast import Draws
 from ..model import hsgp
 from ..model.design import Design
+from ..model.features import panel_sources
 from ..state.exposure import TIME_CONSTANTS, exposure_profile
 from ..twin import HORIZON_DAYS, DigitalTwin, TwinError
 from .catalogue import catalogue
@@ -215,7 +216,8 @@ class PatientSimulator:
         if item.operation == "set":
             panel["imputed_sd"].loc[{FEATURE: var}] = 0.0
         design = self.twin.design(panel)
-        cols = [k for k, f in enumerate(self.design.features) if f.source == var]
+        cols = [k for k, f in enumerate(self.design.features)
+                if var in panel_sources(f, self.design.features)]
         for k in cols:
             z_mod[k] = design.z_mean[0, :, k]
             v_mod[k] = design.z_var[0, :, k]
@@ -314,7 +316,8 @@ def check_scenarios(twin: DigitalTwin, patient: str, scenarios: list[Scenario]) 
     the patient is already taking; stopping one they are not taking.
     """
     taking = _taking(twin, patient)
-    sources = {f.source for f in twin.spec.feature_specs}
+    specs = twin.spec.feature_specs
+    sources = set().union(*(panel_sources(f, specs) for f in specs))
     problems = []
     for row, sc in enumerate(scenarios, start=1):
         for item in sc.interventions:

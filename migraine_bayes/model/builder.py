@@ -30,9 +30,10 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from ..dims import BASIS, EFFECT, FEATURE, INTERVENTION, LAG, OBS, PATIENT, TRIGGER
+from ..dims import BASIS, EFFECT, FEATURE, INTERVENTION, LAG, OBS, PAIR, PATIENT, TRIGGER
 from . import hsgp
-from .design import Design, LagStructure
+from .design import Design
+from .features import LagStructure, is_interaction
 from .priors import Hyper, PatientPrior
 
 LATENT_VARS = ("gp_coef",)
@@ -176,53 +177,92 @@ def _trigger_effects(model: pm.Model, features: list[str], hyper: Hyper,
                      prior: PatientPrior | None) -> pt.TensorVariable:
     """Patients' trigger coefficients ``beta`` (patient, feature).
 
-    Without lagged copies: per feature, partially pooled ``beta = mu_beta + tau_beta * offset``
-    (``prior`` None) or a fixed normal prior. With them (:class:`~.design.LagStructure`), a
-    distributed lag: each trigger has one effect per patient, ``beta_total`` (partially pooled
-    or fixed prior, over the ``effect`` dim: features that are not lagged copies), spread over
-    its lags by weights ``lag_weight`` (a Dirichlet per trigger that favours the same day,
-    shared by the model's patients), ``beta[i, t@lag k] = beta_total[i, t] lag_weight[t, k]``
-    — the lagged copies share the patient's effect instead of each being estimated on its own.
-    In a cohort model ``mu_beta``/``tau_beta`` per feature are then deterministic (population
-    mean and scale of each column), so every later reader of ``beta`` sees one layout.
+    Plain features: per feature, partially pooled ``beta = mu_beta + tau_beta * offset``
+    (``prior`` None) or a fixed normal prior; hinge columns of a learned dose–response
+    (``<f>@over<knot>``) get tighter priors (:meth:`Hyper.column_priors`): linear is the
+    default shape. With a distributed lag (:class:`~.features.LagStructure`) each trigger has one
+    effect per patient and column, ``beta_total`` (over the ``effect`` dim: features that are
+    not lagged copies), spread over its lags by weights ``lag_weight`` (a Dirichlet per trigger
+    that favours the same day, shared by the model's patients), ``beta[i, t@lag k] =
+    beta_total[i, t] lag_weight[t, k]``. Interaction columns (``<a>:<b>``, last) carry one
+    population effect each, ``beta_pair`` (``pair`` dim), the same for every patient, under a
+    regularised horseshoe (or a fixed prior). Whenever there are lags or interactions, a cohort
+    model's ``mu_beta``/``tau_beta`` per feature are deterministic (population mean and scale
+    of each column), so every later reader of ``beta`` sees one layout.
     """
     lags = LagStructure.of(features)
-    if not lags.triggers:
+    pairs = np.array([is_interaction(f) for f in features], dtype=bool)
+    if pairs.any() and not pairs[-int(pairs.sum()):].all():
+        raise ValueError("interaction columns must come after every other feature")
+    if not lags.triggers and not pairs.any():
         if prior is not None:
             return pm.Normal("beta", *prior.beta_arrays(features), dims=(PATIENT, FEATURE))
-        mu_beta = pm.Normal("mu_beta", 0.0, hyper.mu_beta_sd, dims=FEATURE)
+        mu_sd, tau_median = hyper.column_priors(features)
+        mu_beta = pm.Normal("mu_beta", 0.0, mu_sd, dims=FEATURE)
         # between-patient scale per trigger: heterogeneity differs by trigger (a third of
         # women are insensitive to menses, most patients to weather); one shared scale
         # pulls every patient onto the population mean
-        tau_beta = pm.LogNormal("tau_beta", np.log(hyper.tau_beta[0]), hyper.tau_beta[1],
+        tau_beta = pm.LogNormal("tau_beta", np.log(tau_median), hyper.tau_beta[1],
                                 dims=FEATURE)
         return pm.Deterministic("beta", mu_beta + _deviations("beta", tau_beta, FEATURE, hyper),
                                 dims=(PATIENT, FEATURE))
-    effects = lags.effects
-    model.add_coords({EFFECT: [features[k] for k in effects], TRIGGER: lags.triggers,
-                      LAG: lags.lags})
+    main = np.flatnonzero(~pairs)
+    effects = [k for k in lags.effects if not pairs[k]]
+    effect_names = [features[k] for k in effects]
+    model.add_coords({EFFECT: effect_names})
+    weight = np.ones(len(main))
+    if lags.triggers:
+        model.add_coords({TRIGGER: lags.triggers, LAG: lags.lags})
+        if prior is None:
+            conc = np.tile(hyper.lag_prior(len(lags.lags)), (len(lags.triggers), 1))
+        else:
+            conc = prior.lag_arrays(lags.triggers, hyper.lag_prior(len(lags.lags)))
+        w = pm.Dirichlet("lag_weight", a=conc, dims=(TRIGGER, LAG))
+        padded = pt.concatenate([w, pt.ones((1, len(lags.lags)))], axis=0)
+        weight = padded[np.where(lags.trigger_index >= 0, lags.trigger_index,
+                                 len(lags.triggers))[main], lags.lag_index[main]]
+    column_effect = lags.column_effect[main]  # (K main,) index into EFFECT
     if prior is None:
-        conc = np.tile(hyper.lag_prior(len(lags.lags)), (len(lags.triggers), 1))
-    else:
-        conc = prior.lag_arrays(lags.triggers, hyper.lag_prior(len(lags.lags)))
-    weight = pm.Dirichlet("lag_weight", a=conc, dims=(TRIGGER, LAG))
-    padded = pt.concatenate([weight, pt.ones((1, len(lags.lags)))], axis=0)
-    column_weight = padded[np.where(lags.trigger_index >= 0, lags.trigger_index,
-                                    len(lags.triggers)), lags.lag_index]  # (K,)
-    column_effect = lags.column_effect  # (K,) index into EFFECT
-    if prior is None:
-        mu = pm.Normal("mu_effect", 0.0, hyper.mu_beta_sd, dims=EFFECT)
-        tau = pm.LogNormal("tau_effect", np.log(hyper.tau_beta[0]), hyper.tau_beta[1],
-                           dims=EFFECT)
+        mu_sd, tau_median = hyper.column_priors(effect_names)
+        mu = pm.Normal("mu_effect", 0.0, mu_sd, dims=EFFECT)
+        tau = pm.LogNormal("tau_effect", np.log(tau_median), hyper.tau_beta[1], dims=EFFECT)
         total = pm.Deterministic("beta_total", mu + _deviations("effect", tau, EFFECT, hyper),
                                  dims=(PATIENT, EFFECT))
-        pm.Deterministic("mu_beta", mu[column_effect] * column_weight, dims=FEATURE)
-        pm.Deterministic("tau_beta", tau[column_effect] * column_weight, dims=FEATURE)
+        mu_columns, tau_columns = mu[column_effect] * weight, tau[column_effect] * weight
     else:
-        total = pm.Normal("beta_total", *prior.beta_arrays([features[k] for k in effects]),
+        total = pm.Normal("beta_total", *prior.beta_arrays(effect_names),
                           dims=(PATIENT, EFFECT))
-    return pm.Deterministic("beta", total[:, column_effect] * column_weight,
-                            dims=(PATIENT, FEATURE))
+    beta = total[:, column_effect] * weight
+    if pairs.any():
+        pair_names = [f for f, is_pair in zip(features, pairs, strict=True) if is_pair]
+        model.add_coords({PAIR: pair_names})
+        pair = (_pair_effects(hyper) if prior is None
+                else pm.Normal("beta_pair", *prior.beta_arrays(pair_names), dims=PAIR))
+        beta = pt.concatenate([beta, pt.ones((len(model.coords[PATIENT]), 1)) * pair[None, :]],
+                              axis=1)
+        if prior is None:
+            mu_columns = pt.concatenate([mu_columns, pair])
+            tau_columns = pt.concatenate([tau_columns, pt.zeros(len(pair_names))])
+    if prior is None:
+        pm.Deterministic("mu_beta", mu_columns, dims=FEATURE)
+        pm.Deterministic("tau_beta", tau_columns, dims=FEATURE)
+    return pm.Deterministic("beta", beta, dims=(PATIENT, FEATURE))
+
+
+def _pair_effects(hyper: Hyper) -> pt.TensorVariable:
+    """Interaction effects (pair,) under a regularised horseshoe (Piironen & Vehtari 2017).
+
+    ``beta_pair = tau_pair lambda~ z``: global scale ``tau_pair ~ HalfStudentT(local_df,
+    pair_global)``, local scales ``lambda_pair ~ HalfStudentT(local_df)`` regularised by a slab
+    ``slab_pair`` = c² (InverseGamma(2, 2 slab_scale²)): ``lambda~² = c² lambda² / (c² + tau²
+    lambda²)``.
+    """
+    tau = pm.HalfStudentT("tau_pair", nu=hyper.local_df, sigma=hyper.pair_global)
+    lam = pm.HalfStudentT("lambda_pair", nu=hyper.local_df, dims=PAIR)
+    c2 = pm.InverseGamma("slab_pair", 2.0, 2.0 * hyper.slab_scale**2)
+    shrunk = pt.sqrt(c2 * lam**2 / (c2 + tau**2 * lam**2))
+    return pm.Deterministic("beta_pair", tau * shrunk * pm.Normal("pair_z", dims=PAIR),
+                            dims=PAIR)
 
 
 def _deviations(prefix: str, tau: pt.TensorVariable, dim: str, hyper: Hyper

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .design import FeatureSpec, LagStructure
+from .features import FeatureOptions, FeatureSpec, LagStructure
 from .priors import PatientPrior
 
 LATENT = "hsgp"  # the latent susceptibility's kind (one today)
@@ -65,6 +65,11 @@ class ModelSpec:
     def lags(self) -> tuple[int, ...]:
         """The distributed lag's extra days (``()`` without one), as ``fit_cohort`` takes it."""
         return tuple(LagStructure.of([f.name for f in self.features]).lags[1:])
+
+    @property
+    def options(self) -> FeatureOptions:
+        """Lags, shapes and interactions the features were built with (what a refit reuses)."""
+        return FeatureOptions.of(list(self.features))
 
     @property
     def scaling_dict(self) -> dict[str, tuple[float, float]]:

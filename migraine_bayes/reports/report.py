@@ -16,7 +16,13 @@ import numpy as np
 import pandas as pd
 
 from .. import atomic
-from ..sensitivity import lag_weights, population_effects, trigger_sensitivities
+from ..sensitivity import (
+    interactions,
+    lag_weights,
+    learned_shapes,
+    population_effects,
+    trigger_sensitivities,
+)
 from . import figures
 from .checks import patient_checks
 from .html import Document
@@ -135,7 +141,9 @@ def _sensitivities(doc: Document, twin, shown: list[str]) -> None:
         doc.figure(figures.forest(pop, "Population (mean patient) effects"),
                    "Population-level odds ratios with 90% credible intervals; red: "
                    "P(effect > 0) ≥ 0.95 or ≤ 0.05.")
-    measured = sens[sens["coverage"] > 0]  # a never-measured feature has no own evidence
+    # a never-measured feature has no own evidence; slope changes and interactions have
+    # their own tables below
+    measured = sens[(sens["coverage"] > 0) & (sens["kind"] == "effect")]
     for pid in shown:
         t = measured[measured["patient_id"] == pid]
         doc.figure(figures.forest(t, f"{pid}: trigger sensitivities"),
@@ -152,6 +160,22 @@ def _sensitivities(doc: Document, twin, shown: list[str]) -> None:
                       "day and on the days after (population weights, 90% intervals); "
                       "p_peak = probability that the lag carries the largest share.")
         doc.table(lags)
+    shapes = learned_shapes(twin)
+    if len(shapes):
+        doc.paragraph(f"Learned dose-response ({shapes.attrs['of']}), in each trigger's own "
+                      "units: the "
+                      "half-effect dose (threshold: where the effect reaches half its largest "
+                      "size over the observed doses, 90% interval; p_rise = probability of an "
+                      "effect at all), the knot where the slope changes most (knee, its "
+                      "probability) and the slopes below and above it (log-odds per unit).")
+        doc.table(shapes)
+    pairs = interactions(twin)
+    if len(pairs):
+        doc.paragraph("Trigger interactions (population, regularised horseshoe): odds ratio "
+                      "of both triggers being high on one day (from the doses in 'levels'), on "
+                      "top of their own effects, 90% intervals; unsupported pairs are shrunk "
+                      "to OR 1. Strongest ten:")
+        doc.table(pairs.head(10))
 
 
 def _backtest(doc: Document, bt: dict, shown: list[str]) -> None:
