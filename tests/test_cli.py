@@ -168,11 +168,10 @@ def test_cli_sbc_small(tmp_path: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::migraine_bayes.inference.InferenceWarning")
-def test_fit_with_lags_shapes_and_interactions_says_what_it_learned(
-        tmp_path: Path, small_cohort_dir: Path) -> None:
+def test_fit_with_lags_shapes_and_interactions_says_what_it_learned(tmp_path: Path) -> None:
     """One fit with every learned structure: a distributed lag, learned dose-responses and
     interactions, printed by ``fit``, saved with the spec and read back by the sensitivity
-    tables."""
+    tables (the small cohort, with sleep that varies: two graded triggers make a pair)."""
     from migraine_bayes.model import FeatureOptions
     from migraine_bayes.sensitivity import (
         dose_response,
@@ -182,8 +181,13 @@ def test_fit_with_lags_shapes_and_interactions_says_what_it_learned(
     )
     from migraine_bayes.twin import DigitalTwin
 
+    tables = small_tables()
+    obs = tables["observations"]
+    sleep = obs["variable"] == "sleep_duration"
+    obs.loc[sleep, "value"] = [f"{6.0 + 0.5 * (i % 5):.1f}" for i in range(int(sleep.sum()))]
+    cohort = write_tables(tmp_path / "cohort", tables)
     twin = tmp_path / "twin"
-    res = runner.invoke(app, ["fit", str(small_cohort_dir), "--out", str(twin), "--draws",
+    res = runner.invoke(app, ["fit", str(cohort), "--out", str(twin), "--draws",
                               "100", "--chains", "2", "--lags", "1,2", "--shapes", "learned",
                               "--interactions"])
     assert res.exit_code == 0, res.output
@@ -200,7 +204,7 @@ def test_fit_with_lags_shapes_and_interactions_says_what_it_learned(
     curve = dose_response(loaded, loaded.patients[0], "trigger.stress", points=9)
     assert curve.attrs["knee"] == row["knee"] and (curve["or_low"] <= curve["or_high"]).all()
     pairs = interactions(loaded)
-    assert "trigger.stress:derived.sleep_debt" in set(pairs["pair"])
+    assert "trigger.sleep_duration:trigger.stress" in set(pairs["pair"])
     assert ((pairs["or_low"] <= pairs["odds_ratio"]) & (pairs["odds_ratio"] <= pairs["or_high"])
             ).all()
     table = lag_weights(loaded)
