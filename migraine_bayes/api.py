@@ -66,7 +66,9 @@ def cohort_summary(cohort: str | os.PathLike | Cohort) -> pd.DataFrame:
     return summarise_panel(build_panel(cohort))
 
 
-BACKTEST_PARTS = ("predictions", "scores", "state_errors", "by_history", "by_patient")
+BACKTEST_PARTS = ("predictions", "scores", "state_errors", "by_history", "by_patient",
+                  "validation", "decision_curve")
+NEWER_PARTS = ("validation", "decision_curve")  # absent from backtests written before them
 
 
 def backtest_paths(out: str | os.PathLike) -> dict[str, Path]:
@@ -91,9 +93,12 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     ``out`` gets SCHEMA.md's backtest table (CSV, or JSON lines); beside it
     ``<stem>.predictions.csv`` (twin, baselines and oracle, long), ``<stem>.scores.csv``,
     ``<stem>.by_history.csv`` (scores by days of history at the forecast),
-    ``<stem>.by_patient.csv`` (within-patient AUCs), ``<stem>.state_errors.csv`` and
-    ``<stem>.meta.json``. A synthetic cohort's ``truth.json`` (in the cohort folder, or
-    ``truth``) adds the oracle. ``lags``, ``shapes``, ``interactions``: the twin's features
+    ``<stem>.by_patient.csv`` (within-patient AUCs), ``<stem>.state_errors.csv``,
+    ``<stem>.validation.csv`` (TRIPOD+AI measures per model: AUPRC, calibration slope and
+    intercept, observed/expected, Brier skill, within-patient C), ``<stem>.decision_curve.csv``
+    (the twin's net benefit per alarm threshold) and ``<stem>.meta.json``. A synthetic
+    cohort's ``truth.json`` (in the cohort folder, or ``truth``) adds the oracle. ``lags``,
+    ``shapes``, ``interactions``: the twin's features
     (:class:`migraine_bayes.model.FeatureOptions`); ``deviations``: its cohort prior of
     patients' trigger deviations.
     """
@@ -133,7 +138,7 @@ def read_backtest(out: str | os.PathLike) -> dict:
     import json
 
     paths = backtest_paths(out)
-    missing = [str(p) for p in paths.values() if not p.is_file()]
+    missing = [str(p) for k, p in paths.items() if not p.is_file() and k not in NEWER_PARTS]
     if missing:
         raise FileNotFoundError(f"backtest files missing: {missing} (write them with "
                                 "`migraine-twin backtest`)")
@@ -141,7 +146,8 @@ def read_backtest(out: str | os.PathLike) -> dict:
     forecasts = (pd.read_json(paths["forecasts"], lines=True) if text.lstrip().startswith("{")
                  else pd.read_csv(paths["forecasts"]))
     return {"forecasts": forecasts, "meta": json.loads(paths["meta"].read_text()),
-            **{part: pd.read_csv(paths[part]) for part in BACKTEST_PARTS}}
+            **{part: pd.read_csv(paths[part]) if paths[part].is_file() else pd.DataFrame()
+               for part in BACKTEST_PARTS}}
 
 
 def report(twin: str | os.PathLike | DigitalTwin, out: str | os.PathLike,

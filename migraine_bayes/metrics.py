@@ -106,3 +106,76 @@ def lead_times(y: np.ndarray, p: np.ndarray, threshold: float) -> np.ndarray:
         if y[t] == 1:
             out.append(run)
     return np.asarray(out, dtype=float)
+
+
+def average_precision(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the precision–recall curve as average precision (NaN without an event).
+
+    ``sum_k (R_k − R_{k−1}) P_k`` over the distinct thresholds, highest first (ties share a
+    threshold): the step-wise area that does not interpolate optimistically.
+    """
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    n1 = y.sum()
+    if n1 == 0:
+        return float("nan")
+    order = np.argsort(-p, kind="stable")
+    y, p = y[order], p[order]
+    last = np.r_[np.flatnonzero(np.diff(p) != 0), p.size - 1]  # end of each tie group
+    tp = np.cumsum(y)[last]
+    precision = tp / (last + 1)
+    recall = tp / n1
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def logistic_recalibration(y: np.ndarray, p: np.ndarray, offset_only: bool = False,
+                           iterations: int = 50) -> tuple[float, float]:
+    """Calibration intercept and slope: the logistic regression ``y ~ a + b logit(p)``.
+
+    ``offset_only``: ``b`` fixed at 1 (calibration-in-the-large, ``logit(p)`` an offset): ``a``
+    > 0 means the forecasts are too low on average. Otherwise ``b`` < 1: forecasts too extreme,
+    > 1: too timid (Van Calster et al., J Clin Epidemiol 2016). Newton–Raphson from (0, 1);
+    NaN with one class only or without a finite fit (separation).
+    """
+    from scipy.special import expit
+
+    y = np.asarray(y, dtype=float)
+    if y.size == 0 or y.min() == y.max():  # one class only: no finite fit
+        return float("nan"), float("nan")
+    x = np.log(np.clip(p, EPS, 1 - EPS)) - np.log1p(-np.clip(p, EPS, 1 - EPS))
+    a, b = 0.0, 1.0
+    for _ in range(iterations):
+        mu = expit(a + b * x)
+        w = mu * (1 - mu)
+        if offset_only:
+            step = np.array([(y - mu).sum() / max(w.sum(), EPS), 0.0])
+        else:
+            grad = np.array([(y - mu).sum(), ((y - mu) * x).sum()])
+            hess = np.array([[w.sum(), (w * x).sum()], [(w * x).sum(), (w * x * x).sum()]])
+            step = np.linalg.solve(hess + EPS * np.eye(2), grad)
+        a, b = a + step[0], b + step[1]
+        if not np.isfinite([a, b]).all():
+            return float("nan"), float("nan")
+        if np.abs(step).max() < 1e-10:
+            break
+    return float(a), float(b)
+
+
+def observed_expected(y: np.ndarray, p: np.ndarray) -> float:
+    """Calibration-in-the-large as the ratio of observed to expected events (1 = right)."""
+    expected = float(np.sum(p))
+    return float(np.sum(y) / expected) if expected > 0 else float("nan")
+
+
+def net_benefit(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Net benefit of alarming when ``p ≥ t``, per threshold ``t`` (Vickers & Elkin 2006).
+
+    ``TP/n − FP/n × t / (1 − t)``: true alarms, less false alarms weighted by the odds at which
+    a patient would accept acting on one. Alarm-everyone is ``net_benefit(y, ones, t)``,
+    alarm-no-one is 0.
+    """
+    y, p = np.asarray(y).astype(bool), np.asarray(p, dtype=float)
+    t = np.asarray(thresholds, dtype=float)
+    alarm = p[None, :] >= t[:, None]
+    tp = (alarm & y[None, :]).sum(1) / max(y.size, 1)
+    fp = (alarm & ~y[None, :]).sum(1) / max(y.size, 1)
+    return tp - fp * t / (1 - t)

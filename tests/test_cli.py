@@ -131,10 +131,15 @@ def test_backtest_then_report(tmp_path: Path) -> None:
     table = pd.read_csv(bt)
     assert len(table) == 61 and set(table["patient_id"]) == {"syn125-005"}
     assert (tmp_path / "bt.scores.csv").is_file()
+    validation = pd.read_csv(tmp_path / "bt.validation.csv").set_index("model")
+    assert {"twin", "base_rate"} <= set(validation.index)
+    assert (pd.read_csv(tmp_path / "bt.decision_curve.csv")["alarm_no_one"] == 0).all()
     html = tmp_path / "r.html"
     res = runner.invoke(app, ["report", str(twin), "--out", str(html), "--backtest", str(bt)])
     assert res.exit_code == 0, res.output
-    assert html.stat().st_size > 100_000 and "<h2>Backtest" in html.read_text()
+    text = html.read_text()
+    assert html.stat().st_size > 100_000 and "<h2>Backtest" in text
+    assert "Validation measures of TRIPOD+AI" in text and "Decision curve" in text
 
 
 def test_backtest_and_report_bad_arguments(tmp_path: Path) -> None:

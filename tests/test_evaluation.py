@@ -125,6 +125,12 @@ def test_backtest_scores_every_model_with_intervals(small_backtest) -> None:
         assert (scores[f"{name}_low"] <= scores[name]).all()
         assert (scores[name] <= scores[f"{name}_high"]).all()
     assert scores.loc["twin", "auc"] > scores.loc["base_rate", "auc"]
+    tripod = small_backtest[0].validation.set_index("model")  # TRIPOD+AI measures
+    for name in ("auprc", "observed_expected", "cal_slope", "brier_skill"):
+        assert (tripod[f"{name}_low"] <= tripod[name]).all(), name
+        assert (tripod[name] <= tripod[f"{name}_high"]).all(), name
+    assert tripod.loc["twin", "brier_skill"] > 0
+    assert len(small_backtest[0].decision_curve) > 10
 
 
 def test_walk_forward_never_sees_the_day_it_forecasts(small_backtest) -> None:

@@ -46,6 +46,7 @@ from ..state.imputation import MIN_OBSERVED, ar1_parameters, distance_to_previou
 from .baselines import baseline_forecasts
 from .online_baselines import online_forecasts
 from .scores import score_table, scores_by_history, within_patient_aucs
+from .validation import decision_curve, validation_table
 
 INFORMATION = ("ex_ante", "observed")
 REFIT_EVERY = 30
@@ -82,6 +83,10 @@ class BacktestResult:
     by_patient : DataFrame
         Within-patient AUC per patient and model (patients with both outcomes in the
         backtest days).
+    validation : DataFrame
+        TRIPOD+AI measures per model (:func:`.validation.validation_table`).
+    decision_curve : DataFrame
+        The twin's net benefit per alarm threshold (:func:`.validation.decision_curve`).
     twins : list
         The fitted twins, one per origin (each a dict patient → twin).
     """
@@ -95,6 +100,8 @@ class BacktestResult:
     train_until: str
     by_history: pd.DataFrame = field(default_factory=pd.DataFrame)
     by_patient: pd.DataFrame = field(default_factory=pd.DataFrame)
+    validation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    decision_curve: pd.DataFrame = field(default_factory=pd.DataFrame)
     twins: list = field(default_factory=list)
 
 
@@ -223,7 +230,9 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
     forecasts = forecasts.rename(columns={"day": "history_days"})[
         [*BACKTEST_COLUMNS, "origin", "history_days"]]
     return BacktestResult(forecasts, predictions, scores, state_errors, information,
-                          threshold, str(cut.date()), by_history, by_patient, fits)
+                          threshold, str(cut.date()), by_history, by_patient,
+                          validation_table(predictions, seed=seed),
+                          decision_curve(predictions, "twin"), fits)
 
 
 def _days_up_to(diary: np.ndarray, dates: np.ndarray, day: pd.Timestamp) -> np.ndarray:

@@ -65,25 +65,25 @@ def score_table(predictions: pd.DataFrame, threshold: float, seed: int = 0,
         brier_b = np.array([brier(attack[b], p[b]) for b in boots])
         ece_b = np.array([expected_calibration_error(attack[b], p[b]) for b in boots])
         row = {"model": model, "days": int(n), "attacks": int(attack.sum()),
-               "auc": roc_auc(attack, p), **_interval("auc", auc_b),
+               "auc": roc_auc(attack, p), **bootstrap_interval("auc", auc_b),
                "auc_within": _within_auc(wide.index, attack, p),
-               "brier": brier(attack, p), **_interval("brier", brier_b),
+               "brier": brier(attack, p), **bootstrap_interval("brier", brier_b),
                "ece": (ece := expected_calibration_error(attack, p)),
-               **_interval("ece", ece_b, around=ece),
+               **bootstrap_interval("ece", ece_b, around=ece),
                "ece_noise": calibrated_ece(p, rng),
                "log_score": log_score(attack, p)}
         if "twin" in auc_boot:
             row["auc_vs_twin"] = row["auc"] - roc_auc(attack, wide["twin"].to_numpy())
-            row |= _interval("auc_vs_twin", auc_b - auc_boot["twin"])
+            row |= bootstrap_interval("auc_vs_twin", auc_b - auc_boot["twin"])
         for ref in (r for r in ORACLES if r in auc_boot):
             row[f"auc_vs_{ref}"] = row["auc"] - roc_auc(attack, wide[ref].to_numpy())
-            row |= _interval(f"auc_vs_{ref}", auc_b - auc_boot[ref])
+            row |= bootstrap_interval(f"auc_vs_{ref}", auc_b - auc_boot[ref])
         parts = [m for m in COMBINED.get(model, ()) if m in day_ls]
         if parts:
             best = max(parts, key=lambda m: day_ls[m].mean())
             row["log_score_best_part"] = best
             row["log_score_vs_best"] = float(day_ls[model].mean() - day_ls[best].mean())
-            row |= _interval("log_score_vs_best", ls_boot[model] - ls_boot[best])
+            row |= bootstrap_interval("log_score_vs_best", ls_boot[model] - ls_boot[best])
         row |= classification(attack, p, threshold)
         leads = np.concatenate([lead_times(attack[idx], p[idx], threshold)
                                 for idx in _patient_runs(wide.index)])
@@ -103,7 +103,7 @@ def calibrated_ece(p: np.ndarray, rng: np.random.Generator, n_sim: int = 200) ->
                           for _ in range(n_sim)]))
 
 
-def _interval(name: str, values: np.ndarray, around: float | None = None
+def bootstrap_interval(name: str, values: np.ndarray, around: float | None = None
               ) -> dict[str, float]:
     """90% percentile interval of bootstrap ``values``, bias-corrected around ``around``.
 

@@ -178,6 +178,13 @@ def _sensitivities(doc: Document, twin, shown: list[str]) -> None:
         doc.table(pairs.head(10))
 
 
+VALIDATION_COLUMNS = ("model", "prevalence", "auc", "auprc", "auprc_low", "auprc_high",
+                      "observed_expected", "citl", "citl_low", "citl_high", "cal_slope",
+                      "cal_slope_low", "cal_slope_high", "cal_intercept", "brier_skill",
+                      "brier_skill_low", "brier_skill_high", "within_c", "within_c_q25",
+                      "within_c_q75")
+
+
 def _backtest(doc: Document, bt: dict, shown: list[str]) -> None:
     meta = bt.get("meta", {})
     doc.heading("Backtest: forecasts walked forward day by day")
@@ -199,6 +206,23 @@ def _backtest(doc: Document, bt: dict, shown: list[str]) -> None:
                "Reliability diagram of the backtest forecasts of the twin, the oracle and the "
                "best-known baseline (equal-count bins, Jeffreys 90% intervals of the observed "
                "rate).")
+    validation = bt.get("validation")
+    if validation is not None and len(validation):
+        doc.paragraph("Validation measures of TRIPOD+AI (Collins et al., BMJ 2024), 90% "
+                      "bootstrap intervals: area under the precision-recall curve (auprc; "
+                      "against the prevalence), observed/expected events and "
+                      "calibration-in-the-large (citl, the intercept with the forecast's logit "
+                      "as offset; 0 = right on average), calibration intercept and slope "
+                      "(attack ~ a + b logit p; slope < 1: too extreme), Brier skill against "
+                      "each patient's own running base rate, and the within-patient C (median "
+                      "and quartiles over patients).")
+        doc.table(validation[[c for c in VALIDATION_COLUMNS if c in validation]])
+    curve = bt.get("decision_curve")
+    if curve is not None and len(curve):
+        doc.paragraph("Decision curve of the twin's alarms: net benefit (true alarms less false "
+                      "alarms weighted by the threshold's odds, per patient-day) against "
+                      "alarming on every day and on none (Vickers & Elkin 2006).")
+        doc.table(curve[curve["threshold"].isin(curve["threshold"].iloc[::3])])
     for pid in shown:
         if (bt["forecasts"]["patient_id"] == pid).any():
             doc.figure(figures.forecast_series(bt["forecasts"], pid),

@@ -1,0 +1,89 @@
+"""Validation of backtest forecasts as TRIPOD+AI asks (Collins et al., BMJ 2024, item 23).
+
+:func:`validation_table`: per model, discrimination (AUC, area under the precision–recall
+curve, within-patient C and its spread over patients), calibration (observed/expected events,
+calibration-in-the-large intercept, calibration slope and intercept) and overall performance
+(Brier score, Brier skill against each patient's own running base rate), each with a 90%
+bootstrap interval over patient-days shared by all models. :func:`decision_curve`: net benefit
+of alarming at each threshold beside alarm-everyone and alarm-no-one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..metrics import (
+    average_precision,
+    brier,
+    logistic_recalibration,
+    net_benefit,
+    observed_expected,
+    roc_auc,
+)
+from .scores import N_BOOT, bootstrap_interval, within_patient_aucs
+
+REFERENCE = "base_rate"  # Brier skill is against this model: each patient's own running rate
+THRESHOLDS = np.round(np.arange(0.02, 0.51, 0.02), 2)  # alarm thresholds of the decision curve
+
+
+def validation_table(predictions: pd.DataFrame, seed: int = 0, n_boot: int = N_BOOT
+                     ) -> pd.DataFrame:
+    """One row per model of ``predictions`` (``patient_id, date, model, p_attack, attack``).
+
+    Columns (each with ``_low``/``_high``, a 90% bootstrap interval): ``auc, auprc,
+    observed_expected, citl`` (calibration-in-the-large: the intercept with ``logit(p)`` as
+    offset), ``cal_intercept, cal_slope`` (``attack ~ a + b logit(p)``), ``brier,
+    brier_skill`` (1 − Brier / Brier of :data:`REFERENCE`; NaN without it); and without
+    intervals ``days, attacks, prevalence, within_c`` (median within-patient AUC),
+    ``within_c_q25, within_c_q75`` and ``within_c_patients``.
+    """
+    rng = np.random.default_rng(seed)
+    wide = predictions.pivot_table(index=["patient_id", "date"], columns="model",
+                                   values="p_attack").dropna()
+    y = predictions.drop_duplicates(["patient_id", "date"]).set_index(
+        ["patient_id", "date"])["attack"].reindex(wide.index).to_numpy(dtype=float)
+    boots = [rng.integers(0, y.size, y.size) for _ in range(n_boot)]
+    within = within_patient_aucs(predictions)
+    ref = wide[REFERENCE].to_numpy() if REFERENCE in wide else None
+
+    def measures(yy: np.ndarray, p: np.ndarray, r: np.ndarray | None) -> dict[str, float]:
+        intercept, slope = logistic_recalibration(yy, p)
+        score = brier(yy, p)
+        reference = brier(yy, r) if r is not None else 0.0
+        return {"auc": roc_auc(yy, p), "auprc": average_precision(yy, p),
+                "observed_expected": observed_expected(yy, p),
+                "citl": logistic_recalibration(yy, p, offset_only=True)[0],
+                "cal_intercept": intercept, "cal_slope": slope, "brier": score,
+                "brier_skill": 1.0 - score / reference if reference > 0 else np.nan}
+
+    rows = []
+    for model in wide.columns:
+        p = wide[model].to_numpy()
+        row = {"model": model, "days": int(y.size), "attacks": int(y.sum()),
+               "prevalence": float(y.mean())} | measures(y, p, ref)
+        boot = [measures(y[b], p[b], None if ref is None else ref[b]) for b in boots]
+        for key in list(row):
+            if key in boot[0]:
+                row |= bootstrap_interval(key, np.array([m[key] for m in boot], dtype=float))
+        w = within.loc[within["model"] == model, "auc"]
+        row |= {"within_c": float(w.median()) if len(w) else np.nan,
+                "within_c_q25": float(w.quantile(0.25)) if len(w) else np.nan,
+                "within_c_q75": float(w.quantile(0.75)) if len(w) else np.nan,
+                "within_c_patients": len(w)}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def decision_curve(predictions: pd.DataFrame, model: str = "twin",
+                   thresholds: np.ndarray = THRESHOLDS) -> pd.DataFrame:
+    """Net benefit of ``model``'s alarms at each threshold (Vickers & Elkin 2006).
+
+    Columns ``threshold, net_benefit, alarm_everyone, alarm_no_one`` (Med Decis Making 2006).
+    """
+    g = predictions[predictions["model"] == model]
+    y, p = g["attack"].to_numpy(dtype=float), g["p_attack"].to_numpy(dtype=float)
+    return pd.DataFrame({"threshold": thresholds,
+                         "net_benefit": net_benefit(y, p, thresholds),
+                         "alarm_everyone": net_benefit(y, np.ones_like(p), thresholds),
+                         "alarm_no_one": np.zeros(len(thresholds))})
