@@ -1,4 +1,4 @@
-"""The PyMC model of DESIGN.md ("The model (version 1)").
+"""The PyMC model of the twin (README.md, "The model"; docs/SCHEMA.md names its variables).
 
 For patient i on a day t with a known outcome::
 
