@@ -67,8 +67,9 @@ def cohort_summary(cohort: str | os.PathLike | Cohort) -> pd.DataFrame:
 
 
 BACKTEST_PARTS = ("predictions", "scores", "state_errors", "by_history", "by_patient",
-                  "validation", "decision_curve")
-NEWER_PARTS = ("validation", "decision_curve")  # absent from backtests written before them
+                  "validation", "by_subgroup", "decision_curve")
+# absent from backtests written before them
+NEWER_PARTS = ("validation", "by_subgroup", "decision_curve")
 
 
 def backtest_paths(out: str | os.PathLike) -> dict[str, Path]:
@@ -95,7 +96,8 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     ``<stem>.by_history.csv`` (scores by days of history at the forecast),
     ``<stem>.by_patient.csv`` (within-patient AUCs), ``<stem>.state_errors.csv``,
     ``<stem>.validation.csv`` (TRIPOD+AI measures per model: AUPRC, calibration slope and
-    intercept, observed/expected, Brier skill, within-patient C), ``<stem>.decision_curve.csv``
+    intercept, observed/expected, Brier skill, within-patient C), ``<stem>.by_subgroup.csv``
+    (the same by days of history, sex and wearable or not), ``<stem>.decision_curve.csv``
     (the twin's net benefit per alarm threshold) and ``<stem>.meta.json``. A synthetic
     cohort's ``truth.json`` (in the cohort folder, or ``truth``) adds the oracle. ``lags``,
     ``shapes``, ``interactions``: the twin's features

@@ -134,6 +134,7 @@ def test_backtest_then_report(tmp_path: Path) -> None:
     validation = pd.read_csv(tmp_path / "bt.validation.csv").set_index("model")
     assert {"twin", "base_rate"} <= set(validation.index)
     assert (pd.read_csv(tmp_path / "bt.decision_curve.csv")["alarm_no_one"] == 0).all()
+    assert "history" in set(pd.read_csv(tmp_path / "bt.by_subgroup.csv")["subgroup"])
     html = tmp_path / "r.html"
     res = runner.invoke(app, ["report", str(twin), "--out", str(html), "--backtest", str(bt)])
     assert res.exit_code == 0, res.output

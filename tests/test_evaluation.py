@@ -131,6 +131,10 @@ def test_backtest_scores_every_model_with_intervals(small_backtest) -> None:
         assert (tripod[name] <= tripod[f"{name}_high"]).all(), name
     assert tripod.loc["twin", "brier_skill"] > 0
     assert len(small_backtest[0].decision_curve) > 10
+    groups = small_backtest[0].by_subgroup  # TRIPOD+AI: performance by subgroup
+    assert {"history", "sex", "wearable"} <= set(groups["subgroup"])
+    twin_by_sex = groups[(groups["model"] == "twin") & (groups["subgroup"] == "sex")]
+    assert len(twin_by_sex) and twin_by_sex["days"].sum() <= tripod.loc["twin", "days"]
 
 
 def test_walk_forward_never_sees_the_day_it_forecasts(small_backtest) -> None:

@@ -45,11 +45,12 @@ from ..state.derived import KNOWN_AHEAD
 from ..state.imputation import MIN_OBSERVED, ar1_parameters, distance_to_previous
 from .baselines import baseline_forecasts
 from .online_baselines import online_forecasts
-from .scores import score_table, scores_by_history, within_patient_aucs
-from .validation import decision_curve, validation_table
+from .scores import HISTORY, score_table, scores_by_history, within_patient_aucs
+from .validation import decision_curve, validation_by_subgroup, validation_table
 
 INFORMATION = ("ex_ante", "observed")
 REFIT_EVERY = 30
+N_SUBGROUP_BOOT = 200  # resamples per subgroup: ~8 subgroups, each a whole validation table
 # the latent basis of every fit reaches at least 62 days past it (twin._domain: the forecast
 # horizon's 60 days with 5% room), so a window between refits may be that long
 MAX_REFIT_EVERY = 62
@@ -85,6 +86,10 @@ class BacktestResult:
         backtest days).
     validation : DataFrame
         TRIPOD+AI measures per model (:func:`.validation.validation_table`).
+    by_subgroup : DataFrame
+        The same per subgroup (:func:`.validation.validation_by_subgroup`): days of history at
+        the forecast, sex (when the patients table has it), wearable (any physiological
+        feature measured) or not.
     decision_curve : DataFrame
         The twin's net benefit per alarm threshold (:func:`.validation.decision_curve`).
     twins : list
@@ -101,6 +106,7 @@ class BacktestResult:
     by_history: pd.DataFrame = field(default_factory=pd.DataFrame)
     by_patient: pd.DataFrame = field(default_factory=pd.DataFrame)
     validation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    by_subgroup: pd.DataFrame = field(default_factory=pd.DataFrame)
     decision_curve: pd.DataFrame = field(default_factory=pd.DataFrame)
     twins: list = field(default_factory=list)
 
@@ -232,7 +238,26 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
     return BacktestResult(forecasts, predictions, scores, state_errors, information,
                           threshold, str(cut.date()), by_history, by_patient,
                           validation_table(predictions, seed=seed),
+                          validation_by_subgroup(predictions, _subgroups(cohort, panel, history),
+                                                 seed=seed, n_boot=N_SUBGROUP_BOOT),
                           decision_curve(predictions, "twin"), fits)
+
+
+def _subgroups(cohort: Cohort, panel: xr.Dataset, history: pd.Series) -> dict[str, pd.Series]:
+    """Subgroup labels of the forecast days: days of history, sex, wearable or not."""
+    band = pd.Series(np.full(len(history), None, dtype=object), index=history.index)
+    for label, lo, hi in HISTORY:
+        band[(history >= lo) & ((history <= hi) if hi is not None else True)] = label
+    groups = {"history": band}
+    patients = cohort.patients.set_index("patient_id")
+    if "sex" in patients and patients["sex"].notna().any():
+        groups["sex"] = patients["sex"].astype(str)
+    physio = panel["feature_category"].values == "physiological"
+    measured = (~panel["systematic_missing"].values[:, physio].all(axis=1) if physio.any()
+                else np.zeros(panel.sizes[PATIENT], dtype=bool))
+    groups["wearable"] = pd.Series(np.where(measured, "yes", "no"),
+                                   index=[str(p) for p in panel[PATIENT].values])
+    return groups
 
 
 def _days_up_to(diary: np.ndarray, dates: np.ndarray, day: pd.Timestamp) -> np.ndarray:

@@ -4,8 +4,9 @@
 curve, within-patient C and its spread over patients), calibration (observed/expected events,
 calibration-in-the-large intercept, calibration slope and intercept) and overall performance
 (Brier score, Brier skill against each patient's own running base rate), each with a 90%
-bootstrap interval over patient-days shared by all models. :func:`decision_curve`: net benefit
-of alarming at each threshold beside alarm-everyone and alarm-no-one.
+bootstrap interval over patient-days shared by all models; :func:`validation_by_subgroup` the
+same within subgroups. :func:`decision_curve`: net benefit of alarming at each threshold
+beside alarm-everyone and alarm-no-one.
 """
 
 from __future__ import annotations
@@ -87,3 +88,30 @@ def decision_curve(predictions: pd.DataFrame, model: str = "twin",
                          "net_benefit": net_benefit(y, p, thresholds),
                          "alarm_everyone": net_benefit(y, np.ones_like(p), thresholds),
                          "alarm_no_one": np.zeros(len(thresholds))})
+
+
+def validation_by_subgroup(predictions: pd.DataFrame, groups: dict[str, pd.Series],
+                           seed: int = 0, n_boot: int = N_BOOT) -> pd.DataFrame:
+    """:func:`validation_table` within each subgroup (TRIPOD+AI: performance by subgroup).
+
+    ``groups`` maps a subgroup kind (e.g. ``sex``, ``history``) to a Series from
+    ``(patient_id, date)`` — or from ``patient_id`` alone — to the subgroup's label. Returns
+    the tables stacked, with ``subgroup`` (the kind) and ``level`` (the label) first.
+    """
+    parts = []
+    keys = pd.MultiIndex.from_frame(predictions[["patient_id", "date"]])
+    for kind, labels in groups.items():
+        if labels.index.nlevels == 1:
+            level = labels.reindex(predictions["patient_id"]).to_numpy()
+        else:
+            level = labels.reindex(keys).to_numpy()
+        for value in pd.unique(level[pd.notna(level)]):
+            sub = predictions[level == value]
+            if sub["attack"].nunique() < 2:
+                continue  # one outcome only: no discrimination, no calibration fit
+            parts.append(validation_table(sub, seed=seed, n_boot=n_boot)
+                         .assign(subgroup=kind, level=str(value)))
+    if not parts:
+        return pd.DataFrame()
+    table = pd.concat(parts, ignore_index=True)
+    return table[["subgroup", "level", *[c for c in table if c not in ("subgroup", "level")]]]

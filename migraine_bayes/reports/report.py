@@ -217,6 +217,13 @@ def _backtest(doc: Document, bt: dict, shown: list[str]) -> None:
                       "each patient's own running base rate, and the within-patient C (median "
                       "and quartiles over patients).")
         doc.table(validation[[c for c in VALIDATION_COLUMNS if c in validation]])
+    groups = bt.get("by_subgroup")
+    if groups is not None and len(groups):
+        doc.paragraph("The twin's validation by subgroup: days of history at the forecast, sex, "
+                      "and whether the patient wore a wearable (90% bootstrap intervals).")
+        twin_rows = groups[groups["model"] == "twin"]
+        doc.table(twin_rows[["subgroup", "level"] + [c for c in VALIDATION_COLUMNS[1:]
+                                                     if c in twin_rows] + ["days", "attacks"]])
     curve = bt.get("decision_curve")
     if curve is not None and len(curve):
         doc.paragraph("Decision curve of the twin's alarms: net benefit (true alarms less false "
