@@ -137,10 +137,8 @@ def dose_response(twin: DigitalTwin, patient: str | None, feature: str, points: 
     if spec is None or spec.binary or spec.transform == "product" or is_hinge(feature):
         raise ValueError(f"{feature!r} is not a graded feature of this twin; graded: "
                          f"{[n for n, s in specs.items() if _graded(s)]}")
-    values = twin.panel["value"].sel({FEATURE: spec.source})
-    if spec.transform == "fall":
-        values = np.clip(-values, 0, None)
-    grid = np.linspace(*np.nanpercentile(values.values, [1, 99]), points)
+    values = _doses(twin, spec)
+    grid = _dose_grid(values, points)
     usual = float(np.nanmedian(values.values if patient is None
                                else values.sel({PATIENT: patient}).values))
     columns, draws = _shape_draws(twin, patient, feature)  # (C,), (S, C) per unit of dose
@@ -152,9 +150,7 @@ def dose_response(twin: DigitalTwin, patient: str | None, feature: str, points: 
     raised_from = float(raised["value"].iloc[0]) if len(raised) else float("nan")
     out.attrs = {"patient_id": patient or "population", "feature": feature,
                  "reference": usual, "raised_from": raised_from, "threshold": raised_from}
-    knee = threshold_analysis(twin, patient, feature)
-    if knee:
-        out.attrs |= knee
+    out.attrs |= _threshold(columns, draws, _dose_grid(values))
     return out
 
 
@@ -176,15 +172,16 @@ def threshold_analysis(twin: DigitalTwin, patient: str | None, feature: str,
 
     Empty for a feature without hinges (a fixed shape).
     """
+    spec = {f.name: f for f in twin.spec.feature_specs}[feature]
     columns, draws = _shape_draws(twin, patient, feature)
+    return _threshold(columns, draws, _dose_grid(_doses(twin, spec), points))
+
+
+def _threshold(columns: list[tuple[str, float]], draws: np.ndarray, grid: np.ndarray) -> dict:
+    """:func:`threshold_analysis` of a curve's columns and draws (S, C) over a dose grid."""
     knots = np.array([c[1] for c in columns[1:]])
     if not knots.size:
         return {}
-    spec = {f.name: f for f in twin.spec.feature_specs}[feature]
-    values = twin.panel["value"].sel({FEATURE: spec.source}).values
-    if spec.transform == "fall":
-        values = np.clip(-values, 0, None)
-    grid = np.linspace(*np.nanpercentile(values, [1, 99]), points)
     curve = draws @ (_basis(columns, grid) - _basis(columns, grid[:1])).T  # (S, G)
     median = np.median(curve, axis=0)
     direction = np.sign(median[np.abs(median).argmax()]) or 1.0
@@ -263,6 +260,17 @@ def _kind(name: str) -> str:
     if is_interaction(name):
         return "interaction"
     return "slope change" if is_hinge(name) else "effect"
+
+
+def _doses(twin: DigitalTwin, spec: FeatureSpec):
+    """A feature's panel values (patient, day) in its own units: a pressure *fall* in hPa."""
+    values = twin.panel["value"].sel({FEATURE: spec.source})
+    return np.clip(-values, 0, None) if spec.transform == "fall" else values
+
+
+def _dose_grid(values, points: int = 200) -> np.ndarray:
+    """``points`` doses spanning the cohort's 1st–99th percentile of ``values``."""
+    return np.linspace(*np.nanpercentile(values.values, [1, 99]), points)
 
 
 def _graded(spec: FeatureSpec) -> bool:

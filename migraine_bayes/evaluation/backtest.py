@@ -45,7 +45,7 @@ from ..state.derived import KNOWN_AHEAD
 from ..state.imputation import MIN_OBSERVED, ar1_parameters, distance_to_previous
 from .baselines import baseline_forecasts
 from .online_baselines import online_forecasts
-from .scores import HISTORY, score_table, scores_by_history, within_patient_aucs
+from .scores import history_band, score_table, scores_by_history, within_patient_aucs
 from .validation import decision_curve, validation_by_subgroup, validation_table
 
 INFORMATION = ("ex_ante", "observed")
@@ -245,10 +245,7 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
 
 def _subgroups(cohort: Cohort, panel: xr.Dataset, history: pd.Series) -> dict[str, pd.Series]:
     """Subgroup labels of the forecast days: days of history, sex, wearable or not."""
-    band = pd.Series(np.full(len(history), None, dtype=object), index=history.index)
-    for label, lo, hi in HISTORY:
-        band[(history >= lo) & ((history <= hi) if hi is not None else True)] = label
-    groups = {"history": band}
+    groups = {"history": pd.Series(history_band(history.to_numpy()), index=history.index)}
     patients = cohort.patients.set_index("patient_id")
     if "sex" in patients and patients["sex"].notna().any():
         groups["sex"] = patients["sex"].astype(str)

@@ -47,10 +47,7 @@ def score_table(predictions: pd.DataFrame, threshold: float, seed: int = 0,
     information).
     """
     rng = np.random.default_rng(seed)
-    wide = predictions.pivot_table(index=["patient_id", "date"], columns="model",
-                                   values="p_attack").dropna()
-    attack = predictions.drop_duplicates(["patient_id", "date"]).set_index(
-        ["patient_id", "date"])["attack"].reindex(wide.index).to_numpy()
+    wide, attack = paired_days(predictions)
     n = attack.size
     boots = [rng.integers(0, n, n) for _ in range(n_boot)]
     models = [m for m in MODEL_ORDER if m in wide] + sorted(set(wide) - set(MODEL_ORDER))
@@ -91,6 +88,27 @@ def score_table(predictions: pd.DataFrame, threshold: float, seed: int = 0,
         row["lead_time_days"] = float(detected.mean()) if detected.size else float("nan")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def paired_days(predictions: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The patient-days every model forecast: probabilities (day × model) and the outcome.
+
+    Scores computed on these days (and bootstrap resamples of them) are paired across models.
+    """
+    wide = predictions.pivot_table(index=["patient_id", "date"], columns="model",
+                                   values="p_attack").dropna()
+    attack = predictions.drop_duplicates(["patient_id", "date"]).set_index(
+        ["patient_id", "date"])["attack"].reindex(wide.index).to_numpy(dtype=float)
+    return wide, attack
+
+
+def history_band(days: np.ndarray) -> np.ndarray:
+    """The :data:`HISTORY` label of each number of diary days before a forecast (object)."""
+    days = np.asarray(days)
+    band = np.full(days.shape, None, dtype=object)
+    for label, lo, hi in HISTORY:
+        band[(days >= lo) & ((days <= hi) if hi is not None else True)] = label
+    return band
 
 
 def calibrated_ece(p: np.ndarray, rng: np.random.Generator, n_sim: int = 200) -> float:
@@ -144,11 +162,10 @@ def scores_by_history(predictions: pd.DataFrame, history: pd.Series, threshold: 
     ``history`` maps (patient_id, date) to the patient's diary days before that day.
     """
     days = history.reindex(pd.MultiIndex.from_frame(predictions[["patient_id", "date"]]))
-    days = days.to_numpy()
+    band = history_band(days.to_numpy())
     parts = []
-    for label, lo, hi in HISTORY:
-        keep = (days >= lo) & ((days <= hi) if hi is not None else True)
-        sub = predictions[keep]
+    for label, _, _ in HISTORY:
+        sub = predictions[band == label]
         if sub.empty:
             continue
         parts.append(score_table(sub, threshold, seed=seed, n_boot=n_boot)

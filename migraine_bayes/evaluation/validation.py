@@ -22,7 +22,7 @@ from ..metrics import (
     observed_expected,
     roc_auc,
 )
-from .scores import N_BOOT, bootstrap_interval, within_patient_aucs
+from .scores import N_BOOT, bootstrap_interval, paired_days, within_patient_aucs
 
 REFERENCE = "base_rate"  # Brier skill is against this model: each patient's own running rate
 THRESHOLDS = np.round(np.arange(0.02, 0.51, 0.02), 2)  # alarm thresholds of the decision curve
@@ -40,10 +40,7 @@ def validation_table(predictions: pd.DataFrame, seed: int = 0, n_boot: int = N_B
     ``within_c_q25, within_c_q75`` and ``within_c_patients``.
     """
     rng = np.random.default_rng(seed)
-    wide = predictions.pivot_table(index=["patient_id", "date"], columns="model",
-                                   values="p_attack").dropna()
-    y = predictions.drop_duplicates(["patient_id", "date"]).set_index(
-        ["patient_id", "date"])["attack"].reindex(wide.index).to_numpy(dtype=float)
+    wide, y = paired_days(predictions)
     boots = [rng.integers(0, y.size, y.size) for _ in range(n_boot)]
     within = within_patient_aucs(predictions)
     ref = wide[REFERENCE].to_numpy() if REFERENCE in wide else None

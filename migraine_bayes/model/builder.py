@@ -259,8 +259,8 @@ def _pair_effects(hyper: Hyper) -> pt.TensorVariable:
     """
     tau = pm.HalfStudentT("tau_pair", nu=hyper.local_df, sigma=hyper.pair_global)
     lam = pm.HalfStudentT("lambda_pair", nu=hyper.local_df, dims=PAIR)
-    c2 = pm.InverseGamma("slab_pair", 2.0, 2.0 * hyper.slab_scale**2)
-    shrunk = pt.sqrt(c2 * lam**2 / (c2 + tau**2 * lam**2))
+    shrunk = _regularised(lam, tau, pm.InverseGamma("slab_pair", 2.0,
+                                                     2.0 * hyper.slab_scale**2))
     return pm.Deterministic("beta_pair", tau * shrunk * pm.Normal("pair_z", dims=PAIR),
                             dims=PAIR)
 
@@ -278,9 +278,15 @@ def _deviations(prefix: str, tau: pt.TensorVariable, dim: str, hyper: Hyper
     if hyper.deviations == "normal":
         return tau * _offsets(f"{prefix}_z", (dim,))
     lam = pm.HalfStudentT(f"lambda_{prefix}", nu=hyper.local_df, dims=(PATIENT, dim))
-    c2 = pm.InverseGamma(f"slab_{prefix}", 2.0, 2.0 * hyper.slab_scale**2)
-    shrunk = pt.sqrt(c2 * lam**2 / (c2 + tau**2 * lam**2))
+    shrunk = _regularised(lam, tau, pm.InverseGamma(f"slab_{prefix}", 2.0,
+                                                     2.0 * hyper.slab_scale**2))
     return tau * shrunk * pm.Normal(f"{prefix}_z", dims=(PATIENT, dim))
+
+
+def _regularised(lam: pt.TensorVariable, tau: pt.TensorVariable, c2: pt.TensorVariable
+                 ) -> pt.TensorVariable:
+    """A regularised horseshoe's local scale ``lambda~ = sqrt(c² λ² / (c² + τ² λ²))``."""
+    return pt.sqrt(c2 * lam**2 / (c2 + tau**2 * lam**2))
 
 
 def _offsets(name: str, other_dims: tuple[str, ...]) -> pt.TensorVariable:
