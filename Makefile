@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench validate lint clean data
+.PHONY: demo test bench validate lint clean data docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash .ci/install-chromium
 	$(BIN)/ruff check migraine_bayes tests benchmarks
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest -q -m "not slow" --durations=15
 
 bench: $(STAMP)
@@ -32,6 +33,10 @@ validate: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 	$(BIN)/migraine-twin sbc --out reports/validation --replicates 200 --lags 1,2 --shapes learned --interactions
 	$(BIN)/python -m migraine_bayes.evaluation.misspecification --out reports/validation --cohort synthetic=data/synthetic
+
+# the documentation site (docs/ → build/site/); a warning is an error
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: $(STAMP)
 	$(BIN)/ruff check migraine_bayes tests benchmarks

@@ -12,6 +12,7 @@ import pandas as pd
 
 from . import atomic, audit
 from .drift import check_drift
+from .errors import InputDataError
 from .evaluation import SBCResult
 from .inference import COHORT_SETTINGS, PATIENT_SETTINGS, SamplerSettings
 from .io import Cohort, load_cohort
@@ -21,7 +22,7 @@ from .retraining import retrain, retraining_reasons
 from .state import build_panel, summarise_panel
 from .synthetic import SyntheticCohort, simulate_cohort
 from .synthetic_study import SyntheticStudy, simulate_study
-from .targets import check_folder_target, check_output_file, twin_target
+from .targets import TargetError, check_folder_target, check_output_file, twin_target
 from .twin import DigitalTwin
 
 
@@ -37,7 +38,7 @@ def validate_data(cohort: str | os.PathLike, dedupe: bool = False) -> Cohort:
 def generate(out: str | os.PathLike, patients: int = 12, days: int = 365, seed: int = 0,
              observations_format: str = "parquet", force: bool = False,
              **options: object) -> SyntheticCohort:
-    """Simulate a synthetic cohort and write it (SCHEMA.md files plus ``truth.json``) to ``out``.
+    """Simulate a synthetic cohort and write it (docs/SCHEMA.md files, ``truth.json``) to ``out``.
 
     A non-empty ``out`` is replaced only with ``force``.
     """
@@ -91,7 +92,7 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
              deviations: str = "normal", shapes: str = "fixed", interactions: bool = False):
     """Rolling-origin backtest (:func:`migraine_bayes.evaluation.backtest`) written to files.
 
-    ``out`` gets SCHEMA.md's backtest table (CSV, or JSON lines); beside it
+    ``out`` gets docs/SCHEMA.md's backtest table (CSV, or JSON lines); beside it
     ``<stem>.predictions.csv`` (twin, baselines and oracle, long), ``<stem>.scores.csv``,
     ``<stem>.by_history.csv`` (scores by days of history at the forecast),
     ``<stem>.by_patient.csv`` (within-patient AUCs), ``<stem>.state_errors.csv``,
@@ -155,17 +156,24 @@ def read_backtest(out: str | os.PathLike) -> dict:
 def report(twin: str | os.PathLike | DigitalTwin, out: str | os.PathLike,
            backtest: str | os.PathLike | None = None,
            simulation: str | os.PathLike | None = None, seed: int = 0,
-           max_patients: int = 12, force: bool = False) -> Path:
+           max_patients: int = 12, force: bool = False, patient: str | None = None,
+           progress=None) -> Path:
     """Write the HTML report of a twin, with a backtest's and a simulation's results if given.
 
     ``backtest``: the forecasts file of ``backtest`` (its sibling files are read too);
-    ``simulation``: the JSON of ``simulate``.
+    ``simulation``: the JSON of ``simulate``; ``patient``: write the one-patient report of this
+    patient instead of the cohort's. Every figure is also written as PNG and SVG into
+    ``<out stem>_figures/``. ``progress(stage, done, total)`` is called as sections are written.
     """
     import json
 
-    from .reports import build_report
+    from .reports import build_patient_report, build_report, figure_folder
 
     check_output_file(out, force, inputs=[None if isinstance(twin, DigitalTwin) else twin])
+    folder = figure_folder(out)
+    if folder.exists() and not force and not Path(out).exists():
+        raise TargetError(f"{folder} exists and would be replaced by the report's figures — "
+                          "choose another file, or pass --force")
     t = twin if isinstance(twin, DigitalTwin) else DigitalTwin.load(twin)
     bt = read_backtest(backtest) if backtest is not None else None
     sim = None
@@ -174,8 +182,15 @@ def report(twin: str | os.PathLike | DigitalTwin, out: str | os.PathLike,
         if not path.is_file():
             raise FileNotFoundError(f"simulation file {path} not found")
         sim = json.loads(path.read_text(encoding="utf-8"))
+    if patient is not None:
+        if patient not in t.patients:
+            raise InputDataError([f"--patient: {patient!r} is not in the twin {twin} (its "
+                                  f"patients: {', '.join(t.patients[:8])}"
+                                  f"{' …' if len(t.patients) > 8 else ''})"])
+        return build_patient_report(t, patient, out, backtest=bt, simulation=sim, seed=seed,
+                                    progress=progress)
     return build_report(t, out, backtest=bt, simulation=sim, max_patients=max_patients,
-                        seed=seed)
+                        seed=seed, progress=progress)
 
 
 DEMO_SCENARIOS = [
@@ -230,12 +245,11 @@ def demo(out: str | os.PathLike = "reports/demo", seed: int = 20261125,
 
 
 def applicable_scenarios(twin: DigitalTwin, scenarios: list[dict]) -> list[dict]:
-    """The scenarios (SCHEMA.md entries) that apply to every patient of the twin.
+    """The scenarios (docs/SCHEMA.md entries) that apply to every patient of the twin.
 
     A behavioural scenario needs the covariate it changes; a preventive cannot be started by
     a patient already taking it.
     """
-    from .errors import InputDataError
     from .interventions import parse_scenarios
     from .interventions.simulation import check_scenarios
 
@@ -311,7 +325,7 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
 
 def forecast(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | None = None,
              date: str | None = None, horizon: int = 1, dedupe: bool = False) -> pd.DataFrame:
-    """Forecast table (SCHEMA.md) from a twin, optionally on newer cohort data.
+    """Forecast table (docs/SCHEMA.md) from a twin, optionally on newer cohort data.
 
     A twin given by its directory records every forecast in its audit trail, with the twin
     version and a hash of the data the forecast used.
@@ -462,7 +476,7 @@ def simulate(twin: str | os.PathLike, scenarios: str | os.PathLike | list[dict],
              horizon: int = 30, draws: int = 2000, seed: int = 0,
              patients: list[str] | None = None, out: str | os.PathLike | None = None,
              force: bool = False) -> dict:
-    """Compare scenarios with the no-intervention baseline (SCHEMA.md's simulate JSON).
+    """Compare scenarios with the no-intervention baseline (docs/SCHEMA.md's simulate JSON).
 
     Every scenario is checked before anything is simulated; with ``out`` the JSON is written
     atomically.

@@ -1,6 +1,6 @@
 """The ``migraine-twin`` command line: a thin layer over :mod:`migraine_bayes.api`.
 
-Exit codes (SCHEMA.md §3): 0 success, 2 bad usage or invalid input data (every problem listed),
+Exit codes (docs/SCHEMA.md §3): 0 success, 2 bad usage or invalid input data (every problem listed),
 3 inference checks failed under ``--strict``, 1 anything else. A user error never prints a
 Python traceback; set ``MIGRAINE_BAYES_DEBUG=1`` to see one for internal errors.
 """
@@ -30,6 +30,7 @@ from .errors import InputDataError, MigraineBayesError  # noqa: E402
 from .history import describe as describe_change  # noqa: E402
 from .inference import InferenceWarning  # noqa: E402
 from .model.features import SHAPES  # noqa: E402
+from .progress import reporter  # noqa: E402
 from .targets import check_output_file  # noqa: E402
 from .twin import TwinError  # noqa: E402
 
@@ -49,6 +50,8 @@ Force = Annotated[bool, typer.Option("--force", help="Replace an existing cohort
                                                      "file or folder there.")]
 Dedupe = Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and say how "
                                                        "many) instead of rejecting them.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display (for "
+                                                          "scripts).")]
 Deviations = Annotated[str, typer.Option(help="Cohort prior of patients' trigger deviations "
                                                "from the population: normal, or horseshoe "
                                                "(sparse: a patient may be insensitive to a "
@@ -109,10 +112,10 @@ def _print_table(df: pd.DataFrame) -> None:
 @app.command("validate-data")
 @handled
 def validate_data(
-    cohort: Annotated[Path, typer.Argument(help="Cohort folder (SCHEMA.md §1).")],
+    cohort: Annotated[Path, typer.Argument(help="Cohort folder (docs/SCHEMA.md §1).")],
     dedupe: Dedupe = False,
 ) -> None:
-    """Check a cohort folder against SCHEMA.md and list every problem (exit 2 if any)."""
+    """Check a cohort folder against docs/SCHEMA.md and list every problem (exit 2 if any)."""
     c = api.validate_data(cohort, dedupe=dedupe)
     for notice in c.notices:
         typer.echo(f"note: {notice}")
@@ -140,7 +143,7 @@ def generate(
                                                         "started mid-diary.")] = False,
     force: Force = False,
 ) -> None:
-    """Simulate a synthetic cohort with known truth (files of SCHEMA.md plus truth.json)."""
+    """Simulate a synthetic cohort with known truth (files of docs/SCHEMA.md plus truth.json)."""
     if study:
         s = api.generate_study(out, patients=patients or 130, seed=seed, force=force)
         days_kept = sum(p["diary_days"] for p in s.truth["patients"])
@@ -422,32 +425,44 @@ def backtest(
 @handled
 def report(
     twin: Annotated[Path, typer.Argument(help="Twin directory.")],
-    out: Annotated[Path, typer.Option(help="HTML file to write.")],
+    out: Annotated[Path, typer.Option(help="HTML file to write (figures also go to "
+                                           "<stem>_figures/ as PNG and SVG).")],
     backtest: Annotated[Path | None, typer.Option(help="Forecast file of `migraine-twin "
                                                        "backtest` to include.")] = None,
     simulation: Annotated[Path | None, typer.Option(help="JSON of `migraine-twin simulate` "
                                                          "to include.")] = None,
-    max_patients: Annotated[int, typer.Option(min=1, help="Patients shown one by "
-                                                          "one.")] = 12,
+    patient: Annotated[str | None, typer.Option(help="Write the one-patient report of this "
+                                                     "patient instead of the cohort's.")] = None,
+    max_patients: Annotated[int, typer.Option(min=1, help="Patients drawn in the small "
+                                                          "multiples.")] = 12,
     seed: Annotated[int, typer.Option(help="Random seed (predictive replicates).")] = 0,
     force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
-    """Write a self-contained HTML report of a twin (figures embedded).
+    """Write a self-contained HTML report of a twin (figures embedded, and as PNG and SVG).
 
-    Sampler diagnostics, posterior predictive checks, LOO-PIT, trigger sensitivity forest
-    plots; with --backtest the score table beside the baselines, a reliability diagram and
-    forecast series; with --simulation the counterfactual comparisons.
+    A one-screen summary (cohort, validation with intervals, top triggers, recommended
+    scenario) and a table of contents, then data and outcome, methods, sampler diagnostics,
+    posterior predictive checks, trigger sensitivities, the N-of-1 treatment report; with
+    --backtest the TRIPOD+AI validation (scores beside the baselines, calibration, decision
+    curve, subgroups, forecasts); with --simulation the counterfactual comparisons; and the
+    TRIPOD+AI checklist. --patient writes one patient's short report.
     """
-    path = api.report(twin, out, backtest=backtest, simulation=simulation, seed=seed,
-                      max_patients=max_patients, force=force)
-    typer.echo(f"report written to {path}")
+    from .reports import figure_folder
+
+    with reporter(quiet) as progress:
+        path = api.report(twin, out, backtest=backtest, simulation=simulation, seed=seed,
+                          max_patients=max_patients, force=force, patient=patient,
+                          progress=lambda stage, done=None, total=None: progress(
+                              "writing the report", done, total))
+    typer.echo(f"report written to {path} (figures in {figure_folder(path)})")
 
 
 @app.command()
 @handled
 def simulate(
     twin: Annotated[Path, typer.Argument(help="Twin directory.")],
-    scenarios: Annotated[Path, typer.Option(help="Scenarios JSON (SCHEMA.md): a list of "
+    scenarios: Annotated[Path, typer.Option(help="Scenarios JSON (docs/SCHEMA.md): a list of "
                                                  "{name, type, params}.")],
     horizon: Annotated[int, typer.Option(help="Days simulated after the diary (1-60).")] = 30,
     draws: Annotated[int, typer.Option(help="Posterior draws simulated.")] = 2000,

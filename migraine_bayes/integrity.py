@@ -1,4 +1,4 @@
-"""Plausibility of what the model will see, beyond single rows (SCHEMA.md §1, "integrity").
+"""Plausibility of what the model will see, beyond single rows (docs/SCHEMA.md §1, "integrity").
 
 Row rules (:mod:`migraine_bayes.schemas`) check one cell at a time; these rules check typed
 tables as a whole, where silent damage hides: duplicate rows that would be summed, daily totals

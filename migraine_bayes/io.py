@@ -1,4 +1,4 @@
-"""Read and validate a cohort folder (SCHEMA.md §1) into a typed :class:`Cohort`.
+"""Read and validate a cohort folder (docs/SCHEMA.md §1) into a typed :class:`Cohort`.
 
 Every problem in every file is collected (pandera lazy validation plus cross-file rules) and
 raised together as one :class:`~migraine_bayes.errors.InputDataError` naming file, row, column
@@ -58,7 +58,7 @@ class Cohort:
         ``patient_id`` (str), ``time`` (datetime64, local wall-clock), ``variable`` (str),
         ``value`` (float, in the registry unit), ``source`` (str or <NA>).
     attacks : DataFrame
-        Columns of SCHEMA.md; times as datetime64 (NaT when absent), ``peak_severity`` Int8,
+        Columns of docs/SCHEMA.md; times as datetime64 (NaT when absent), ``peak_severity`` Int8,
         ``aura``/``pain_free_2h`` boolean.
     treatments, patients : DataFrame
         Typed likewise; empty (with the right columns) when the file was not given.
@@ -88,7 +88,7 @@ class Cohort:
     def diary_periods(self) -> pd.DataFrame:
         """Per patient: first and last diary day (midnight timestamps) and whether declared.
 
-        SCHEMA.md: ``patients.diary_start``–``diary_end`` when given, else the span of the
+        docs/SCHEMA.md: ``patients.diary_start``–``diary_end`` when given, else the span of the
         patient's observations and attacks.
         """
         return _diary_periods(self.observations, self.attacks, self.patients)
@@ -108,7 +108,7 @@ class Cohort:
                       pick(self.patients), self.registry, self.source, list(self.notices))
 
     def write(self, folder: str | os.PathLike, observations_format: str = "csv") -> Path:
-        """Write the cohort as SCHEMA.md files (each written atomically); returns the folder.
+        """Write the cohort as docs/SCHEMA.md files (each written atomically); returns the folder.
 
         ``observations_format`` is ``"csv"`` or ``"parquet"`` (large wearable streams compress
         far better in Parquet); the other tables are CSV.
@@ -142,7 +142,7 @@ CHUNK_ROWS = 100_000  # rows validated at a time: a huge invalid file is rejecte
 
 
 def find_table_files(folder: Path) -> tuple[dict[str, Path], list[Problem]]:
-    """Locate ``<stem>.csv`` / ``<stem>.parquet`` for each table of SCHEMA.md."""
+    """Locate ``<stem>.csv`` / ``<stem>.parquet`` for each table of docs/SCHEMA.md."""
     found: dict[str, Path] = {}
     problems: list[Problem] = []
     for stem in TABLES:
@@ -281,7 +281,7 @@ def _validate(chunks: dict[str, Iterator[pd.DataFrame]], names: dict[str, str],
             if offset == 0:
                 extra = [c for c in chunk.columns if c not in (*spec.required, *spec.optional)]
                 if extra:
-                    notices.append(f"{names[stem]}: ignored columns not in SCHEMA.md: {extra}")
+                    notices.append(f"{names[stem]}: ignored columns not in docs/SCHEMA.md: {extra}")
             validate_table(chunk, spec, names[stem], log, offset)
             if not log:  # typed rows are kept only while everything is valid
                 parts.append(_typed(stem, chunk, renamed))

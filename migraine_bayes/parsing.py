@@ -32,7 +32,7 @@ def is_blank(series: pd.Series) -> pd.Series:
 
 
 def plausible_window() -> tuple[pd.Timestamp, pd.Timestamp]:
-    """Dates a diary can hold: from 1970-01-01 to a year after today (SCHEMA.md §1)."""
+    """Dates a diary can hold: from 1970-01-01 to a year after today (docs/SCHEMA.md §1)."""
     return (pd.Timestamp(WINDOW_START),
             pd.Timestamp.now().normalize() + pd.Timedelta(days=WINDOW_AHEAD_DAYS))
 
@@ -44,7 +44,7 @@ def _years(text: pd.Series, shape_ok: pd.Series) -> pd.Series:
 def parse_timestamps(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Parse ISO 8601 timestamps to naive local wall-clock time.
 
-    SCHEMA.md: times without an offset are the patient's local time; a time with an offset is
+    docs/SCHEMA.md: times without an offset are the patient's local time; a time with an offset is
     read as the wall-clock time it states (the offset is dropped, not converted to UTC), so the
     day an event belongs to is the day the patient lived it.
 

@@ -1,4 +1,4 @@
-"""The variable registry of SCHEMA.md: names, categories, units, ranges and daily aggregation.
+"""The variable registry of docs/SCHEMA.md: names, categories, units, ranges and daily aggregation.
 
 Every ``observations.variable`` must be a registry name; a cohort may declare extra variables in
 its ``variables`` file, which :meth:`Registry.extended` adds to the built-in ones.
@@ -110,7 +110,7 @@ class Registry:
 
     @classmethod
     def builtin(cls) -> Registry:
-        """The registry of SCHEMA.md."""
+        """The registry of docs/SCHEMA.md."""
         return cls(BUILTIN_VARIABLES)
 
     def extended(self, extra: Iterable[Variable]) -> Registry:

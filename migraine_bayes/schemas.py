@@ -1,4 +1,4 @@
-"""Pandera schemas for the cohort files of SCHEMA.md, and their failures as :class:`Problem`.
+"""Pandera schemas for the cohort files of docs/SCHEMA.md, and their failures as :class:`Problem`.
 
 Each file has a :class:`TableSpec`: its required and optional columns (a pandera schema) and a
 list of row rules, each a vectorised mask over a chunk of rows. :func:`validate_table` collects

@@ -1,8 +1,8 @@
 """Synthetic migraine cohorts with known parameters, grounded in published effect sizes.
 
-The generator writes the files of SCHEMA.md plus ``truth.json`` (every patient's true parameters,
-latent state and true daily attack probability), so models, forecasts and counterfactuals can be
-checked against a known answer.
+The generator writes the files of docs/SCHEMA.md plus ``truth.json`` (every patient's true
+parameters, latent state and true daily attack probability), so models, forecasts and
+counterfactuals can be checked against a known answer.
 
 Daily attack onset for patient i on day t is Bernoulli(p[i, t]) with::
 
@@ -149,7 +149,7 @@ class SyntheticConfig:
 
 @dataclass
 class SyntheticCohort:
-    """Tables in SCHEMA.md format plus the truth behind them."""
+    """Tables in docs/SCHEMA.md format plus the truth behind them."""
 
     cohort: Cohort
     truth: dict[str, Any] = field(repr=False)

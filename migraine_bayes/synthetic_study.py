@@ -87,7 +87,7 @@ def simulate_study(n_patients: int = 130, seed: int = 0, **options: Any) -> Synt
     Returns
     -------
     SyntheticStudy
-        ``.cohort`` (tables of SCHEMA.md, with the study's two declared variables),
+        ``.cohort`` (tables of docs/SCHEMA.md, with the study's two declared variables),
         ``.truth`` (as written to ``truth.json``, ``outcome`` = ``headache_day``), ``.config``.
     """
     cfg = StudyConfig(n_patients=n_patients, seed=seed, **options)

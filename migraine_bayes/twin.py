@@ -1,6 +1,6 @@
 """`DigitalTwin`: a fitted posterior plus everything needed to use it — fit, forecast, save, load.
 
-A twin directory (SCHEMA.md §2) holds ``posterior.nc`` (ArviZ netCDF: ``posterior``,
+A twin directory (docs/SCHEMA.md §2) holds ``posterior.nc`` (ArviZ netCDF: ``posterior``,
 ``sample_stats`` and a ``fit_data`` group with the daily panel the twin was fitted on, including
 ``HORIZON_DAYS`` days ahead) and ``twin.json`` (model and package versions, patients, features
 and their scaling, fit date, coverage, sampler settings, diagnostics, validation).
@@ -204,7 +204,7 @@ class DigitalTwin:
 
     def forecast(self, cohort: Cohort | None = None, date: str | None = None,
                  horizon: int = 1) -> pd.DataFrame:
-        """Forecast the outcome for ``horizon`` days (SCHEMA.md forecast table, plus extras).
+        """Forecast the outcome for ``horizon`` days (docs/SCHEMA.md forecast table, plus extras).
 
         Parameters
         ----------

@@ -139,8 +139,18 @@ def test_backtest_then_report(tmp_path: Path) -> None:
     res = runner.invoke(app, ["report", str(twin), "--out", str(html), "--backtest", str(bt)])
     assert res.exit_code == 0, res.output
     text = html.read_text()
-    assert html.stat().st_size > 100_000 and "<h2>Backtest" in text
-    assert "Validation measures of TRIPOD+AI" in text and "Decision curve" in text
+    assert html.stat().st_size > 100_000 and 'id="validation"' in text
+    assert "TRIPOD+AI measures" in text and "Decision curve" in text
+    assert "writing the report" in res.stderr  # plain progress lines off a terminal
+    assert (tmp_path / "r_figures" / "fig01-trace.svg").is_file()
+    one = tmp_path / "p.html"
+    res = runner.invoke(app, ["report", str(twin), "--out", str(one), "--backtest", str(bt),
+                              "--patient", "syn125-005", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert res.stderr == "" and "patient syn125-005" in one.read_text()
+    res = runner.invoke(app, ["report", str(twin), "--out", str(tmp_path / "x.html"),
+                              "--patient", "syn125-999"])
+    assert res.exit_code == 2 and "'syn125-999' is not in the twin" in res.output
 
 
 def test_backtest_and_report_bad_arguments(tmp_path: Path) -> None:

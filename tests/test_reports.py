@@ -2,24 +2,57 @@
 
 from __future__ import annotations
 
+import html as htmlmod
 import json
 import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
+import pandas as pd
 import pytest
+from conftest import COMMITTED
 
 from migraine_bayes import api
-from migraine_bayes.reports import patient_checks
+from migraine_bayes.errors import InputDataError
+from migraine_bayes.reports import figure_folder, patient_checks, tripod
+from migraine_bayes.reports.html import slug
+from migraine_bayes.reports.report import SECTIONS
+from migraine_bayes.targets import TargetError
+from migraine_bayes.treatment_effects import treatment_effects
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# counts figures that the browser decoded, once the page has loaded
-PROBE = ("<script>window.addEventListener('load', () => { const imgs = [...document.images];"
-         " document.title = 'figures:' + imgs.filter(i => i.complete && i.naturalWidth > 0)"
-         ".length + '/' + imgs.length; });</script>")
+# once the page has loaded: counts the figures the browser decoded, follows every link of the
+# table of contents (the hash must change and its target come to the top of the window), and
+# lists the summary's presence and the TRIPOD+AI checklist's items, as JSON in <pre id=probe>
+PROBE = """<script>
+window.addEventListener('load', () => {
+  const imgs = [...document.images];
+  const decoded = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
+  const links = [...document.querySelectorAll('nav#toc a')].map(a => {
+    const key = a.getAttribute('href').slice(1);
+    a.click();
+    const target = document.getElementById(key);
+    const top = target ? target.getBoundingClientRect().top : null;
+    const bottom = window.scrollY + window.innerHeight >= document.body.scrollHeight - 2;
+    return {key, hash: location.hash, found: !!target,
+            scrolled: target !== null && (Math.abs(top) < 2 || bottom)};
+  });
+  const summary = document.querySelector('#summary');
+  const out = {decoded, images: imgs.length, links,
+               summary: summary ? summary.innerText : null,
+               first_h2: document.querySelector('h2').innerText,
+               tripod: [...document.querySelectorAll('#tripod-checklist tr.tripod-item')]
+                 .map(r => r.dataset.item)};
+  const pre = document.createElement('pre');
+  pre.id = 'probe';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
 
 
 @pytest.fixture(scope="module")
@@ -37,24 +70,63 @@ def report_files(small_backtest, tmp_path_factory):
     return twin, html, len(scenarios)
 
 
-def expected_figures(n_patients: int, n_hierarchical: bool) -> int:
-    # trace, PPC per patient, gaps, LOO-PIT, population forest, forest per patient,
-    # reliability, forecast series per patient, counterfactual per patient
-    return 1 + n_patients + 2 + int(n_hierarchical) + n_patients + 1 + n_patients + n_patients
+def expected_figures(twin) -> list[str]:
+    """The figure names of a cohort report with a backtest and a simulation, in order."""
+    treated = list(dict.fromkeys(treatment_effects(twin)["treatment"]))
+    return (["trace", "ppc-monthly", "ppc-gaps", "loo-pit"]
+            + ["forest-population"] * bool(twin.meta["hierarchical"])
+            + ["forest-patients"] + [f"treatment-{slug(t)}" for t in treated]
+            + ["reliability", "within-patient-c", "decision-curve", "forecasts", "scenarios"])
 
 
-def test_report_holds_every_figure_and_table(report_files) -> None:
+def test_report_opens_with_the_summary_and_holds_every_section(report_files) -> None:
     twin, html, n_scenarios = report_files
     text = Path(html).read_text(encoding="utf-8")
-    n = len(twin.patients)
+    ids = re.findall(r'<figure id="fig\d+-([a-z0-9-]+)"', text)
+    assert ids == expected_figures(twin)
     imgs = re.findall(r'<img class="report-figure"[^>]*src="data:image/png;base64,', text)
-    assert len(imgs) == expected_figures(n, twin.meta["hierarchical"])
-    for heading in ("Sampler diagnostics", "Posterior predictive checks",
-                    "Trigger sensitivities", "Backtest", "Counterfactual interventions"):
-        assert f"<h2>{heading}" in text
+    assert len(imgs) == len(ids)
+    # the summary comes first, then the contents, then the sections in the contents' order
+    order = [text.index(f'id="{key}"') for key in SECTIONS]
+    assert order == sorted(order) and text.index('id="summary"') < text.index('id="toc"')
+    summary = text[text.index('id="summary"'):text.index('id="toc"')]
+    for words in ("AUC, forecasts walked forward", "within-patient C", "Brier skill",
+                  "Calibration:", "Top triggers per patient", "Recommended scenario",
+                  f"{len(twin.patients)} patient(s)"):
+        assert words in summary, words
+    for pid in twin.patients:
+        assert pid in summary
     assert "oracle" in text and "logistic" in text and "boosting" in text  # baseline table
     assert "src=\"http" not in text and "href=\"http" not in text  # self-contained
     assert n_scenarios >= 2
+
+
+def test_every_figure_is_also_written_as_png_and_svg(report_files) -> None:
+    twin, html, _ = report_files
+    folder = figure_folder(html)
+    names = expected_figures(twin)
+    for k, name in enumerate(names, start=1):
+        png, svg = folder / f"fig{k:02d}-{name}.png", folder / f"fig{k:02d}-{name}.svg"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+        root = ElementTree.parse(svg).getroot()
+        assert root.tag.endswith("svg"), svg
+    assert len(list(folder.iterdir())) == 2 * len(names)
+
+
+def test_reliability_table_counts_the_days_of_each_bin(report_files, small_backtest) -> None:
+    _, html, _ = report_files
+    result, _ = small_backtest
+    text = Path(html).read_text(encoding="utf-8")
+    twin_days = int((result.predictions["model"] == "twin").sum())
+    after = text[text.index("-reliability"):]
+    table = after[after.index("<table"):after.index("</table>")]
+    head = re.findall(r"<th>(.*?)</th>", table)
+    cells = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table,
+                                                                         re.S)]
+    bins = pd.DataFrame(cells, columns=head).astype(float)
+    assert bins["days"].sum() == twin_days
+    assert bins["attacks"].sum() == int(
+        result.predictions.loc[result.predictions["model"] == "twin", "attack"].sum())
 
 
 def test_loo_pit_of_a_fitted_twin_is_uniform(report_files) -> None:
@@ -67,21 +139,111 @@ def test_loo_pit_of_a_fitted_twin_is_uniform(report_files) -> None:
     assert d < 1.63 / np.sqrt(grid.size), d
 
 
-def test_report_renders_in_headless_chromium(report_files, tmp_path) -> None:
+def _render(html: Path, tmp_path: Path) -> dict:
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is missing: `make test` installs it (.ci/install-chromium)")
         pytest.skip("chromium not installed (run .ci/install-chromium)")
-    twin, html, _ = report_files
     page = tmp_path / "probe.html"
     page.write_text(Path(html).read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"),
                     encoding="utf-8")
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
            "--no-first-run", "--disable-background-networking", "--disable-component-update",
            "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-           "--virtual-time-budget=20000", "--dump-dom", page.as_uri()]
+           "--window-size=1200,900", "--virtual-time-budget=20000", "--dump-dom",
+           page.as_uri()]
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=True).stdout
-    found = re.search(r"<title>figures:(\d+)/(\d+)</title>", dom)
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
     assert found, dom[:500]
-    n = expected_figures(len(twin.patients), twin.meta["hierarchical"])
-    assert (int(found.group(1)), int(found.group(2))) == (n, n)
+    return json.loads(htmlmod.unescape(found.group(1)))
+
+
+def test_report_renders_in_headless_chromium(report_files, tmp_path) -> None:
+    twin, html, _ = report_files
+    probe = _render(html, tmp_path)
+    n = len(expected_figures(twin))
+    assert (probe["decoded"], probe["images"]) == (n, n)
+    assert probe["first_h2"] == "Summary" and "within-patient C" in probe["summary"]
+    keys = [link["key"] for link in probe["links"]]
+    assert keys == [k for k in SECTIONS if k != "summary"]
+    for link in probe["links"]:
+        assert link["found"] and link["hash"] == f"#{link['key']}" and link["scrolled"], link
+    assert probe["tripod"] == [item for item, *_ in tripod.ITEMS]
+
+
+def test_one_patient_report_is_short_and_complete(report_files, small_backtest, tmp_path
+                                                 ) -> None:
+    twin, html, _ = report_files
+    pid = twin.patients[0]
+    folder = Path(html).parent
+    out = api.report(folder / "twin", tmp_path / "p.html", patient=pid,
+                     backtest=small_backtest[1], simulation=folder / "simulation.json")
+    text = out.read_text(encoding="utf-8")
+    assert f"patient {pid}" in text and 'id="summary"' in text and 'id="toc"' in text
+    assert "Top triggers per patient" in text and "Recommended scenario" in text
+    others = [p for p in twin.patients if p != pid]
+    assert not any(p in text for p in others)  # nobody else's data
+    names = re.findall(r'<figure id="fig\d+-([a-z0-9-]+)"', text)
+    assert names == ["forest", "ppc", "forecasts", f"scenarios-{slug(pid)}"]
+    assert len(list(figure_folder(out).glob("*.svg"))) == len(names)
+    probe = _render(out, tmp_path)
+    assert probe["first_h2"] == "Summary" and all(
+        link["found"] and link["scrolled"] for link in probe["links"])
+    with pytest.raises(InputDataError, match="not in the twin"):
+        api.report(folder / "twin", tmp_path / "q.html", patient="nobody")
+
+
+def test_report_will_not_replace_a_figure_folder_it_did_not_write(report_files, tmp_path
+                                                                  ) -> None:
+    html = report_files[1]
+    (tmp_path / "r_figures").mkdir()
+    (tmp_path / "r_figures" / "mine.png").write_bytes(b"user's file")
+    with pytest.raises(TargetError, match="r_figures exists"):
+        api.report(Path(html).parent / "twin", tmp_path / "r.html")
+    assert (tmp_path / "r_figures" / "mine.png").read_bytes() == b"user's file"
+
+
+def test_n_of_1_report_finds_a_responders_treatment_effect(report_files) -> None:
+    twin = report_files[0]
+    effects = treatment_effects(twin, seed=3)
+    truth = json.loads((COMMITTED / "truth.json").read_text())
+    courses = {(p["patient_id"], c["name"]): c for p in truth["patients"]
+               for c in p["interventions"] if c["acts_through"] == "log_odds"}
+    own = effects[effects["patient_id"] != "pooled"]
+    assert len(own) and set(zip(own["patient_id"], own["treatment"], strict=True)) <= set(courses)
+    for row in own.itertuples():
+        course = courses[(row.patient_id, row.treatment)]
+        assert row.start == course["start"] and row.kind == course["kind"]
+        # the periods are the known diary days before and from the start
+        panel = twin.panel.sel(patient=row.patient_id)
+        known = panel["in_diary"].values & ~np.isnan(panel["onset"].values.astype(float))
+        dates = pd.to_datetime(panel["date"].values)
+        before = known & (dates < pd.Timestamp(course["start"]))
+        assert row.days_before == before.sum()
+        assert row.attacks_before == np.nansum(panel["onset"].values[before])
+        if course["responder"]:  # a true responder: benefit found, truth inside the interval
+            assert row.p_benefit >= 0.8, row
+            assert row.rr_low <= np.exp(course["log_odds_ratio"]) <= row.rr_high, row
+    pooled = effects[effects["patient_id"] == "pooled"].set_index("treatment")
+    for name, rows in own.groupby("treatment"):
+        assert pooled.loc[name, "patients"] == len(rows)
+        assert pooled.loc[name, "days_after"] == rows["days_after"].sum()
+
+
+def test_crude_rate_ratio_interval_is_the_exact_binomial_one() -> None:
+    from scipy.stats import binomtest
+
+    from migraine_bayes.treatment_effects import _crude
+
+    for a_before, d_before, a_after, d_after in [(7, 111, 6, 194), (0, 50, 3, 60),
+                                                 (12, 80, 0, 90), (30, 200, 18, 150)]:
+        point, lo, hi = _crude(a_before, d_before, a_after, d_after)
+        n = a_before + a_after
+        ci = binomtest(a_after, n).proportion_ci(confidence_level=0.9, method="exact")
+        def rr(q: float, odds: float = d_after / d_before) -> float:
+            return np.inf if q >= 1 else q / (1 - q) / odds
+
+        # the one-sided 95% bounds (a 90% two-sided interval)
+        assert np.isclose(lo, rr(ci.low), rtol=1e-6) and np.isclose(hi, rr(ci.high), rtol=1e-6)
+        if a_before:
+            assert np.isclose(point, (a_after / d_after) / (a_before / d_before))

@@ -79,3 +79,7 @@ def test_validation_table_and_decision_curve(rng) -> None:
     curve = decision_curve(predictions, "twin")
     assert (curve["alarm_no_one"] == 0).all()
     assert (curve["net_benefit"] >= curve["alarm_everyone"] - 1e-12).iloc[5:].all()
+    # the 90% bootstrap band holds the estimate at every threshold and is not degenerate
+    assert (curve["net_benefit_low"] <= curve["net_benefit"] + 1e-12).all()
+    assert (curve["net_benefit"] <= curve["net_benefit_high"] + 1e-12).all()
+    assert (curve["net_benefit_high"] - curve["net_benefit_low"]).iloc[:10].min() > 0

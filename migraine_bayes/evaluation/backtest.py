@@ -65,7 +65,7 @@ class BacktestResult:
     Attributes
     ----------
     forecasts : DataFrame
-        SCHEMA.md's backtest table of the twin: ``patient_id, date, issued_at, p_attack,
+        docs/SCHEMA.md's backtest table of the twin: ``patient_id, date, issued_at, p_attack,
         p_low, p_high, top_factors, attack`` (``attack`` NaN where the day's outcome is
         unknown), plus ``origin`` (the last day of the fit the forecast came from) and
         ``history_days`` (the patient's diary days before the forecast day; 0 = a patient
@@ -148,7 +148,7 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
     baselines : bool
         Also forecast with the baselines of :mod:`.baselines` and :mod:`.online_baselines`.
     outcome : {"onset", "headache_day"}
-        The outcome forecast (SCHEMA.md).
+        The outcome forecast (docs/SCHEMA.md).
     progress : callable, optional
         Called with a short message at each stage (the CLI's progress display).
     refit_every : int
@@ -240,7 +240,7 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
                           validation_table(predictions, seed=seed),
                           validation_by_subgroup(predictions, _subgroups(cohort, panel, history),
                                                  seed=seed, n_boot=N_SUBGROUP_BOOT),
-                          decision_curve(predictions, "twin"), fits)
+                          decision_curve(predictions, "twin", seed=seed), fits)
 
 
 def _subgroups(cohort: Cohort, panel: xr.Dataset, history: pd.Series) -> dict[str, pd.Series]:

@@ -74,15 +74,23 @@ def validation_table(predictions: pd.DataFrame, seed: int = 0, n_boot: int = N_B
 
 
 def decision_curve(predictions: pd.DataFrame, model: str = "twin",
-                   thresholds: np.ndarray = THRESHOLDS) -> pd.DataFrame:
+                   thresholds: np.ndarray = THRESHOLDS, seed: int = 0,
+                   n_boot: int = N_BOOT) -> pd.DataFrame:
     """Net benefit of ``model``'s alarms at each threshold (Vickers & Elkin 2006).
 
-    Columns ``threshold, net_benefit, alarm_everyone, alarm_no_one`` (Med Decis Making 2006).
+    Columns ``threshold, net_benefit, net_benefit_low, net_benefit_high`` (90% bootstrap
+    interval over patient-days), ``alarm_everyone, alarm_no_one`` (Med Decis Making 2006).
     """
     g = predictions[predictions["model"] == model]
     y, p = g["attack"].to_numpy(dtype=float), g["p_attack"].to_numpy(dtype=float)
+    rng = np.random.default_rng(seed)
+    boot = np.array([net_benefit(y[b], p[b], thresholds)
+                     for b in (rng.integers(0, y.size, y.size) for _ in range(n_boot))])
+    lo, hi = (np.quantile(boot, (0.05, 0.95), axis=0) if y.size
+              else (np.full(len(thresholds), np.nan),) * 2)
     return pd.DataFrame({"threshold": thresholds,
                          "net_benefit": net_benefit(y, p, thresholds),
+                         "net_benefit_low": lo, "net_benefit_high": hi,
                          "alarm_everyone": net_benefit(y, np.ones_like(p), thresholds),
                          "alarm_no_one": np.zeros(len(thresholds))})
 

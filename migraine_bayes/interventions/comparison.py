@@ -122,7 +122,7 @@ def _timing(daily: np.ndarray) -> tuple[int | None, int]:
 
 def comparison_json(comparisons: list[PatientComparison], twin_path: str | None,
                     horizon_days: int, n_draws: int, seed: int) -> dict:
-    """The ``migraine-twin simulate`` JSON of SCHEMA.md (plus evidence and overrides)."""
+    """The ``migraine-twin simulate`` JSON of docs/SCHEMA.md (plus evidence and overrides)."""
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     overrides = [
         {"patient_id": c.patient, "scenario": s["name"], **s["override"], "recorded_at": now}

@@ -1,4 +1,4 @@
-"""Encode interventions and scenarios (SCHEMA.md's scenarios file) into checked objects.
+"""Encode interventions and scenarios (docs/SCHEMA.md's scenarios file) into checked objects.
 
 A scenario is a named set of interventions applied from the first simulated day. Three kinds:
 
@@ -306,7 +306,7 @@ def _is_int(x: Any) -> bool:
 
 def parse_scenarios(spec: list[dict] | str | os.PathLike, file: str | None = None
                     ) -> list[Scenario]:
-    """Scenarios from SCHEMA.md's scenarios file (a path) or its parsed content (a list).
+    """Scenarios from docs/SCHEMA.md's scenarios file (a path) or its parsed content (a list).
 
     Each entry is ``{"name", "type", "params"}`` (one intervention) or ``{"name",
     "interventions": [{"type", "params"}, ...]}`` (a combination); either may carry

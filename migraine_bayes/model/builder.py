@@ -1,4 +1,4 @@
-"""The PyMC model of the twin (README.md, "The model"; docs/SCHEMA.md names its variables).
+"""The PyMC model of the twin (docs/MODEL.md: equations, priors, variables).
 
 For patient i on a day t with a known outcome::
 

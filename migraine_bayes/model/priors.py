@@ -13,7 +13,7 @@ import numpy as np
 
 from .features import is_hinge, is_interaction
 
-DEFAULT_BASE_RATE = 0.12  # a day's onset probability, ≈ 3.7 attacks/month (REFERENCES.md)
+DEFAULT_BASE_RATE = 0.12  # a day's onset probability, ≈ 3.7 attacks/month (docs/REFERENCES.md)
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Hyper:
                                      1.0)
     # between-patient scales: lognormal (median, log-sd). Patients differ in attack frequency
     # (2-8 a month) and in trigger sensitivity ("effects vary widely between patients",
-    # REFERENCES.md), so no mass at zero heterogeneity — which is also the funnel's neck
+    # docs/REFERENCES.md), so no mass at zero heterogeneity — which is also the funnel's neck
     sigma_alpha: tuple[float, float] = (0.4, 0.5)
     mu_beta_sd: float = 0.5
     tau_beta: tuple[float, float] = (0.25, 0.5)

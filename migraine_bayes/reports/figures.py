@@ -28,9 +28,39 @@ def sampler_trace(posterior, var_names: list[str]) -> Figure:
     axes = az.plot_trace(posterior, var_names=names, compact=True, combined=False,
                          figsize=(10, 1.9 * len(names)))
     fig = np.asarray(axes).ravel()[0].figure
+    for ax in fig.axes:  # thousands of draws: raster inside the SVG, axes and text stay vector
+        for line in ax.lines:
+            line.set_rasterized(True)
     fig.suptitle("Sampler traces (each chain a line)", y=1.0)
     fig.tight_layout()
     return fig
+
+
+def _grid(n: int, ncols: int, width: float, height: float, sharex: bool = False,
+          sharey: bool = False) -> tuple[Figure, np.ndarray]:
+    """``n`` panels of ``width`` × ``height`` inches in rows of ``ncols``; unused ones hidden."""
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
+                             sharex=sharex, sharey=sharey, squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, axes.ravel()[:n]
+
+
+def _ppc_counts(ax, observed: np.ndarray, simulated: np.ndarray, title: str) -> None:
+    t = observed.size
+    blocks = np.arange(t) // BLOCK_DAYS
+    n_blocks = int(blocks.max()) + 1
+    obs = np.array([np.nansum(observed[blocks == b]) for b in range(n_blocks)])
+    sim = np.stack([simulated[:, blocks == b].sum(1) for b in range(n_blocks)], axis=1)
+    lo, med, hi = np.quantile(sim, (0.05, 0.5, 0.95), axis=0)
+    x = np.arange(n_blocks) + 1
+    ax.fill_between(x, lo, hi, color=TWIN_COLOR, alpha=0.25, step="mid",
+                    label="posterior predictive 90%")
+    ax.step(x, med, where="mid", color=TWIN_COLOR, label="predictive median")
+    ax.plot(x, obs, "o", color=OBS_COLOR, ms=3, label="observed")
+    ax.set_title(title, fontsize=9)
 
 
 def ppc_monthly_counts(observed: np.ndarray, simulated: np.ndarray, patient: str) -> Figure:
@@ -39,21 +69,23 @@ def ppc_monthly_counts(observed: np.ndarray, simulated: np.ndarray, patient: str
     ``observed`` (T,) outcomes (NaN unknown), ``simulated`` (S, T) replicated outcomes on the
     same known days.
     """
-    t = observed.size
-    blocks = np.arange(t) // BLOCK_DAYS
-    n_blocks = int(blocks.max()) + 1
-    obs = np.array([np.nansum(observed[blocks == b]) for b in range(n_blocks)])
-    sim = np.stack([simulated[:, blocks == b].sum(1) for b in range(n_blocks)], axis=1)
-    lo, med, hi = np.quantile(sim, (0.05, 0.5, 0.95), axis=0)
     fig, ax = plt.subplots(figsize=(7, 2.8))
-    x = np.arange(n_blocks) + 1
-    ax.fill_between(x, lo, hi, color=TWIN_COLOR, alpha=0.25, step="mid",
-                    label="posterior predictive 90%")
-    ax.step(x, med, where="mid", color=TWIN_COLOR, label="predictive median")
-    ax.plot(x, obs, "o", color=OBS_COLOR, label="observed")
-    ax.set(xlabel="4-week block of the diary", ylabel="attacks",
-           title=f"{patient}: attacks per 4 weeks")
+    _ppc_counts(ax, observed, simulated, f"{patient}: attacks per 4 weeks")
+    ax.set(xlabel="4-week block of the diary", ylabel="attacks")
     ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def ppc_monthly_grid(checks: list) -> Figure:
+    """Small multiples of :func:`ppc_monthly_counts`, one panel per patient (``PatientChecks``)."""
+    fig, axes = _grid(len(checks), 4, 2.6, 1.9, sharey=True)
+    for ax, c in zip(axes, checks, strict=True):
+        _ppc_counts(ax, c.y, c.replicates, c.patient)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=6, loc="upper left")
+    fig.supxlabel("4-week block of the diary", fontsize=9)
+    fig.supylabel("attacks per 4 weeks", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -134,54 +166,186 @@ def reliability(predictions: pd.DataFrame, models: list[str], bins: int = 10) ->
     return fig
 
 
-def forest(table: pd.DataFrame, title: str) -> Figure:
-    """Odds ratios with 90% credible intervals (``feature, odds_ratio, or_low, or_high``)."""
-    t = table.sort_values("odds_ratio")
-    fig, ax = plt.subplots(figsize=(6, 0.28 * len(t) + 1.2))
-    y = np.arange(len(t))
-    strong = (t["p_positive"] >= 0.95) | (t["p_positive"] <= 0.05)
+def _forest(ax, t: pd.DataFrame, order: list[str], labels: bool) -> None:
+    t = t.set_index("feature").reindex(order)
+    y = np.arange(len(order))
+    strong = ((t["p_positive"] >= 0.95) | (t["p_positive"] <= 0.05)).to_numpy()
     ax.hlines(y, t["or_low"], t["or_high"], color=np.where(strong, OBS_COLOR, TWIN_COLOR))
-    ax.plot(t["odds_ratio"], y, "o", color="k", ms=3)
+    ax.plot(t["odds_ratio"], y, "o", color="k", ms=2.5)
     ax.axvline(1.0, color="0.5", ls="--", lw=0.8)
     ax.set_xscale("log")
-    ax.set_yticks(y, [f"{f} (per {s})" for f, s in zip(t["feature"], t["step"], strict=True)],
-                  fontsize=7)
+    steps = t["step"].fillna("")
+    ax.set_yticks(y, [f"{f} (per {s})" if s else f for f, s in zip(order, steps, strict=True)]
+                  if labels else [], fontsize=7)
+    ax.set_ylim(-0.7, len(order) - 0.3)
+
+
+def forest(table: pd.DataFrame, title: str) -> Figure:
+    """Odds ratios with 90% credible intervals (``feature, odds_ratio, or_low, or_high``)."""
+    order = list(table.sort_values("odds_ratio")["feature"])
+    fig, ax = plt.subplots(figsize=(6, 0.28 * len(order) + 1.2))
+    _forest(ax, table, order, labels=True)
     ax.set(xlabel="odds ratio, 90% credible interval", title=title)
     fig.tight_layout()
     return fig
 
 
-def forecast_series(forecasts: pd.DataFrame, patient: str) -> Figure:
-    """Backtest forecasts of one patient with their 90% interval and the attacks that came."""
+def forest_grid(table: pd.DataFrame, patients: list[str]) -> Figure:
+    """Small multiples of :func:`forest`: one panel per patient, features in one shared order.
+
+    ``table``: :func:`migraine_bayes.sensitivity.trigger_sensitivities` rows (``patient_id``
+    column); a feature a patient did not measure leaves its row empty in that panel.
+    """
+    order = list(table.groupby("feature")["log_or_mean"].mean().sort_values().index)
+    ncols = 4
+    fig, axes = _grid(len(patients), ncols, 2.4, 0.16 * len(order) + 0.9, sharex=True)
+    for k, (ax, pid) in enumerate(zip(axes, patients, strict=True)):
+        _forest(ax, table[table["patient_id"] == pid], order, labels=k % ncols == 0)
+        ax.set_title(pid, fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.supxlabel("odds ratio per step, 90% credible interval (red: P(effect > 0) ≥ 0.95 or "
+                  "≤ 0.05)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _forecasts(ax, forecasts: pd.DataFrame, patient: str) -> None:
     d = forecasts[forecasts["patient_id"] == patient].sort_values("date")
     dates = pd.to_datetime(d["date"])
-    fig, ax = plt.subplots(figsize=(7, 2.6))
     ax.fill_between(dates, d["p_low"], d["p_high"], color=TWIN_COLOR, alpha=0.25,
                     label="90% interval")
-    ax.plot(dates, d["p_attack"], color=TWIN_COLOR, lw=1.2, label="p(attack)")
-    hit = d["attack"] == 1
-    ax.plot(dates[hit], np.zeros(hit.sum()) + 0.005, "v", color=OBS_COLOR, ms=7,
+    ax.plot(dates, d["p_attack"], color=TWIN_COLOR, lw=1.0, label="p(attack)")
+    hit = (d["attack"] == 1).to_numpy()
+    ax.plot(dates[hit], np.zeros(hit.sum()) + 0.005, "v", color=OBS_COLOR, ms=5,
             label="attack")
-    ax.set(ylabel="probability", ylim=(0, None),
-           title=f"{patient}: one-day-ahead forecasts, walked forward")
+    ax.set_ylim(0, None)
+
+
+def forecast_series(forecasts: pd.DataFrame, patient: str) -> Figure:
+    """Backtest forecasts of one patient with their 90% interval and the attacks that came."""
+    fig, ax = plt.subplots(figsize=(7, 2.6))
+    _forecasts(ax, forecasts, patient)
+    ax.set(ylabel="probability", title=f"{patient}: one-day-ahead forecasts, walked forward")
     ax.legend(fontsize=8, loc="upper left", ncols=3)
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
 
 
-def counterfactuals(summaries: list[dict], patient: str, horizon: int) -> Figure:
-    """Expected attacks over the horizon per scenario, with 90% intervals."""
+def forecast_grid(forecasts: pd.DataFrame, patients: list[str]) -> Figure:
+    """Small multiples of :func:`forecast_series`, one panel per patient, shared axes."""
+    fig, axes = _grid(len(patients), 4, 2.6, 1.8, sharex=True, sharey=True)
+    for ax, pid in zip(axes, patients, strict=True):
+        _forecasts(ax, forecasts, pid)
+        ax.set_title(pid, fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=6, loc="upper left")
+    fig.supylabel("one-day-ahead p(attack)", fontsize=9)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def _counterfactuals(ax, summaries: list[dict], labels: bool) -> None:
     names = [s["name"] for s in summaries]
     a = [s["expected_attacks"] for s in summaries]
     mean = np.array([x["mean"] for x in a])
-    fig, ax = plt.subplots(figsize=(6, 0.45 * len(names) + 1.2))
     y = np.arange(len(names))
     ax.barh(y, mean, color=[("0.6" if n == "baseline" else TWIN_COLOR) for n in names])
     err = np.clip([mean - [x["low"] for x in a], [x["high"] for x in a] - mean], 0, None)
     ax.errorbar(mean, y, xerr=err, fmt="none", color="k", capsize=3)
-    ax.set_yticks(y, names)
+    ax.set_yticks(y, names if labels else [], fontsize=8)
+
+
+def counterfactuals(summaries: list[dict], patient: str, horizon: int) -> Figure:
+    """Expected attacks over the horizon per scenario, with 90% intervals."""
+    fig, ax = plt.subplots(figsize=(6, 0.45 * len(summaries) + 1.2))
+    _counterfactuals(ax, summaries, labels=True)
     ax.set(xlabel=f"expected attacks in the next {horizon} days (90% interval)",
            title=f"{patient}: what if …?")
+    fig.tight_layout()
+    return fig
+
+
+def counterfactual_grid(patients: list[dict], horizon: int) -> Figure:
+    """Small multiples of :func:`counterfactuals`: one panel per patient of a simulation."""
+    ncols = 4
+    n_scen = max(len(p["scenarios"]) for p in patients)
+    fig, axes = _grid(len(patients), ncols, 2.6, 0.3 * n_scen + 0.8, sharex=True)
+    for k, (ax, p) in enumerate(zip(axes, patients, strict=True)):
+        _counterfactuals(ax, p["scenarios"], labels=k % ncols == 0)
+        ax.set_title(p["patient_id"], fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.supxlabel(f"expected attacks in the next {horizon} days (90% interval)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def decision_curve(curve: pd.DataFrame) -> Figure:
+    """Net benefit of the twin's alarms at each threshold, against alarming on every day or none.
+
+    ``curve``: the backtest's decision-curve table (``threshold, net_benefit,
+    net_benefit_low, net_benefit_high, alarm_everyone``).
+    """
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    x = curve["threshold"]
+    ax.plot(x, curve["net_benefit"], color=TWIN_COLOR, label="twin")
+    if "net_benefit_low" in curve:
+        ax.fill_between(x, curve["net_benefit_low"], curve["net_benefit_high"],
+                        color=TWIN_COLOR, alpha=0.2, label="twin, 90% interval")
+    ax.plot(x, curve["alarm_everyone"], color="0.4", ls="--", label="alarm every day")
+    ax.axhline(0, color="0.2", lw=0.8, label="alarm on no day")
+    top = max(float(np.nanmax(curve.get("net_benefit_high", curve["net_benefit"]))), 1e-3)
+    ax.set(xlabel="alarm threshold (probability)", ylabel="net benefit per patient-day",
+           ylim=(-0.25 * top, 1.15 * top), title="Decision curve")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def within_patient_c(by_patient: pd.DataFrame) -> Figure:
+    """Each patient's within-patient C (AUC of their own backtest days) per model, as dots."""
+    fig, ax = plt.subplots(figsize=(5.2, 2.6))
+    models = list(dict.fromkeys(by_patient["model"]))
+    for k, model in enumerate(models):
+        v = by_patient.loc[by_patient["model"] == model, "auc"].dropna().to_numpy()
+        ax.plot(v, np.full(v.size, k) + np.linspace(-0.15, 0.15, max(v.size, 1))[:v.size],
+                "o", ms=3, color=TWIN_COLOR if model == "twin" else "0.4", alpha=0.8)
+        if v.size:
+            ax.plot(np.median(v), k, "|", color="k", ms=14, mew=2)
+    ax.axvline(0.5, color="0.5", ls="--", lw=0.8)
+    ax.set_yticks(range(len(models)), models, fontsize=8)
+    ax.set(xlabel="within-patient C (one dot per patient; bar: median)", xlim=(0, 1),
+           title="Discrimination within each patient")
+    fig.tight_layout()
+    return fig
+
+
+def treatment_forest(rows: pd.DataFrame, treatment: str) -> Figure:
+    """Rate ratio of one treatment per patient who started it, and pooled (90% intervals).
+
+    ``rows``: :func:`migraine_bayes.treatment_effects.treatment_effects` rows of the treatment.
+    """
+    t = rows.iloc[::-1]
+    fig, ax = plt.subplots(figsize=(5.6, 0.32 * len(t) + 1.2))
+    y = np.arange(len(t))
+    pooled = (t["patient_id"] == "pooled").to_numpy()
+    ax.hlines(y, t["rr_low"], t["rr_high"], color=np.where(pooled, OBS_COLOR, TWIN_COLOR),
+              lw=np.where(pooled, 3, 1.5))
+    ax.plot(t["rate_ratio"], y, "D", color="k", ms=4)
+    crude = t["crude_rr"].to_numpy(dtype=float)
+    ok = np.isfinite(crude) & (crude > 0)
+    ax.plot(crude[ok], y[ok], "x", color="0.45", ms=5, label="crude after/before")
+    ax.axvline(1.0, color="0.5", ls="--", lw=0.8)
+    ax.set_xscale("log")
+    values = np.concatenate([t["rr_low"], t["rr_high"], crude[ok], [1.0]]).astype(float)
+    values = values[np.isfinite(values) & (values > 0)]
+    ax.set_xlim(values.min() / 1.15, values.max() * 1.15)
+    ax.set_yticks(y, [f"{p} (n={n})" if p == "pooled" else p
+                      for p, n in zip(t["patient_id"], t["patients"], strict=True)], fontsize=8)
+    ax.set(xlabel="attack rate ratio at full effect, 90% interval",
+           title=f"{treatment}: per patient and pooled")
+    if ok.any():
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig

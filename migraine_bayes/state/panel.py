@@ -52,7 +52,8 @@ def build_panel(cohort: Cohort, patients: Sequence[str] | None = None,
         ``in_diary`` (patient, day) — day within the diary period;
         ``future`` (patient, day) — one of the ``horizon_days`` after the diary end;
         ``diary_entry`` (patient, day) — a diary was kept that day (outcome known);
-        ``onset``, ``headache_day`` (patient, day) — 1/0 outcomes, NaN when unknown (SCHEMA.md);
+        ``onset``, ``headache_day`` (patient, day) — 1/0 outcomes, NaN when unknown
+        (docs/SCHEMA.md);
         ``value`` (patient, day, feature) — daily value in registry units, NaN = missing;
         ``present`` (patient, day, feature) — presence indicator (value measured);
         ``imputed``, ``imputed_sd`` (patient, day, feature) — value where present, else the
@@ -197,7 +198,7 @@ def _to_array(daily: pd.DataFrame, ids: list[str], names: list[str], n_max: int)
 
 def _diary_entry_days(daily: pd.DataFrame, ids: list[str], n_max: int,
                       in_diary: np.ndarray) -> np.ndarray:
-    """Days whose outcome is known from the diary (SCHEMA.md).
+    """Days whose outcome is known from the diary (docs/SCHEMA.md).
 
     For patients who log ``diary_entry``: the days with ``diary_entry`` = 1; for patients who do
     not: every diary day. (Attack days are added by :func:`_outcomes`.)
