@@ -215,7 +215,7 @@ def demo(out: str | os.PathLike = "reports/demo", seed: int = 20261125,
     """
     import json
 
-    say = progress or (lambda _msg: None)
+    say = progress or (lambda _stage, _done=None, _total=None: None)
     out = Path(out)
     folder = out / "cohort"
     say(f"generating {patients} patients × {days} days")
@@ -230,7 +230,8 @@ def demo(out: str | os.PathLike = "reports/demo", seed: int = 20261125,
                   refit_every=60, force=True)
     pid = c.patient_ids[0]
     say(f"fitting the twin of {pid}")
-    twin = fit(folder, out / "twin", patients=[pid], seed=seed, force=True)
+    twin = fit(folder, out / "twin", patients=[pid], seed=seed, force=True,
+               progress=lambda stage: say(f"{pid}: {stage}"))
     say("simulating interventions")
     scenarios = applicable_scenarios(twin, DEMO_SCENARIOS)
     atomic.write_text(out / "scenarios.json", json.dumps(scenarios, indent=1))
@@ -239,7 +240,8 @@ def demo(out: str | os.PathLike = "reports/demo", seed: int = 20261125,
     say("writing the report")
     cohort_twin = next(iter(bt.twins[0].values()))
     report(cohort_twin, out / "report.html", backtest=out / "backtest.csv",
-           simulation=out / "simulation.json", seed=seed, force=True)
+           simulation=out / "simulation.json", seed=seed, force=True,
+           progress=lambda _stage, done, total: say("writing the report", done, total))
     return {"summary": summary, "scores": bt.scores, "report": out / "report.html",
             "twin": out / "twin"}
 
@@ -283,7 +285,7 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
         outcome: str = "onset", validate: bool | None = None, force: bool = False,
         dedupe: bool = False, lags: tuple[int, ...] = (),
         deviations: str = "normal", shapes: str = "fixed",
-        interactions: bool = False) -> DigitalTwin:
+        interactions: bool = False, progress=None) -> DigitalTwin:
     """Fit a twin and save it to ``out``: one patient → patient model, several → hierarchy.
 
     ``validate`` (time-ordered holdout, a second fit) defaults to on for one patient and off
@@ -294,7 +296,8 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     triggers may act; ``shapes="learned"``: graded triggers get a learned piecewise-linear
     dose–response; ``interactions``: pairwise trigger interactions under a horseshoe
     (:class:`migraine_bayes.model.FeatureOptions`); ``deviations``: the cohort prior of
-    patients' trigger deviations (``normal`` or sparse ``horseshoe``).
+    patients' trigger deviations (``normal`` or sparse ``horseshoe``). ``progress(stage)`` is
+    told each stage (:mod:`migraine_bayes.progress`).
     """
     options = FeatureOptions(tuple(lags), shapes, interactions)
     c = load_cohort(cohort, dedupe=dedupe)
@@ -305,11 +308,13 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     if len(ids) == 1:
         twin = DigitalTwin.fit_patient(c, ids[0], outcome=outcome, settings=settings,
                                        validate=True if validate is None else validate,
-                                       options=options)
+                                       options=options, progress=progress)
     else:
         twin = DigitalTwin.fit_cohort(c, ids, outcome=outcome, settings=settings,
                                       validate=bool(validate), options=options,
-                                      deviations=deviations)
+                                      deviations=deviations, progress=progress)
+    if progress is not None:
+        progress("saving the twin")
     with twin_lock(out):
         previous = twin_target(out, ids, force)
         if previous is not None:
@@ -431,7 +436,7 @@ COMMITTED_COHORT = Path(__file__).resolve().parent.parent / "data" / "synthetic"
 def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,
         cohort: str | os.PathLike | None = None, days: int = 180,
         lags: tuple[int, ...] = (), shapes: str = "fixed",
-        interactions: bool = False) -> SBCResult:
+        interactions: bool = False, progress=None) -> SBCResult:
     """Simulation-based calibration of the single-patient model; histogram and ranks to ``out``.
 
     The covariates are those of the first patient of ``cohort`` (default: the committed
@@ -439,7 +444,8 @@ def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,
     parameters are drawn from the prior. ``lags``: stress also acts at these lags (the
     distributed lag: its effect and lag weights are ranked too); ``shapes="learned"``: sleep
     debt gets a hinge at 1 h (its slope change is ranked); ``interactions``: stress ≥ 6 and
-    sleep debt ≥ 1 h on one day (its effect is ranked).
+    sleep debt ≥ 1 h on one day (its effect is ranked). ``progress(stage, done, total)`` after
+    each replicate.
     """
     from .evaluation import run_sbc
     from .model import FeatureSpec, build_design, model_data
@@ -464,7 +470,8 @@ def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,
                                     "trigger.stress*derived.sleep_debt", "product",
                                     binary=True, levels=(6.0, 1.0)))
     design = build_design(panel, features=features)
-    result = run_sbc(model_data(design), design, replicates=replicates, seed=seed)
+    result = run_sbc(model_data(design), design, replicates=replicates, seed=seed,
+                     progress=progress)
     out = Path(out)
     result.histogram(out / "sbc_ranks.png")
     with atomic.atomic_path(out / "sbc_ranks.csv") as tmp:

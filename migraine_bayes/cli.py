@@ -164,6 +164,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 20261125,
     patients: Annotated[int, typer.Option(min=2, help="Synthetic patients.")] = 12,
     days: Annotated[int, typer.Option(min=150, help="Diary days per patient.")] = 365,
+    quiet: Quiet = False,
 ) -> None:
     """Run the whole workflow on a synthetic cohort and say where the report is.
 
@@ -174,7 +175,8 @@ def demo(
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", InferenceWarning)
-        res = api.demo(out, seed=seed, patients=patients, days=days, progress=_progress(t0))
+        with reporter(quiet) as progress:
+            res = api.demo(out, seed=seed, patients=patients, days=days, progress=progress)
     for w in caught:  # shown once, without a source line
         if issubclass(w.category, InferenceWarning):
             _err(f"note: {w.message}")
@@ -185,15 +187,6 @@ def demo(
                                 "brier", "ece", "sensitivity", "specificity", "ppv"]])
     typer.echo(f"\ntwin written to {res['twin']}")
     typer.echo(f"report written to {res['report']} ({time.perf_counter() - t0:.0f} s)")
-
-
-def _progress(t0: float) -> Callable[[str], None]:
-    """A progress line on stderr for each stage of long work, with the time so far."""
-
-    def say(message: str) -> None:
-        _err(f"[{time.perf_counter() - t0:5.0f} s] {message}")
-
-    return say
 
 
 def _check_outcome(outcome: str) -> None:
@@ -255,16 +248,19 @@ def fit(
     shapes: Shapes = "fixed",
     interactions: Interactions = False,
     deviations: Deviations = "normal",
+    quiet: Quiet = False,
 ) -> None:
     """Fit a twin (one patient: patient model; several: hierarchical) and save it."""
     _check_outcome(outcome)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InferenceWarning)  # reported below instead
-        twin = api.fit(cohort, out, patients=_patients(patients), seed=seed, draws=draws,
-                       chains=chains, outcome=outcome, force=force, dedupe=dedupe,
-                       lags=_lags(lags), deviations=_deviations(deviations),
-                       shapes=_shapes(shapes), interactions=interactions)
+        with reporter(quiet) as progress:
+            twin = api.fit(cohort, out, patients=_patients(patients), seed=seed, draws=draws,
+                           chains=chains, outcome=outcome, force=force, dedupe=dedupe,
+                           lags=_lags(lags), deviations=_deviations(deviations),
+                           shapes=_shapes(shapes), interactions=interactions,
+                           progress=progress)
     d = twin.meta["diagnostics"]
     typer.echo(f"fitted {len(twin.patients)} patient(s) in {time.perf_counter() - t0:.0f} s; "
                f"max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
@@ -379,6 +375,7 @@ def backtest(
     deviations: Deviations = "normal",
     force: Force = False,
     dedupe: Dedupe = False,
+    quiet: Quiet = False,
 ) -> None:
     """Fit up to --train-until, then forecast each later day from the days before it.
 
@@ -397,14 +394,15 @@ def backtest(
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InferenceWarning)  # flagged per fit in the twins
-        result = api.backtest(cohort, out, train_until, patients=_patients(patients),
-                              seed=seed, information=information,
-                              hierarchical=False if separate else None, draws=draws,
-                              chains=chains, threshold=threshold, json_lines=json_lines,
-                              outcome=outcome, progress=_progress(t0),
-                              refit_every=refit_every, force=force, dedupe=dedupe,
-                              lags=_lags(lags), deviations=_deviations(deviations),
-                              shapes=_shapes(shapes), interactions=interactions)
+        with reporter(quiet) as progress:
+            result = api.backtest(cohort, out, train_until, patients=_patients(patients),
+                                  seed=seed, information=information,
+                                  hierarchical=False if separate else None, draws=draws,
+                                  chains=chains, threshold=threshold, json_lines=json_lines,
+                                  outcome=outcome, progress=progress,
+                                  refit_every=refit_every, force=force, dedupe=dedupe,
+                                  lags=_lags(lags), deviations=_deviations(deviations),
+                                  shapes=_shapes(shapes), interactions=interactions)
     _print_table(result.scores[["model", "days", "attacks", "auc", "auc_low", "auc_high",
                                 "brier", "ece", "log_score", "sensitivity", "specificity",
                                 "ppv", "f1"]])
@@ -575,10 +573,13 @@ def sbc(
     lags: Lags = None,
     shapes: Shapes = "fixed",
     interactions: Interactions = False,
+    quiet: Quiet = False,
 ) -> None:
     """Simulation-based calibration of the single-patient model (Talts et al. 2018)."""
-    result = api.sbc(out, replicates=replicates, seed=seed, cohort=cohort, lags=_lags(lags),
-                     shapes=_shapes(shapes), interactions=interactions)
+    with reporter(quiet) as progress:
+        result = api.sbc(out, replicates=replicates, seed=seed, cohort=cohort,
+                         lags=_lags(lags), shapes=_shapes(shapes), interactions=interactions,
+                         progress=progress)
     for name, p in result.p_values.items():
         typer.echo(f"{name}: uniformity p = {p:.3f}")
     typer.echo(f"rank histogram written to {out / 'sbc_ranks.png'}")

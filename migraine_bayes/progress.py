@@ -63,7 +63,7 @@ class LineProgress:
 class BarProgress:
     """A ``rich`` progress display on the terminal: one bar per stage; use as a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, console=None) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -76,7 +76,7 @@ class BarProgress:
 
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                            console=Console(stderr=True), transient=False)
+                            console=console or Console(stderr=True), transient=False)
         self.tasks: dict[str, int] = {}
         self.current: str | None = None
 

@@ -109,15 +109,17 @@ class DigitalTwin:
     def fit_cohort(cls, cohort: Cohort, patients: list[str] | None = None,
                    outcome: str = "onset", settings: SamplerSettings | None = None,
                    validate: bool = False, options: FeatureOptions | None = None,
-                   deviations: str = "normal") -> DigitalTwin:
+                   deviations: str = "normal", progress=None) -> DigitalTwin:
         """Fit the full hierarchy: population parameters and every patient.
 
         ``options``: extra lags, learned shapes, interactions (:class:`FeatureOptions`).
         ``deviations``: prior of patients' trigger deviations from the population,
         ``normal`` or ``horseshoe`` (sparse: :data:`migraine_bayes.model.builder.DEVIATIONS`).
+        ``progress(stage)`` is told each stage (:mod:`migraine_bayes.progress`).
         """
         return cls._fit(cohort, patients, outcome, None, settings or COHORT_SETTINGS,
-                        validate=validate, options=options, deviations=deviations)
+                        validate=validate, options=options, deviations=deviations,
+                        progress=progress)
 
     @classmethod
     def fit_patient(cls, cohort: Cohort, patient: str,
@@ -126,7 +128,7 @@ class DigitalTwin:
                     features: list[FeatureSpec] | None = None,
                     scaling: dict[str, tuple[float, float]] | None = None,
                     interventions: list[str] | None = None,
-                    options: FeatureOptions | None = None) -> DigitalTwin:
+                    options: FeatureOptions | None = None, progress=None) -> DigitalTwin:
         """Fit one patient, with a saved cohort twin's population posterior as prior.
 
         ``population`` may be a cohort :class:`DigitalTwin` (its features, scaling and the
@@ -147,7 +149,7 @@ class DigitalTwin:
             prior = population or PatientPrior.for_outcome(outcome)
         return cls._fit(cohort, [patient], outcome, prior, settings or PATIENT_SETTINGS,
                         validate=validate, features=features, scaling=scaling,
-                        interventions=interventions, options=options)
+                        interventions=interventions, options=options, progress=progress)
 
     @classmethod
     def _fit(cls, cohort: Cohort, patients: list[str] | None, outcome: str,
@@ -155,14 +157,18 @@ class DigitalTwin:
              features: list[FeatureSpec] | None = None,
              scaling: dict[str, tuple[float, float]] | None = None,
              interventions: list[str] | None = None,
-             options: FeatureOptions | None = None, deviations: str = "normal"
-             ) -> DigitalTwin:
+             options: FeatureOptions | None = None, deviations: str = "normal",
+             progress=None) -> DigitalTwin:
+        say = progress or (lambda _stage: None)
+        say("building the daily panel and design")
         panel = build_panel(cohort, patients=patients, horizon_days=HORIZON_DAYS)
         design = build_design(panel, outcome, features, interventions, scaling, options=options)
         domain = _domain(panel)
         data = model_data(design, domain, deviations)
         if len(data.y) == 0:
             raise TwinError("no day with a known outcome to fit on")
+        say(f"sampling ({settings.sampler}, {settings.chains} chains × {settings.draws} "
+            f"draws, {len(data.patients)} patient(s)) and checking R-hat, ESS, divergences")
         idata, diag = fit(data, prior, settings)
         posterior = _slim(idata)
         meta = _metadata(cohort, panel, design, data, prior, outcome, diag)
@@ -170,6 +176,7 @@ class DigitalTwin:
             meta["deviations"] = deviations
         twin = cls(posterior, panel, meta)
         if validate:
+            say("time-ordered validation fit (last 20% of diary days held out)")
             twin.meta["validation"] = _validate(panel, design, domain, prior, settings,
                                                 data.deviations)
         return twin

@@ -40,6 +40,7 @@ from ..inference import SamplerSettings
 from ..io import Cohort
 from ..model import Design, FeatureOptions, build_design
 from ..partner import combination_forecasts
+from ..progress import counted
 from ..state import build_panel
 from ..state.derived import KNOWN_AHEAD
 from ..state.imputation import MIN_OBSERVED, ar1_parameters, distance_to_previous
@@ -150,7 +151,8 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
     outcome : {"onset", "headache_day"}
         The outcome forecast (docs/SCHEMA.md).
     progress : callable, optional
-        Called with a short message at each stage (the CLI's progress display).
+        ``progress(stage, done=None, total=None)`` at each stage and walked patient
+        (:mod:`migraine_bayes.progress`).
     refit_every : int
         Days between origins (1..:data:`MAX_REFIT_EVERY`): at each origin the twin is refitted
         on everything before it; between origins new days and new patients are filtered.
@@ -196,14 +198,15 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
                                      outcome, settings, say, options, deviations)
             fits.append(by_patient)
             ahead = ex_ante_panel(panel, upto) if information == "ex_ante" else None
-            say(f"walking forward from {(origin + pd.Timedelta(days=1)).date()}")
-            for i in walking:
+            tick = counted(progress, "walking forward from "
+                           f"{(origin + pd.Timedelta(days=1)).date()} (patients)", len(walking))
+            for k, i in enumerate(walking):
                 twin = by_patient.get(ids[i])
-                if twin is None:  # a single-patient twin cannot forecast before day one
-                    continue
-                rows += _walk(twin, panel.isel({PATIENT: [i]}),
-                              None if ahead is None else ahead.isel({PATIENT: [i]}),
-                              int(upto[i]), int(until[i]), origin, rng)
+                if twin is not None:  # a single-patient twin cannot forecast before day one
+                    rows += _walk(twin, panel.isel({PATIENT: [i]}),
+                                  None if ahead is None else ahead.isel({PATIENT: [i]}),
+                                  int(upto[i]), int(until[i]), origin, rng)
+                tick(k + 1)
         origin = end
     forecasts = pd.DataFrame(rows)
     if forecasts.empty:

@@ -40,6 +40,7 @@ from .. import atomic
 from ..inference import COHORT_SETTINGS
 from ..io import load_cohort
 from ..model.features import SHAPES, FeatureOptions
+from ..progress import LineProgress
 from ..synthetic import simulate_cohort
 from .backtest import backtest
 
@@ -190,7 +191,7 @@ def main() -> None:
     cohorts = dict(c.split("=", 1) for c in args.cohort)
     table = run_suite(args.patients, args.days, args.test_days, args.seed,
                       [g for g in args.generators.split(",") if g], cohorts,
-                      args.refit_every, progress=print,
+                      args.refit_every, progress=LineProgress(),
                       options=FeatureOptions(tuple(int(k) for k in args.lags.split(",") if k),
                                              args.shapes, args.interactions),
                       deviations=args.deviations)

@@ -22,6 +22,7 @@ from ..inference import CompiledModels, SamplerSettings, sample
 from ..model import ModelData, PatientPrior, build_model
 from ..model.design import Design
 from ..model.features import is_hinge, is_interaction
+from ..progress import counted
 
 SCALARS = ("alpha", "gamma", "tau_refractory", "lengthscale", "gp_amplitude")
 
@@ -76,7 +77,7 @@ def _rank(draws, true, keep: np.ndarray) -> int:
 
 def run_sbc(data: ModelData, design: Design, replicates: int = 20, seed: int = 0,
             settings: SamplerSettings | None = None, n_draws: int = 99,
-            prior: PatientPrior | None = None, bins: int = 10) -> SBCResult:
+            prior: PatientPrior | None = None, bins: int = 10, progress=None) -> SBCResult:
     """Run SBC of the single-patient model on the covariates of ``data`` (one patient).
 
     Parameters
@@ -95,6 +96,8 @@ def run_sbc(data: ModelData, design: Design, replicates: int = 20, seed: int = 0
         Prior to simulate from and fit with (default: :class:`PatientPrior`).
     bins : int
         Histogram bins of the uniformity test.
+    progress : callable, optional
+        ``progress(stage, done, total)`` after each replicate (:mod:`migraine_bayes.progress`).
     """
     if len(data.patients) != 1:
         raise ValueError("SBC runs on a single patient's data")
@@ -108,6 +111,7 @@ def run_sbc(data: ModelData, design: Design, replicates: int = 20, seed: int = 0
     rows = []
     k_first = data.features[0] if data.features else None
     shaped = [f for f in data.features if (is_hinge(f) or is_interaction(f)) and "@lag" not in f]
+    tick = counted(progress, "SBC replicates", replicates)
     for r in range(replicates):
         sim = prior_draws.prior_predictive["y_obs"].isel(chain=0, draw=r).values
         truth = prior_draws.prior.isel(chain=0, draw=r)
@@ -131,6 +135,7 @@ def run_sbc(data: ModelData, design: Design, replicates: int = 20, seed: int = 0
             row[f"beta[{name}]"] = _rank(post["beta"].sel(feature=name),
                                          truth["beta"].sel(feature=name), keep)
         rows.append(row)
+        tick(r + 1)
     ranks = pd.DataFrame(rows)
     p_values = {c: _uniformity_p(ranks[c].values, n_draws, bins) for c in ranks.columns}
     return SBCResult(ranks, n_draws, p_values)
