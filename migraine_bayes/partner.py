@@ -1,4 +1,4 @@
-"""The AI partner (seed guide 9.4.6): another model's forecasts, combined with the twin's.
+"""The AI partner: another model's forecasts, combined with the twin's.
 
 A partner is anything with ``predict_proba(features) -> p``: a :class:`PartnerPredictor`
 (``features`` is a DataFrame of the patient's named features, one row per day forecast;

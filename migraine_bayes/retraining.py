@@ -1,6 +1,6 @@
 """When and how a living twin is retrained, with versions and a comparative validation.
 
-Policy (seed guide 4.3, configurable in :class:`RetrainPolicy`): retrain when more than 30 diary
+Policy (configurable in :class:`RetrainPolicy`): retrain when more than 30 diary
 days have passed since the last (re)fit, when recent one-step forecasts score worse than 1.5×
 the Brier score of the twin's initial validation, or after more than 5 drift adaptations of
 the filter. Retraining fits a new twin on all data, versioned ``version + 0.1`` with

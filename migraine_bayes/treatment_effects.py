@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .dims import CHAIN, DRAW
 from .forecast import posterior_terms, probabilities
 from .state.exposure import TIME_CONSTANTS
 from .twin import DigitalTwin
@@ -41,7 +42,7 @@ RAMP = {kind: f"ramp-up time constant {on:g} d, wash-out {off:g} d" if on or off
 MAX_DRAWS = 1000
 
 
-def treatment_effects(twin: DigitalTwin, seed: int = 0) -> pd.DataFrame:
+def treatment_effects(twin: DigitalTwin, max_draws: int = MAX_DRAWS) -> pd.DataFrame:
     """One row per patient and treatment started in the diary, then one pooled row per treatment.
 
     Columns: ``patient_id`` ("pooled" for the pooled rows, with ``patients`` the number pooled),
@@ -50,14 +51,15 @@ def treatment_effects(twin: DigitalTwin, seed: int = 0) -> pd.DataFrame:
     ``days_after, attacks_after, rate_after`` (attacks per 28 known diary days),
     ``crude_rr, crude_low, crude_high`` (after/before, exact conditional binomial 90% interval),
     ``rate_ratio, rr_low, rr_high`` (model, posterior median and 90% interval),
-    ``p_benefit`` = P(rate ratio < 1).
+    ``p_benefit`` = P(rate ratio < 1). The posterior is thinned evenly to at most
+    ``max_draws`` draws (chains × draws).
     """
     if not twin.spec.interventions:
         return pd.DataFrame()
     design = twin.design()
     center, half, _ = twin.domain
     panel = twin.panel
-    rng = np.random.default_rng(seed)
+    posterior = _thinned(twin.posterior.posterior, max_draws)
     rows, pooled = [], {}
     for m, name in enumerate(design.interventions):
         kind = str(panel["intervention_kind"].sel(intervention=name).item())
@@ -70,7 +72,7 @@ def treatment_effects(twin: DigitalTwin, seed: int = 0) -> pd.DataFrame:
             first = int(np.argmax(e > 0))
             known = ~np.isnan(design.y[i, days])
             before, after = known & (days < first), known & (days >= first)
-            ratio = _model_ratio(twin, design, i, m, days[after], rng)
+            ratio = _model_ratio(twin, posterior, design, i, m, days[after])
             rows.append(_row(pid, name, kind, design.y[i, days], before, after, ratio, panel,
                              first))
             expected = pooled.setdefault(name, [kind, [], []])
@@ -83,19 +85,22 @@ def treatment_effects(twin: DigitalTwin, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _model_ratio(twin: DigitalTwin, design, i: int, m: int, days: np.ndarray,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _thinned(posterior, max_draws: int):
+    """Every k-th draw of each chain, so that at most ``max_draws`` remain in all."""
+    step = max(1, -(-posterior.sizes[CHAIN] * posterior.sizes[DRAW] // max_draws))
+    return posterior.isel({DRAW: slice(None, None, step)})
+
+
+def _model_ratio(twin: DigitalTwin, posterior, design, i: int, m: int, days: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-draw expected attacks on ``days`` with treatment ``m`` at full effect and absent."""
     def expected(level: float) -> np.ndarray:
         exposure = design.exposure.copy()
         exposure[i, days, m] = level
         d = dataclasses.replace(design, exposure=exposure)
-        p = probabilities(posterior_terms(twin.posterior.posterior, d, i, days, twin.domain))
-        return p.sum(axis=1)
+        return probabilities(posterior_terms(posterior, d, i, days, twin.domain)).sum(axis=1)
 
-    full, none = expected(1.0), expected(0.0)
-    take = np.sort(rng.choice(full.size, size=min(MAX_DRAWS, full.size), replace=False))
-    return full[take], none[take]
+    return expected(1.0), expected(0.0)
 
 
 def _period(y: np.ndarray, mask: np.ndarray) -> tuple[int, int, float]:

@@ -205,7 +205,7 @@ def test_report_will_not_replace_a_figure_folder_it_did_not_write(report_files, 
 
 def test_n_of_1_report_finds_a_responders_treatment_effect(report_files) -> None:
     twin = report_files[0]
-    effects = treatment_effects(twin, seed=3)
+    effects = treatment_effects(twin)
     truth = json.loads((COMMITTED / "truth.json").read_text())
     courses = {(p["patient_id"], c["name"]): c for p in truth["patients"]
                for c in p["interventions"] if c["acts_through"] == "log_odds"}

@@ -83,3 +83,17 @@ def test_validation_table_and_decision_curve(rng) -> None:
     assert (curve["net_benefit_low"] <= curve["net_benefit"] + 1e-12).all()
     assert (curve["net_benefit"] <= curve["net_benefit_high"] + 1e-12).all()
     assert (curve["net_benefit_high"] - curve["net_benefit_low"]).iloc[:10].min() > 0
+
+
+def test_within_patient_c_interval_resamples_patients(rng) -> None:
+    rows = []
+    for k in range(8):  # eight patients whose own C differs
+        y = rng.random(120) < 0.2
+        p = np.clip(0.2 + (0.05 + 0.04 * k) * (y - 0.2) + rng.normal(0, 0.05, 120), 0.01, 0.99)
+        rows.append(pd.DataFrame({"patient_id": f"p{k}", "date": np.arange(120),
+                                  "model": "twin", "p_attack": p, "attack": y.astype(float)}))
+    table = validation_table(pd.concat(rows, ignore_index=True), n_boot=300).iloc[0]
+    assert table["within_c_low"] <= table["within_c"] <= table["within_c_high"]
+    assert table["within_c_low"] < table["within_c_high"]
+    # the interval of a median of 8 patients lies within their range
+    assert table["within_c_q25"] - 0.2 < table["within_c_low"]

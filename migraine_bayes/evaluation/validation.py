@@ -36,8 +36,9 @@ def validation_table(predictions: pd.DataFrame, seed: int = 0, n_boot: int = N_B
     observed_expected, citl`` (calibration-in-the-large: the intercept with ``logit(p)`` as
     offset), ``cal_intercept, cal_slope`` (``attack ~ a + b logit(p)``), ``brier,
     brier_skill`` (1 − Brier / Brier of :data:`REFERENCE`; NaN without it); and without
-    intervals ``days, attacks, prevalence, within_c`` (median within-patient AUC),
-    ``within_c_q25, within_c_q75`` and ``within_c_patients``.
+    intervals ``days, attacks, prevalence``; ``within_c`` (median within-patient AUC; its
+    ``_low``/``_high`` resample patients), ``within_c_q25, within_c_q75`` (its spread over
+    patients) and ``within_c_patients``.
     """
     rng = np.random.default_rng(seed)
     wide, y = paired_days(predictions)
@@ -65,6 +66,10 @@ def validation_table(predictions: pd.DataFrame, seed: int = 0, n_boot: int = N_B
             if key in boot[0]:
                 row |= bootstrap_interval(key, np.array([m[key] for m in boot], dtype=float))
         w = within.loc[within["model"] == model, "auc"]
+        if len(w) > 1:  # the median over patients, with patients resampled
+            v = w.to_numpy()
+            row |= bootstrap_interval("within_c", np.array(
+                [np.median(v[rng.integers(0, v.size, v.size)]) for _ in range(n_boot)]))
         row |= {"within_c": float(w.median()) if len(w) else np.nan,
                 "within_c_q25": float(w.quantile(0.25)) if len(w) else np.nan,
                 "within_c_q75": float(w.quantile(0.75)) if len(w) else np.nan,

@@ -117,7 +117,7 @@ class _Collector:
 
 def encode_intervention(kind: str, params: dict[str, Any], *, file: str = "scenario",
                         row: int | None = None) -> Intervention:
-    """Encode one intervention of the seed guide's encoding.
+    """Encode one intervention of a scenarios file (docs/SCHEMA.md).
 
     Parameters
     ----------

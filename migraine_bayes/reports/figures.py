@@ -197,15 +197,21 @@ def forest_grid(table: pd.DataFrame, patients: list[str]) -> Figure:
     column); a feature a patient did not measure leaves its row empty in that panel.
     """
     order = list(table.groupby("feature")["log_or_mean"].mean().sort_values().index)
-    ncols = 4
-    fig, axes = _grid(len(patients), ncols, 2.4, 0.16 * len(order) + 0.9, sharex=True)
+    ncols = min(4, len(patients))
+    nrows = -(-len(patients) // ncols)
+    # the feature labels take a fixed margin on the left: laid out by hand, not tight_layout
+    label, panel_w, panel_h = 2.9, 2.2, 0.16 * len(order) + 0.5
+    width, height = label + panel_w * ncols + 0.2, panel_h * nrows + 0.35 * nrows + 0.6
+    fig, axes = _grid(len(patients), ncols, 1.0, 1.0, sharex=True)
+    fig.set_size_inches(width, height)
+    fig.subplots_adjust(left=label / width, right=1 - 0.2 / width, bottom=0.6 / height,
+                        top=1 - 0.3 / height, wspace=0.08, hspace=0.35 / panel_h)
     for k, (ax, pid) in enumerate(zip(axes, patients, strict=True)):
         _forest(ax, table[table["patient_id"] == pid], order, labels=k % ncols == 0)
         ax.set_title(pid, fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
     fig.supxlabel("odds ratio per step, 90% credible interval (red: P(effect > 0) ≥ 0.95 or "
-                  "≤ 0.05)", fontsize=9)
-    fig.tight_layout()
+                  "≤ 0.05)", fontsize=9, x=(label + panel_w * ncols / 2) / width)
     return fig
 
 
@@ -269,15 +275,21 @@ def counterfactuals(summaries: list[dict], patient: str, horizon: int) -> Figure
 
 def counterfactual_grid(patients: list[dict], horizon: int) -> Figure:
     """Small multiples of :func:`counterfactuals`: one panel per patient of a simulation."""
-    ncols = 4
+    ncols = min(4, len(patients))
+    nrows = -(-len(patients) // ncols)
     n_scen = max(len(p["scenarios"]) for p in patients)
-    fig, axes = _grid(len(patients), ncols, 2.6, 0.3 * n_scen + 0.8, sharex=True)
+    label, panel_w, panel_h = 1.8, 2.4, 0.3 * n_scen + 0.4  # scenario names: a fixed margin
+    width, height = label + panel_w * ncols + 0.2, panel_h * nrows + 0.35 * nrows + 0.6
+    fig, axes = _grid(len(patients), ncols, 1.0, 1.0, sharex=True)
+    fig.set_size_inches(width, height)
+    fig.subplots_adjust(left=label / width, right=1 - 0.2 / width, bottom=0.6 / height,
+                        top=1 - 0.3 / height, wspace=0.08, hspace=0.35 / panel_h)
     for k, (ax, p) in enumerate(zip(axes, patients, strict=True)):
         _counterfactuals(ax, p["scenarios"], labels=k % ncols == 0)
         ax.set_title(p["patient_id"], fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
-    fig.supxlabel(f"expected attacks in the next {horizon} days (90% interval)", fontsize=9)
-    fig.tight_layout()
+    fig.supxlabel(f"expected attacks in the next {horizon} days (90% interval)", fontsize=9,
+                  x=(label + panel_w * ncols / 2) / width)
     return fig
 
 

@@ -45,8 +45,8 @@ SCORE_COLUMNS = ["model", "days", "attacks", "auc", "auc_low", "auc_high", "auc_
 VALIDATION_COLUMNS = ("model", "prevalence", "auc", "auprc", "auprc_low", "auprc_high",
                       "observed_expected", "citl", "citl_low", "citl_high", "cal_slope",
                       "cal_slope_low", "cal_slope_high", "cal_intercept", "brier_skill",
-                      "brier_skill_low", "brier_skill_high", "within_c", "within_c_q25",
-                      "within_c_q75")
+                      "brier_skill_low", "brier_skill_high", "within_c", "within_c_low",
+                      "within_c_high", "within_c_q25", "within_c_q75")
 SECTIONS = {"summary": "Summary", "data": "Data and outcome", "methods": "Model and methods",
             "diagnostics": "Sampler diagnostics", "checks": "Posterior predictive checks",
             "sensitivities": "Trigger sensitivities",
@@ -87,14 +87,14 @@ def build_report(twin, out: str | os.PathLike, backtest: dict | None = None,
     progress : callable, optional
         Called with ``(stage, done, total)`` as the sections are written.
     """
-    step = _stepper(progress, 10)
+    step = _stepper(progress, 9)  # sections written, of 9
     shown = twin.patients[:max_patients]
     with atomic.atomic_directory(figure_folder(out)) as folder:
         doc = Document(title or f"Migraine digital twin — {len(twin.patients)} patient(s)",
                        figure_dir=folder)
         step("summary")
         sens = trigger_sensitivities(twin)
-        treat = treatment_effects(twin, seed=seed)
+        treat = treatment_effects(twin)
         _summary(doc, summarise(twin, sens, backtest, simulation, treat))
         doc.contents()
         step("data")
@@ -133,12 +133,12 @@ def build_patient_report(twin, patient: str, out: str | os.PathLike,
     if patient not in twin.patients:
         raise KeyError(f"patient {patient!r} is not in the twin (it has "
                        f"{', '.join(twin.patients[:5])}{' …' if len(twin.patients) > 5 else ''})")
-    step = _stepper(progress, 5)
+    step = _stepper(progress, 4)
     with atomic.atomic_directory(figure_folder(out)) as folder:
         doc = Document(f"Migraine twin — patient {patient}", figure_dir=folder)
         step("summary")
         sens = trigger_sensitivities(twin)
-        treat = treatment_effects(twin, seed=seed)
+        treat = treatment_effects(twin)
         mine = treat[treat["patient_id"] == patient] if len(treat) else treat
         _summary(doc, summarise(twin, sens, backtest, simulation, mine, patient=patient))
         doc.contents()
@@ -215,10 +215,16 @@ def _data(doc: Document, twin) -> None:
                   f"{m['version']}, fitted {m['created']} with migraine_bayes "
                   f"{m['package_version']}; {kind} fit.", css="meta")
     cov = pd.DataFrame([{"patient": pid, "diary start": c["diary_start"],
+                         "diary end": str((pd.Timestamp(c["diary_start"])
+                                           + pd.Timedelta(days=c["diary_days"] - 1)).date()),
                          "diary days": c["diary_days"], "known days": c["known_days"],
                          "attacks": c["events"],
                          "attacks / 28 days": 28 * c["events"] / max(c["known_days"], 1)}
                         for pid, c in m["coverage"].items()])
+    source = Path(str(m.get("data_source") or "")).name or "not recorded"  # no full path
+    doc.paragraph(f"Data source: cohort folder '{source}'; "
+                  f"{len(cov)} patient(s), diaries from {cov['diary start'].min()} to "
+                  f"{cov['diary end'].max()}; every patient with a diary day enters.")
     doc.table(cov)
     outcome = {"onset": "the day an attack began (its onset date in the attacks table)",
                "headache_day": "a day with headache (any attack lasting into the day)"}

@@ -70,8 +70,10 @@ def _headline(twin, backtest: dict | None, patient: str | None
         val = backtest.get("validation")
         if patient is None and val is not None and len(val) and (val["model"] == "twin").any():
             v = val[val["model"] == "twin"].iloc[0].to_dict()
-            boxes.append(("within-patient C (median)", f"{v['within_c']:.2f}",
-                          f"quartiles {v['within_c_q25']:.2f}–{v['within_c_q75']:.2f}"))
+            value, note = _interval(v, "within_c")
+            boxes.append(("within-patient C (median)", value,
+                          f"{note}; quartiles over patients {v['within_c_q25']:.2f}–"
+                          f"{v['within_c_q75']:.2f}".lstrip("; ")))
             boxes.append(("Brier skill vs own base rate", *_interval(v, "brier_skill")))
             verdicts.append(calibration_verdict(v))
         if patient is not None:
