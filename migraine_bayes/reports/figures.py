@@ -48,6 +48,22 @@ def _grid(n: int, ncols: int, width: float, height: float, sharex: bool = False,
     return fig, axes.ravel()[:n]
 
 
+def _labelled_grid(n: int, ncols: int, label: float, panel_w: float, panel_h: float
+                   ) -> tuple[Figure, np.ndarray, float]:
+    """A grid whose first column's y labels take a fixed ``label`` margin (inches).
+
+    Laid out by hand (tight_layout cannot fit long labels beside one narrow panel). Returns
+    the figure, its ``n`` axes (x shared) and the panels' horizontal centre (figure fraction).
+    """
+    nrows = -(-n // ncols)
+    width, height = label + panel_w * ncols + 0.2, (panel_h + 0.35) * nrows + 0.6
+    fig, axes = _grid(n, ncols, 1.0, 1.0, sharex=True)
+    fig.set_size_inches(width, height)
+    fig.subplots_adjust(left=label / width, right=1 - 0.2 / width, bottom=0.6 / height,
+                        top=1 - 0.3 / height, wspace=0.08, hspace=0.35 / panel_h)
+    return fig, axes, (label + panel_w * ncols / 2) / width
+
+
 def _ppc_counts(ax, observed: np.ndarray, simulated: np.ndarray, title: str) -> None:
     t = observed.size
     blocks = np.arange(t) // BLOCK_DAYS
@@ -198,20 +214,14 @@ def forest_grid(table: pd.DataFrame, patients: list[str]) -> Figure:
     """
     order = list(table.groupby("feature")["log_or_mean"].mean().sort_values().index)
     ncols = min(4, len(patients))
-    nrows = -(-len(patients) // ncols)
-    # the feature labels take a fixed margin on the left: laid out by hand, not tight_layout
-    label, panel_w, panel_h = 2.9, 2.2, 0.16 * len(order) + 0.5
-    width, height = label + panel_w * ncols + 0.2, panel_h * nrows + 0.35 * nrows + 0.6
-    fig, axes = _grid(len(patients), ncols, 1.0, 1.0, sharex=True)
-    fig.set_size_inches(width, height)
-    fig.subplots_adjust(left=label / width, right=1 - 0.2 / width, bottom=0.6 / height,
-                        top=1 - 0.3 / height, wspace=0.08, hspace=0.35 / panel_h)
+    fig, axes, center = _labelled_grid(len(patients), ncols, 2.9, 2.2,
+                                       0.16 * len(order) + 0.5)
     for k, (ax, pid) in enumerate(zip(axes, patients, strict=True)):
         _forest(ax, table[table["patient_id"] == pid], order, labels=k % ncols == 0)
         ax.set_title(pid, fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
     fig.supxlabel("odds ratio per step, 90% credible interval (red: P(effect > 0) ≥ 0.95 or "
-                  "≤ 0.05)", fontsize=9, x=(label + panel_w * ncols / 2) / width)
+                  "≤ 0.05)", fontsize=9, x=center)
     return fig
 
 
@@ -276,20 +286,14 @@ def counterfactuals(summaries: list[dict], patient: str, horizon: int) -> Figure
 def counterfactual_grid(patients: list[dict], horizon: int) -> Figure:
     """Small multiples of :func:`counterfactuals`: one panel per patient of a simulation."""
     ncols = min(4, len(patients))
-    nrows = -(-len(patients) // ncols)
     n_scen = max(len(p["scenarios"]) for p in patients)
-    label, panel_w, panel_h = 1.8, 2.4, 0.3 * n_scen + 0.4  # scenario names: a fixed margin
-    width, height = label + panel_w * ncols + 0.2, panel_h * nrows + 0.35 * nrows + 0.6
-    fig, axes = _grid(len(patients), ncols, 1.0, 1.0, sharex=True)
-    fig.set_size_inches(width, height)
-    fig.subplots_adjust(left=label / width, right=1 - 0.2 / width, bottom=0.6 / height,
-                        top=1 - 0.3 / height, wspace=0.08, hspace=0.35 / panel_h)
+    fig, axes, center = _labelled_grid(len(patients), ncols, 1.8, 2.4, 0.3 * n_scen + 0.4)
     for k, (ax, p) in enumerate(zip(axes, patients, strict=True)):
         _counterfactuals(ax, p["scenarios"], labels=k % ncols == 0)
         ax.set_title(p["patient_id"], fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
     fig.supxlabel(f"expected attacks in the next {horizon} days (90% interval)", fontsize=9,
-                  x=(label + panel_w * ncols / 2) / width)
+                  x=center)
     return fig
 
 
