@@ -95,7 +95,8 @@ def build_report(twin, out: str | os.PathLike, backtest: dict | None = None,
         step("summary")
         sens = trigger_sensitivities(twin)
         treat = treatment_effects(twin)
-        _summary(doc, summarise(twin, sens, backtest, simulation, treat))
+        _summary(doc, summarise(twin, sens, backtest, simulation, treat,
+                                max_patients=max_patients))
         doc.contents()
         step("data")
         _data(doc, twin)

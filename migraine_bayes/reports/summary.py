@@ -119,19 +119,33 @@ def _triggers(sens: pd.DataFrame, patients: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _recommendations(simulation: dict | None, patient: str | None) -> pd.DataFrame:
+def _most_flagged(sens: pd.DataFrame, n_patients: int, n: int = 3) -> str:
+    """The triggers (not warning signs) most patients have with P(raises risk) ≥ 0.95."""
+    own = sens[(sens["coverage"] > 0) & (sens["kind"] == "effect")
+               & ~sens["source"].isin(NOT_TRIGGERS) & ~sens["source"].str.startswith("symptom.")
+               & (sens["p_positive"] >= 0.95)]
+    counts = own.groupby("feature")["patient_id"].nunique().sort_values(ascending=False)
+    if counts.empty:
+        return "No trigger raises risk with P ≥ 0.95 for any patient."
+    return ("Triggers most often raising risk (P ≥ 0.95): " + "; ".join(
+        f"{f} ({k} of {n_patients} patients)" for f, k in counts.head(n).items()) + ".")
+
+
+def _recommendations(simulation: dict | None, patient: str | None, limit: int) -> pd.DataFrame:
     rows = []
-    for p in (simulation or {}).get("patients", []):
-        if patient is not None and p["patient_id"] != patient:
-            continue
+    simulated = (simulation or {}).get("patients", [])
+    for p in simulated if patient is None else [p for p in simulated
+                                                 if p["patient_id"] == patient]:
+        if len(rows) == limit:
+            break
         recommended = [s for s in p["scenarios"]
                        if (s.get("recommendation") or {}).get("recommended")]
         best = min(recommended or [s for s in p["scenarios"] if s["name"] != "baseline"]
                    or p["scenarios"], key=lambda s: s["rank"])
         rec = best.get("recommendation") or {}
         rows.append({"patient": p["patient_id"],
-                     "scenario": best["name"] if recommended else f"none ({best['name']} ranks "
-                     "first among the scenarios)",
+                     "scenario": best["name"] if recommended else
+                     f"none recommended (best: {best['name']}, rank {best['rank']})",
                      "certainty": rec.get("certainty", ""),
                      "risk reduction": rec.get("risk_reduction", ""),
                      "evidence": " ".join(rec.get("evidence", []))})
@@ -139,8 +153,13 @@ def _recommendations(simulation: dict | None, patient: str | None) -> pd.DataFra
 
 
 def summarise(twin, sens: pd.DataFrame, backtest: dict | None, simulation: dict | None,
-              treatments: pd.DataFrame, patient: str | None = None) -> Summary:
-    """The :class:`Summary` of a twin's report (of one ``patient`` when given)."""
+              treatments: pd.DataFrame, patient: str | None = None,
+              max_patients: int = 12) -> Summary:
+    """The :class:`Summary` of a twin's report (of one ``patient`` when given).
+
+    A cohort's summary names the triggers flagged most often over all patients, and lists the
+    top triggers of its first ``max_patients`` patients (the first screen stays one screen).
+    """
     cov = twin.meta["coverage"]
     patients = [patient] if patient is not None else list(twin.patients)
     days = sum(cov[p]["diary_days"] for p in patients)
@@ -150,11 +169,16 @@ def summarise(twin, sens: pd.DataFrame, backtest: dict | None, simulation: dict 
     cohort = (f"{who}: {days} diary days ({known} with a known outcome), {attacks} attacks "
               f"({28 * attacks / max(known, 1):.1f} per 28 days).")
     boxes, verdicts = _headline(twin, backtest, patient)
+    if patient is None:
+        verdicts.append(_most_flagged(sens, len(patients)))
+        if len(patients) > max_patients:
+            verdicts.append(f"Top triggers below: the first {max_patients} of {len(patients)} "
+                            "patients; every patient's are in the trigger sensitivities.")
     # one patient's report lists their treatments here; a cohort's has its own section
     shown = (treatments[treatments["patient_id"] == patient]
              if patient is not None and len(treatments) else pd.DataFrame())
     cols = ["patient_id", "treatment", "start", "rate_before", "rate_after", "rate_ratio",
             "rr_low", "rr_high", "p_benefit"]
-    return Summary(cohort, boxes, verdicts, _triggers(sens, patients),
+    return Summary(cohort, boxes, verdicts, _triggers(sens, patients[:max_patients]),
                    shown[cols] if len(shown) else pd.DataFrame(),
-                   _recommendations(simulation, patient))
+                   _recommendations(simulation, patient, max_patients))
