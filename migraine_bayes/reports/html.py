@@ -36,7 +36,7 @@ section.box h2 { margin-top: 0.6em; }
                 padding: 0.3em 0.7em; min-width: 9em; }
 .headline b { display: block; font-size: 1.25em; }
 nav#toc ol { columns: 2; font-size: 0.95em; }
-table.text td, table.text th { text-align: left; }
+table.text td, table.text th, td.text, th.text { text-align: left; }
 """
 PNG_DPI = 90  # inlined figures: sharp on screen, small files; the SVGs are for print
 
