@@ -22,10 +22,19 @@ BLOCK_DAYS = 28  # "monthly" attack counts: 4-week blocks
 KS_90 = 1.224  # Kolmogorov-Smirnov 90% critical value times sqrt(n)
 
 
+TRACE_DRAWS = 500  # per chain: the trace and densities look the same, drawing is 3× faster
+
+
 def sampler_trace(posterior, var_names: list[str]) -> Figure:
-    """ArviZ trace plot (per-chain densities and traces) of the twin's main parameters."""
+    """ArviZ trace plot (per-chain densities and traces) of the twin's main parameters.
+
+    Chains longer than :data:`TRACE_DRAWS` are thinned evenly for the picture (the checks use
+    every draw).
+    """
     names = [v for v in var_names if v in posterior.posterior]
-    axes = az.plot_trace(posterior, var_names=names, compact=True, combined=False,
+    post = posterior.posterior[names]
+    post = post.isel(draw=slice(None, None, max(1, -(-post.sizes["draw"] // TRACE_DRAWS))))
+    axes = az.plot_trace(post, var_names=names, compact=True, combined=False,
                          figsize=(10, 1.9 * len(names)))
     fig = np.asarray(axes).ravel()[0].figure
     for ax in fig.axes:  # thousands of draws: raster inside the SVG, axes and text stay vector

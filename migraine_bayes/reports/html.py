@@ -105,8 +105,7 @@ class Document:
         self.n_figures += 1
         key = f"fig{self.n_figures:02d}-{slug(name)}"
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=PNG_DPI, bbox_inches="tight",
-                    pil_kwargs={"optimize": True})
+        fig.savefig(buf, format="png", dpi=PNG_DPI, bbox_inches="tight")
         if self.figure_dir is not None:
             self.figure_dir.mkdir(parents=True, exist_ok=True)
             for ext, dpi in (("png", 200), ("svg", None)):
