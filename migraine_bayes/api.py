@@ -184,7 +184,8 @@ def report(twin: str | os.PathLike | DigitalTwin, out: str | os.PathLike,
         sim = json.loads(path.read_text(encoding="utf-8"))
     if patient is not None:
         if patient not in t.patients:
-            raise InputDataError([f"--patient: {patient!r} is not in the twin {twin} (its "
+            where = "" if isinstance(twin, DigitalTwin) else f" {twin}"
+            raise InputDataError([f"--patient: {patient!r} is not in the twin{where} (its "
                                   f"patients: {', '.join(t.patients[:8])}"
                                   f"{' …' if len(t.patients) > 8 else ''})"])
         return build_patient_report(t, patient, out, backtest=bt, simulation=sim, seed=seed,

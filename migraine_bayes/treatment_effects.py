@@ -42,17 +42,20 @@ RAMP = {kind: f"ramp-up time constant {on:g} d, wash-out {off:g} d" if on or off
 MAX_DRAWS = 1000
 
 
-def treatment_effects(twin: DigitalTwin, max_draws: int = MAX_DRAWS) -> pd.DataFrame:
+def treatment_effects(twin: DigitalTwin, max_draws: int = MAX_DRAWS,
+                      patients: list[str] | None = None) -> pd.DataFrame:
     """One row per patient and treatment started in the diary, then one pooled row per treatment.
 
     Columns: ``patient_id`` ("pooled" for the pooled rows, with ``patients`` the number pooled),
-    ``treatment, kind, start`` (date; empty when the course began before the diary),
+    ``treatment, kind, start`` (date; "<first diary day> or before" when exposed from the
+    diary's first day),
     ``handling`` (ramp-up and wash-out), ``days_before, attacks_before, rate_before``,
     ``days_after, attacks_after, rate_after`` (attacks per 28 known diary days),
     ``crude_rr, crude_low, crude_high`` (after/before, exact conditional binomial 90% interval),
     ``rate_ratio, rr_low, rr_high`` (model, posterior median and 90% interval),
     ``p_benefit`` = P(rate ratio < 1). The posterior is thinned evenly to at most
-    ``max_draws`` draws (chains × draws).
+    ``max_draws`` draws (chains × draws); ``patients`` limits the rows (and the pooling) to
+    these patients.
     """
     if not twin.spec.interventions:
         return pd.DataFrame()
@@ -64,6 +67,8 @@ def treatment_effects(twin: DigitalTwin, max_draws: int = MAX_DRAWS) -> pd.DataF
     for m, name in enumerate(design.interventions):
         kind = str(panel["intervention_kind"].sel(intervention=name).item())
         for i, pid in enumerate(design.patients):
+            if patients is not None and pid not in patients:
+                continue
             n_days = int(panel["in_diary"].sel(patient=pid).sum())
             days = np.arange(min(n_days, int(np.floor(center + half)) + 1))
             e = np.nan_to_num(design.exposure[i, days, m])
@@ -72,6 +77,8 @@ def treatment_effects(twin: DigitalTwin, max_draws: int = MAX_DRAWS) -> pd.DataF
             first = int(np.argmax(e > 0))
             known = ~np.isnan(design.y[i, days])
             before, after = known & (days < first), known & (days >= first)
+            if not after.any():  # no known diary day from the start: nothing to compare
+                continue
             ratio = _model_ratio(twin, posterior, design, i, m, days[after])
             rows.append(_row(pid, name, kind, design.y[i, days], before, after, ratio, panel,
                              first))
@@ -137,9 +144,9 @@ def _row(pid: str, name: str, kind: str, y: np.ndarray, before: np.ndarray, afte
          ratio: tuple[np.ndarray, np.ndarray], panel, first: int) -> dict:
     db, ab, rb = _period(y, before)
     da, aa, ra = _period(y, after)
-    began_before = first == 0
-    start = "" if began_before else str(pd.Timestamp(
-        panel["date"].sel(patient=pid).values[first]).date())
+    start = str(pd.Timestamp(panel["date"].sel(patient=pid).values[first]).date())
+    if first == 0:  # exposed from the diary's first day: the course may have begun before
+        start = f"{start} or before"
     crude = _crude(ab, db, aa, da)
     return {"patient_id": pid, "patients": 1, "treatment": name, "kind": kind, "start": start,
             "handling": RAMP.get(kind, ""), "days_before": db, "attacks_before": ab,

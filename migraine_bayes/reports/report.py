@@ -139,7 +139,7 @@ def build_patient_report(twin, patient: str, out: str | os.PathLike,
         doc = Document(f"Migraine twin — patient {patient}", figure_dir=folder)
         step("summary")
         sens = trigger_sensitivities(twin)
-        treat = treatment_effects(twin)
+        treat = treatment_effects(twin, patients=[patient])
         mine = treat[treat["patient_id"] == patient] if len(treat) else treat
         _summary(doc, summarise(twin, sens, backtest, simulation, mine, patient=patient))
         doc.contents()
@@ -181,10 +181,6 @@ def _stepper(progress, total: int):
         if progress is not None:
             progress(stage, next(count), total)
     return step
-
-
-def _fmt(v: float, digits: int = 2) -> str:
-    return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
 
 
 def _summary(doc: Document, s: Summary) -> None:
