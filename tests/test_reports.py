@@ -248,3 +248,16 @@ def test_crude_rate_ratio_interval_is_the_exact_binomial_one() -> None:
         assert np.isclose(lo, rr(ci.low), rtol=1e-6) and np.isclose(hi, rr(ci.high), rtol=1e-6)
         if a_before:
             assert np.isclose(point, (a_after / d_after) / (a_before / d_before))
+
+
+def test_calibration_verdict_reads_the_intervals() -> None:
+    from migraine_bayes.reports.summary import calibration_verdict
+
+    ok = {"citl_low": -0.2, "citl_high": 0.1, "cal_slope_low": 0.8, "cal_slope_high": 1.2,
+          "observed_expected": 0.97, "cal_slope": 1.0}
+    assert "no miscalibration shown" in calibration_verdict(ok)
+    high = ok | {"citl_low": -0.6, "citl_high": -0.2, "cal_slope_low": 0.5,
+                 "cal_slope_high": 0.8}
+    text = calibration_verdict(high)
+    assert "too high on average" in text and "too extreme" in text
+    assert "not estimable" in calibration_verdict(ok | {"cal_slope_low": float("nan")})

@@ -42,6 +42,11 @@ def _interval(row, key: str, digits: int = 2) -> tuple[str, str]:
 
 def calibration_verdict(row: dict) -> str:
     """Words for a validation row's calibration-in-the-large and slope, by their 90% intervals."""
+    bounds = [row.get(k, np.nan) for k in ("citl_low", "citl_high", "cal_slope_low",
+                                             "cal_slope_high")]
+    if not np.all(np.isfinite(bounds)):
+        return ("Calibration: not estimable on these days (too few attacks, or forecasts that "
+                "separate them perfectly).")
     parts = []
     if row.get("citl_high", np.nan) < 0:
         parts.append("forecasts too high on average")
@@ -82,7 +87,8 @@ def _headline(twin, backtest: dict | None, patient: str | None
                 else pd.DataFrame()
             if len(mine):
                 r = mine.iloc[0]
-                boxes.append(("AUC of own forecasts", f"{r['auc']:.2f}",
+                auc = f"{r['auc']:.2f}" if np.isfinite(r["auc"]) else "–"
+                boxes.append(("AUC of own forecasts", auc,
                               f"{int(r['days'])} days, {int(r['events'])} attacks"))
     else:
         v = twin.meta.get("validation") or {}
