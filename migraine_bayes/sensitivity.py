@@ -79,6 +79,15 @@ def trigger_sensitivities(twin: DigitalTwin) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def measured_effects(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of :func:`trigger_sensitivities` that are a patient's own evidence of an effect.
+
+    A feature the patient never measured carries only the population's effect, and slope
+    changes and interactions have tables of their own: both are left out.
+    """
+    return table[(table["coverage"] > 0) & (table["kind"] == "effect")]
+
+
 def population_effects(twin: DigitalTwin) -> pd.DataFrame:
     """Population-level (mean patient) effects of a cohort twin: ``mu_beta`` as odds ratios."""
     if "mu_beta" not in twin.posterior.posterior:

@@ -110,9 +110,14 @@ def _model_ratio(twin: DigitalTwin, posterior, design, i: int, m: int, days: np.
     return expected(1.0), expected(0.0)
 
 
+def _rate(attacks: int, days: int) -> float:
+    """Attacks per :data:`BLOCK` known diary days (NaN without a day)."""
+    return BLOCK * attacks / days if days else np.nan
+
+
 def _period(y: np.ndarray, mask: np.ndarray) -> tuple[int, int, float]:
     days, attacks = int(mask.sum()), int(np.nansum(y[mask]))
-    return days, attacks, (BLOCK * attacks / days if days else np.nan)
+    return days, attacks, _rate(attacks, days)
 
 
 def _crude(a_before: int, d_before: int, a_after: int, d_after: int) -> tuple[float, ...]:
@@ -160,8 +165,8 @@ def _pooled_row(name: str, kind: str, rows: list[dict], ratio: np.ndarray) -> di
             ("days_before", "attacks_before", "days_after", "attacks_after")}
     crude = _crude(sums["attacks_before"], sums["days_before"], sums["attacks_after"],
                    sums["days_after"])
-    rate = {f"rate_{w}": (BLOCK * sums[f"attacks_{w}"] / sums[f"days_{w}"]
-                          if sums[f"days_{w}"] else np.nan) for w in ("before", "after")}
+    rate = {f"rate_{w}": _rate(sums[f"attacks_{w}"], sums[f"days_{w}"])
+            for w in ("before", "after")}
     return {"patient_id": "pooled", "patients": len(rows), "treatment": name, "kind": kind,
             "start": "", "handling": RAMP.get(kind, ""), **sums, **rate,
             "crude_rr": crude[0], "crude_low": crude[1], "crude_high": crude[2],

@@ -44,6 +44,7 @@ from ..progress import counted
 from ..state import build_panel
 from ..state.derived import KNOWN_AHEAD
 from ..state.imputation import MIN_OBSERVED, ar1_parameters, distance_to_previous
+from ..state.summary import wearable
 from .baselines import baseline_forecasts
 from .online_baselines import online_forecasts
 from .scores import history_band, score_table, scores_by_history, within_patient_aucs
@@ -89,8 +90,8 @@ class BacktestResult:
         TRIPOD+AI measures per model (:func:`.validation.validation_table`).
     by_subgroup : DataFrame
         The same per subgroup (:func:`.validation.validation_by_subgroup`): days of history at
-        the forecast, sex (when the patients table has it), wearable (any physiological
-        feature measured) or not.
+        the forecast, sex (when the patients table has it), wearable (HRV or resting heart
+        rate measured: :func:`migraine_bayes.state.summary.wearable`) or not.
     decision_curve : DataFrame
         The twin's net benefit per alarm threshold (:func:`.validation.decision_curve`).
     twins : list
@@ -252,11 +253,7 @@ def _subgroups(cohort: Cohort, panel: xr.Dataset, history: pd.Series) -> dict[st
     patients = cohort.patients.set_index("patient_id")
     if "sex" in patients and patients["sex"].notna().any():
         groups["sex"] = patients["sex"].astype(str)
-    physio = panel["feature_category"].values == "physiological"
-    measured = (~panel["systematic_missing"].values[:, physio].all(axis=1) if physio.any()
-                else np.zeros(panel.sizes[PATIENT], dtype=bool))
-    groups["wearable"] = pd.Series(np.where(measured, "yes", "no"),
-                                   index=[str(p) for p in panel[PATIENT].values])
+    groups["wearable"] = wearable(panel).map({True: "yes", False: "no"})
     return groups
 
 

@@ -27,6 +27,7 @@ from ..sensitivity import (
     interactions,
     lag_weights,
     learned_shapes,
+    measured_effects,
     population_effects,
     trigger_sensitivities,
 )
@@ -145,8 +146,8 @@ def build_patient_report(twin, patient: str, out: str | os.PathLike,
         doc.contents()
         step("triggers")
         doc.section("sensitivities", "Triggers")
-        own = sens[(sens["patient_id"] == patient) & (sens["coverage"] > 0)
-                   & (sens["kind"] == "effect")]
+        own = measured_effects(sens)
+        own = own[own["patient_id"] == patient]
         doc.figure(figures.forest(own, f"{patient}: trigger sensitivities"),
                    f"{patient}: odds ratio of an attack per step of each factor measured (90% "
                    "credible interval); red: P(effect > 0) ≥ 0.95 or ≤ 0.05.", "forest")
@@ -324,9 +325,7 @@ def _sensitivities(doc: Document, twin, sens: pd.DataFrame, shown: list[str]) ->
         doc.figure(figures.forest(pop, "Population (mean patient) effects"),
                    "Population-level odds ratios with 90% credible intervals; red: "
                    "P(effect > 0) ≥ 0.95 or ≤ 0.05.", "forest-population")
-    # a never-measured feature has no own evidence; slope changes and interactions have
-    # their own tables below
-    measured = sens[(sens["coverage"] > 0) & (sens["kind"] == "effect")]
+    measured = measured_effects(sens)
     doc.figure(figures.forest_grid(measured, shown),
                "Each patient's odds ratio of an attack per step of each factor they measured "
                "(90% credible interval; a step is one within-patient SD, or presence for 0/1 "

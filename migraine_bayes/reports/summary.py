@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..sensitivity import measured_effects
+
 TOP_TRIGGERS = 3
 MIN_EVIDENCE = 0.80  # P(effect > 0) for a trigger to be named on the first screen
 # what the first screen calls a trigger: not a premonitory symptom (a warning sign, listed
@@ -104,10 +106,15 @@ def _headline(twin, backtest: dict | None, patient: str | None
     return boxes, verdicts
 
 
+def _own(sens: pd.DataFrame) -> pd.DataFrame:
+    """A patient's own evidence of effects, bookkeeping features left out."""
+    own = measured_effects(sens)
+    return own[~own["source"].isin(NOT_TRIGGERS)]
+
+
 def _triggers(sens: pd.DataFrame, patients: list[str]) -> pd.DataFrame:
     rows = []
-    own = sens[(sens["coverage"] > 0) & (sens["kind"] == "effect")
-               & ~sens["source"].isin(NOT_TRIGGERS)]
+    own = _own(sens)
     symptom = own["source"].str.startswith("symptom.")
 
     def top(t: pd.DataFrame) -> str:
@@ -127,9 +134,8 @@ def _triggers(sens: pd.DataFrame, patients: list[str]) -> pd.DataFrame:
 
 def _most_flagged(sens: pd.DataFrame, n_patients: int, n: int = 3) -> str:
     """The triggers (not warning signs) most patients have with P(raises risk) ≥ 0.95."""
-    own = sens[(sens["coverage"] > 0) & (sens["kind"] == "effect")
-               & ~sens["source"].isin(NOT_TRIGGERS) & ~sens["source"].str.startswith("symptom.")
-               & (sens["p_positive"] >= 0.95)]
+    own = _own(sens)
+    own = own[~own["source"].str.startswith("symptom.") & (own["p_positive"] >= 0.95)]
     counts = own.groupby("feature")["patient_id"].nunique().sort_values(ascending=False)
     if counts.empty:
         return "No trigger raises risk with P ≥ 0.95 for any patient."

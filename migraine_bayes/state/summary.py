@@ -6,6 +6,15 @@ import pandas as pd
 import xarray as xr
 
 DAYS_PER_MONTH = 30.44
+WEARABLE = ("physiological.hrv_rmssd", "physiological.resting_hr")  # what a wristband adds
+
+
+def wearable(panel: xr.Dataset) -> pd.Series:
+    """Per patient (index ``patient_id``): has HRV or resting heart rate data (bool)."""
+    features = [f for f in WEARABLE if f in set(panel["feature"].to_numpy())]
+    has = ~panel["systematic_missing"].sel(feature=features).to_numpy()  # (patient, k)
+    return pd.Series(has.any(axis=1), index=[str(p) for p in panel["patient"].to_numpy()],
+                     name="wearable")
 
 
 def summarise_panel(panel: xr.Dataset) -> pd.DataFrame:
@@ -17,6 +26,7 @@ def summarise_panel(panel: xr.Dataset) -> pd.DataFrame:
     ``wearable`` (has HRV or resting heart rate data); ``treatments`` (names with exposure).
     """
     known = panel["onset"].notnull()
+    worn = wearable(panel)
     rows = []
     for pid in panel["patient"].to_numpy():
         p = panel.sel(patient=pid)
@@ -24,9 +34,6 @@ def summarise_panel(panel: xr.Dataset) -> pd.DataFrame:
         attacks = float(p["onset"].sum())
         hdays = float(p["headache_day"].sum())
         has = ~p["systematic_missing"]
-        features = [str(f) for f in panel["feature"].to_numpy()]
-        wearable = any(f in features and bool(has.sel(feature=f))
-                       for f in ("physiological.hrv_rmssd", "physiological.resting_hr"))
         treated = [str(n) for n in panel["intervention"].to_numpy()
                    if float(p["exposure"].sel(intervention=n).max()) > 0]
         rows.append({
@@ -37,7 +44,7 @@ def summarise_panel(panel: xr.Dataset) -> pd.DataFrame:
             "attacks_per_month": attacks / kn * DAYS_PER_MONTH if kn else float("nan"),
             "headache_days_per_month": hdays / kn * DAYS_PER_MONTH if kn else float("nan"),
             "coverage": float(p["coverage"].where(has).mean()),
-            "wearable": wearable,
+            "wearable": bool(worn[str(pid)]),
             "treatments": ";".join(treated),
         })
     return pd.DataFrame(rows).set_index("patient_id")
