@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from . import atomic, audit
+from .course.prodrome import with_prodrome
 from .drift import check_drift
 from .errors import InputDataError
 from .evaluation import SBCResult
@@ -89,7 +90,8 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
              threshold: float | None = None, json_lines: bool = False,
              outcome: str = "onset", progress=None, refit_every: int = 30,
              force: bool = False, dedupe: bool = False, lags: tuple[int, ...] = (),
-             deviations: str = "normal", shapes: str = "fixed", interactions: bool = False):
+             deviations: str = "normal", shapes: str = "fixed", interactions: bool = False,
+             state_model: str = "var"):
     """Rolling-origin backtest (:func:`migraine_bayes.evaluation.backtest`) written to files.
 
     ``out`` gets docs/SCHEMA.md's backtest table (CSV, or JSON lines); beside it
@@ -98,12 +100,13 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     ``<stem>.by_patient.csv`` (within-patient AUCs), ``<stem>.state_errors.csv``,
     ``<stem>.validation.csv`` (TRIPOD+AI measures per model: AUPRC, calibration slope and
     intercept, observed/expected, Brier skill, within-patient C), ``<stem>.by_subgroup.csv``
-    (the same by days of history, sex and wearable or not), ``<stem>.decision_curve.csv``
-    (the twin's net benefit per alarm threshold) and ``<stem>.meta.json``. A synthetic
-    cohort's ``truth.json`` (in the cohort folder, or ``truth``) adds the oracle. ``lags``,
-    ``shapes``, ``interactions``: the twin's features
+    (the same by days of history, sex, wearable or not and prodrome the evening before),
+    ``<stem>.decision_curve.csv`` (the twin's net benefit per alarm threshold) and
+    ``<stem>.meta.json``. A synthetic cohort's ``truth.json`` (in the cohort folder, or
+    ``truth``) adds the oracle. ``lags``, ``shapes``, ``interactions``: the twin's features
     (:class:`migraine_bayes.model.FeatureOptions`); ``deviations``: its cohort prior of
-    patients' trigger deviations.
+    patients' trigger deviations; ``state_model``: how an ex-ante forecast predicts the day's
+    covariates (``var``, the pooled VAR(1), or ``ar1``, each feature's own AR(1)).
     """
     import json
 
@@ -120,7 +123,8 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     options = FeatureOptions(tuple(lags), shapes, interactions)
     result = run_backtest(c, train_until, patients, information, hierarchical, settings,
                           truth_data, threshold, seed, outcome=outcome, progress=progress,
-                          refit_every=refit_every, deviations=deviations, options=options)
+                          refit_every=refit_every, deviations=deviations, options=options,
+                          state_model=state_model)
     paths = backtest_paths(out)
     f = result.forecasts
     atomic.write_text(paths["forecasts"], f.to_json(orient="records", lines=True,
@@ -132,7 +136,8 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
         "train_until": result.train_until, "information": result.information,
         "threshold": result.threshold, "patients": sorted(f["patient_id"].unique().tolist()),
         "oracle": truth_data is not None, "seed": seed, "refit_every": refit_every,
-        "outcome": outcome, **options.to_dict(), "deviations": deviations}, indent=1))
+        "outcome": outcome, **options.to_dict(), "deviations": deviations,
+        "state_model": state_model}, indent=1))
     return result
 
 
@@ -330,8 +335,11 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
 
 
 def forecast(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | None = None,
-             date: str | None = None, horizon: int = 1, dedupe: bool = False) -> pd.DataFrame:
+             date: str | None = None, horizon: int = 1, dedupe: bool = False,
+             prodrome: list[str] | None = None) -> pd.DataFrame:
     """Forecast table (docs/SCHEMA.md) from a twin, optionally on newer cohort data.
+
+    ``prodrome``: premonitory symptoms reported tonight — the forecast is then given them.
 
     A twin given by its directory records every forecast in its audit trail, with the twin
     version and a hash of the data the forecast used.
@@ -339,8 +347,10 @@ def forecast(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | 
     t = twin if isinstance(twin, DigitalTwin) else DigitalTwin.load(twin)
     c = load_cohort(cohort, dedupe=dedupe) if cohort is not None else None
     if isinstance(twin, DigitalTwin):
-        return t.forecast(c, date=date, horizon=horizon)
+        return t.forecast(c, date=date, horizon=horizon, prodrome=prodrome)
     panel = t.data_panel(c, date)  # built once: forecast and the audit's data hash
+    if prodrome is not None:
+        panel = with_prodrome(panel, prodrome)
     table = t.forecast_panel(panel, horizon)
     hashes = {pid: audit.data_hash(panel["imputed"].sel(patient=pid).values,
                                    panel["onset"].sel(patient=pid).values)
@@ -348,6 +358,18 @@ def forecast(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | 
     with twin_lock(twin):
         audit.record_forecasts(twin, table, t.meta["version"], hashes)
     return table
+
+
+def predict_state(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | None = None,
+                  date: str | None = None, dedupe: bool = False) -> pd.DataFrame:
+    """Tomorrow's measured state per patient and feature with 90% intervals.
+
+    :meth:`~migraine_bayes.twin.DigitalTwin.predict_next_state`; the table is
+    ``patient_id, date, feature, mean, low, high``.
+    """
+    t = twin if isinstance(twin, DigitalTwin) else DigitalTwin.load(twin)
+    c = load_cohort(cohort, dedupe=dedupe) if cohort is not None else None
+    return t.predict_next_state(c, date)
 
 
 def update(twin: str | os.PathLike, cohort: str | os.PathLike, seed: int = 0,
@@ -446,9 +468,13 @@ def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,
     distributed lag: its effect and lag weights are ranked too); ``shapes="learned"``: sleep
     debt gets a hinge at 1 h (its slope change is ranked); ``interactions``: stress ≥ 6 and
     sleep debt ≥ 1 h on one day (its effect is ranked). ``progress(stage, done, total)`` after
-    each replicate.
+    each replicate. The closed-form components — the attack-course families and the state
+    model's pooled regression (:mod:`migraine_bayes.evaluation.component_sbc`) — are checked
+    with as many replicates, into ``sbc_course_ranks.*`` and ``sbc_state_ranks.*``
+    (``result.components``).
     """
     from .evaluation import run_sbc
+    from .evaluation.component_sbc import course_sbc, state_sbc
     from .model import FeatureSpec, build_design, model_data
 
     if cohort is not None:
@@ -477,6 +503,14 @@ def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,
     result.histogram(out / "sbc_ranks.png")
     with atomic.atomic_path(out / "sbc_ranks.csv") as tmp:
         result.ranks.to_csv(tmp, index=False)
+    if progress is not None:
+        progress("SBC of the attack-course and state models")
+    result.components = {"course": course_sbc(replicates, seed=seed),
+                         "state": state_sbc(replicates, seed=seed)}
+    for name, part in result.components.items():
+        part.histogram(out / f"sbc_{name}_ranks.png")
+        with atomic.atomic_path(out / f"sbc_{name}_ranks.csv") as tmp:
+            part.ranks.to_csv(tmp, index=False)
     return result
 
 

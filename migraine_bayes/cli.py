@@ -50,6 +50,8 @@ Force = Annotated[bool, typer.Option("--force", help="Replace an existing cohort
                                                      "file or folder there.")]
 Dedupe = Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate rows (and say how "
                                                        "many) instead of rejecting them.")]
+NewerData = Annotated[Path | None, typer.Option("--cohort", help="Newer data for the twin's "
+                                                                 "patients.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display (for "
                                                           "scripts).")]
 Deviations = Annotated[str, typer.Option(help="Cohort prior of patients' trigger deviations "
@@ -315,21 +317,25 @@ def _say_lags(twin) -> None:
 @handled
 def forecast(
     twin: Annotated[Path, typer.Argument(help="Twin directory.")],
-    cohort: Annotated[Path | None, typer.Option(help="Newer data for the twin's "
-                                                     "patients.")] = None,
+    cohort: NewerData = None,
     date: Annotated[str | None, typer.Option(help="First day to forecast, YYYY-MM-DD "
                                                   "(needs --cohort).")] = None,
     horizon: Annotated[int, typer.Option(min=1, max=60, help="Days to forecast.")] = 1,
     out: Annotated[Path | None, typer.Option(help="File to write (default: stdout).")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="JSON lines instead of "
                                                             "CSV.")] = False,
+    prodrome: Annotated[str | None, typer.Option(
+        help="Premonitory symptoms reported tonight, comma-separated (e.g. "
+             "fatigue,yawning): forecast tomorrow given them.")] = None,
     force: Force = False,
     dedupe: Dedupe = False,
 ) -> None:
-    """Forecast attack probability with its 90% interval, top factors and time to onset."""
+    """Forecast attack risk (90% interval), top factors, time to onset, the next attack's course."""
     if out is not None:
         check_output_file(out, force, inputs=[twin, cohort])
-    table = api.forecast(twin, cohort, date=date, horizon=horizon, dedupe=dedupe)
+    symptoms = None if prodrome is None else [s.strip() for s in prodrome.split(",") if s.strip()]
+    table = api.forecast(twin, cohort, date=date, horizon=horizon, dedupe=dedupe,
+                         prodrome=symptoms)
     text = (table.to_json(orient="records", lines=True, date_format="iso") if json_lines
             else table.to_csv(index=False))
     if out is None:
@@ -337,6 +343,27 @@ def forecast(
     else:
         atomic.write_text(out, text)
         typer.echo(f"forecast written to {out}")
+
+
+@app.command("predict-state")
+@handled
+def predict_state(
+    twin: Annotated[Path, typer.Argument(help="Twin directory.")],
+    out: Annotated[Path, typer.Option(help="CSV file to write: patient_id, date, feature, "
+                                           "mean, low, high.")],
+    cohort: NewerData = None,
+    date: Annotated[str | None, typer.Option(help="Day to predict, YYYY-MM-DD (needs "
+                                                  "--cohort; data up to the day before).")
+                    ] = None,
+    force: Force = False,
+    dedupe: Dedupe = False,
+) -> None:
+    """Predict each patient's measured state (sleep, stress, HRV, weather ...) for tomorrow."""
+    check_output_file(out, force, inputs=[twin, cohort])
+    table = api.predict_state(twin, cohort, date=date, dedupe=dedupe)
+    atomic.write_text(out, table.to_csv(index=False))
+    typer.echo(f"{len(table)} predictions ({table['patient_id'].nunique()} patients) written "
+               f"to {out}")
 
 
 @app.command()
@@ -373,6 +400,10 @@ def backtest(
     shapes: Shapes = "fixed",
     interactions: Interactions = False,
     deviations: Deviations = "normal",
+    state_model: Annotated[str, typer.Option(help="How an ex-ante forecast predicts the "
+                                                  "day's covariates: var (the pooled VAR(1) "
+                                                  "state model) or ar1 (each feature's own "
+                                                  "AR(1)).")] = "var",
     force: Force = False,
     dedupe: Dedupe = False,
     quiet: Quiet = False,
@@ -390,6 +421,8 @@ def backtest(
     """
     if information not in ("ex_ante", "observed"):
         raise typer.BadParameter("must be 'ex_ante' or 'observed'", param_hint="--information")
+    if state_model not in ("var", "ar1"):
+        raise typer.BadParameter("must be 'var' or 'ar1'", param_hint="--state-model")
     _check_outcome(outcome)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -402,7 +435,8 @@ def backtest(
                                   outcome=outcome, progress=progress,
                                   refit_every=refit_every, force=force, dedupe=dedupe,
                                   lags=_lags(lags), deviations=_deviations(deviations),
-                                  shapes=_shapes(shapes), interactions=interactions)
+                                  shapes=_shapes(shapes), interactions=interactions,
+                                  state_model=state_model)
     _print_table(result.scores[["model", "days", "attacks", "auc", "auc_low", "auc_high",
                                 "brier", "ece", "log_score", "sensitivity", "specificity",
                                 "ppv", "f1"]])
@@ -575,14 +609,18 @@ def sbc(
     interactions: Interactions = False,
     quiet: Quiet = False,
 ) -> None:
-    """Simulation-based calibration of the single-patient model (Talts et al. 2018)."""
+    """Simulation-based calibration (Talts et al. 2018) of the model, course and state parts."""
     with reporter(quiet) as progress:
         result = api.sbc(out, replicates=replicates, seed=seed, cohort=cohort,
                          lags=_lags(lags), shapes=_shapes(shapes), interactions=interactions,
                          progress=progress)
     for name, p in result.p_values.items():
         typer.echo(f"{name}: uniformity p = {p:.3f}")
-    typer.echo(f"rank histogram written to {out / 'sbc_ranks.png'}")
+    for part, res in result.components.items():
+        for name, p in res.p_values.items():
+            typer.echo(f"{part} model, {name}: uniformity p = {p:.3f}")
+    typer.echo(f"rank histograms written to {out} (sbc_ranks.png, sbc_course_ranks.png, "
+               "sbc_state_ranks.png)")
 
 
 audit_app = typer.Typer(help="The twin's tamper-evident audit trail.", no_args_is_help=True)

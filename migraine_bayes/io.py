@@ -37,15 +37,16 @@ SUFFIXES = (".csv", ".parquet")
 _COLUMNS = {
     "observations": ["patient_id", "time", "variable", "value", "source"],
     "attacks": ["patient_id", "onset", "end", "peak_severity", "aura", "prodrome_onset",
-                "symptoms", "acute_medication", "acute_dose_mg", "acute_time", "pain_free_2h"],
+                "symptoms", "acute_medication", "acute_dose_mg", "acute_time", "pain_free_2h",
+                "postdrome_end", "recurrence_48h"],
     "treatments": ["patient_id", "kind", "name", "start", "end", "dose_mg", "frequency"],
     "patients": ["patient_id", "sex", "birth_year", "diagnosis", "diary_start", "diary_end"],
 }
-_TIME_COLUMNS = {"time", "onset", "end", "prodrome_onset", "acute_time", "start",
+_TIME_COLUMNS = {"time", "onset", "end", "prodrome_onset", "acute_time", "postdrome_end", "start",
                  "diary_start", "diary_end"}
 _NUMBER_COLUMNS = {"value", "acute_dose_mg", "dose_mg"}
 _INT_COLUMNS = {"peak_severity", "birth_year"}
-_BOOL_COLUMNS = {"aura", "pain_free_2h"}
+_BOOL_COLUMNS = {"aura", "pain_free_2h", "recurrence_48h"}
 
 
 @dataclass

@@ -111,6 +111,13 @@ def _not_before(later: str, earlier: str, text: str) -> Rule:
     return Rule(later, text, ok, (later, earlier))
 
 
+def _recurrence_after_relief(d: pd.DataFrame) -> pd.Series:
+    recurred = parse_booleans(d["recurrence_48h"])[0]
+    relieved = parse_booleans(d["pain_free_2h"])[0]
+    bad = recurred.fillna(False).astype(bool) & ~relieved.fillna(False).astype(bool)
+    return ~bad
+
+
 def _one_of(col: str, allowed: tuple[str, ...]) -> Rule:
     return Rule(col, f"{col} must be one of {list(allowed)}",
                 lambda d: as_text(d[col]).isin(allowed).fillna(False) | is_blank(d[col]), (col,))
@@ -195,7 +202,8 @@ def attacks_spec(registry: Registry) -> TableSpec:
         "attacks",
         required=("patient_id", "onset"),
         optional=("end", "peak_severity", "aura", "prodrome_onset", "symptoms", "acute_medication",
-                  "acute_dose_mg", "acute_time", "pain_free_2h"),
+                  "acute_dose_mg", "acute_time", "pain_free_2h", "postdrome_end",
+                  "recurrence_48h"),
         rules=(
             _not_blank("patient_id"),
             _not_blank("onset"),
@@ -214,6 +222,13 @@ def attacks_spec(registry: Registry) -> TableSpec:
             *_number("acute_dose_mg", minimum=0),
             *_timestamp("acute_time"),
             _boolean("pain_free_2h"),
+            *_timestamp("postdrome_end"),
+            _not_before("postdrome_end", "end", "postdrome_end is before the attack's end"),
+            _not_before("postdrome_end", "onset", "postdrome_end is before the attack onset"),
+            _boolean("recurrence_48h"),
+            Rule("recurrence_48h", "recurrence_48h is true for an attack that was not pain-free "
+                 "at 2 h (a recurrence follows a pain-free response)", _recurrence_after_relief,
+                 ("recurrence_48h", "pain_free_2h")),
             _unique(("patient_id", "onset"), "attack row"),
         ),
     )

@@ -34,7 +34,13 @@ Grounding (see ``docs/REFERENCES.md``):
 - Preventives: erenumab, galcanezumab, topiramate, propranolol — patient-level log odds ratios
   with responders and non-responders around trial effects (STRIVE 50% responders 43% vs 27%;
   MIGR-001 5.4 → 3.3 attacks/month), ramping up over weeks.
-- Acute: sumatriptan 2-h pain-free ≈ 32% vs 11% without (Cochrane CD008615), rizatriptan ≈ 40%.
+- Acute: sumatriptan 2-h pain-free ≈ 32% vs 11% without (Cochrane CD008615), rizatriptan ≈ 40%;
+  each patient's own rates, attack course (prodrome, aura, headache, postdrome, severity) from
+  :mod:`migraine_bayes.synthetic_course`, on a random stream of its own.
+- The measured state evolves with lagged cross-effects (``STATE_DYNAMICS``): a short night
+  raises the next day's caffeine and resting heart rate and lowers HRV, a stressful day lowers
+  the next night's sleep quality — on decoys and physiology only, so the attack process is the
+  same as without them.
 - Missingness: random item dropout, wearable device-off gaps of days, diary fatigue (entry
   probability decaying from ≈ 0.97 to a patient-specific plateau), some complete diaries.
 """
@@ -55,6 +61,7 @@ from .io import Cohort
 from .registry import Registry
 from .state.derived import pressure_change, sleep_debt, stress_letdown
 from .state.exposure import TIME_CONSTANTS, exposure_profile
+from .synthetic_course import ACUTE, attack_rows, draw_course
 
 DAYS_PER_MONTH = 30.44
 SYMPTOM_PRODROME_P = {"fatigue": 0.5, "yawning": 0.35, "neck_stiffness": 0.35,
@@ -65,8 +72,6 @@ PREVENTIVES = {  # name: (dose mg, frequency, mean log OR in responders, in non-
     "topiramate": (100.0, "daily", -0.70, -0.05),
     "propranolol": (160.0, "daily", -0.60, -0.05),
 }
-ACUTE = {"sumatriptan": (100.0, 0.32), "rizatriptan": (10.0, 0.40)}  # dose, P(pain-free 2 h)
-PAIN_FREE_UNTREATED = 0.11
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,12 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
     TriggerSpec("derived.pressure_change", "fall", 5.0, 0.35, 1.6),
     TriggerSpec("trigger.skipped_meal", "linear", 1.0, 0.4, 1.7),
     TriggerSpec("trigger.stress", "linear", 1.0, 0.3, 1.12),
+)
+STATE_DYNAMICS = (  # (from, to, lag in days, change of `to` per unit of `from` above its mean)
+    ("trigger.sleep_duration", "trigger.caffeine", 1, -40.0),
+    ("trigger.stress", "trigger.sleep_quality", 1, -0.3),
+    ("trigger.sleep_duration", "physiological.resting_hr", 1, -1.0),
+    ("trigger.sleep_duration", "physiological.hrv_rmssd", 1, 0.04),  # on log HRV
 )
 DECOYS = ("trigger.caffeine", "trigger.screen_time", "environmental.humidity",
           "environmental.temperature", "trigger.sleep_quality")
@@ -192,8 +203,9 @@ def simulate_cohort(n_patients: int = 12, n_days: int = 365, seed: int = 0,
     truth_patients = []
     for i in range(n_patients):
         rng = np.random.default_rng(seeds[i])
+        course_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i, 1)))
         pid = f"syn{seed % 1000:03d}-{i + 1:03d}"
-        tables, truth = _simulate_patient(rng, pid, i, cfg, dates)
+        tables, truth = _simulate_patient(rng, pid, i, cfg, dates, course_rng)
         for key, df in tables.items():
             parts[key].append(df)
         truth_patients.append(truth)
@@ -275,10 +287,14 @@ def _behaviour(rng: np.random.Generator, dates: pd.DatetimeIndex, female: bool,
     short = rng.random(n) < 0.04
     sleep = np.clip(np.where(short, sleep - rng.uniform(1.5, 3.5, n), sleep), 3, 11)
     sleep = np.round(sleep * 4) / 4
-    quality = np.clip(np.round(5.5 + 0.8 * (sleep - usual) + rng.normal(0, 1.3, n)), 0, 10)
+    quality = 5.5 + 0.8 * (sleep - usual) + rng.normal(0, 1.3, n)
+    quality = np.clip(np.round(quality + STATE_DYNAMICS[1][3] * _yesterday(stress - stress_mean)),
+                      0, 10)
     drink_p = rng.uniform(0.05, 0.3) * np.where(weekend, 2.0, 0.7)
     drinks = np.where(rng.random(n) < drink_p, 1 + rng.poisson(rng.uniform(0.5, 2.5), n), 0)
-    caffeine = np.clip(np.round(rng.normal(rng.uniform(50, 400), 80, n), -1), 0, None)
+    caffeine = rng.normal(rng.uniform(50, 400), 80, n)
+    caffeine = np.clip(np.round(caffeine + STATE_DYNAMICS[0][3] * _yesterday(sleep - usual), -1),
+                       0, None)
     skipped = (rng.random(n) < rng.uniform(0.03, 0.15)).astype(float)
     screen = np.clip(np.round(rng.normal(rng.uniform(2, 7), 1.5, n), 1), 0, 16)
     out = {"stress": stress, "sleep_duration": sleep, "sleep_quality": quality,
@@ -287,6 +303,11 @@ def _behaviour(rng: np.random.Generator, dates: pd.DatetimeIndex, female: bool,
     if female:
         out["menstruation"] = _menses(rng, n)
     return out
+
+
+def _yesterday(x: np.ndarray) -> np.ndarray:
+    """``x`` one day later (0 on the first day): the lagged cause of a cross-effect."""
+    return np.r_[0.0, x[:-1]]
 
 
 # ---------------------------------------------------------------- one patient
@@ -344,7 +365,8 @@ def _misspecify(triggers: list[dict[str, Any]], cfg: SyntheticConfig) -> None:
 
 
 def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: SyntheticConfig,
-                      dates: pd.DatetimeIndex) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+                      dates: pd.DatetimeIndex, course_rng: np.random.Generator
+                      ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     n = len(dates)
     # patient-level traits first, so they do not depend on the diary length
     female = bool(rng.random() < cfg.female_fraction)
@@ -486,8 +508,14 @@ def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: Synth
 
     obs = _observations(rng, pid, cfg, dates, entry, complete_diary, behaviour, weather,
                         symptoms, wearable, prodrome)
-    att = _attacks(rng, pid, dates, np.flatnonzero(recorded), has_prodrome, symptoms,
-                   acute_name, prodrome)
+    course = draw_course(course_rng, acute_name, n)
+    for drug, resp in list(course["acute"].items())[1:]:  # a second drug tried mid-diary
+        treatments.append({"patient_id": pid, "kind": "acute", "name": drug,
+                           "start": dates[resp["from_day"]], "end": pd.NaT,
+                           "dose_mg": ACUTE[drug][0], "frequency": "as needed",
+                           "_responder": None, "_log_or": 0.0})
+    att = attack_rows(course_rng, pid, dates, np.flatnonzero(recorded), has_prodrome, symptoms,
+                      prodrome, course)
     birth = int(rng.integers(1975, 2006) if female else rng.integers(1960, 2006))
     aura = bool(att["aura"].any()) if len(att) else False
     pat = pd.DataFrame([{"patient_id": pid, "sex": "F" if female else "M", "birth_year": birth,
@@ -516,6 +544,9 @@ def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: Synth
         "regime": regime,
         "preventive_fade_days": cfg.preventive_fade_days if preventive else None,
         "acute_medication": None if acute_name == "none" else acute_name,
+        "course": course,
+        "state_dynamics": [dict(zip(("from", "to", "lag", "per_unit"), e, strict=True))
+                           for e in STATE_DYNAMICS],
         "onset": onset.tolist(),
         "recorded": recorded.astype(int).tolist(),
         "latent": [round(float(v), 4) for v in x],
@@ -555,13 +586,18 @@ def _observations(rng: np.random.Generator, pid: str, cfg: SyntheticConfig,
         frames.append(_long(pid, noon, name, values, rng.random(n) >= cfg.weather_dropout,
                             "weather_service"))
     if wearable:
-        frames.append(_wearable(rng, pid, cfg, dates, behaviour["stress"], prodrome))
+        sleep = behaviour["sleep_duration"]
+        frames.append(_wearable(rng, pid, cfg, dates, behaviour["stress"], prodrome,
+                                _yesterday(sleep - sleep.mean())))
     return pd.concat(frames, ignore_index=True)
 
 
 def _wearable(rng: np.random.Generator, pid: str, cfg: SyntheticConfig, dates: pd.DatetimeIndex,
-              stress: np.ndarray, prodrome: np.ndarray) -> pd.DataFrame:
-    """Hourly HRV (RMSSD, ms), resting heart rate (bpm) and steps, with device-off gaps."""
+              stress: np.ndarray, prodrome: np.ndarray, slept: np.ndarray) -> pd.DataFrame:
+    """Hourly HRV (RMSSD, ms), resting heart rate (bpm) and steps, with device-off gaps.
+
+    ``slept``: the previous night's sleep above the patient's mean (h), for the cross-effects.
+    """
     n = len(dates)
     off = np.zeros(n, dtype=bool)
     t = 0
@@ -573,13 +609,14 @@ def _wearable(rng: np.random.Generator, pid: str, cfg: SyntheticConfig, dates: p
         t += 1
     hours = np.arange(24)
     circ = np.sin(2 * np.pi * (hours - 4) / 24)  # trough in the early morning
-    day_effect = -0.03 * stress - 0.08 * prodrome
+    day_effect = -0.03 * stress - 0.08 * prodrome + STATE_DYNAMICS[3][3] * slept
     base_hrv = rng.uniform(25, 70)
     log_hrv = (np.log(base_hrv) + day_effect[:, None] - 0.2 * circ[None, :]
                + rng.normal(0, 0.12, (n, 24)))
     hrv = np.clip(np.round(np.exp(log_hrv), 1), 1, 300)
     base_hr = rng.uniform(55, 75)
-    hr = (base_hr + 0.8 * stress[:, None] + 2.0 * prodrome[:, None] + 5 * circ[None, :]
+    hr = (base_hr + 0.8 * stress[:, None] + 2.0 * prodrome[:, None]
+          + STATE_DYNAMICS[2][3] * slept[:, None] + 5 * circ[None, :]
           + rng.normal(0, 2.5, (n, 24)))
     hr = np.clip(np.round(hr, 1), 25, 220)
     awake = (hours >= 7) & (hours <= 22)
@@ -592,45 +629,3 @@ def _wearable(rng: np.random.Generator, pid: str, cfg: SyntheticConfig, dates: p
                       _long(pid, times, "resting_hr", hr.ravel(), keep, src),
                       _long(pid, times, "steps", steps.ravel().astype(float), keep, src)],
                      ignore_index=True)
-
-
-def _attacks(rng: np.random.Generator, pid: str, dates: pd.DatetimeIndex, days: np.ndarray,
-             has_prodrome: np.ndarray, symptoms: dict[str, np.ndarray], acute_name: str,
-             prodrome: np.ndarray) -> pd.DataFrame:
-    rows = []
-    aura_patient = rng.random() < 0.3
-    for t in days:
-        hour = float(np.clip(rng.normal(8, 4), 0, 23.9))
-        onset = dates[t] + pd.Timedelta(hours=round(hour, 2))
-        duration = float(np.clip(np.exp(rng.normal(np.log(16), 0.6)), 4, 72))
-        end = onset + pd.Timedelta(hours=round(duration, 1))
-        row = {"patient_id": pid, "onset": onset, "end": end,
-               "peak_severity": int(rng.choice([1, 2, 3], p=[0.25, 0.45, 0.3])),
-               "aura": bool(aura_patient and rng.random() < 0.6),
-               "prodrome_onset": pd.NaT, "symptoms": pd.NA, "acute_medication": pd.NA,
-               "acute_dose_mg": np.nan, "acute_time": pd.NaT, "pain_free_2h": pd.NA}
-        if has_prodrome[t]:
-            row["prodrome_onset"] = onset - pd.Timedelta(hours=round(rng.uniform(2, 12), 1))
-            day = t - 1 if t > 0 and prodrome[t - 1] else t
-            names = [s for s, v in symptoms.items() if v[day] == 1]
-            row["symptoms"] = ";".join(names) if names else pd.NA
-        treated = acute_name != "none" and rng.random() < 0.7
-        if treated:
-            row["acute_medication"] = acute_name
-            row["acute_dose_mg"] = ACUTE[acute_name][0]
-            row["acute_time"] = onset + pd.Timedelta(hours=round(rng.uniform(0.2, 2.0), 2))
-        p_free = ACUTE[acute_name][1] if treated else PAIN_FREE_UNTREATED
-        row["pain_free_2h"] = bool(rng.random() < p_free)
-        rows.append(row)
-    cols = ["patient_id", "onset", "end", "peak_severity", "aura", "prodrome_onset", "symptoms",
-            "acute_medication", "acute_dose_mg", "acute_time", "pain_free_2h"]
-    df = pd.DataFrame(rows, columns=cols)
-    for c in ("onset", "end", "prodrome_onset", "acute_time"):
-        df[c] = pd.to_datetime(df[c]).astype("datetime64[ns]")
-    # an attack lasting into the next one's onset ends just before it (no overlapping records)
-    df["end"] = df["end"].where(~(df["end"] >= df["onset"].shift(-1)),
-                                df["onset"].shift(-1) - pd.Timedelta(minutes=1))
-    df["peak_severity"] = df["peak_severity"].astype("Int64")
-    for c in ("aura", "pain_free_2h"):
-        df[c] = df[c].astype("boolean")
-    return df

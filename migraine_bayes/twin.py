@@ -24,6 +24,8 @@ import pandas as pd
 import xarray as xr
 
 from . import __version__, atomic, audit, history
+from .course import fit_course, next_attack
+from .course.prodrome import with_prodrome
 from .dims import DAY, FEATURE, INTERVENTION, PATIENT
 from .errors import MigraineBayesError
 from .filtering import FilterState, filter_days
@@ -60,6 +62,7 @@ from .model import (
 from .model.priors import Hyper
 from .population import with_new_patients
 from .state import build_panel
+from .state.dynamics import fit_state_model, next_state
 
 MODEL_NAME = "migraine_twin"
 MODEL_VERSION = 1
@@ -68,6 +71,8 @@ HORIZON_DAYS = 60  # days ahead kept in the fit data: forecasts and time to onse
 VALIDATION_FRACTION = 0.2
 MIN_VALIDATION_DAYS = 14  # fewer known training days: the holdout is skipped (and said so)
 VERSIONS = "versions"  # earlier versions kept inside a twin directory
+COURSE_COLUMNS = ("severity_mean", "duration_h_median", "duration_h_low", "duration_h_high",
+                  "p_aura")  # the next attack's course in the forecast table
 
 
 class TwinVersionError(MigraineBayesError):
@@ -97,12 +102,17 @@ class DigitalTwin:
         What ``twin.json`` holds.
     filter_state : FilterState, optional
         Particles after :meth:`update` (None until the first update).
+    course : xarray.Dataset, optional
+        The attack-course and acute-response posterior (:mod:`migraine_bayes.course`; dims
+        ``draw, patient, phase, severity, symptom, acute_drug``), saved as the ``course``
+        group of ``posterior.nc``.
     """
 
     posterior: az.InferenceData
     panel: xr.Dataset
     meta: dict
     filter_state: FilterState | None = None
+    course: xr.Dataset | None = None
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -128,13 +138,16 @@ class DigitalTwin:
                     features: list[FeatureSpec] | None = None,
                     scaling: dict[str, tuple[float, float]] | None = None,
                     interventions: list[str] | None = None,
-                    options: FeatureOptions | None = None, progress=None) -> DigitalTwin:
+                    options: FeatureOptions | None = None, progress=None,
+                    course: xr.Dataset | None = None) -> DigitalTwin:
         """Fit one patient, with a saved cohort twin's population posterior as prior.
 
         ``population`` may be a cohort :class:`DigitalTwin` (its features, scaling and the
         predictive prior of a new patient are used), a :class:`PatientPrior`, or None (default
         weakly informative priors). ``features``/``scaling``/``interventions`` fix the design so
-        that many patients share one compiled model (see :func:`fit_patients`).
+        that many patients share one compiled model (see :func:`fit_patients`). ``course``:
+        the cohort's course posterior when already fitted (else fitted here, pooled over the
+        whole cohort).
         """
         if isinstance(population, DigitalTwin):
             pop = population.spec
@@ -149,7 +162,8 @@ class DigitalTwin:
             prior = population or PatientPrior.for_outcome(outcome)
         return cls._fit(cohort, [patient], outcome, prior, settings or PATIENT_SETTINGS,
                         validate=validate, features=features, scaling=scaling,
-                        interventions=interventions, options=options, progress=progress)
+                        interventions=interventions, options=options, progress=progress,
+                        course=course)
 
     @classmethod
     def _fit(cls, cohort: Cohort, patients: list[str] | None, outcome: str,
@@ -158,7 +172,7 @@ class DigitalTwin:
              scaling: dict[str, tuple[float, float]] | None = None,
              interventions: list[str] | None = None,
              options: FeatureOptions | None = None, deviations: str = "normal",
-             progress=None) -> DigitalTwin:
+             progress=None, course: xr.Dataset | None = None) -> DigitalTwin:
         say = progress or (lambda _stage: None)
         say("building the daily panel and design")
         panel = build_panel(cohort, patients=patients, horizon_days=HORIZON_DAYS)
@@ -174,7 +188,10 @@ class DigitalTwin:
         meta = _metadata(cohort, panel, design, data, prior, outcome, diag)
         if prior is None and deviations != "normal":
             meta["deviations"] = deviations
-        twin = cls(posterior, panel, meta)
+        say("attack course and acute response (pooled over the cohort's attacks)")
+        course = (fit_course(cohort.attacks, cohort.patient_ids, seed=settings.seed)
+                  if course is None else course)
+        twin = cls(posterior, panel, meta, course=course.sel({PATIENT: design.patients}))
         if validate:
             say("time-ordered validation fit (last 20% of diary days held out)")
             twin.meta["validation"] = _validate(panel, design, domain, prior, settings,
@@ -210,7 +227,7 @@ class DigitalTwin:
                             spec.scaling_dict, spec.centers_dict)
 
     def forecast(self, cohort: Cohort | None = None, date: str | None = None,
-                 horizon: int = 1) -> pd.DataFrame:
+                 horizon: int = 1, prodrome: list[str] | None = None) -> pd.DataFrame:
         """Forecast the outcome for ``horizon`` days (docs/SCHEMA.md forecast table, plus extras).
 
         Parameters
@@ -222,6 +239,9 @@ class DigitalTwin:
             day after each patient's last diary day.
         horizon : int
             Consecutive days to forecast.
+        prodrome : list of str, optional
+            Premonitory symptoms reported tonight (the last diary day): the forecast is then
+            "given tonight's prodrome" (:func:`migraine_bayes.course.prodrome.with_prodrome`).
 
         Returns
         -------
@@ -229,10 +249,34 @@ class DigitalTwin:
             ``patient_id, date, issued_at, p_attack, p_low, p_high, top_factors`` and
             ``onset_days_median, onset_days_low, onset_days_high`` (days to the next attack,
             median and 90% interval; ``inf`` = beyond the horizon kept), ``aleatoric_var``,
-            ``epistemic_var``, ``checks_ok``.
+            ``epistemic_var``, ``checks_ok``, and the next attack's course
+            (:func:`migraine_bayes.course.next_attack`): ``severity_mean`` (0–3),
+            ``duration_h_median``, ``duration_h_low``, ``duration_h_high`` (hours, 90%
+            predictive interval), ``p_aura`` — NaN where the cohort records none of it.
         """
         _check_horizon(horizon)
-        return self.forecast_panel(self.data_panel(cohort, date), horizon)
+        panel = self.data_panel(cohort, date)
+        if prodrome is not None:
+            panel = with_prodrome(panel, prodrome)
+        return self.forecast_panel(panel, horizon)
+
+    def predict_next_state(self, cohort: Cohort | None = None, date: str | None = None
+                           ) -> pd.DataFrame:
+        """Each patient's measured state tomorrow: sleep, stress, HRV, weather ….
+
+        The state model (:mod:`migraine_bayes.state.dynamics`: a pooled Bayesian VAR(1)) is
+        learned from every diary day of the twin's own data and filtered through ``cohort``'s
+        days before ``date`` (default: the twin's data, the day after each patient's last
+        diary day).
+
+        Returns
+        -------
+        DataFrame
+            ``patient_id, date, feature, mean, low, high``: the 90% predictive interval of
+            each measured feature on the next day, in the feature's unit.
+        """
+        model = fit_state_model(self.panel, self.panel["in_diary"].sum(DAY).values)
+        return next_state(model, self.data_panel(cohort, date))
 
     def data_panel(self, cohort: Cohort | None = None, date: str | None = None) -> xr.Dataset:
         """The panel a forecast uses: the twin's own, or ``cohort``'s before ``date``.
@@ -260,7 +304,7 @@ class DigitalTwin:
         metadata and filter state, which they do mutate, are copied.
         """
         return DigitalTwin(self.posterior, self.panel, copy.deepcopy(self.meta),
-                           copy.deepcopy(self.filter_state))
+                           copy.deepcopy(self.filter_state), self.course)
 
     def admit(self, patients: list[str], seed: int = 0) -> None:
         """Take on patients the twin has never seen (cohort twins only), in place.
@@ -328,6 +372,8 @@ class DigitalTwin:
             dates = panel["date"].sel({PATIENT: pid}).values
             issued = (pd.Timestamp(dates[0]) - pd.Timedelta(days=1) + pd.Timedelta(
                 days=diary_days)).date()
+            course = (next_attack(self.course, pid) if self.course is not None
+                      else dict.fromkeys(COURSE_COLUMNS, np.nan))
             for h in range(horizon):
                 onset = time_to_onset(p[:, h:])
                 rows.append({
@@ -339,10 +385,11 @@ class DigitalTwin:
                     "onset_days_low": onset[0], "onset_days_median": onset[1],
                     "onset_days_high": onset[2],
                     "checks_ok": bool(self.meta["diagnostics"]["ok"]),
+                    **course,
                 })
         cols = ["patient_id", "date", "issued_at", "p_attack", "p_low", "p_high", "top_factors",
                 "onset_days_median", "onset_days_low", "onset_days_high", "aleatoric_var",
-                "epistemic_var", "checks_ok"]
+                "epistemic_var", "checks_ok", *COURSE_COLUMNS]
         return pd.DataFrame(rows)[cols]
 
     def _filtered(self, terms: dict[str, np.ndarray], pid: str, diary_days: int,
@@ -404,8 +451,8 @@ class DigitalTwin:
             staged = self._staged()
             staged.admit(new, seed=seed)
             table = staged.update(cohort, seed=seed, rewrite_history=rewrite_history)
-            self.posterior, self.panel, self.meta, self.filter_state = (
-                staged.posterior, staged.panel, staged.meta, staged.filter_state)
+            self.posterior, self.panel, self.meta, self.filter_state, self.course = (
+                staged.posterior, staged.panel, staged.meta, staged.filter_state, staged.course)
             return table
         panel = build_panel(cohort, patients=self.patients, horizon_days=HORIZON_DAYS)
         design = self.design(panel)
@@ -459,6 +506,9 @@ class DigitalTwin:
                      for d, p, y, e in zip(dates, res["p_pred"], res["y"], res["ess"],
                                            strict=True)]
         self.panel, self.filter_state = panel, state
+        # the course posterior is exact and cheap: refit on every attack recorded so far
+        self.course = fit_course(cohort.attacks, cohort.patient_ids, keep=self.patients,
+                                 seed=seed)
         info = self.meta.get("filter") or {"updates": 0}
         self.meta["filter"] = {
             "updates": int(info["updates"]) + 1,
@@ -493,6 +543,8 @@ class DigitalTwin:
                   "fit_data": _encode_panel(self.panel)}
         if self.filter_state is not None:
             groups["filter"] = self.filter_state.to_dataset()
+        if self.course is not None:
+            groups["course"] = self.course
         idata = az.InferenceData(**groups)
         with twin_lock(path):
             _recover(path)
@@ -569,7 +621,8 @@ class DigitalTwin:
                                      sample_stats=idata.sample_stats.load())
         state = (FilterState.from_dataset(idata["filter"].load()) if "filter" in idata.groups()
                  else None)
-        return cls(posterior, panel, meta, state)
+        course = idata["course"].load() if "course" in idata.groups() else None
+        return cls(posterior, panel, meta, state, course)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -582,11 +635,13 @@ def fit_patients(cohort: Cohort, patients: list[str] | None = None,
     patients = patients or cohort.patient_ids
     panel = build_panel(cohort, patients=patients)
     shared = build_design(panel, outcome, options=options)
+    course = fit_course(cohort.attacks, cohort.patient_ids,
+                        seed=(settings or PATIENT_SETTINGS).seed)
     return {pid: DigitalTwin.fit_patient(cohort, pid, population, outcome=outcome,
                                          settings=settings, validate=validate,
                                          features=shared.features,
                                          scaling=shared.scaling,
-                                         interventions=shared.interventions)
+                                         interventions=shared.interventions, course=course)
             for pid in patients}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -97,6 +98,24 @@ def test_fit_then_forecast_csv_and_json(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows[0]["date"].startswith("2025-12-01") and 0 < rows[0]["p_attack"] < 1
+    # the next attack's course, and the forecast given tonight's prodrome
+    assert 0 < rows[0]["duration_h_low"] < rows[0]["duration_h_median"] < rows[0][
+        "duration_h_high"] and 0 <= rows[0]["p_aura"] <= 1 and 0 <= rows[0]["severity_mean"] <= 3
+    plain = pd.read_csv(io.StringIO(runner.invoke(app, ["forecast", str(twin),
+                                                        "--prodrome", ""]).output))
+    res = runner.invoke(app, ["forecast", str(twin), "--prodrome", "fatigue,yawning"])
+    assert res.exit_code == 0, res.output
+    warned = pd.read_csv(io.StringIO(res.output))
+    assert warned["p_attack"].iloc[0] > plain["p_attack"].iloc[0]
+    res = runner.invoke(app, ["forecast", str(twin), "--prodrome", "headache"])
+    assert res.exit_code == 2 and "not a premonitory symptom" in res.output
+    # tomorrow's measured state
+    state = tmp_path / "state.csv"
+    res = runner.invoke(app, ["predict-state", str(twin), "--out", str(state)])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(state)
+    assert list(table.columns) == ["patient_id", "date", "feature", "mean", "low", "high"]
+    assert "trigger.stress" in set(table["feature"]) and (table["low"] <= table["high"]).all()
 
 
 def test_fit_strict_exits_3_when_checks_fail(tmp_path: Path) -> None:

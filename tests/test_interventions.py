@@ -183,7 +183,7 @@ def test_insensitive_triggers_give_intervals_that_include_zero(committed_twins) 
 
 
 def test_acute_pathways_overrides_and_json(committed_twins) -> None:
-    twin = committed_twins["syn125-007"]  # treats attacks with sumatriptan
+    twin = committed_twins["syn125-009"]  # treats attacks with sumatriptan only
     spec = [
         {"name": "riza", "type": "medication", "params": {"medication": "rizatriptan"}},
         {"name": "prodrome", "type": "medication", "params": {"medication": "ubrogepant",
@@ -198,7 +198,11 @@ def test_acute_pathways_overrides_and_json(committed_twins) -> None:
                                   one.summary("baseline")["expected_attacks"]["mean"])
     ev = one.summary("riza")["evidence"][0]
     assert ev["current_practice"] == "sumatriptan"  # compared with what the patient does now
-    assert ev["patient_treated_attacks"] == [0, 0]  # never took rizatriptan: prior only
+    assert ev["patient_treated_attacks"] == [0, 0]  # never took rizatriptan ...
+    # ... but other patients of the cohort did: their attacks and the published prior
+    assert ev["basis"] == "the cohort's attacks and the published prior"
+    rec, sustained = ev["recurrence_48h"], ev["sustained_pain_free_48h"]
+    assert 0 < rec["low"] < rec["high"] < 1 and sustained["median"] < ev["pain_free_2h"]["median"]
     assert one.summary("prodrome")["relative_risk_reduction"]["low"] > 0  # PRODROME prior
     assert one.summary("erenumab")["rank"] is None  # excluded: simulated, not ranked
     rec = one.summary("erenumab")["recommendation"]

@@ -14,11 +14,12 @@ days of history at the forecast and by patient.
 What is known when a forecast is issued (``information``):
 
 ``ex_ante`` (default, the honest forecast)
-    the day's own measured covariates (stress, alcohol, weather ...) are not known yet: each is
-    predicted from the patient's last value before the day by the patient's AR(1) (the panel's
-    imputation model, fitted on the training days), with that prediction's variance carried
-    into the probability. Calendar features and counters are known ahead; physiology and
-    premonitory symptoms enter with a one-day lag and are known.
+    the day's own measured covariates (stress, alcohol, weather ...) are not known yet: they
+    are predicted from the days before by the patient's state model (the pooled VAR(1) of
+    :mod:`migraine_bayes.state.dynamics`, fitted on the training days; ``state_model="ar1"``:
+    each feature's own AR(1)), with that prediction's variance carried into the probability.
+    Calendar features and counters are known ahead; physiology and premonitory symptoms
+    enter with a one-day lag and are known.
 ``observed``
     the day's covariates as recorded, outcome unknown: "given what this day brought, how
     likely is an attack?" — the information the synthetic generator's true probability (the
@@ -43,7 +44,13 @@ from ..partner import combination_forecasts
 from ..progress import counted
 from ..state import build_panel
 from ..state.derived import KNOWN_AHEAD
-from ..state.imputation import MIN_OBSERVED, ar1_parameters, distance_to_previous
+from ..state.dynamics import filter_state, fit_state_model
+from ..state.imputation import (
+    MIN_OBSERVED,
+    ar1_parameters,
+    distance_to_previous,
+    lag1_autocorrelation,
+)
 from ..state.summary import wearable
 from .baselines import baseline_forecasts
 from .online_baselines import online_forecasts
@@ -51,6 +58,8 @@ from .scores import history_band, score_table, scores_by_history, within_patient
 from .validation import decision_curve, validation_by_subgroup, validation_table
 
 INFORMATION = ("ex_ante", "observed")
+STATE_MODELS = ("var", "ar1")
+HORIZONS = 14  # days ahead the state-error table looks for a feature's useful horizon
 REFIT_EVERY = 30
 N_SUBGROUP_BOOT = 200  # resamples per subgroup: ~8 subgroups, each a whole validation table
 # the latent basis of every fit reaches at least 62 days past it (twin._domain: the forecast
@@ -119,7 +128,7 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
              truth: dict | None = None, threshold: float | None = None, seed: int = 0,
              baselines: bool = True, outcome: str = "onset", progress=None,
              refit_every: int = REFIT_EVERY, options: FeatureOptions | None = None,
-             deviations: str = "normal") -> BacktestResult:
+             deviations: str = "normal", state_model: str = "var") -> BacktestResult:
     """Backtest twins of ``cohort``'s patients after ``train_until`` (see the module text).
 
     Parameters
@@ -162,9 +171,13 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
         (:class:`~migraine_bayes.model.design.FeatureOptions`).
     deviations : str
         Cohort prior of patients' trigger deviations (``normal`` or ``horseshoe``).
+    state_model : {"var", "ar1"}
+        How an ex-ante forecast predicts the day's covariates (:func:`ex_ante_panel`).
     """
     from ..twin import TwinError
 
+    if state_model not in STATE_MODELS:
+        raise ValueError(f"state_model must be one of {STATE_MODELS}, got {state_model!r}")
     if information not in INFORMATION:
         raise ValueError(f"information must be one of {INFORMATION}, got {information!r}")
     if not 1 <= refit_every <= MAX_REFIT_EVERY:
@@ -198,7 +211,8 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
             by_patient = _fit_origin(cohort, ids, upto, walking, origin, hierarchical,
                                      outcome, settings, say, options, deviations)
             fits.append(by_patient)
-            ahead = ex_ante_panel(panel, upto) if information == "ex_ante" else None
+            ahead = (ex_ante_panel(panel, upto, state_model) if information == "ex_ante"
+                     else None)
             tick = counted(progress, "walking forward from "
                            f"{(origin + pd.Timedelta(days=1)).date()} (patients)", len(walking))
             for k, i in enumerate(walking):
@@ -217,7 +231,7 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
     known = forecasts[forecasts["attack"].notna()]
     predictions = [known.assign(model="twin")[["patient_id", "date", "model", "p_attack",
                                                 "attack"]]]
-    ahead = ex_ante_panel(panel, n_train)  # the baselines' ex-ante features, state errors
+    ahead = ex_ante_panel(panel, n_train, state_model)  # the baselines' ex-ante features
     if baselines:
         say("forecasting the same days with the baselines")
         predictions.append(baseline_forecasts(
@@ -248,13 +262,42 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
 
 
 def _subgroups(cohort: Cohort, panel: xr.Dataset, history: pd.Series) -> dict[str, pd.Series]:
-    """Subgroup labels of the forecast days: days of history, sex, wearable or not."""
+    """Subgroup labels of the forecast days: days of history, sex, wearable or not, prodrome.
+
+    ``prodrome``: ``yes`` when the evening before the day recorded a premonitory symptom (the
+    forecast is then "given tonight's prodrome"), ``no`` when it recorded none.
+    """
     groups = {"history": pd.Series(history_band(history.to_numpy()), index=history.index)}
     patients = cohort.patients.set_index("patient_id")
     if "sex" in patients and patients["sex"].notna().any():
         groups["sex"] = patients["sex"].astype(str)
     groups["wearable"] = wearable(panel).map({True: "yes", False: "no"})
+    prodrome = prodrome_evenings(panel)
+    if prodrome is not None:
+        groups["prodrome"] = prodrome
     return groups
+
+
+def prodrome_evenings(panel: xr.Dataset) -> pd.Series | None:
+    """Whether the evening before each day recorded a premonitory symptom.
+
+    Per ``(patient_id, date)``: ``yes`` if the day before recorded one, ``no`` if it recorded
+    symptoms and none was present; None when the diaries record no symptom at all.
+    """
+    names = [str(f) for f in panel[FEATURE].values if str(f).startswith("symptom.")]
+    if not names:
+        return None
+    sym = panel.sel({FEATURE: names})
+    value = np.where(sym["present"].values.astype(bool), sym["value"].values, np.nan)
+    recorded = ~np.isnan(value).all(-1)
+    any_present = np.nan_to_num(value).max(-1) > 0
+    label = np.where(recorded, np.where(any_present, "yes", "no"), None)[:, :-1]
+    dates = panel["date"].values[:, 1:]  # the day forecast: the evening's next day
+    ids = np.repeat(panel[PATIENT].values.astype(str)[:, None], dates.shape[1], axis=1)
+    keep = (label != None) & ~pd.isna(dates)  # noqa: E711 (an object array)
+    index = pd.MultiIndex.from_arrays([ids[keep], pd.to_datetime(dates[keep]).date],
+                                      names=["patient_id", "date"])
+    return pd.Series(label[keep], index=index)
 
 
 def _days_up_to(diary: np.ndarray, dates: np.ndarray, day: pd.Timestamp) -> np.ndarray:
@@ -341,8 +384,34 @@ def forecast_design(ahead: xr.Dataset, observed: Design, outcome: str) -> Design
     return Design(**{**observed.__dict__, "z_mean": z_mean, "z_var": z_var})
 
 
-def ex_ante_panel(panel: xr.Dataset, train_days: np.ndarray) -> xr.Dataset:
+def ex_ante_panel(panel: xr.Dataset, train_days: np.ndarray, state_model: str = "var"
+                  ) -> xr.Dataset:
     """The panel with each day's measured features predicted from the days before it.
+
+    ``state_model``: ``var`` (default) — the pooled Bayesian VAR(1) of
+    :mod:`migraine_bayes.state.dynamics`, fitted on each patient's first ``train_days`` days and
+    Kalman-filtered over the rest (mean and sd of the one-step predictive); ``ar1`` — each
+    feature's own AR(1) (:func:`ar1_ex_ante_panel`). Features known ahead and features a
+    patient never measures are left as they are.
+    """
+    if state_model not in STATE_MODELS:
+        raise ValueError(f"state_model must be one of {STATE_MODELS}, got {state_model!r}")
+    if state_model == "ar1":
+        return ar1_ex_ante_panel(panel, train_days)
+    features, mean, sd = filter_state(fit_state_model(panel, train_days), panel)
+    out = panel.copy(deep=True)
+    imputed, imputed_sd = out["imputed"].values, out["imputed_sd"].values
+    names = [str(n) for n in panel[FEATURE].values]
+    for k, name in enumerate(features):
+        j = names.index(name)
+        keep = ~np.isnan(imputed[:, :, j]) & np.isfinite(mean[0, :, :, k])
+        imputed[:, :, j] = np.where(keep, mean[0, :, :, k], imputed[:, :, j])
+        imputed_sd[:, :, j] = np.where(keep, sd[0, :, :, k], imputed_sd[:, :, j])
+    return out
+
+
+def ar1_ex_ante_panel(panel: xr.Dataset, train_days: np.ndarray) -> xr.Dataset:
+    """The panel with each day's measured features predicted by their own AR(1)s.
 
     Per patient and feature, the AR(1) of :mod:`migraine_bayes.state.imputation` (mean, sd,
     lag-1 autocorrelation from the patient's first ``train_days`` diary days) predicts day
@@ -393,34 +462,56 @@ def ex_ante_panel(panel: xr.Dataset, train_days: np.ndarray) -> xr.Dataset:
 
 def one_step_errors(panel: xr.Dataset, train_days: np.ndarray,
                     ahead: xr.Dataset | None = None) -> pd.DataFrame:
-    """One-step-ahead prediction error of each measured feature after the training days.
+    """Prediction errors of each measured feature after the training days, three ways.
 
-    The prediction is :func:`ex_ante_panel`'s (``ahead``, computed when not given); scored on
-    every later diary day where the feature was measured. ``mae_mean_only`` is the error of
-    predicting the patient's training mean (a prediction must beat it to carry information
-    about tomorrow).
+    Scored on every later diary day where the feature was measured: ``mae``/``mse`` of the
+    state model's one-step prediction (``ahead``: :func:`ex_ante_panel`, computed when not
+    given), ``mae_ar1`` of the feature's own AR(1), ``mae_mean_only`` of the patient's training
+    mean (a prediction must beat it to carry information about tomorrow). ``autocorrelation``
+    is the mean over patients of the feature's lag-1 autocorrelation on the training days;
+    ``horizon_days`` the longest horizon ``h`` (≤ :data:`HORIZONS`) up to which the state
+    model's ``h``-day-ahead prediction beats the patient mean at every step (the feature's
+    useful prediction horizon; 0: not even tomorrow).
     """
     if ahead is None:
         ahead = ex_ante_panel(panel, train_days)
+    ar1 = ar1_ex_ante_panel(panel, train_days)
+    features, multi, _ = filter_state(fit_state_model(panel, train_days), panel, HORIZONS)
     rows = []
     n_day = panel.sizes[DAY]
-    after = (np.arange(n_day)[None, :] >= np.asarray(train_days)[:, None]) \
-        & panel["in_diary"].values
+    train_days = np.asarray(train_days)
+    after = (np.arange(n_day)[None, :] >= train_days[:, None]) & panel["in_diary"].values
     for k, name in enumerate(str(n) for n in panel[FEATURE].values):
         if name in KNOWN_AHEAD:
             continue
         x = panel["value"].values[:, :, k]
         use = after & panel["present"].values[:, :, k].astype(bool) & ~np.isnan(x)
         pred = ahead["imputed"].values[:, :, k]
-        use &= ~np.isnan(pred)
+        use &= ~np.isnan(pred) & ~np.isnan(ar1["imputed"].values[:, :, k])
         if use.sum() < 5:
             continue
         train = ~after & panel["present"].values[:, :, k].astype(bool) & ~np.isnan(x)
         mean = np.array([np.nanmean(np.where(train[i], x[i], np.nan)) if train[i].any()
                          else np.nan for i in range(x.shape[0])])
-        err = (pred - x)[use]
         base = (mean[:, None] - x)[use]
+        mae_mean = float(np.nanmean(np.abs(base)))
+        err = (pred - x)[use]
+        rs = [lag1_autocorrelation(np.where(train[i], x[i], np.nan))
+              for i in range(x.shape[0]) if train[i].sum() >= MIN_OBSERVED]
+        horizon = 0
+        if name in features:
+            j = features.index(name)
+            for h in range(HORIZONS):
+                ok = use & np.isfinite(multi[h, :, :, j]) & np.isfinite(mean[:, None])
+                if not ok.any() or np.abs(multi[h, :, :, j] - x)[ok].mean() >= np.abs(
+                        mean[:, None] - x)[ok].mean():
+                    break
+                horizon = h + 1
         rows.append({"feature": name, "n": int(use.sum()), "mae": float(np.abs(err).mean()),
                      "mse": float((err**2).mean()),
-                     "mae_mean_only": float(np.nanmean(np.abs(base)))})
-    return pd.DataFrame(rows, columns=["feature", "n", "mae", "mse", "mae_mean_only"])
+                     "mae_ar1": float(np.abs(ar1["imputed"].values[:, :, k] - x)[use].mean()),
+                     "mae_mean_only": mae_mean,
+                     "autocorrelation": float(np.mean(rs)) if rs else np.nan,
+                     "horizon_days": horizon})
+    return pd.DataFrame(rows, columns=["feature", "n", "mae", "mse", "mae_ar1", "mae_mean_only",
+                                       "autocorrelation", "horizon_days"])

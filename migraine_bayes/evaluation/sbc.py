@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,7 @@ class SBCResult:
     ranks: pd.DataFrame
     n_draws: int  # L: ranks lie in 0..L
     p_values: dict[str, float]
+    components: dict[str, SBCResult] = field(default_factory=dict)  # course, state model
 
     @property
     def min_p_value(self) -> float:

@@ -17,6 +17,7 @@ import pandas as pd
 from ..metrics import (
     average_precision,
     brier,
+    expected_calibration_error,
     logistic_recalibration,
     net_benefit,
     observed_expected,
@@ -35,7 +36,8 @@ def validation_table(predictions: pd.DataFrame, seed: int = 0, n_boot: int = N_B
     Columns (each with ``_low``/``_high``, a 90% bootstrap interval): ``auc, auprc,
     observed_expected, citl`` (calibration-in-the-large: the intercept with ``logit(p)`` as
     offset), ``cal_intercept, cal_slope`` (``attack ~ a + b logit(p)``), ``brier,
-    brier_skill`` (1 − Brier / Brier of :data:`REFERENCE`; NaN without it); and without
+    brier_skill`` (1 − Brier / Brier of :data:`REFERENCE`; NaN without it), ``ece`` (expected
+    calibration error over 10 equal-width bins); and without
     intervals ``days, attacks, prevalence``; ``within_c`` (median within-patient AUC; its
     ``_low``/``_high`` resample patients), ``within_c_q25, within_c_q75`` (its spread over
     patients) and ``within_c_patients``.
@@ -54,6 +56,7 @@ def validation_table(predictions: pd.DataFrame, seed: int = 0, n_boot: int = N_B
                 "observed_expected": observed_expected(yy, p),
                 "citl": logistic_recalibration(yy, p, offset_only=True)[0],
                 "cal_intercept": intercept, "cal_slope": slope, "brier": score,
+                "ece": expected_calibration_error(yy, p),
                 "brier_skill": 1.0 - score / reference if reference > 0 else np.nan}
 
     rows = []

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from ..course import acute_response
 from ..dims import FEATURE, INTERVENTION, PATIENT
 from ..errors import InputDataError, Problem
 from ..forecast import Draws
@@ -246,33 +247,58 @@ class PatientSimulator:
                            "source": item.prior["source"]}
 
     def _pain_free(self, item: Intervention) -> tuple[np.ndarray, dict]:
-        """P(pain-free at 2 h) of the scenario's drug and of the patient's current practice."""
+        """P(pain-free at 2 h) of the scenario's drug and of the patient's current practice.
+
+        From the twin's course posterior (:mod:`migraine_bayes.course`: this patient's treated
+        attacks pooled with the cohort's and the catalogue's published rate); a twin saved
+        without one falls back to the published rate updated with the patient's counts.
+        """
         acute = self.history.get("acute", {})
-        draws, treated, free = self._pain_free_draws(item.name, item.prior["pain_free_2h"])
+        draws, rec, basis, treated, free = self._acute_draws(item.name,
+                                                            item.prior["pain_free_2h"])
         if acute:  # current practice: the acute drug the patient used most
             current = max(acute, key=lambda d: acute[d][0])
             entry = catalogue()["acute"].get(current)
             q0 = entry["pain_free_2h"] if entry else acute[current][1] / max(acute[current][0], 1)
-            now, *_ = self._pain_free_draws(current, q0)
+            now, *_ = self._acute_draws(current, q0)
         else:
             current = "untreated"
             q0 = item.prior["pain_free_2h_placebo"]
             now = self._betas("pain_free:untreated", q0 * PAIN_FREE_PRIOR_N,
                               (1 - q0) * PAIN_FREE_PRIOR_N)
-        return draws, {"intervention": item.name,
-                       "basis": ("published prior updated with the patient's treated attacks"
-                                 if treated else "published prior"),
-                       "pain_free_2h": _summary(draws), "patient_treated_attacks": [free, treated],
-                       "current_practice": current, "current_pain_free_2h": _summary(now),
-                       "p_better_than_current": float((draws > now).mean()),
-                       "note": "acts on attack outcomes: the number of attacks is unchanged",
-                       "source": item.prior["source"]}
+        ev = {"intervention": item.name, "basis": basis,
+              "pain_free_2h": _summary(draws), "patient_treated_attacks": [free, treated],
+              "current_practice": current, "current_pain_free_2h": _summary(now),
+              "p_better_than_current": float((draws > now).mean()),
+              "note": "acts on attack outcomes: the number of attacks is unchanged",
+              "source": item.prior["source"]}
+        if rec is not None:
+            ev["recurrence_48h"] = _summary(rec)
+            ev["sustained_pain_free_48h"] = _summary(draws * (1 - rec))
+        return draws, ev
 
-    def _pain_free_draws(self, drug: str, q: float) -> tuple[np.ndarray, int, int]:
-        """Beta posterior draws of a drug's pain-free rate: published ``q`` + own attacks."""
+    def _acute_draws(self, drug: str, q: float
+                     ) -> tuple[np.ndarray, np.ndarray | None, str, int, int]:
+        """Draws of a drug's pain-free rate (and recurrence), their basis, the patient's counts.
+
+        With a course posterior its draws are resampled (the same indices in every scenario:
+        common random numbers); otherwise Beta draws of the published ``q`` + own attacks.
+        """
         treated, free = self.history.get("acute", {}).get(drug, [0, 0])
+        course = self.twin.course
+        if course is not None and drug in [str(d) for d in course["acute_drug"].values]:
+            resp = acute_response(course, self.patient, drug)
+            rng = np.random.default_rng([self.seed, _stable(self.patient), _stable(drug)])
+            idx = rng.integers(resp["pain_free_2h"].size, size=self.n_draws)
+            basis = resp["basis"]
+            if basis == "this patient's attacks":
+                basis = "this patient's treated attacks, pooled with the cohort and the prior"
+            return (resp["pain_free_2h"][idx], resp["recurrence_48h"][idx], basis, treated,
+                    free)
         a, b = q * PAIN_FREE_PRIOR_N + free, (1 - q) * PAIN_FREE_PRIOR_N + treated - free
-        return self._betas(f"pain_free:{drug}", a, b), treated, free
+        basis = ("published prior updated with the patient's treated attacks" if treated
+                 else "published prior")
+        return self._betas(f"pain_free:{drug}", a, b), None, basis, treated, free
 
 
 def _particles(twin: DigitalTwin, patient: str, diary_days: int, n_post: int,

@@ -22,6 +22,9 @@ import numpy as np
 import pandas as pd
 
 from .. import atomic
+from ..course import course_summary
+from ..course.predict import warning_symptoms
+from ..dims import PATIENT
 from ..metrics import calibration_curve
 from ..sensitivity import (
     interactions,
@@ -52,6 +55,7 @@ SECTIONS = {"summary": "Summary", "data": "Data and outcome", "methods": "Model 
             "diagnostics": "Sampler diagnostics", "checks": "Posterior predictive checks",
             "sensitivities": "Trigger sensitivities",
             "treatments": "Treatments: N-of-1 report (CENT 2015)",
+            "course": "Attack course and acute response",
             "validation": "Validation: forecasts walked forward (TRIPOD+AI)",
             "interventions": "Counterfactual interventions",
             "tripod": "TRIPOD+AI checklist"}
@@ -110,6 +114,7 @@ def build_report(twin, out: str | os.PathLike, backtest: dict | None = None,
         _sensitivities(doc, twin, sens, shown)
         step("treatments")
         _treatments(doc, treat)
+        _course(doc, twin, shown)
         step("validation")
         if backtest is not None:
             _backtest(doc, backtest, shown)
@@ -154,6 +159,11 @@ def build_patient_report(twin, patient: str, out: str | os.PathLike,
         if len(mine):
             doc.section("treatments", "Treatments")
             _treatment_table(doc, mine)
+        if twin.course is not None:
+            rows = course_summary(twin.course.sel({PATIENT: [patient]}))
+            if len(rows):
+                doc.section("course", "How the attacks unfold")
+                doc.table(rows.drop(columns="patient_id"))
         step("checks")
         doc.section("checks", "The twin against the diary")
         c = patient_checks(twin, patient, seed=seed)
@@ -394,6 +404,37 @@ def _treatments(doc: Document, treat: pd.DataFrame) -> None:
                    f"treatment-{name}")
 
 
+def _course(doc: Document, twin, shown: list[str]) -> None:
+    doc.section("course", SECTIONS["course"])
+    if twin.course is None:
+        doc.paragraph("This twin was saved without a course posterior: refit it to add one.")
+        return
+    rows = course_summary(twin.course.sel({PATIENT: shown}), symptoms=False)
+    if not len(rows):
+        doc.paragraph("The diaries record no attack course (no end, severity, aura, prodrome "
+                      "or acute outcome): nothing to show.")
+        return
+    doc.paragraph(
+        "How each patient's attacks unfold and respond (migraine_bayes.course): the share of "
+        "attacks with a prodrome and with aura, the median hours of the prodrome before the "
+        "headache, of the headache and of the postdrome, the mean peak severity (0–3), and per "
+        "acute drug the probability of being pain-free at 2 h and of the headache returning "
+        "within 48 h: posterior mean (90% interval); and the premonitory symptoms that at "
+        "least 30% of the patient's prodromes list (posterior mean). "
+        "Every quantity is partially pooled across patients (logit-normal, log-normal and "
+        "Dirichlet hierarchies integrated exactly over their hyperparameters); acute drugs "
+        "start from the catalogue's published rates, so a patient with few treated attacks "
+        "is close to the trial figure. A headache or postdrome cut short by the next attack "
+        "counts as at least that long.")
+    wide = rows.assign(value=[f"{m:.2g} ({lo:.2g}–{hi:.2g})" for m, lo, hi in
+                              zip(rows["mean"], rows["low"], rows["high"], strict=True)])
+    table = (wide.pivot(index="patient_id", columns="quantity", values="value")
+             .reindex(columns=list(dict.fromkeys(rows["quantity"]))).rename_axis(columns=None))
+    table["prodromes usually list"] = [", ".join(warning_symptoms(twin.course, p)) or "–"
+                                       for p in table.index]
+    doc.table(table.reset_index())
+
+
 def _backtest(doc: Document, bt: dict, shown: list[str]) -> None:
     meta = bt.get("meta", {})
     doc.section("validation", SECTIONS["validation"])
@@ -459,9 +500,12 @@ def _backtest(doc: Document, bt: dict, shown: list[str]) -> None:
                    "Each patient's one-day-ahead attack probability with its 90% interval; "
                    "triangles mark the attacks that happened.", "forecasts")
     if "state_errors" in bt and len(bt["state_errors"]):
-        doc.paragraph("One-step-ahead prediction error of the measured features on the "
-                      "backtest days (MAE in the feature's units; 'mean only' predicts the "
-                      "patient's training mean):")
+        doc.paragraph("Predicting the measured state: one-step-ahead error of each feature "
+                      "on the backtest days (MAE in the feature's units) of the state model "
+                      "(the pooled VAR(1) the ex-ante forecasts use), of the feature's own "
+                      "AR(1) and of the patient's training mean; the feature's lag-1 "
+                      "autocorrelation; and the horizon (days) up to which the state model "
+                      "beats the mean:")
         doc.table(bt["state_errors"])
 
 

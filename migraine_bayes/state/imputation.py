@@ -31,12 +31,24 @@ def ar1_parameters(x: np.ndarray) -> tuple[float, float, float]:
     obs = x[~np.isnan(x)]
     mu = float(obs.mean())
     s = float(obs.std())
+    return mu, s, float(np.clip(lag1_autocorrelation(x), 0.0, MAX_R))
+
+
+def lag1_autocorrelation(x: np.ndarray) -> float:
+    """Lag-1 autocorrelation of a gappy series from its consecutive observed pairs.
+
+    Centred and scaled by the whole series' mean and sd; 0 with fewer than 3 pairs or no
+    spread. Not clipped (a day-to-day change is negatively autocorrelated).
+    """
+    obs = x[~np.isnan(x)]
+    if obs.size == 0:
+        return 0.0
+    mu, s = obs.mean(), obs.std()
     pair = ~np.isnan(x[:-1]) & ~np.isnan(x[1:])
-    r = 0.0
-    if pair.sum() >= 3 and s > 0:
-        a, b = x[:-1][pair] - mu, x[1:][pair] - mu
-        r = float(np.clip((a * b).mean() / s**2, 0.0, MAX_R))
-    return mu, s, r
+    if pair.sum() < 3 or s <= 0:
+        return 0.0
+    a, b = x[:-1][pair] - mu, x[1:][pair] - mu
+    return float((a * b).mean() / s**2)
 
 
 def distance_to_previous(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
