@@ -25,6 +25,7 @@ import xarray as xr
 
 from . import __version__, atomic, audit, history
 from .course import fit_course, next_attack
+from .course.model import attacks_digest
 from .course.prodrome import with_prodrome
 from .dims import DAY, FEATURE, INTERVENTION, PATIENT
 from .errors import MigraineBayesError
@@ -506,9 +507,11 @@ class DigitalTwin:
                      for d, p, y, e in zip(dates, res["p_pred"], res["y"], res["ess"],
                                            strict=True)]
         self.panel, self.filter_state = panel, state
-        # the course posterior is exact and cheap: refit on every attack recorded so far
-        self.course = fit_course(cohort.attacks, cohort.patient_ids, keep=self.patients,
-                                 seed=seed)
+        # the course posterior is exact and cheap: refit when the attacks recorded changed
+        if self.course is None or self.course.attrs.get("attacks_digest") != attacks_digest(
+                cohort.attacks, cohort.patient_ids):
+            self.course = fit_course(cohort.attacks, cohort.patient_ids, keep=self.patients,
+                                     seed=seed)
         info = self.meta.get("filter") or {"updates": 0}
         self.meta["filter"] = {
             "updates": int(info["updates"]) + 1,

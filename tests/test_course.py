@@ -16,10 +16,11 @@ from migraine_bayes.synthetic import simulate_cohort
 
 @pytest.fixture(scope="module")
 def generated():
-    """Two generated cohorts of 30 patients × 240 days with their course posteriors."""
+    """Two generated cohorts of 30 patients × 240 days (no wearables: the course does not
+    read them, and they are the slow part of the generator) with their course posteriors."""
     out = []
     for seed in (3, 4):
-        sc = simulate_cohort(30, 240, seed=seed)
+        sc = simulate_cohort(30, 240, seed=seed, wearable_fraction=0.0)
         out.append((sc, fit_course(sc.cohort.attacks, sc.cohort.patient_ids, seed=seed)))
     return out
 

@@ -21,6 +21,7 @@ hyperparameters, so a new patient's predictive is one more normal (Dirichlet) dr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from scipy import special, stats
@@ -49,21 +50,33 @@ def _jitter(values: np.ndarray, grid: np.ndarray, rng: np.random.Generator) -> n
     return values + rng.uniform(-step / 2, step / 2, values.shape)
 
 
+@cache
+def _logit_normal_grid(m0: float, s0: float, sigma_scale: float
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hyperparameter grids and the normal weights (M, G, T) of each point on :data:`THETA`.
+
+    Cached: every family with the same prior shares them (read-only).
+    """
+    mu_grid = np.linspace(max(m0 - 4 * s0, -8), min(m0 + 4 * s0, 8), N_MU)
+    sigma_grid = np.linspace(0.03, 3.5 * sigma_scale, N_SIGMA)
+    z = (THETA[None, None, :] - mu_grid[:, None, None]) / sigma_grid[None, :, None]
+    dens = np.exp(-0.5 * z**2)
+    dens /= dens.sum(axis=-1, keepdims=True)
+    for a in (mu_grid, sigma_grid, dens):
+        a.setflags(write=False)
+    return mu_grid, sigma_grid, dens
+
+
 def binomial(k: np.ndarray, n: np.ndarray, prior_mu: tuple[float, float], sigma_scale: float,
              n_draws: int, rng: np.random.Generator) -> Pooled:
     """Logit-normal binomial: draws of ``p_i`` (S, P) and ``mu``, ``sigma`` (S,)."""
     k, n = np.asarray(k, float), np.asarray(n, float)
     m0, s0 = prior_mu
-    mu_grid = np.linspace(max(m0 - 4 * s0, -8), min(m0 + 4 * s0, 8), N_MU)
-    sigma_grid = np.linspace(0.03, 3.5 * sigma_scale, N_SIGMA)
+    mu_grid, sigma_grid, dens = _logit_normal_grid(float(m0), float(s0), float(sigma_scale))
     log_p, log_q = special.log_expit(THETA), special.log_expit(-THETA)
     lik = k[:, None] * log_p[None, :] + (n - k)[:, None] * log_q[None, :]  # (P, T)
     top = lik.max(axis=1, keepdims=True)
     lik_e = np.exp(lik - top)
-    step = THETA[1] - THETA[0]
-    dens = stats.norm.pdf(THETA[None, None, :], mu_grid[:, None, None],
-                          sigma_grid[None, :, None]) * step  # (M, G, T)
-    dens /= dens.sum(axis=-1, keepdims=True)
     marg = np.einsum("pt,mgt->mgp", lik_e, dens)  # (M, G, P)
     log_post = (np.log(np.clip(marg, 1e-300, None)).sum(-1)
                 + stats.norm.logpdf(mu_grid, m0, s0)[:, None]

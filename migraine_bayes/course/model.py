@@ -21,12 +21,15 @@ variable [dims]           what (per patient)                                    
 
 The dataset (the twin's ``course`` group) also holds every family's hyperparameter draws
 (``<variable>_mu``, ``_sigma``; ``phase_mu``/``phase_tau``/``log_sd_h``; ``severity_kappa``),
-from which a patient the twin has not seen gets the population's predictive, and the counts
-behind each patient's posterior (``n_*``): with none, a drug's posterior *is* its published
-prior pooled with the cohort's.
+from which a patient the twin has not seen gets the population's predictive, the counts
+behind each patient's posterior (``n_*``) and the cohort's behind the population level
+(``cohort_n_*`` [acute_drug], over every pooled patient, kept or not): with none of its own, a
+patient's drug posterior is the published prior pooled with the cohort's attacks.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import pandas as pd
@@ -116,11 +119,11 @@ def fit_course(attacks: pd.DataFrame, patients: list[str], keep: list[str] | Non
         _put(data_vars, name, draws, hyper, n.sum() > 0)
     # symptoms named in the prodromes
     sym_draws, sym_mu, sym_sigma, sym_n = [], [], [], []
+    with_pro = [by[p][by[p]["prodrome"].fillna(False).astype(bool)] for p in patients]
+    listed = [r["symptoms"].tolist() for r in with_pro]
+    n = np.array([float(len(t)) if any(t) else 0.0 for t in listed])  # prodromes of listers
     for s in symptoms:
-        with_pro = [by[p][by[p]["prodrome"].fillna(False).astype(bool)] for p in patients]
-        k = np.array([float(r["symptoms"].map(lambda t, s=s: s in t).sum()) for r in with_pro])
-        n = np.array([float(len(r)) if r["symptoms"].map(bool).any() else 0.0
-                      for r in with_pro])
+        k = np.array([float(sum(s in x for x in t)) for t in listed])
         d, h = pooled(k, n, BINOMIAL_PRIORS["p_symptom"])
         sym_draws.append(d), sym_mu.append(h["mu"]), sym_sigma.append(h["sigma"])
         sym_n.append(k)
@@ -179,9 +182,20 @@ def fit_course(attacks: pd.DataFrame, patients: list[str], keep: list[str] | Non
     ds = xr.Dataset(data_vars, coords={
         DRAW: np.arange(n_draws), PATIENT: list(patients), PHASE: list(PHASES),
         SEVERITY: np.arange(4), SYMPTOM: symptoms, DRUG: drugs})
+    for outcome in ("pain_free_2h", "recurrence_48h"):  # everyone pooled, kept or not
+        ds[f"cohort_n_{outcome}"] = ds[f"n_{outcome}"].sum(PATIENT)
     ds.attrs["about"] = ("attack course and acute response: migraine_bayes.course "
                          "(exact hierarchical posteriors on a grid of the hyperparameters)")
+    ds.attrs["pooled_patients"] = len(patients)
+    ds.attrs["attacks_digest"] = attacks_digest(attacks, patients)
     return ds.sel({PATIENT: keep})
+
+
+def attacks_digest(attacks: pd.DataFrame, patients: list[str]) -> str:
+    """SHA-256 of the attack rows of ``patients`` (what a course posterior was fitted on)."""
+    a = attacks[attacks["patient_id"].isin(patients)].sort_values(["patient_id", "onset"])
+    rows = pd.util.hash_pandas_object(a.astype(str), index=False).to_numpy()
+    return hashlib.sha256(rows.tobytes() + ",".join(sorted(patients)).encode()).hexdigest()
 
 
 def _phase(by: dict[str, pd.DataFrame], patients: list[str], phase: str, n_draws: int,

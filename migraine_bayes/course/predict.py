@@ -85,7 +85,7 @@ def acute_response(course: xr.Dataset, patient: str, drug: str) -> dict:
     rec = patient_draws(course, patient, "p_recurrence").sel({DRUG: drug}).values
     own = (float(course["n_pain_free_2h"].sel({PATIENT: patient, DRUG: drug}))
            if patient in [str(p) for p in course[PATIENT].values] else 0.0)
-    cohort = float(course["n_pain_free_2h"].sel({DRUG: drug}).sum())
+    cohort = float(course["cohort_n_pain_free_2h"].sel({DRUG: drug}))
     _, _, source = drug_prior(drug, "pain_free_2h")
     basis = ("this patient's attacks" if own else
              "the cohort's attacks and the published prior" if cohort else
