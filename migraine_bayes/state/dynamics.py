@@ -13,7 +13,8 @@ weekly rhythm are the patient's own, partially pooled across patients: every row
 for its cross-effects. Given the noise variances (plug-in, from each patient's ridge residuals)
 and the three scales (type-II maximum likelihood over grids), the
 posterior of ``b_k`` and of every patient's row is Gaussian and exact — no sampler.
-A lagged value missing on a training day enters at the panel's AR(1)-bridge imputation.
+A lagged value missing on a training day enters carried forward from the last observed one
+(decaying to the patient's mean at the feature's own AR(1) rate; never from a later day).
 
 Prediction runs a Kalman filter through each patient's days: missing days and items are
 simply not observed, so the state is carried across gaps with growing uncertainty, and the
@@ -32,7 +33,7 @@ import xarray as xr
 from ..dims import DAY, FEATURE, PATIENT
 from ..registry import Registry
 from .derived import KNOWN_AHEAD
-from .imputation import MIN_OBSERVED
+from .imputation import MAX_R, MIN_OBSERVED, distance_to_previous, lag1_autocorrelation
 
 WEEKDAYS = 7
 TAU_WEEKDAY = (0.03, 0.1, 0.3)  # between-patient sd of a weekday's level (standardised)
@@ -95,12 +96,11 @@ def state_features(panel: xr.Dataset) -> list[str]:
     return [str(f) for f in panel[FEATURE].values if str(f) not in KNOWN_AHEAD]
 
 
-def _series(panel: xr.Dataset, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Observed values (P, T, K) with NaN where missing, and the bridge imputation."""
+def _series(panel: xr.Dataset, features: list[str]) -> np.ndarray:
+    """Observed values (P, T, K) of ``features`` on diary days, NaN where missing."""
     sel = panel.sel({FEATURE: features})
     present = sel["present"].values.astype(bool) & panel["in_diary"].values[:, :, None]
-    x = np.where(present, sel["value"].values, np.nan)
-    return x, sel["imputed"].values
+    return np.where(present, sel["value"].values, np.nan)
 
 
 def _weekday(panel: xr.Dataset) -> np.ndarray:
@@ -122,7 +122,7 @@ def fit_state_model(panel: xr.Dataset, train_days: np.ndarray | None = None) -> 
 
     """
     features = state_features(panel)
-    x, bridge = _series(panel, features)
+    x = _series(panel, features)
     n_p, n_t, n_k = x.shape
     train = np.full(n_p, n_t) if train_days is None else np.asarray(train_days, int)
     before = np.arange(n_t)[None, :] < train[:, None]
@@ -140,8 +140,7 @@ def fit_state_model(panel: xr.Dataset, train_days: np.ndarray | None = None) -> 
     center = np.where(own, center, pop_center)
     scale = np.where(own, scale, pop_scale)
     z = (x - center[:, None]) / scale[:, None]
-    zb = np.where(np.isnan(z), (bridge - center[:, None]) / scale[:, None], z)
-    zb = np.where(np.isnan(zb), 0.0, zb)
+    zb = _carried(z, train)
     dow = _weekday(panel)
     d = WEEKDAYS + n_k
     # sufficient statistics per patient and target
@@ -180,6 +179,29 @@ def fit_state_model(panel: xr.Dataset, train_days: np.ndarray | None = None) -> 
     return StateModel(features, [str(p) for p in panel[PATIENT].values], center, scale,
                       fitted, coef_mean, coef_cov, noise, pop_mean, pop_cov, pop_noise,
                       pop_center, pop_scale, tau)
+
+
+def _carried(z: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """Standardised series (P, T, K) with each missing training day filled from the past only.
+
+    A value missing ``a`` days after the last observed one ``z0`` enters as ``r^a z0`` (the
+    feature's own AR(1) towards the patient's mean, ``r`` from its training days); nothing
+    before: 0. Never reads a day at or after ``train`` (a two-sided bridge would, near the
+    cut).
+    """
+    out = np.zeros_like(z)
+    for i in range(z.shape[0]):
+        for k in range(z.shape[2]):
+            x = z[i, : train[i], k]
+            seen = ~np.isnan(x)
+            if not seen.any():
+                continue
+            r = float(np.clip(lag1_autocorrelation(x), 0.0, MAX_R))
+            a, last = distance_to_previous(seen)
+            prev = np.where(last >= 0, x[np.clip(last, 0, None)], 0.0)
+            with np.errstate(invalid="ignore"):
+                out[i, : train[i], k] = np.where(seen, x, np.where(last >= 0, r**a * prev, 0.0))
+    return out
 
 
 def _fit_target(k: int, xtx: np.ndarray, xty: np.ndarray, yty: np.ndarray, n: np.ndarray,
@@ -273,7 +295,7 @@ def filter_state(model: StateModel, panel: xr.Dataset, horizons: int = 1
     """
     names = [str(f) for f in panel[FEATURE].values]
     features = [f for f in model.features if f in names]
-    x, _ = _series(panel, features)
+    x = _series(panel, features)
     systematic = panel["systematic_missing"].sel({FEATURE: features}).values.astype(bool)
     dow = _weekday(panel)
     n_p, n_t, n_k = x.shape
