@@ -192,7 +192,10 @@ class DigitalTwin:
         say("attack course and acute response (pooled over the cohort's attacks)")
         course = (fit_course(cohort.attacks, cohort.patient_ids, seed=settings.seed)
                   if course is None else course)
-        twin = cls(posterior, panel, meta, course=course.sel({PATIENT: design.patients}))
+        course = course.sel({PATIENT: design.patients})
+        course.attrs = {**course.attrs,  # a new dict: selections share their attrs
+                        "own_attacks_digest": attacks_digest(cohort.attacks, design.patients)}
+        twin = cls(posterior, panel, meta, course=course)
         if validate:
             say("time-ordered validation fit (last 20% of diary days held out)")
             twin.meta["validation"] = _validate(panel, design, domain, prior, settings,
@@ -507,11 +510,13 @@ class DigitalTwin:
                      for d, p, y, e in zip(dates, res["p_pred"], res["y"], res["ess"],
                                            strict=True)]
         self.panel, self.filter_state = panel, state
-        # the course posterior is exact and cheap: refit when the attacks recorded changed
-        if self.course is None or self.course.attrs.get("attacks_digest") != attacks_digest(
-                cohort.attacks, cohort.patient_ids):
+        # the course posterior is exact and cheap (~0.5 s): refit, pooled over the cohort,
+        # when the twin's own patients recorded new attacks (others' refresh the next fit)
+        own = attacks_digest(cohort.attacks, self.patients)
+        if self.course is None or self.course.attrs.get("own_attacks_digest") != own:
             self.course = fit_course(cohort.attacks, cohort.patient_ids, keep=self.patients,
                                      seed=seed)
+            self.course.attrs = {**self.course.attrs, "own_attacks_digest": own}
         info = self.meta.get("filter") or {"updates": 0}
         self.meta["filter"] = {
             "updates": int(info["updates"]) + 1,

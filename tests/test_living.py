@@ -91,7 +91,13 @@ def test_update_one_day_moves_the_forecast_and_survives_save(fitted, cohort, tmp
 def test_update_after_a_latent_shift_beats_the_unupdated_twin(fitted, cohort) -> None:
     twin = DigitalTwin.load(fitted)
     data = shifted(cohort, FIT_DAYS, FIT_DAYS + 41, share=0.25)
+    seen = float(twin.course["n_attacks"].sel(patient=PID))
+    course = twin.course
     table = twin.update(data)
+    # the attack course learns the new attacks; an update without new ones keeps it
+    assert twin.course is not course and float(twin.course["n_attacks"].sel(patient=PID)) > seen
+    kept = twin.course
+    assert twin.update(data).empty and twin.course is kept
     known = table["outcome"].notna().to_numpy()
     days = np.arange(FIT_DAYS, FIT_DAYS + len(table))
     y = table["outcome"].to_numpy()[known]

@@ -187,12 +187,11 @@ def fit_course(attacks: pd.DataFrame, patients: list[str], keep: list[str] | Non
     ds.attrs["about"] = ("attack course and acute response: migraine_bayes.course "
                          "(exact hierarchical posteriors on a grid of the hyperparameters)")
     ds.attrs["pooled_patients"] = len(patients)
-    ds.attrs["attacks_digest"] = attacks_digest(attacks, patients)
     return ds.sel({PATIENT: keep})
 
 
 def attacks_digest(attacks: pd.DataFrame, patients: list[str]) -> str:
-    """SHA-256 of the attack rows of ``patients`` (what a course posterior was fitted on)."""
+    """SHA-256 of the attack rows of ``patients`` (has a twin's course seen these attacks)."""
     a = attacks[attacks["patient_id"].isin(patients)].sort_values(["patient_id", "onset"])
     rows = pd.util.hash_pandas_object(a.astype(str), index=False).to_numpy()
     return hashlib.sha256(rows.tobytes() + ",".join(sorted(patients)).encode()).hexdigest()
