@@ -82,7 +82,7 @@ def test_the_state_model_keeps_the_ex_ante_twins_auc(tmp_path) -> None:
                             refit_every=62, state_model=m) for m in ("var", "ar1")}
     twin = {m: r.predictions[r.predictions["model"] == "twin"].set_index(
         ["patient_id", "date"]) for m, r in runs.items()}
-    both = twin["var"].join(twin["ar1"], rsuffix="_ar1", how="inner")
+    both = twin["var"].join(twin["ar1"], suffixes=("", "_ar1"), how="inner")
     y, p, q = (both[c].to_numpy(float) for c in ("attack", "p_attack", "p_attack_ar1"))
     rng = np.random.default_rng(0)
     diff = [roc_auc(y[b], p[b]) - roc_auc(y[b], q[b])
