@@ -25,7 +25,7 @@ import xarray as xr
 
 from . import __version__, atomic, audit, history
 from .course import fit_course, next_attack
-from .course.model import attacks_digest
+from .course.model import attacks_digest, course_of
 from .course.prodrome import with_prodrome
 from .dims import DAY, FEATURE, INTERVENTION, PATIENT
 from .errors import MigraineBayesError
@@ -190,12 +190,10 @@ class DigitalTwin:
         if prior is None and deviations != "normal":
             meta["deviations"] = deviations
         say("attack course and acute response (pooled over the cohort's attacks)")
-        course = (fit_course(cohort.attacks, cohort.patient_ids, seed=settings.seed)
-                  if course is None else course)
-        course = course.sel({PATIENT: design.patients})
-        course.attrs = {**course.attrs,  # a new dict: selections share their attrs
-                        "own_attacks_digest": attacks_digest(cohort.attacks, design.patients)}
-        twin = cls(posterior, panel, meta, course=course)
+        if course is None:
+            course = fit_course(cohort.attacks, cohort.patient_ids, seed=settings.seed)
+        twin = cls(posterior, panel, meta, course=course_of(
+            course, design.patients, attacks_digest(cohort.attacks, design.patients)))
         if validate:
             say("time-ordered validation fit (last 20% of diary days held out)")
             twin.meta["validation"] = _validate(panel, design, domain, prior, settings,
@@ -514,9 +512,8 @@ class DigitalTwin:
         # when the twin's own patients recorded new attacks (others' refresh the next fit)
         own = attacks_digest(cohort.attacks, self.patients)
         if self.course is None or self.course.attrs.get("own_attacks_digest") != own:
-            self.course = fit_course(cohort.attacks, cohort.patient_ids, keep=self.patients,
-                                     seed=seed)
-            self.course.attrs = {**self.course.attrs, "own_attacks_digest": own}
+            self.course = course_of(fit_course(cohort.attacks, cohort.patient_ids, seed=seed),
+                                    self.patients, own)
         info = self.meta.get("filter") or {"updates": 0}
         self.meta["filter"] = {
             "updates": int(info["updates"]) + 1,

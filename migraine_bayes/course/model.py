@@ -118,7 +118,7 @@ def fit_course(attacks: pd.DataFrame, patients: list[str], keep: list[str] | Non
         draws, hyper = pooled(k, n, BINOMIAL_PRIORS[name])
         _put(data_vars, name, draws, hyper, n.sum() > 0)
     # symptoms named in the prodromes
-    sym_draws, sym_mu, sym_sigma, sym_n = [], [], [], []
+    sym_draws, sym_mu, sym_sigma, sym_k = [], [], [], []
     with_pro = [by[p][by[p]["prodrome"].fillna(False).astype(bool)] for p in patients]
     listed = [r["symptoms"].tolist() for r in with_pro]
     n = np.array([float(len(t)) if any(t) else 0.0 for t in listed])  # prodromes of listers
@@ -126,13 +126,13 @@ def fit_course(attacks: pd.DataFrame, patients: list[str], keep: list[str] | Non
         k = np.array([float(sum(s in x for x in t)) for t in listed])
         d, h = pooled(k, n, BINOMIAL_PRIORS["p_symptom"])
         sym_draws.append(d), sym_mu.append(h["mu"]), sym_sigma.append(h["sigma"])
-        sym_n.append(k)
-    any_symptom = np.sum(sym_n) > 0
+        sym_k.append(k)
+    any_symptom = np.sum(sym_k) > 0
     data_vars["p_symptom"] = ((DRAW, PATIENT, SYMPTOM), _nan_unless(np.stack(sym_draws, -1),
                                                                     any_symptom))
     data_vars["p_symptom_mu"] = ((DRAW, SYMPTOM), np.stack(sym_mu, -1))
     data_vars["p_symptom_sigma"] = ((DRAW, SYMPTOM), np.stack(sym_sigma, -1))
-    data_vars["n_symptom"] = ((PATIENT, SYMPTOM), np.stack(sym_n, -1))
+    data_vars["k_symptom"] = ((PATIENT, SYMPTOM), np.stack(sym_k, -1))  # prodromes listing it
     # phase durations
     logm, mus, taus, sds, n_phase = [], [], [], [], []
     for phase in PHASES:
@@ -188,6 +188,17 @@ def fit_course(attacks: pd.DataFrame, patients: list[str], keep: list[str] | Non
                          "(exact hierarchical posteriors on a grid of the hyperparameters)")
     ds.attrs["pooled_patients"] = len(patients)
     return ds.sel({PATIENT: keep})
+
+
+def course_of(course: xr.Dataset, patients: list[str], digest: str) -> xr.Dataset:
+    """``course`` kept for ``patients``, stamped with their attacks' digest.
+
+    ``digest``: :func:`attacks_digest` of the patients' attacks, kept as the attribute
+    ``own_attacks_digest`` (an update refits the course when it changes).
+    """
+    out = course.sel({PATIENT: patients})
+    out.attrs = {**course.attrs, "own_attacks_digest": digest}  # selections share attrs
+    return out
 
 
 def attacks_digest(attacks: pd.DataFrame, patients: list[str]) -> str:

@@ -231,7 +231,9 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
     known = forecasts[forecasts["attack"].notna()]
     predictions = [known.assign(model="twin")[["patient_id", "date", "model", "p_attack",
                                                 "attack"]]]
-    ahead = ex_ante_panel(panel, n_train, state_model)  # the baselines' ex-ante features
+    # one state-model fit on the training days: the baselines' ex-ante features, state errors
+    states = state_predictions(panel, n_train, HORIZONS)
+    ahead = ex_ante_panel(panel, n_train, state_model, states)
     if baselines:
         say("forecasting the same days with the baselines")
         predictions.append(baseline_forecasts(
@@ -250,7 +252,7 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
     history = known.set_index(["patient_id", "date"])["day"]
     by_history = scores_by_history(predictions, history, threshold, seed=seed)
     by_patient = within_patient_aucs(predictions)
-    state_errors = one_step_errors(panel, n_train, ahead)
+    state_errors = one_step_errors(panel, n_train, ahead, states)
     forecasts = forecasts.rename(columns={"day": "history_days"})[
         [*BACKTEST_COLUMNS, "origin", "history_days"]]
     return BacktestResult(forecasts, predictions, scores, state_errors, information,
@@ -384,21 +386,32 @@ def forecast_design(ahead: xr.Dataset, observed: Design, outcome: str) -> Design
     return Design(**{**observed.__dict__, "z_mean": z_mean, "z_var": z_var})
 
 
-def ex_ante_panel(panel: xr.Dataset, train_days: np.ndarray, state_model: str = "var"
-                  ) -> xr.Dataset:
+def state_predictions(panel: xr.Dataset, train_days: np.ndarray, horizons: int = 1
+                      ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The state model fitted on the first ``train_days`` days, filtered over the panel.
+
+    :func:`migraine_bayes.state.dynamics.filter_state`'s ``(features, mean, sd)``, each
+    array (horizons, P, T, K).
+    """
+    return filter_state(fit_state_model(panel, train_days), panel, horizons)
+
+
+def ex_ante_panel(panel: xr.Dataset, train_days: np.ndarray, state_model: str = "var",
+                  predictions: tuple | None = None) -> xr.Dataset:
     """The panel with each day's measured features predicted from the days before it.
 
     ``state_model``: ``var`` (default) — the pooled Bayesian VAR(1) of
     :mod:`migraine_bayes.state.dynamics`, fitted on each patient's first ``train_days`` days and
     Kalman-filtered over the rest (mean and sd of the one-step predictive); ``ar1`` — each
     feature's own AR(1) (:func:`ar1_ex_ante_panel`). Features known ahead and features a
-    patient never measures are left as they are.
+    patient never measures are left as they are. ``predictions``: :func:`state_predictions`
+    of the same panel and training days, when already computed.
     """
     if state_model not in STATE_MODELS:
         raise ValueError(f"state_model must be one of {STATE_MODELS}, got {state_model!r}")
     if state_model == "ar1":
         return ar1_ex_ante_panel(panel, train_days)
-    features, mean, sd = filter_state(fit_state_model(panel, train_days), panel)
+    features, mean, sd = predictions or state_predictions(panel, train_days)
     out = panel.copy(deep=True)
     imputed, imputed_sd = out["imputed"].values, out["imputed_sd"].values
     names = [str(n) for n in panel[FEATURE].values]
@@ -461,7 +474,8 @@ def ar1_ex_ante_panel(panel: xr.Dataset, train_days: np.ndarray) -> xr.Dataset:
 
 
 def one_step_errors(panel: xr.Dataset, train_days: np.ndarray,
-                    ahead: xr.Dataset | None = None) -> pd.DataFrame:
+                    ahead: xr.Dataset | None = None, predictions: tuple | None = None
+                    ) -> pd.DataFrame:
     """Prediction errors of each measured feature after the training days, three ways.
 
     Scored on every later diary day where the feature was measured: ``mae``/``mse`` of the
@@ -471,12 +485,14 @@ def one_step_errors(panel: xr.Dataset, train_days: np.ndarray,
     is the mean over patients of the feature's lag-1 autocorrelation on the training days;
     ``horizon_days`` the longest horizon ``h`` (≤ :data:`HORIZONS`) up to which the state
     model's ``h``-day-ahead prediction beats the patient mean at every step (the feature's
-    useful prediction horizon; 0: not even tomorrow).
+    useful prediction horizon; 0: not even tomorrow). ``predictions``:
+    :func:`state_predictions` with :data:`HORIZONS` horizons, when already computed.
     """
+    predictions = predictions or state_predictions(panel, train_days, HORIZONS)
     if ahead is None:
-        ahead = ex_ante_panel(panel, train_days)
+        ahead = ex_ante_panel(panel, train_days, predictions=predictions)
     ar1 = ar1_ex_ante_panel(panel, train_days)
-    features, multi, _ = filter_state(fit_state_model(panel, train_days), panel, HORIZONS)
+    features, multi, _ = predictions
     rows = []
     n_day = panel.sizes[DAY]
     train_days = np.asarray(train_days)

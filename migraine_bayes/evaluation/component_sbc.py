@@ -106,7 +106,7 @@ def state_sbc(replicates: int = 200, seed: int = 0, n_features: int = 2, n_days:
             xtx[i], xty[i], yty[i] = x.T @ x, x.T @ y, y @ y
         n = np.full(N_PATIENTS, n_days - 1.0)
         _, pm, pc, cm, cc = dynamics._pool(xtx, xty, yty, n, noise[:, 0], prior_var,
-                                           np.ones((N_PATIENTS, k_n), bool), pop_sd=pop_sd)
+                                           pop_sd=pop_sd)
         draws = rng.multivariate_normal(cm[0], cc[0], 1000)
         pop_draws = rng.multivariate_normal(pm, pc, 1000)
         rows.append({"A[0][own lag]": _rank(draws[:, w], coef[0, 0, w]),

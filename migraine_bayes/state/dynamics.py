@@ -170,7 +170,7 @@ def fit_state_model(panel: xr.Dataset, train_days: np.ndarray | None = None) -> 
     for k in range(n_k):
         who = np.flatnonzero(fitted[:, k])
         best = _fit_target(k, xtx[who, k], xty[who, k], yty[who, k], n_obs[who, k],
-                           noise[who, k], own[who])
+                           noise[who, k])
         _, pm, pc, cm, cc, tau[k] = best
         pop_mean[k], pop_cov[k] = pm, pc
         coef_mean[who, k], coef_cov[who, k] = cm, cc
@@ -205,19 +205,19 @@ def _carried(z: np.ndarray, train: np.ndarray) -> np.ndarray:
 
 
 def _fit_target(k: int, xtx: np.ndarray, xty: np.ndarray, yty: np.ndarray, n: np.ndarray,
-                noise: np.ndarray, own: np.ndarray) -> tuple:
+                noise: np.ndarray) -> tuple:
     """Pool target ``k`` over the patients given, its prior scales by type-II ML.
 
     The scales are chosen one at a time: the weekday levels' (lags at 0.03/0.01), then the
     own and cross lags' jointly. Returns :func:`_pool`'s tuple plus the chosen scales.
     """
-    n_k = own.shape[1]
+    n_k = xtx.shape[-1] - WEEKDAYS
 
     def pooled(t_day: float, t_own: float, t_cross: float) -> tuple:
         lag_var = np.full(n_k, t_cross**2)
         lag_var[k] = t_own**2
         prior_var = np.r_[np.full(WEEKDAYS, t_day**2), lag_var]
-        return (*_pool(xtx, xty, yty, n, noise, prior_var, own), (t_day, t_own, t_cross))
+        return (*_pool(xtx, xty, yty, n, noise, prior_var), (t_day, t_own, t_cross))
 
     best = max((pooled(t, 0.03, 0.01) for t in TAU_WEEKDAY), key=lambda r: r[0])
     return max((pooled(best[-1][0], a, b) for a in TAU_GRID for b in TAU_GRID),
@@ -239,12 +239,13 @@ def _noise(xtx: np.ndarray, xty: np.ndarray, yty: np.ndarray, n: np.ndarray,
 
 
 def _pool(xtx: np.ndarray, xty: np.ndarray, yty: np.ndarray, n: np.ndarray, noise: np.ndarray,
-          prior_var: np.ndarray, own: np.ndarray, pop_sd: float = 1.0) -> tuple:
+          prior_var: np.ndarray, pop_sd: float = 1.0) -> tuple:
     """Exact Gaussian posterior of one target's population row and every patient's row.
 
     Patients ``j`` have sufficient statistics ``xtx[j]`` (D, D), ``xty[j]`` (D,), ``yty[j]``,
     ``n[j]`` and noise variance ``noise[j]``; rows ``~ N(b, diag(prior_var))``,
-    ``b ~ N(0, pop_sd^2 I)``.
+    ``b ~ N(0, pop_sd^2 I)``. A feature a patient lacks has a zero design column, so its
+    coefficient keeps the prior around ``b``.
 
     Returns (log marginal likelihood at the population mean, pop mean, pop cov, patient
     means (N, D), patient covs (N, D, D)).
@@ -257,12 +258,7 @@ def _pool(xtx: np.ndarray, xty: np.ndarray, yty: np.ndarray, n: np.ndarray, nois
     for j in range(len(n)):
         h_mat = xtx[j] / noise[j]
         h_vec = xty[j] / noise[j]
-        keep = np.r_[np.ones(WEEKDAYS, bool), own[j]]
-        b_inv = h_mat + t_inv
-        b_inv[~keep, :] = 0.0
-        b_inv[:, ~keep] = 0.0
-        b_inv[~keep, ~keep] = 1.0 / prior_var[~keep]
-        b_mat = np.linalg.inv(b_inv)
+        b_mat = np.linalg.inv(h_mat + t_inv)
         lam += h_mat - h_mat @ b_mat @ h_mat
         eta += h_vec - h_mat @ b_mat @ h_vec
         parts.append((h_mat, h_vec, b_mat))
