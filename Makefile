@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/update_speed.py
 	$(BIN)/python benchmarks/study_fit.py
 	$(BIN)/python benchmarks/bad_file.py
+	$(BIN)/python benchmarks/service.py
 
 validate: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import atomic, audit
+from . import atomic, audit, crypto
 from .course.prodrome import with_prodrome
 from .drift import check_drift
 from .errors import InputDataError
@@ -449,7 +449,7 @@ def audit_verify(twin: str | os.PathLike) -> audit.Verification:
         raise FileNotFoundError(f"{twin} is not a twin directory (no twin.json)")
     with twin_lock(path):
         audit.apply_journal(path)
-        expected = json.loads(meta_file.read_text(encoding="utf-8")).get("audit_head")
+        expected = json.loads(crypto.read_text(meta_file)).get("audit_head")
         return audit.verify(path, expected)
 
 

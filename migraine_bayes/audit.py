@@ -15,6 +15,13 @@ twin directory carries the rows it owes the audit trail; they are inserted in on
 right after the directory is in place (and on the next load if a crash came in between), and
 the journal's id makes the replay idempotent.
 
+With an encryption key (:mod:`migraine_bayes.crypto`) at its creation the database is
+*sealed*: each row stores its values as one AES-GCM ciphertext (``sealed``) and a keyed
+``lookup`` token (HMAC of the patient and date, or the journal id of an event) for the
+queries that need equality; the hash chain then runs over those stored columns, so nothing in
+the file shows a patient id, a date forecast or a value, and the chain can be verified
+without the key. Rows are opened with the key to be read.
+
 Tables: ``forecasts`` (twin version, patient, date forecast, last day of data used, a hash of
 the data used, ``p_attack`` and its interval), ``outcomes`` (patient, date, outcome; the first
 value recorded for a day wins) and ``events`` (fit, update, retrain, drift check, forecast
@@ -23,6 +30,7 @@ records refused … with JSON details).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import hashlib
@@ -37,11 +45,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import crypto
 from .errors import MigraineBayesError
 
 FILE = "audit.sqlite"
 JOURNAL = "audit-journal.json"
 FORMAT = "2"  # hash-chained rows
+SEALED_FORMAT = "3"  # hash-chained rows, values sealed
 KEY_ENV = "MIGRAINE_BAYES_AUDIT_KEY"
 GENESIS = "0" * 64
 
@@ -64,6 +74,14 @@ CREATE TABLE outcomes (
 CREATE TABLE events (
     id INTEGER PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, recorded_utc TEXT NOT NULL,
     twin_version REAL NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+SEALED_SCHEMA = "".join(f"""
+CREATE TABLE {t} (
+    id INTEGER PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, recorded_utc TEXT NOT NULL,
+    lookup TEXT NOT NULL, sealed TEXT NOT NULL, hash TEXT NOT NULL
+    {', UNIQUE (lookup)' if t == 'outcomes' else ''});""" for t in COLUMNS) + """
+CREATE INDEX events_lookup ON events (lookup);
 CREATE TABLE audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _GUARDED = (*COLUMNS, "audit_meta")
@@ -115,10 +133,7 @@ def connect(twin_dir: str | Path, check: bool = True) -> Iterator[sqlite3.Connec
         con.execute("PRAGMA synchronous=FULL")
         if con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:  # new
             os.chmod(path, 0o600)
-            con.executescript("BEGIN;" + SCHEMA + "".join(TRIGGERS.values())
-                              + f"INSERT INTO audit_meta VALUES ('format', '{FORMAT}');"
-                              + "INSERT INTO audit_meta VALUES ('keyed', "
-                              + ("'1'" if _key() else "'0'") + ");COMMIT;")
+            _create(con, crypto.active_key())
         elif check:
             problems = _structure_problems(con)
             if problems:
@@ -126,6 +141,17 @@ def connect(twin_dir: str | Path, check: bool = True) -> Iterator[sqlite3.Connec
         yield con
     finally:
         con.close()
+
+
+def _create(con: sqlite3.Connection, key: bytes | None) -> None:
+    """The tables, triggers and meta rows of a new database (sealed when ``key``)."""
+    meta = {"format": SEALED_FORMAT if key else FORMAT, "keyed": "1" if _key() else "0"}
+    if key is not None:
+        meta["key_id"] = crypto.key_id(key).hex()
+    con.executescript("BEGIN;" + (SEALED_SCHEMA if key else SCHEMA)
+                      + "".join(TRIGGERS.values())
+                      + "".join(f"INSERT INTO audit_meta VALUES ('{k}', '{v}');"
+                                for k, v in meta.items()) + "COMMIT;")
 
 
 @contextlib.contextmanager
@@ -154,6 +180,39 @@ def _structure_problems(con: sqlite3.Connection) -> list[str]:
     return []
 
 
+def _sealed(con: sqlite3.Connection) -> bool:
+    row = con.execute("SELECT value FROM audit_meta WHERE key = 'format'").fetchone()
+    return bool(row and row[0] == SEALED_FORMAT)
+
+
+def _stored(con: sqlite3.Connection, table: str) -> tuple[str, ...]:
+    """The columns a row's hash covers: its values, or (sealed) its lookup and ciphertext."""
+    return ("lookup", "sealed") if _sealed(con) else COLUMNS[table]
+
+
+def _lookup(table: str, values: Sequence[object]) -> str:
+    """The keyed equality token of a sealed row (journal id of an event: not patient data)."""
+    if table == "events":
+        return str(json.loads(str(values[2])).get("journal") or "")
+    what = "\0".join(str(v) for v in (values[:2] if table == "outcomes" else values[1:2]))
+    return crypto.keyed_hash(what, "audit lookup", length=32)
+
+
+def _encoded(con: sqlite3.Connection, table: str, values: Sequence[object]) -> tuple:
+    """A row's values as stored (sealed: lookup token and ciphertext)."""
+    if not _sealed(con):
+        return tuple(values)
+    blob = crypto.seal(json.dumps(list(values)).encode("utf-8"), f"audit:{table}")
+    return _lookup(table, values), base64.b64encode(blob).decode("ascii")
+
+
+def _decoded(table: str, stored: Sequence[object], sealed: bool) -> list:
+    if not sealed:
+        return list(stored)
+    blob = base64.b64decode(str(stored[1]))
+    return json.loads(crypto.unseal(blob, f"audit:{table}", f"audit trail ({table})"))
+
+
 def _keyed(con: sqlite3.Connection) -> bool:
     row = con.execute("SELECT value FROM audit_meta WHERE key = 'keyed'").fetchone()
     return bool(row and row[0] == "1")
@@ -170,9 +229,13 @@ def _digest(prev: str, table: str, seq: int, recorded: str, values: Sequence[obj
 
 
 def _head(con: sqlite3.Connection) -> tuple[int, str]:
-    union = " UNION ALL ".join(f"SELECT seq, hash FROM {t}" for t in COLUMNS)
-    row = con.execute(f"SELECT seq, hash FROM ({union}) ORDER BY seq DESC LIMIT 1").fetchone()
-    return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+    best = (0, GENESIS)
+    for t in COLUMNS:  # max(seq) per table reads its unique index: no scan of the trail
+        row = con.execute(f"SELECT seq, hash FROM {t} WHERE seq = (SELECT max(seq) FROM {t})"
+                          ).fetchone()
+        if row is not None and int(row[0]) > best[0]:
+            best = (int(row[0]), str(row[1]))
+    return best
 
 
 def _signing_key(con: sqlite3.Connection) -> bytes | None:
@@ -185,20 +248,25 @@ def _signing_key(con: sqlite3.Connection) -> bytes | None:
     return key
 
 
-def _append(con: sqlite3.Connection, table: str, rows: list[tuple]) -> int:
-    """Insert rows (values in :data:`COLUMNS` order) chained to the head; inside a transaction."""
+def _append(con: sqlite3.Connection, table: str, rows: list[tuple],
+            recorded: str | None = None) -> int:
+    """Insert rows (values in :data:`COLUMNS` order) chained to the head; inside a transaction.
+
+    ``recorded``: the rows' recording time (default now; a re-sealed trail keeps its own).
+    """
     if not rows:
         return 0
     key = _signing_key(con)
     seq, prev = _head(con)
-    now = _now()
-    cols = COLUMNS[table]
+    now = recorded or _now()
+    cols = _stored(con, table)
     sql = (f"INSERT INTO {table} (seq, recorded_utc, {', '.join(cols)}, hash) VALUES "
            f"({', '.join('?' * (len(cols) + 3))})")
     for values in rows:
         seq += 1
-        prev = _digest(prev, table, seq, now, values, key)
-        con.execute(sql, (seq, now, *values, prev))
+        stored = _encoded(con, table, values)
+        prev = _digest(prev, table, seq, now, stored, key)
+        con.execute(sql, (seq, now, *stored, prev))
     return len(rows)
 
 
@@ -232,11 +300,11 @@ def verify(twin_dir: str | Path, expected: dict | None = None) -> Verification:
         if keyed and key is None:
             return Verification(0, GENESIS, True, [f"signed with a key: set {KEY_ENV} to "
                                                    "verify it"])
-        journal_done = bool(expected and expected.get("journal") and con.execute(
-            "SELECT 1 FROM events WHERE json_extract(detail, '$.journal') = ?",
-            (expected["journal"],)).fetchone())
+        journal_done = bool(expected and expected.get("journal")
+                            and _journal_done(con, expected["journal"]))
         rows = []
-        for table, cols in COLUMNS.items():
+        for table in COLUMNS:
+            cols = _stored(con, table)
             for r in con.execute(f"SELECT id, seq, recorded_utc, {', '.join(cols)}, hash "
                                  f"FROM {table}"):
                 rows.append((r[1], table, r[0], r[2], r[3:-1], r[-1]))
@@ -290,12 +358,24 @@ def record_forecasts(twin_dir: str | Path, table: pd.DataFrame, version: float,
         return _append(con, "forecasts", rows)
 
 
+def _journal_done(con: sqlite3.Connection, journal_id: str) -> bool:
+    """Whether the rows of the journal ``journal_id`` are in the trail."""
+    sql = ("SELECT 1 FROM events WHERE lookup = ?" if _sealed(con) else
+           "SELECT 1 FROM events WHERE json_extract(detail, '$.journal') = ?")
+    return con.execute(sql, (journal_id,)).fetchone() is not None
+
+
 def _new_outcomes(con: sqlite3.Connection, rows: list[tuple[str, str, int]]) -> list[tuple]:
-    known = {(p, d) for p, d in con.execute("SELECT patient_id, date FROM outcomes")}
+    sealed = _sealed(con)
+    name = (lambda p, d: _lookup("outcomes", (p, d))) if sealed else (lambda p, d: (p, d))
+    known = set(con.execute("SELECT lookup FROM outcomes").fetchall()) if sealed else set(
+        con.execute("SELECT patient_id, date FROM outcomes").fetchall())
+    known = {k[0] for k in known} if sealed else known
     out, seen = [], set()
     for pid, date, y in rows:
-        if (pid, date) not in known and (pid, date) not in seen:
-            seen.add((pid, date))
+        k = name(pid, date)
+        if k not in known and k not in seen:
+            seen.add(k)
             out.append((pid, date, int(y)))
     return out
 
@@ -331,10 +411,9 @@ def apply_journal(twin_dir: str | Path) -> bool:
     path = Path(twin_dir) / JOURNAL
     if not path.is_file():
         return False
-    entry = json.loads(path.read_text(encoding="utf-8"))
+    entry = json.loads(crypto.read_text(path))
     with connect(twin_dir) as con, _transaction(con):
-        done = con.execute("SELECT 1 FROM events WHERE json_extract(detail, '$.journal') = ?",
-                           (entry["id"],)).fetchone()
+        done = _journal_done(con, entry["id"])
         if not done:
             _append(con, "outcomes", _new_outcomes(con, [tuple(r) for r in entry["outcomes"]]))
             _append(con, "events", [(float(v), k, json.dumps(d, default=str))
@@ -344,25 +423,82 @@ def apply_journal(twin_dir: str | Path) -> bool:
 
 
 # ---------------------------------------------------------------- reading
+def _table(con: sqlite3.Connection, table: str) -> pd.DataFrame:
+    """A table's rows, opened: ``id, seq, recorded_utc`` and its :data:`COLUMNS`."""
+    sealed = _sealed(con)
+    cols = _stored(con, table)
+    rows = [(*r[:3], *_decoded(table, r[3:], sealed)) for r in con.execute(
+        f"SELECT id, seq, recorded_utc, {', '.join(cols)} FROM {table} ORDER BY seq")]
+    return pd.DataFrame(rows, columns=["id", "seq", "recorded_utc", *COLUMNS[table]])
+
+
 def prediction_outcomes(twin_dir: str | Path, start: str | None = None,
                         end: str | None = None) -> pd.DataFrame:
     """Forecasts joined with their outcomes (NaN while unknown) for dates in [start, end]."""
-    query = ("SELECT f.patient_id, f.date, f.issued_at, f.twin_version, f.data_hash, "
-             "f.p_attack, f.p_low, f.p_high, o.outcome FROM forecasts f LEFT JOIN outcomes o "
-             "ON o.patient_id = f.patient_id AND o.date = f.date WHERE 1=1")
-    args: list[str] = []
-    if start is not None:
-        query += " AND f.date >= ?"
-        args.append(str(start))
-    if end is not None:
-        query += " AND f.date <= ?"
-        args.append(str(end))
     with connect(twin_dir) as con:
-        return pd.read_sql_query(query + " ORDER BY f.date, f.patient_id, f.id", con,
-                                 params=args)
+        f, o = _table(con, "forecasts"), _table(con, "outcomes")
+    if start is not None:
+        f = f[f["date"] >= str(start)]
+    if end is not None:
+        f = f[f["date"] <= str(end)]
+    out = f.merge(o[["patient_id", "date", "outcome"]], on=["patient_id", "date"], how="left")
+    out = out.sort_values(["date", "patient_id", "id"], kind="stable")
+    return out[["patient_id", "date", "issued_at", "twin_version", "data_hash", "p_attack",
+                "p_low", "p_high", "outcome"]].reset_index(drop=True)
 
 
 def events(twin_dir: str | Path) -> pd.DataFrame:
     """All recorded events, oldest first."""
     with connect(twin_dir) as con:
-        return pd.read_sql_query("SELECT * FROM events ORDER BY seq", con)
+        table = _table(con, "events")
+        hashes = dict(con.execute("SELECT seq, hash FROM events").fetchall())
+    table["hash"] = table["seq"].map(hashes)
+    return table
+
+
+# ---------------------------------------------------------------- a new key
+def reseal(twin_dir: str | Path, old_key: bytes | None, new_key: bytes) -> dict:
+    """Rewrite the audit trail under ``new_key`` (sealed), its chain verified first.
+
+    The triggers forbid changing rows, so a new database is built beside the old one — every
+    row opened with ``old_key`` (None: the trail was not sealed), sealed again with
+    ``new_key``, chained anew with its original recording time — and replaces it atomically;
+    a ``key_rotated`` event closing it records the old chain's length and head. The caller
+    holds the twin's lock and then records the new head in ``twin.json``. Returns the new head.
+    """
+    from . import atomic
+
+    path = Path(twin_dir) / FILE
+    if not path.exists():
+        return {"entries": 0, "hash": GENESIS}
+    with crypto.using(old_key):
+        check = verify(twin_dir)
+        if not check.ok:
+            raise AuditError(f"{Path(twin_dir).name}: the audit trail fails verification "
+                             f"before the key change — {check.problems[0]}")
+        with connect(twin_dir) as con:
+            rows = sorted(((int(r["seq"]), t, r["recorded_utc"],
+                            tuple(r[c] for c in COLUMNS[t]))
+                           for t in COLUMNS for _, r in _table(con, t).iterrows()),
+                          key=lambda r: r[0])
+    with crypto.using(new_key):
+        with atomic.atomic_path(path, mode=0o600) as tmp:
+            con = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                _create(con, new_key)
+                with _transaction(con):
+                    for _seq, table, recorded, values in rows:
+                        _append(con, table, [_plain(table, values)], recorded)
+                    _append(con, "events", [(0.0, "key_rotated", json.dumps(
+                        {"entries_before": check.entries, "head_before": check.head,
+                         "key_id": crypto.key_id(new_key).hex()}))])
+            finally:
+                con.close()
+        return head(twin_dir)
+
+
+def _plain(table: str, values: tuple) -> tuple:
+    """Values read back from a table as the Python types :func:`_append` writes."""
+    kinds = {"forecasts": (float, str, str, str, str, float, float, float),
+             "outcomes": (str, str, int), "events": (float, str, str)}[table]
+    return tuple(k(v) for k, v in zip(kinds, values, strict=True))

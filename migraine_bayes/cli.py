@@ -77,6 +77,32 @@ def _err(message: str) -> None:
     typer.echo(message, err=True)
 
 
+# commands that write twins, audit rows or exports: without a key they say so
+WRITERS = {"fit", "update", "forecast", "drift", "serve", "export"}
+
+
+@app.callback()
+def _keys(
+    ctx: typer.Context,
+    key_file: Annotated[Path | None, typer.Option(
+        "--key-file", help="Encryption key file (see `keygen`); default: the key in "
+                           "MIGRAINE_BAYES_KEY. With a key, every twin, audit row, posted "
+                           "diary and export written is encrypted (AES-256-GCM).")] = None,
+) -> None:
+    """Per-patient Bayesian digital twins of migraine."""
+    from . import crypto
+
+    try:
+        crypto.use_key_file(key_file)
+        key = crypto.active_key()
+    except MigraineBayesError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(EXIT_INPUT) from None
+    if key is None and ctx.invoked_subcommand in WRITERS:
+        _err("note: no encryption key (MIGRAINE_BAYES_KEY or --key-file): data are written "
+             "unencrypted")
+
+
 def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Map the package's errors to exit codes and clear messages (no tracebacks)."""
 
@@ -645,6 +671,11 @@ def audit_verify(
     for problem in check.problems:
         _err(f"audit trail broken: {problem}")
     raise typer.Exit(EXIT_ERROR)
+
+
+from .service.cli import register  # noqa: E402
+
+register(app, handled, _err)
 
 
 def main() -> None:

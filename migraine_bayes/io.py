@@ -8,14 +8,16 @@ and rule. Nothing is silently dropped, clipped or coerced.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 
-from . import atomic, integrity
+from . import atomic, crypto, integrity
 from .errors import InputDataError, Problem, ProblemLog
 from .parsing import as_text, parse_booleans, parse_numbers, parse_timestamps
 from .registry import Registry, Variable
@@ -108,11 +110,13 @@ class Cohort:
         return Cohort(pick(self.observations), pick(self.attacks), pick(self.treatments),
                       pick(self.patients), self.registry, self.source, list(self.notices))
 
-    def write(self, folder: str | os.PathLike, observations_format: str = "csv") -> Path:
+    def write(self, folder: str | os.PathLike, observations_format: str = "csv",
+              encrypt: bool = False) -> Path:
         """Write the cohort as docs/SCHEMA.md files (each written atomically); returns the folder.
 
         ``observations_format`` is ``"csv"`` or ``"parquet"`` (large wearable streams compress
-        far better in Parquet); the other tables are CSV.
+        far better in Parquet); the other tables are CSV. ``encrypt``: every file sealed with
+        the key in use (:mod:`migraine_bayes.crypto`; :func:`load_cohort` opens them).
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -130,11 +134,15 @@ class Cohort:
                     df.to_parquet(tmp, index=False)
                 else:
                     _to_csv_frame(df).to_csv(tmp, index=False)
+                if encrypt:
+                    tmp.write_bytes(crypto.seal(tmp.read_bytes(), f"{stem}.{fmt}"))
         if extra:
             rows = [{k: getattr(v, k) for k in ("name", "category", "unit", "min", "max",
                                                 "aggregate", "description")} for v in extra]
             with atomic.atomic_path(folder / "variables.csv") as tmp:
                 pd.DataFrame(rows).to_csv(tmp, index=False)
+                if encrypt:
+                    tmp.write_bytes(crypto.seal(tmp.read_bytes(), "variables.csv"))
         return folder
 
 
@@ -168,20 +176,29 @@ def read_chunks(path: Path, log: ProblemLog) -> Iterator[pd.DataFrame]:
     if path.stat().st_size == 0:
         log.add(Problem(name, "file is empty (no header, no rows)"))
         return
+    source: Path | io.BytesIO = path
+    if crypto.is_sealed_file(path):  # written with a key (an export, a posted diary)
+        try:
+            source = io.BytesIO(crypto.read_bytes(path))
+        except crypto.EncryptionKeyError as exc:
+            log.add(Problem(name, str(exc)))
+            return
     try:
         if path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS):
+            for batch in pq.ParquetFile(source).iter_batches(batch_size=CHUNK_ROWS):
                 yield batch.to_pandas()
             return
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with _text(source) as fh:
             header = next(csv.reader(fh), [])
         dupes = sorted({c for c in header if header.count(c) > 1})
         if dupes:
             log.add(Problem(name, f"duplicate column names {dupes} in the header"))
             return
-        with pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        with pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""],
                          encoding="utf-8-sig", chunksize=CHUNK_ROWS) as reader:
             yield from reader
     except UnicodeDecodeError:
@@ -190,6 +207,14 @@ def read_chunks(path: Path, log: ProblemLog) -> Iterator[pd.DataFrame]:
         log.add(Problem(name, f"cannot parse CSV: {exc}".strip()))
     except Exception as exc:  # pyarrow raises many types for corrupt Parquet
         log.add(Problem(name, f"cannot read file: {type(exc).__name__}: {exc}"))
+
+
+def _text(source: Path | io.BytesIO) -> TextIO:
+    """A text reader of a CSV file or of its decrypted bytes."""
+    if isinstance(source, io.BytesIO):
+        return io.TextIOWrapper(io.BytesIO(source.getvalue()), encoding="utf-8-sig",
+                                newline="")
+    return open(source, newline="", encoding="utf-8-sig")
 
 
 def read_table(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:

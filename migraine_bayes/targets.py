@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from . import crypto
 from .errors import MigraineBayesError
 from .locking import real_path
 
@@ -70,7 +71,7 @@ def twin_target(out: str | os.PathLike, patients: Iterable[str], force: bool,
     if not path.is_dir():
         raise TargetError(f"{out} is a file, not a twin directory")
     if is_twin(path):
-        meta = json.loads((path / "twin.json").read_text(encoding="utf-8"))
+        meta = json.loads(crypto.read_text(path / "twin.json"))
         if sorted(meta.get("patients", [])) == sorted(patients):
             return meta
         what = f"the twin of {len(meta.get('patients', []))} other patient(s)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -19,11 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import arviz as az
+import h5py
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import __version__, atomic, audit, history
+from . import __version__, atomic, audit, crypto, history
 from .course import fit_course, next_attack
 from .course.model import attacks_digest, course_of
 from .course.prodrome import with_prodrome
@@ -550,7 +552,6 @@ class DigitalTwin:
             groups["filter"] = self.filter_state.to_dataset()
         if self.course is not None:
             groups["course"] = self.course
-        idata = az.InferenceData(**groups)
         with twin_lock(path):
             _recover(path)
             _clean_stale(path)
@@ -561,18 +562,21 @@ class DigitalTwin:
                                        "journal": journal["id"] if journal else None}
             file_mode = atomic.final_mode(path / "twin.json", 0o600, 0o666)
             with atomic.atomic_directory(path, mode=0o700) as tmp:
-                idata.to_netcdf(str(tmp / "posterior.nc"), engine="h5netcdf")
-                (tmp / "twin.json").write_text(json.dumps(self.meta, indent=1, default=_json),
-                                               encoding="utf-8")
+                # sealed (AES-GCM) when a key is in use: migraine_bayes.crypto
+                (tmp / "posterior.nc").write_bytes(crypto.encode(netcdf_bytes(groups),
+                                                                 "posterior.nc"))
+                (tmp / "twin.json").write_bytes(crypto.encode(json.dumps(
+                    self.meta, indent=1, default=_json).encode("utf-8"), "twin.json"))
                 if journal is not None:
-                    (tmp / audit.JOURNAL).write_text(json.dumps(journal), encoding="utf-8")
+                    (tmp / audit.JOURNAL).write_bytes(crypto.encode(
+                        json.dumps(journal).encode("utf-8"), audit.JOURNAL))
                 for name in ("posterior.nc", "twin.json", audit.JOURNAL):
                     if (tmp / name).exists():
                         os.chmod(tmp / name, file_mode)
                         _fsync(tmp / name)
                 _carry_over(path, tmp, exclude={"posterior.nc", "twin.json", audit.JOURNAL})
                 if keep_previous and (path / "twin.json").is_file():
-                    previous = json.loads((path / "twin.json").read_text(encoding="utf-8"))
+                    previous = read_meta(path)
                     kept = tmp / VERSIONS / str(previous.get("version"))
                     (tmp / VERSIONS).mkdir(mode=0o700, exist_ok=True)  # private, like the twin
                     kept.mkdir(mode=0o700, exist_ok=True)
@@ -602,7 +606,7 @@ class DigitalTwin:
         meta_file = path / "twin.json"
         if not meta_file.is_file() or not (path / "posterior.nc").is_file():
             raise TwinError(f"{path} is not a twin directory (needs twin.json and posterior.nc)")
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        meta = read_meta(path)
         version = meta.get("format_version")
         if version != FORMAT_VERSION or meta.get("model_name") != MODEL_NAME:
             raise TwinVersionError(
@@ -613,24 +617,53 @@ class DigitalTwin:
         if "spec_hash" in meta and ModelSpec.from_meta(meta).digest() != meta["spec_hash"]:
             raise TwinError(f"{path}: the model configuration in twin.json does not match its "
                             "hash (spec_hash) — edited by hand? Restore it or refit the twin")
-        root_meta = meta if version is None else json.loads(
-            (root / "twin.json").read_text(encoding="utf-8"))
+        root_meta = meta if version is None else read_meta(root)
         check = audit.verify(root, root_meta.get("audit_head"))
         if not check.ok:
             raise audit.AuditError(f"{root.name}: the audit trail fails verification — "
                                    f"{check.problems[0]} (`migraine-twin audit verify` lists "
                                    "what is wrong)")
-        idata = az.from_netcdf(str(path / "posterior.nc"), engine="h5netcdf")
-        panel = _decode_panel(idata.fit_data.load())
-        posterior = az.InferenceData(posterior=idata.posterior.load(),
-                                     sample_stats=idata.sample_stats.load())
-        state = (FilterState.from_dataset(idata["filter"].load()) if "filter" in idata.groups()
-                 else None)
-        course = idata["course"].load() if "course" in idata.groups() else None
-        return cls(posterior, panel, meta, state, course)
+        groups = netcdf_groups(crypto.read_bytes(path / "posterior.nc"))
+        panel = _decode_panel(groups["fit_data"])
+        posterior = az.InferenceData(posterior=groups["posterior"],
+                                     sample_stats=groups["sample_stats"])
+        state = FilterState.from_dataset(groups["filter"]) if "filter" in groups else None
+        return cls(posterior, panel, meta, state, groups.get("course"))
 
 
 # ---------------------------------------------------------------------- helpers
+def read_meta(path: str | os.PathLike) -> dict:
+    """A twin directory's ``twin.json`` (opened with the key when it is sealed)."""
+    return json.loads(crypto.read_text(Path(path) / "twin.json"))
+
+
+def netcdf_bytes(groups: dict[str, xr.Dataset]) -> bytes:
+    """One netCDF4 (HDF5) file, in memory, holding each dataset as a group.
+
+    Numeric variables are zlib-compressed (as ArviZ writes them); ``az.from_netcdf`` reads
+    the plain file.
+    """
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w"):
+        pass
+    for name, ds in groups.items():
+        encoding = {v: {"zlib": True} for v, x in ds.variables.items()
+                    if x.dtype.kind in "biufc"}
+        ds.to_netcdf(buffer, group=name, mode="a", engine="h5netcdf", encoding=encoding)
+    return buffer.getvalue()
+
+
+def netcdf_groups(data: bytes) -> dict[str, xr.Dataset]:
+    """The groups of a netCDF4 file's bytes (:func:`netcdf_bytes`), loaded into memory."""
+    with h5py.File(io.BytesIO(data), "r") as fh:
+        names = [k for k in fh if isinstance(fh[k], h5py.Group)]
+    out = {}
+    for name in names:
+        with xr.open_dataset(io.BytesIO(data), group=name, engine="h5netcdf") as ds:
+            out[name] = ds.load()
+    return out
+
+
 def fit_patients(cohort: Cohort, patients: list[str] | None = None,
                  population: DigitalTwin | PatientPrior | None = None,
                  settings: SamplerSettings | None = None, validate: bool = False,
