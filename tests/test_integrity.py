@@ -216,12 +216,13 @@ def test_saves_keep_modes_and_leave_no_temporaries(small, tmp_path, monkeypatch)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o750
     assert stat.S_IMODE(os.stat(path / "twin.json").st_mode) == 0o640
     (tmp_path / ".twin.k1ll3d_x.tmp").mkdir()  # what a killed save leaves
-    import arviz as az
 
     def broken(*_a, **_k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(az.InferenceData, "to_netcdf", broken)
+    import migraine_bayes.twin as twin_module
+
+    monkeypatch.setattr(twin_module, "netcdf_bytes", broken)  # the posterior's writer
     with pytest.raises(OSError, match="disk full"):
         twin.save(path)
     monkeypatch.undo()
