@@ -89,7 +89,8 @@ def test_fit_then_forecast_csv_and_json(tmp_path: Path) -> None:
     assert "max R-hat" in res.output and (twin / "posterior.nc").exists()
     res = runner.invoke(app, ["forecast", str(twin), "--horizon", "2"])
     assert res.exit_code == 0, res.output
-    lines = res.output.strip().splitlines()
+    assert "data are written unencrypted" in res.stderr  # no key: said, on stderr only
+    lines = res.stdout.strip().splitlines()
     assert lines[0].startswith("patient_id,date,issued_at,p_attack,p_low,p_high,top_factors")
     assert len(lines) == 3
     out = tmp_path / "f.jsonl"
@@ -102,10 +103,10 @@ def test_fit_then_forecast_csv_and_json(tmp_path: Path) -> None:
     assert 0 < rows[0]["duration_h_low"] < rows[0]["duration_h_median"] < rows[0][
         "duration_h_high"] and 0 <= rows[0]["p_aura"] <= 1 and 0 <= rows[0]["severity_mean"] <= 3
     plain = pd.read_csv(io.StringIO(runner.invoke(app, ["forecast", str(twin),
-                                                        "--prodrome", ""]).output))
+                                                        "--prodrome", ""]).stdout))
     res = runner.invoke(app, ["forecast", str(twin), "--prodrome", "fatigue,yawning"])
     assert res.exit_code == 0, res.output
-    warned = pd.read_csv(io.StringIO(res.output))
+    warned = pd.read_csv(io.StringIO(res.stdout))
     assert warned["p_attack"].iloc[0] > plain["p_attack"].iloc[0]
     res = runner.invoke(app, ["forecast", str(twin), "--prodrome", "headache"])
     assert res.exit_code == 2 and "not a premonitory symptom" in res.output

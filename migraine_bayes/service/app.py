@@ -274,9 +274,9 @@ def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: fl
     def forecast(patient_id: str, user: Authed,
                  horizon: Annotated[int, Query(ge=1, le=HORIZON_DAYS)] = 1) -> list[dict]:
         path = patient_twin(user, patient_id)
+        table = twins.forecast(path, patient_id, horizon)
         twin = twins.twin(path)
         panel = twin.panel.sel(patient=[patient_id])
-        table = twin.forecast_panel(panel, horizon)
         with twin_lock(path):
             audit.record_forecasts(path, table, twin.meta["version"], {
                 patient_id: audit.data_hash(panel["imputed"].values, panel["onset"].values)})

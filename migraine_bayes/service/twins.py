@@ -28,6 +28,7 @@ from ..targets import is_twin
 from ..twin import DigitalTwin, TwinError, read_meta
 
 DIARY = "diary"
+FORECASTS_KEPT = 1024
 TABLES = ("observations", "attacks", "treatments")
 _CROSS_FILE = ("has no diary period", "outside the patient's diary period")
 
@@ -47,6 +48,7 @@ class TwinRegistry:
         self._metas: dict[Path, tuple[tuple, dict]] = {}
         self._twins: dict[Path, tuple[tuple, DigitalTwin]] = {}
         self._sources: dict[str, tuple[tuple, dict[str, pd.DataFrame]]] = {}
+        self._forecasts: dict[tuple, pd.DataFrame] = {}
         self._lock = threading.Lock()
 
     def twin_dirs(self) -> list[Path]:
@@ -87,6 +89,25 @@ class TwinRegistry:
             with self._lock:
                 self._twins[path] = cached
         return cached[1]
+
+    def forecast(self, path: Path, patient: str, horizon: int) -> pd.DataFrame:
+        """One patient's forecast table from the twin at ``path``.
+
+        A forecast is a deterministic function of the twin's version (posterior, panel, filter
+        state), so it is computed once per version, patient and horizon and then served from
+        memory (at most :data:`FORECASTS_KEPT` tables; a new version of the twin starts afresh).
+        """
+        key = (path, _stamp(path), patient, horizon)
+        with self._lock:
+            table = self._forecasts.get(key)
+        if table is None:
+            twin = self.twin(path)
+            table = twin.forecast_panel(twin.panel.sel(patient=[patient]), horizon)
+            with self._lock:
+                if len(self._forecasts) >= FORECASTS_KEPT:
+                    self._forecasts.clear()
+                self._forecasts[key] = table
+        return table.copy()
 
     # ------------------------------------------------------------ the diary
     def source_frames(self, path: Path) -> dict[str, pd.DataFrame]:
