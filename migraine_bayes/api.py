@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import atomic, audit, crypto
+from . import atomic, audit
 from .course.prodrome import with_prodrome
 from .drift import check_drift
 from .errors import InputDataError
@@ -23,7 +23,13 @@ from .retraining import retrain, retraining_reasons
 from .state import build_panel, summarise_panel
 from .synthetic import SyntheticCohort, simulate_cohort
 from .synthetic_study import SyntheticStudy, simulate_study
-from .targets import TargetError, check_folder_target, check_output_file, twin_target
+from .targets import (
+    TargetError,
+    check_folder_target,
+    check_output_file,
+    read_meta,
+    twin_target,
+)
 from .twin import DigitalTwin
 
 
@@ -439,8 +445,6 @@ def _outcome_rows(panel, outcome: str) -> list[tuple[str, str, int]]:
 
 def audit_verify(twin: str | os.PathLike) -> audit.Verification:
     """Check a twin's audit trail: hash chain, append-only triggers, the head the twin recorded."""
-    import json
-
     from .locking import real_path
 
     path = real_path(twin)
@@ -449,7 +453,7 @@ def audit_verify(twin: str | os.PathLike) -> audit.Verification:
         raise FileNotFoundError(f"{twin} is not a twin directory (no twin.json)")
     with twin_lock(path):
         audit.apply_journal(path)
-        expected = json.loads(crypto.read_text(meta_file)).get("audit_head")
+        expected = read_meta(path).get("audit_head")
         return audit.verify(path, expected)
 
 

@@ -185,9 +185,9 @@ def _sealed(con: sqlite3.Connection) -> bool:
     return bool(row and row[0] == SEALED_FORMAT)
 
 
-def _stored(con: sqlite3.Connection, table: str) -> tuple[str, ...]:
+def _stored(table: str, sealed: bool) -> tuple[str, ...]:
     """The columns a row's hash covers: its values, or (sealed) its lookup and ciphertext."""
-    return ("lookup", "sealed") if _sealed(con) else COLUMNS[table]
+    return ("lookup", "sealed") if sealed else COLUMNS[table]
 
 
 def _lookup(table: str, values: Sequence[object]) -> str:
@@ -198,9 +198,9 @@ def _lookup(table: str, values: Sequence[object]) -> str:
     return crypto.keyed_hash(what, "audit lookup", length=32)
 
 
-def _encoded(con: sqlite3.Connection, table: str, values: Sequence[object]) -> tuple:
+def _encoded(table: str, values: Sequence[object], sealed: bool) -> tuple:
     """A row's values as stored (sealed: lookup token and ciphertext)."""
-    if not _sealed(con):
+    if not sealed:
         return tuple(values)
     blob = crypto.seal(json.dumps(list(values)).encode("utf-8"), f"audit:{table}")
     return _lookup(table, values), base64.b64encode(blob).decode("ascii")
@@ -259,12 +259,13 @@ def _append(con: sqlite3.Connection, table: str, rows: list[tuple],
     key = _signing_key(con)
     seq, prev = _head(con)
     now = recorded or _now()
-    cols = _stored(con, table)
+    sealed = _sealed(con)  # once: a forecast table appends many rows
+    cols = _stored(table, sealed)
     sql = (f"INSERT INTO {table} (seq, recorded_utc, {', '.join(cols)}, hash) VALUES "
            f"({', '.join('?' * (len(cols) + 3))})")
     for values in rows:
         seq += 1
-        stored = _encoded(con, table, values)
+        stored = _encoded(table, values, sealed)
         prev = _digest(prev, table, seq, now, stored, key)
         con.execute(sql, (seq, now, *stored, prev))
     return len(rows)
@@ -303,8 +304,9 @@ def verify(twin_dir: str | Path, expected: dict | None = None) -> Verification:
         journal_done = bool(expected and expected.get("journal")
                             and _journal_done(con, expected["journal"]))
         rows = []
+        sealed = _sealed(con)
         for table in COLUMNS:
-            cols = _stored(con, table)
+            cols = _stored(table, sealed)
             for r in con.execute(f"SELECT id, seq, recorded_utc, {', '.join(cols)}, hash "
                                  f"FROM {table}"):
                 rows.append((r[1], table, r[0], r[2], r[3:-1], r[-1]))
@@ -366,11 +368,14 @@ def _journal_done(con: sqlite3.Connection, journal_id: str) -> bool:
 
 
 def _new_outcomes(con: sqlite3.Connection, rows: list[tuple[str, str, int]]) -> list[tuple]:
-    sealed = _sealed(con)
-    name = (lambda p, d: _lookup("outcomes", (p, d))) if sealed else (lambda p, d: (p, d))
-    known = set(con.execute("SELECT lookup FROM outcomes").fetchall()) if sealed else set(
-        con.execute("SELECT patient_id, date FROM outcomes").fetchall())
-    known = {k[0] for k in known} if sealed else known
+    if _sealed(con):  # a day is known by its lookup token
+        def name(p: str, d: str) -> object:
+            return _lookup("outcomes", (p, d))
+        known = {r[0] for r in con.execute("SELECT lookup FROM outcomes")}
+    else:
+        def name(p: str, d: str) -> object:
+            return (p, d)
+        known = set(con.execute("SELECT patient_id, date FROM outcomes").fetchall())
     out, seen = [], set()
     for pid, date, y in rows:
         k = name(pid, date)
@@ -424,12 +429,12 @@ def apply_journal(twin_dir: str | Path) -> bool:
 
 # ---------------------------------------------------------------- reading
 def _table(con: sqlite3.Connection, table: str) -> pd.DataFrame:
-    """A table's rows, opened: ``id, seq, recorded_utc`` and its :data:`COLUMNS`."""
+    """A table's rows, opened: ``id, seq, recorded_utc``, its :data:`COLUMNS` and ``hash``."""
     sealed = _sealed(con)
-    cols = _stored(con, table)
-    rows = [(*r[:3], *_decoded(table, r[3:], sealed)) for r in con.execute(
-        f"SELECT id, seq, recorded_utc, {', '.join(cols)} FROM {table} ORDER BY seq")]
-    return pd.DataFrame(rows, columns=["id", "seq", "recorded_utc", *COLUMNS[table]])
+    cols = _stored(table, sealed)
+    rows = [(*r[:3], *_decoded(table, r[3:-1], sealed), r[-1]) for r in con.execute(
+        f"SELECT id, seq, recorded_utc, {', '.join(cols)}, hash FROM {table} ORDER BY seq")]
+    return pd.DataFrame(rows, columns=["id", "seq", "recorded_utc", *COLUMNS[table], "hash"])
 
 
 def prediction_outcomes(twin_dir: str | Path, start: str | None = None,
@@ -450,10 +455,7 @@ def prediction_outcomes(twin_dir: str | Path, start: str | None = None,
 def events(twin_dir: str | Path) -> pd.DataFrame:
     """All recorded events, oldest first."""
     with connect(twin_dir) as con:
-        table = _table(con, "events")
-        hashes = dict(con.execute("SELECT seq, hash FROM events").fetchall())
-    table["hash"] = table["seq"].map(hashes)
-    return table
+        return _table(con, "events")
 
 
 # ---------------------------------------------------------------- a new key

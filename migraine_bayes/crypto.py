@@ -129,6 +129,11 @@ def is_sealed(data: bytes) -> bool:
     return data[: len(MAGIC)] == MAGIC
 
 
+def sealed_key_id(data: bytes) -> bytes:
+    """The key id a sealed blob names (``data`` must be sealed)."""
+    return data[len(MAGIC): len(MAGIC) + KEY_ID_BYTES]
+
+
 def seal(data: bytes, context: str, key: bytes | None = None) -> bytes:
     """Encrypt and authenticate ``data`` for the role ``context`` (see the module doc)."""
     key = key if key is not None else _need_key(f"sealing {context}")
@@ -144,7 +149,7 @@ def unseal(data: bytes, context: str, where: str, key: bytes | None = None) -> b
     """
     if not is_sealed(data) or len(data) < _HEADER + 16:
         raise EncryptionKeyError(f"{where}: not a sealed file")
-    kid = data[len(MAGIC): len(MAGIC) + KEY_ID_BYTES]
+    kid = sealed_key_id(data)
     key = key if key is not None else active_key()
     if key is None:
         raise EncryptionKeyError(f"{where} is encrypted: set {KEY_ENV} or pass --key-file "

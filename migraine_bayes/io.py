@@ -129,21 +129,21 @@ class Cohort:
             fmt = observations_format if stem == "observations" else "csv"
             for other in SUFFIXES:  # never leave a stale twin file with the other extension
                 (folder / f"{stem}{other}").unlink(missing_ok=True)
-            with atomic.atomic_path(folder / f"{stem}.{fmt}") as tmp:
-                if fmt == "parquet":
-                    df.to_parquet(tmp, index=False)
-                else:
-                    _to_csv_frame(df).to_csv(tmp, index=False)
-                if encrypt:
-                    tmp.write_bytes(crypto.seal(tmp.read_bytes(), f"{stem}.{fmt}"))
+            data = (df.to_parquet(index=False) if fmt == "parquet" else
+                    _to_csv_frame(df).to_csv(index=False).encode("utf-8"))
+            _write(folder / f"{stem}.{fmt}", data, encrypt)
         if extra:
             rows = [{k: getattr(v, k) for k in ("name", "category", "unit", "min", "max",
                                                 "aggregate", "description")} for v in extra]
-            with atomic.atomic_path(folder / "variables.csv") as tmp:
-                pd.DataFrame(rows).to_csv(tmp, index=False)
-                if encrypt:
-                    tmp.write_bytes(crypto.seal(tmp.read_bytes(), "variables.csv"))
+            _write(folder / "variables.csv",
+                   pd.DataFrame(rows).to_csv(index=False).encode("utf-8"), encrypt)
         return folder
+
+
+def _write(target: Path, data: bytes, encrypt: bool) -> None:
+    """Write one cohort file atomically; sealed in memory first (no plaintext on disk)."""
+    with atomic.atomic_path(target) as tmp:
+        tmp.write_bytes(crypto.seal(data, target.name) if encrypt else data)
 
 
 # ---------------------------------------------------------------- reading files
@@ -196,8 +196,6 @@ def read_chunks(path: Path, log: ProblemLog) -> Iterator[pd.DataFrame]:
         if dupes:
             log.add(Problem(name, f"duplicate column names {dupes} in the header"))
             return
-        if isinstance(source, io.BytesIO):
-            source.seek(0)
         with pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""],
                          encoding="utf-8-sig", chunksize=CHUNK_ROWS) as reader:
             yield from reader

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import atomic, audit, crypto
 from .locking import real_path, twin_lock
-from .targets import is_twin
+from .targets import is_twin, read_meta
 
 SEALED_FILES = ("posterior.nc", "twin.json", "versions/*/posterior.nc", "versions/*/twin.json",
                 "diary/*.parquet")
@@ -40,13 +40,12 @@ def twin_dirs(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 def _reseal_file(path: Path, old: bytes | None, new: bytes) -> bool:
     data = path.read_bytes()
-    if crypto.is_sealed(data) and data[len(crypto.MAGIC): len(crypto.MAGIC) + 8] == \
-            crypto.key_id(new):
+    sealed = crypto.is_sealed(data)
+    if sealed and crypto.sealed_key_id(data) == crypto.key_id(new):
         return False  # done by an earlier, interrupted rotation
-    context = "twin.json" if path.name == "twin.json" else path.name
-    plain = crypto.unseal(data, context, str(path), old) if crypto.is_sealed(data) else data
+    plain = crypto.unseal(data, path.name, str(path), old) if sealed else data
     with atomic.atomic_path(path) as tmp:
-        tmp.write_bytes(crypto.seal(plain, context, new))
+        tmp.write_bytes(crypto.seal(plain, path.name, new))
     return True
 
 
@@ -55,7 +54,7 @@ def rotate_twin(path: Path, old: bytes | None, new: bytes) -> dict:
     with twin_lock(path):
         with crypto.using(old):
             audit.apply_journal(path)
-            meta = json.loads(crypto.read_text(path / "twin.json"))
+            meta = read_meta(path)
             expected = meta.get("audit_head")
             check = audit.verify(path, expected)
             if not check.ok and _key_id_of_trail(path) != crypto.key_id(new).hex():

@@ -49,6 +49,11 @@ def is_twin(path: Path) -> bool:
     return (path / "twin.json").is_file()
 
 
+def read_meta(path: str | os.PathLike) -> dict:
+    """A twin directory's ``twin.json`` (opened with the key when it is sealed)."""
+    return json.loads(crypto.read_text(Path(path) / "twin.json"))
+
+
 def is_cohort(path: Path) -> bool:
     """True for a folder holding a cohort's tables."""
     return any((path / f"{stem}{s}").is_file() for stem in ("observations", "attacks")
@@ -71,7 +76,7 @@ def twin_target(out: str | os.PathLike, patients: Iterable[str], force: bool,
     if not path.is_dir():
         raise TargetError(f"{out} is a file, not a twin directory")
     if is_twin(path):
-        meta = json.loads(crypto.read_text(path / "twin.json"))
+        meta = read_meta(path)
         if sorted(meta.get("patients", [])) == sorted(patients):
             return meta
         what = f"the twin of {len(meta.get('patients', []))} other patient(s)"

@@ -66,6 +66,7 @@ from .model.priors import Hyper
 from .population import with_new_patients
 from .state import build_panel
 from .state.dynamics import fit_state_model, next_state
+from .targets import read_meta
 
 MODEL_NAME = "migraine_twin"
 MODEL_VERSION = 1
@@ -632,11 +633,6 @@ class DigitalTwin:
 
 
 # ---------------------------------------------------------------------- helpers
-def read_meta(path: str | os.PathLike) -> dict:
-    """A twin directory's ``twin.json`` (opened with the key when it is sealed)."""
-    return json.loads(crypto.read_text(Path(path) / "twin.json"))
-
-
 def netcdf_bytes(groups: dict[str, xr.Dataset]) -> bytes:
     """One netCDF4 (HDF5) file, in memory, holding each dataset as a group.
 

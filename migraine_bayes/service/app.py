@@ -274,12 +274,10 @@ def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: fl
     def forecast(patient_id: str, user: Authed,
                  horizon: Annotated[int, Query(ge=1, le=HORIZON_DAYS)] = 1) -> list[dict]:
         path = patient_twin(user, patient_id)
-        table = twins.forecast(path, patient_id, horizon)
-        twin = twins.twin(path)
-        panel = twin.panel.sel(patient=[patient_id])
+        table, data_hash = twins.forecast(path, patient_id, horizon)
         with twin_lock(path):
-            audit.record_forecasts(path, table, twin.meta["version"], {
-                patient_id: audit.data_hash(panel["imputed"].values, panel["onset"].values)})
+            audit.record_forecasts(path, table, twins.meta(path)["version"],
+                                   {patient_id: data_hash})
         return _records(table)
 
     @app.post("/patients/{patient_id}/simulate",
@@ -295,9 +293,9 @@ def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: fl
         try:
             parsed = parse_scenarios(scenarios)
             result = compare(twin, parsed, body.horizon, body.draws, body.seed, [patient_id])
+        except InputDataError:
+            raise  # its own handler lists every problem
         except (ValueError, KeyError) as exc:
-            if isinstance(exc, InputDataError):
-                raise
             raise HTTPException(422, f"scenarios: {exc}") from None
         return comparison_json(result, path.name, body.horizon, body.draws, body.seed)
 

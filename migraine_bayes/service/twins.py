@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import atomic, crypto
+from .. import atomic, audit, crypto
 from ..errors import InputDataError, Problem
 from ..io import _COLUMNS, Cohort, _to_csv_frame, cohort_from_frames, load_cohort
 from ..locking import real_path
-from ..targets import is_twin
-from ..twin import DigitalTwin, TwinError, read_meta
+from ..targets import is_twin, read_meta
+from ..twin import DigitalTwin, TwinError
 
 DIARY = "diary"
 FORECASTS_KEPT = 1024
@@ -48,7 +48,7 @@ class TwinRegistry:
         self._metas: dict[Path, tuple[tuple, dict]] = {}
         self._twins: dict[Path, tuple[tuple, DigitalTwin]] = {}
         self._sources: dict[str, tuple[tuple, dict[str, pd.DataFrame]]] = {}
-        self._forecasts: dict[tuple, pd.DataFrame] = {}
+        self._forecasts: dict[tuple, tuple[pd.DataFrame, str]] = {}
         self._lock = threading.Lock()
 
     def twin_dirs(self) -> list[Path]:
@@ -90,8 +90,8 @@ class TwinRegistry:
                 self._twins[path] = cached
         return cached[1]
 
-    def forecast(self, path: Path, patient: str, horizon: int) -> pd.DataFrame:
-        """One patient's forecast table from the twin at ``path``.
+    def forecast(self, path: Path, patient: str, horizon: int) -> tuple[pd.DataFrame, str]:
+        """One patient's forecast table from the twin at ``path``, and the audit's data hash.
 
         A forecast is a deterministic function of the twin's version (posterior, panel, filter
         state), so it is computed once per version, patient and horizon and then served from
@@ -99,15 +99,17 @@ class TwinRegistry:
         """
         key = (path, _stamp(path), patient, horizon)
         with self._lock:
-            table = self._forecasts.get(key)
-        if table is None:
+            cached = self._forecasts.get(key)
+        if cached is None:
             twin = self.twin(path)
-            table = twin.forecast_panel(twin.panel.sel(patient=[patient]), horizon)
+            panel = twin.panel.sel(patient=[patient])
+            cached = (twin.forecast_panel(panel, horizon),
+                      audit.data_hash(panel["imputed"].values, panel["onset"].values))
             with self._lock:
                 if len(self._forecasts) >= FORECASTS_KEPT:
                     self._forecasts.clear()
-                self._forecasts[key] = table
-        return table.copy()
+                self._forecasts[key] = cached
+        return cached[0].copy(), cached[1]
 
     # ------------------------------------------------------------ the diary
     def source_frames(self, path: Path) -> dict[str, pd.DataFrame]:

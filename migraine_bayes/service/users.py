@@ -16,6 +16,7 @@ their own patients), ``researcher`` (pseudonymised cohort-level results only), `
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -24,6 +25,7 @@ import re
 import secrets
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,15 +75,21 @@ class UserStore:
         self._hasher = PasswordHasher()
         self._verified: dict[str, str] = {}  # sha256(token) -> name, after one Argon2 check
         self._lock = threading.Lock()
+        self._ready = False  # the database and its table exist (checked once per store)
 
-    def _connect(self) -> sqlite3.Connection:
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        new = not self.path.exists()
-        con = sqlite3.connect(self.path, timeout=30.0)
-        if new:
-            os.chmod(self.path, 0o600)
-        con.executescript(SCHEMA)
-        return con
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one transaction: committed (or rolled back) and closed."""
+        if not self._ready:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            new = not self.path.exists()
+            with contextlib.closing(sqlite3.connect(self.path, timeout=30.0)) as con:
+                if new:
+                    os.chmod(self.path, 0o600)
+                con.executescript(SCHEMA)
+            self._ready = True
+        with contextlib.closing(sqlite3.connect(self.path, timeout=30.0)) as con, con:
+            yield con
 
     # ------------------------------------------------------------ managing
     def add(self, name: str, role: str, patients: list[str] | None = None,
