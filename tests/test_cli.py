@@ -52,6 +52,7 @@ def test_bad_usage_exit_2(tmp_path: Path) -> None:
     assert res.exit_code == 2
 
 
+@pytest.mark.slow  # ~80 s; CI runs the full `make demo` through the console script right after
 def test_console_script_demo_runs_the_whole_workflow(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("migraine-twin")
     out = tmp_path / "demo"
