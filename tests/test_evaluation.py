@@ -156,7 +156,7 @@ def test_walk_forward_never_sees_the_day_it_forecasts(small_backtest) -> None:
         assert pa[21:] != pb[21:]  # later forecasts learn from it
 
 
-@pytest.mark.slow  # ~110 s; `make validate` (the demo's backtest runs the same path in CI)
+@pytest.mark.slow  # ~110 s: out of `make test`; `make validate` and .ci/run run it
 def test_the_twin_forecasts_the_committed_cohort_best(tmp_path) -> None:
     """Issue 5's target on the committed cohort (all 12 patients, last 61 days)."""
     result = api.backtest(COMMITTED, tmp_path / "bt.csv", TRAIN_UNTIL, information="observed",
