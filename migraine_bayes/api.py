@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -11,13 +12,14 @@ import numpy as np
 import pandas as pd
 
 from . import atomic, audit
+from .cluster import ClusterOptions
 from .course.prodrome import with_prodrome
 from .drift import check_drift
 from .errors import InputDataError
 from .evaluation import SBCResult
 from .inference import COHORT_SETTINGS, PATIENT_SETTINGS, SamplerSettings
 from .io import Cohort, load_cohort
-from .locking import twin_lock
+from .locking import real_path, twin_lock
 from .model import FeatureOptions
 from .retraining import retrain, retraining_reasons
 from .state import build_panel, summarise_panel
@@ -31,6 +33,7 @@ from .targets import (
     twin_target,
 )
 from .twin import DigitalTwin
+from .two_stage import PATIENT_STAGE_SETTINGS, fit_two_stage
 
 
 def validate_data(cohort: str | os.PathLike, dedupe: bool = False) -> Cohort:
@@ -97,7 +100,7 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
              outcome: str = "onset", progress=None, refit_every: int = 30,
              force: bool = False, dedupe: bool = False, lags: tuple[int, ...] = (),
              deviations: str = "normal", shapes: str = "fixed", interactions: bool = False,
-             state_model: str = "var"):
+             state_model: str = "var", cluster: ClusterOptions | None = None):
     """Rolling-origin backtest (:func:`migraine_bayes.evaluation.backtest`) written to files.
 
     ``out`` gets docs/SCHEMA.md's backtest table (CSV, or JSON lines); beside it
@@ -112,7 +115,9 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     ``truth``) adds the oracle. ``lags``, ``shapes``, ``interactions``: the twin's features
     (:class:`migraine_bayes.model.FeatureOptions`); ``deviations``: its cohort prior of
     patients' trigger deviations; ``state_model``: how an ex-ante forecast predicts the day's
-    covariates (``var``, the pooled VAR(1), or ``ar1``, each feature's own AR(1)).
+    covariates (``var``, the pooled VAR(1), or ``ar1``, each feature's own AR(1));
+    ``cluster``: each origin's cohort twin fitted in two stages on Dask workers
+    (:mod:`migraine_bayes.two_stage`).
     """
     import json
 
@@ -126,11 +131,13 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     truth_data = json.loads(truth_file.read_text()) if truth_file.is_file() else None
     n = len(patients or c.patient_ids)
     settings = sampler_settings(n > 1 and hierarchical is not False, seed, draws, chains)
+    if cluster is not None and n > 1 and hierarchical is not False:
+        settings = patient_stage_settings(seed, draws, chains)
     options = FeatureOptions(tuple(lags), shapes, interactions)
     result = run_backtest(c, train_until, patients, information, hierarchical, settings,
                           truth_data, threshold, seed, outcome=outcome, progress=progress,
                           refit_every=refit_every, deviations=deviations, options=options,
-                          state_model=state_model)
+                          state_model=state_model, cluster=cluster)
     paths = backtest_paths(out)
     f = result.forecasts
     atomic.write_text(paths["forecasts"], f.to_json(orient="records", lines=True,
@@ -143,7 +150,8 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
         "threshold": result.threshold, "patients": sorted(f["patient_id"].unique().tolist()),
         "oracle": truth_data is not None, "seed": seed, "refit_every": refit_every,
         "outcome": outcome, **options.to_dict(), "deviations": deviations,
-        "state_model": state_model}, indent=1))
+        "state_model": state_model,
+        "cluster": None if cluster is None else cluster.to_dict()}, indent=1))
     return result
 
 
@@ -297,8 +305,14 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
         outcome: str = "onset", validate: bool | None = None, force: bool = False,
         dedupe: bool = False, lags: tuple[int, ...] = (),
         deviations: str = "normal", shapes: str = "fixed",
-        interactions: bool = False, progress=None) -> DigitalTwin:
+        interactions: bool = False, progress=None,
+        cluster: ClusterOptions | None = None) -> DigitalTwin:
     """Fit a twin and save it to ``out``: one patient → patient model, several → hierarchy.
+
+    ``cluster`` (:class:`~migraine_bayes.cluster.ClusterOptions`): fit the cohort in two stages,
+    each patient on a Dask worker (:mod:`migraine_bayes.two_stage`). Its finished work is kept
+    in ``.<out name>.fitting`` beside ``out`` until the twin is saved, so an interrupted fit
+    started again with the same data and settings fits only the patients still missing.
 
     ``validate`` (time-ordered holdout, a second fit) defaults to on for one patient and off
     for a cohort, where it would double the fitting time. ``out`` holding the twin of the same
@@ -317,7 +331,12 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     ids = patients or c.patient_ids
     twin_target(out, ids, force, aside=False)  # fail before a long fit, not after it
     settings = sampler_settings(len(ids) > 1, seed, draws, chains)
-    if len(ids) == 1:
+    work = None
+    if cluster is not None and len(ids) > 1:
+        work = fitting_dir(out)
+        twin = fit_two_stage(c, ids, outcome, patient_stage_settings(seed, draws, chains),
+                             settings, options, deviations, cluster, work, progress)
+    elif len(ids) == 1:
         twin = DigitalTwin.fit_patient(c, ids[0], outcome=outcome, settings=settings,
                                        validate=True if validate is None else validate,
                                        options=options, progress=progress)
@@ -337,7 +356,23 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
         twin.save(out, keep_previous=previous is not None, journal=audit.journal(
             uuid.uuid4().hex, [(twin.meta["version"], "fit", detail)],
             _outcome_rows(twin.panel, twin.meta["outcome"])))
+    if work is not None:
+        shutil.rmtree(work, ignore_errors=True)  # the twin is saved: its parts are no use
     return twin
+
+
+def fitting_dir(out: str | os.PathLike) -> Path:
+    """Where a two-stage fit of the twin ``out`` keeps its finished work until it is saved."""
+    real = real_path(out)
+    return real.with_name(f".{real.name}.fitting")
+
+
+def patient_stage_settings(seed: int = 0, draws: int | None = None, chains: int | None = None
+                           ) -> SamplerSettings:
+    """A two-stage fit's per-patient sampler settings, with these changes."""
+    base = PATIENT_STAGE_SETTINGS
+    return dataclasses.replace(base, seed=seed, draws=draws or base.draws,
+                               chains=chains or base.chains)
 
 
 def forecast(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | None = None,

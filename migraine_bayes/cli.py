@@ -58,6 +58,16 @@ Deviations = Annotated[str, typer.Option(help="Cohort prior of patients' trigger
                                                "from the population: normal, or horseshoe "
                                                "(sparse: a patient may be insensitive to a "
                                                "trigger the population reacts to).")]
+Workers = Annotated[int | None, typer.Option(min=0, help="Fit the cohort in two stages "
+                                                        "(a population fit, then each patient "
+                                                        "against it) on this many local Dask "
+                                                        "worker processes (0: in this "
+                                                        "process). Resumable.")]
+Scheduler = Annotated[str | None, typer.Option(help="As --workers, on a running Dask cluster: "
+                                                    "its scheduler, tcp://HOST:PORT.")]
+PopulationPatients = Annotated[int, typer.Option(min=2, help="With --workers/--scheduler: "
+                                                            "patients in the population fit "
+                                                            "(a stratified subsample).")]
 Lags = Annotated[str | None, typer.Option(help="A distributed lag: triggers may also act these "
                                                "days later, e.g. 1,2 (each trigger's effect is "
                                                "spread over its lags by learned weights).")]
@@ -276,9 +286,17 @@ def fit(
     shapes: Shapes = "fixed",
     interactions: Interactions = False,
     deviations: Deviations = "normal",
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+    population_patients: PopulationPatients = 20,
     quiet: Quiet = False,
 ) -> None:
-    """Fit a twin (one patient: patient model; several: hierarchical) and save it."""
+    """Fit a twin (one patient: patient model; several: hierarchical) and save it.
+
+    With --workers or --scheduler, a cohort is fitted in two stages: the hierarchy on a
+    stratified subsample, then every patient against that population on Dask workers; each
+    patient's checks are listed, and a fit started again resumes where it stopped.
+    """
     _check_outcome(outcome)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -288,7 +306,8 @@ def fit(
                            chains=chains, outcome=outcome, force=force, dedupe=dedupe,
                            lags=_lags(lags), deviations=_deviations(deviations),
                            shapes=_shapes(shapes), interactions=interactions,
-                           progress=progress)
+                           progress=progress,
+                           cluster=_cluster(workers, scheduler, population_patients))
     d = twin.meta["diagnostics"]
     typer.echo(f"fitted {len(twin.patients)} patient(s) in {time.perf_counter() - t0:.0f} s; "
                f"max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
@@ -297,12 +316,41 @@ def fit(
         _err("WARNING: inference checks failed: " + "; ".join(d["failures"]))
         if strict:
             raise typer.Exit(EXIT_STRICT)
+    _say_two_stage(twin)
     _say_lags(twin)
     _say_shapes(twin)
     if twin.meta.get("previous_version") is not None:
         typer.echo(f"version {twin.meta['version']} (version "
                    f"{twin.meta['previous_version']} kept under versions/)")
     typer.echo(f"twin written to {out}")
+
+
+def _cluster(workers: int | None, scheduler: str | None, population_patients: int):
+    """The two-stage options asked for on the command line (None: not asked)."""
+    from .cluster import ClusterOptions
+
+    if workers is None and scheduler is None:
+        return None
+    try:
+        return ClusterOptions(workers=2 if workers is None else workers, scheduler=scheduler,
+                              population_patients=population_patients)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _say_two_stage(twin) -> None:
+    """A two-stage fit: the population fit, patients passing, those flagged or not fitted."""
+    fitting = twin.meta.get("fitting")
+    if not fitting:
+        return
+    per = fitting["patients"]
+    failed = sorted(p for p, f in per.items() if not f["ok"])
+    typer.echo(f"two-stage fit: population on {len(fitting['population_patients'])} "
+               f"patient(s) (checks {'pass' if fitting['population_diagnostics']['ok'] else 'FAIL'}"
+               f"); {len(per) - len(failed)} of {len(per)} patient fits pass their checks"
+               + (f"; flagged: {', '.join(failed)}" if failed else ""))
+    for pid, reason in fitting["not_fitted"].items():
+        typer.echo(f"not fitted (forecast from the population): {pid}: {reason}")
 
 
 def _say_shapes(twin) -> None:
@@ -430,6 +478,9 @@ def backtest(
                                                   "day's covariates: var (the pooled VAR(1) "
                                                   "state model) or ar1 (each feature's own "
                                                   "AR(1)).")] = "var",
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+    population_patients: PopulationPatients = 20,
     force: Force = False,
     dedupe: Dedupe = False,
     quiet: Quiet = False,
@@ -462,7 +513,8 @@ def backtest(
                                   refit_every=refit_every, force=force, dedupe=dedupe,
                                   lags=_lags(lags), deviations=_deviations(deviations),
                                   shapes=_shapes(shapes), interactions=interactions,
-                                  state_model=state_model)
+                                  state_model=state_model,
+                                  cluster=_cluster(workers, scheduler, population_patients))
     _print_table(result.scores[["model", "days", "attacks", "auc", "auc_low", "auc_high",
                                 "brier", "ece", "log_score", "sensitivity", "specificity",
                                 "ppv", "f1"]])

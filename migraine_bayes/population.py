@@ -10,6 +10,9 @@ population predictive, one per draw::
                   a new local scale lambda_new ~ HalfStudentT, regularised by the slab c²[s])
     gp_amplitude_new[s] ~ HalfNormal(hyper),   gp_coef_new[s] ~ Normal(0, 1)
 
+A two-stage twin (:mod:`.two_stage`) holds each patient's own latent lengthscale and refractory
+time constant: a new patient's are drawn lognormally around the fitted patients' draws.
+
 (``sqrt(1 + 1/P)``: the patient offsets sum to zero over the P fitted patients, so ``mu`` is
 their mean and the population mean lies ``sigma / sqrt(P)`` around it). Stored beside the
 fitted patients' draws, these behave like any patient's posterior: a forecast from them is the
@@ -33,6 +36,9 @@ POOLED = {"alpha": ("mu_alpha", "sigma_alpha"), "beta": ("mu_beta", "tau_beta"),
 # effects whose deviations may be sparse (horseshoe): their local-scale variable's suffix
 SPARSE = {"beta": "beta", "beta_total": "effect"}
 LOCAL_DF = Hyper().local_df
+# shared by all patients in a full hierarchy, each patient's own in a two-stage twin
+# (:mod:`migraine_bayes.two_stage`): a new patient's drawn lognormally around the fitted ones'
+PER_PATIENT = ("lengthscale", "tau_refractory")
 
 
 def with_new_patients(posterior: xr.Dataset, patients: list[str], gp_amplitude_sd: float,
@@ -85,6 +91,11 @@ def with_new_patients(posterior: xr.Dataset, patients: list[str], gp_amplitude_s
                 mu, scale = (posterior[v] for v in POOLED[name])
                 values = (mu + scale * inflate * xr.DataArray(eps, dims=template.dims)
                           ).transpose(*template.dims).values
+            elif name in PER_PATIENT:  # a two-stage twin's own (module text)
+                logs = np.log(var.values)
+                values = np.exp(logs.mean() + logs.std() * eps)
+            elif name == "lag_weight":  # a two-stage twin's own: their average
+                values = var.mean(PATIENT).transpose(*template.dims).values
             elif name == "gp_amplitude":
                 values = np.abs(eps) * gp_amplitude_sd
             elif name == "gp_coef":
@@ -120,7 +131,10 @@ def _beta_from_effects(posterior: xr.Dataset, effect: np.ndarray
     weight = np.ones((posterior.sizes[CHAIN], posterior.sizes[DRAW], len(main)))
     grouped = lags.trigger_index[main] >= 0
     if grouped.any():
-        weight[..., grouped] = posterior["lag_weight"].transpose(CHAIN, DRAW, ...).values[
+        lag_weight = posterior["lag_weight"]
+        if PATIENT in lag_weight.dims:  # a two-stage twin: patients' own, averaged
+            lag_weight = lag_weight.mean(PATIENT)
+        weight[..., grouped] = lag_weight.transpose(CHAIN, DRAW, ...).values[
             ..., lags.trigger_index[main][grouped], lags.lag_index[main][grouped]]
     values = effect[..., column_effect] * weight
     if pairs.any():  # interactions: the population's effect, the same for every patient

@@ -55,7 +55,6 @@ from .model import (
     Design,
     FeatureOptions,
     FeatureSpec,
-    ModelData,
     ModelSpec,
     PatientPrior,
     build_design,
@@ -67,6 +66,7 @@ from .population import with_new_patients
 from .state import build_panel
 from .state.dynamics import fit_state_model, next_state
 from .targets import read_meta
+from .two_stage import patient_checks_ok
 
 MODEL_NAME = "migraine_twin"
 MODEL_VERSION = 1
@@ -189,7 +189,8 @@ class DigitalTwin:
             f"draws, {len(data.patients)} patient(s)) and checking R-hat, ESS, divergences")
         idata, diag = fit(data, prior, settings)
         posterior = _slim(idata)
-        meta = _metadata(cohort, panel, design, data, prior, outcome, diag)
+        meta = _metadata(cohort, panel, design, (data.center, data.half_width,
+                                                 data.basis_offset), prior, outcome, diag)
         if prior is None and deviations != "normal":
             meta["deviations"] = deviations
         say("attack course and acute response (pooled over the cohort's attacks)")
@@ -389,7 +390,7 @@ class DigitalTwin:
                                                design.interventions, h),
                     "onset_days_low": onset[0], "onset_days_median": onset[1],
                     "onset_days_high": onset[2],
-                    "checks_ok": bool(self.meta["diagnostics"]["ok"]),
+                    "checks_ok": patient_checks_ok(self.meta, pid),
                     **course,
                 })
         cols = ["patient_id", "date", "issued_at", "p_attack", "p_low", "p_high", "top_factors",
@@ -639,13 +640,18 @@ def netcdf_bytes(groups: dict[str, xr.Dataset]) -> bytes:
     Numeric variables are zlib-compressed (as ArviZ writes them); ``az.from_netcdf`` reads
     the plain file.
     """
+    import dask
+
     buffer = io.BytesIO()
     with h5py.File(buffer, "w"):
         pass
-    for name, ds in groups.items():
-        encoding = {v: {"zlib": True} for v, x in ds.variables.items()
-                    if x.dtype.kind in "biufc"}
-        ds.to_netcdf(buffer, group=name, mode="a", engine="h5netcdf", encoding=encoding)
+    # in memory, no file lock: without this, under a Dask client (a two-stage fit's driver or
+    # worker) xarray asks the scheduler for a lock named after the buffer, which it cannot name
+    with dask.config.set(scheduler="synchronous"):
+        for name, ds in groups.items():
+            encoding = {v: {"zlib": True} for v, x in ds.variables.items()
+                        if x.dtype.kind in "biufc"}
+            ds.to_netcdf(buffer, group=name, mode="a", engine="h5netcdf", encoding=encoding)
     return buffer.getvalue()
 
 
@@ -756,8 +762,9 @@ def _slim(idata: az.InferenceData) -> az.InferenceData:
     return az.InferenceData(posterior=post[keep], sample_stats=idata.sample_stats)
 
 
-def _metadata(cohort: Cohort, panel: xr.Dataset, design: Design, data: ModelData,
-              prior: PatientPrior | None, outcome: str, diag: Diagnostics) -> dict:
+def _metadata(cohort: Cohort, panel: xr.Dataset, design: Design,
+              domain: tuple[float, float, np.ndarray], prior: PatientPrior | None, outcome: str,
+              diag: Diagnostics) -> dict:
     diary = panel["in_diary"]
     known = panel[outcome].notnull()
     coverage = {
@@ -782,8 +789,8 @@ def _metadata(cohort: Cohort, panel: xr.Dataset, design: Design, data: ModelData
         "scaling": {k: list(v) for k, v in design.scaling.items()},
         "centers": design.centers,
         "interventions": design.interventions,
-        "domain": {"center": data.center, "half_width": data.half_width,
-                   "basis_offset": data.basis_offset.tolist()},
+        "domain": {"center": float(domain[0]), "half_width": float(domain[1]),
+                   "basis_offset": np.asarray(domain[2]).tolist()},
         "coverage": coverage, "sampler": diag.settings, "diagnostics": diag.to_dict(),
         "validation": None, "data_source": cohort.source,
         "attack_history": attack_history(cohort.attacks, design.patients),

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..cluster import ClusterOptions
 from ..dims import DAY, FEATURE, PATIENT
 from ..filtering import FilterState, filter_days
 from ..forecast import posterior_terms, top_factors
@@ -128,7 +129,8 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
              truth: dict | None = None, threshold: float | None = None, seed: int = 0,
              baselines: bool = True, outcome: str = "onset", progress=None,
              refit_every: int = REFIT_EVERY, options: FeatureOptions | None = None,
-             deviations: str = "normal", state_model: str = "var") -> BacktestResult:
+             deviations: str = "normal", state_model: str = "var",
+             cluster: ClusterOptions | None = None) -> BacktestResult:
     """Backtest twins of ``cohort``'s patients after ``train_until`` (see the module text).
 
     Parameters
@@ -173,6 +175,9 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
         Cohort prior of patients' trigger deviations (``normal`` or ``horseshoe``).
     state_model : {"var", "ar1"}
         How an ex-ante forecast predicts the day's covariates (:func:`ex_ante_panel`).
+    cluster : ClusterOptions, optional
+        Fit each origin's cohort twin in two stages on Dask workers
+        (:mod:`migraine_bayes.two_stage`; ``settings`` are then each patient's).
     """
     from ..twin import TwinError
 
@@ -209,7 +214,7 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
         walking = [i for i in range(len(ids)) if until[i] > upto[i]]
         if walking:
             by_patient = _fit_origin(cohort, ids, upto, walking, origin, hierarchical,
-                                     outcome, settings, say, options, deviations)
+                                     outcome, settings, say, options, deviations, cluster)
             fits.append(by_patient)
             ahead = (ex_ante_panel(panel, upto, state_model) if information == "ex_ante"
                      else None)
@@ -310,7 +315,7 @@ def _days_up_to(diary: np.ndarray, dates: np.ndarray, day: pd.Timestamp) -> np.n
 def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[int],
                 origin: pd.Timestamp, hierarchical: bool, outcome: str,
                 settings: SamplerSettings | None, say, options: FeatureOptions | None = None,
-                deviations: str = "normal") -> dict:
+                deviations: str = "normal", cluster: ClusterOptions | None = None) -> dict:
     """The twins of one origin: patient id → twin, for every patient walked from it.
 
     A cohort twin is fitted on every patient with a diary day up to ``origin``; patients
@@ -325,7 +330,13 @@ def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[
     seen = [ids[i] for i in range(len(ids)) if upto[i] > 0]
     if hierarchical and len(seen) > 1:
         say(f"fitting {len(seen)} patient(s) on data up to {origin.date()}")
-        twin = DigitalTwin.fit_cohort(train, seen, deviations=deviations, **kw)
+        if cluster is not None:
+            from ..two_stage import fit_two_stage
+
+            twin = fit_two_stage(train, seen, outcome, settings, options=options,
+                                 deviations=deviations, cluster_options=cluster)
+        else:
+            twin = DigitalTwin.fit_cohort(train, seen, deviations=deviations, **kw)
         new = [ids[i] for i in walking if upto[i] == 0]
         if new:
             say(f"{len(new)} patient(s) start after {origin.date()}: forecast from the "
