@@ -144,6 +144,10 @@ class SyntheticConfig:
     interaction: tuple[str, float, str, float, float] | None = None  # (a, cut, b, cut, log OR)
     regimes: tuple[float, float, float] | None = None  # (P(on), P(off), log OR when on)
     preventive_fade_days: float | None = None  # a preventive's effect fades (time constant)
+    # known subgroups (population insights): patient i has profile i % K and is sensitive to
+    # exactly the triggers of its profile, at `profile_or` (OR at the trigger's contrast)
+    profiles: tuple[tuple[str, ...], ...] = ()
+    profile_or: float = 2.5
 
     def expected_diary_missing_fraction(self) -> float:
         """Expected fraction of days without a diary entry, for patients who log entries."""
@@ -311,6 +315,29 @@ def _yesterday(x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- one patient
+def _apply_profile(rng: np.random.Generator, triggers: list[dict[str, Any]], index: int,
+                   cfg: SyntheticConfig) -> int | None:
+    """Known subgroups: with ``cfg.profiles``, patient ``index`` gets profile ``index % K``.
+
+    The patient is then sensitive to exactly the profile's triggers (OR ``cfg.profile_or`` at
+    the contrast, spread as usual). Returns the profile (None without profiles).
+    """
+    if not cfg.profiles:
+        return None
+    k = index % len(cfg.profiles)
+    specs = {t.feature: t for t in TRIGGERS}
+    for trig in triggers:
+        spec = specs.get(trig["feature"])
+        if spec is None:
+            continue
+        on = trig["feature"] in cfg.profiles[k]
+        log_med = np.log(cfg.profile_or)
+        odds = float(np.exp(rng.normal(log_med, spec.spread * log_med))) if on else 1.0
+        trig.update(sensitive=on, odds_ratio=odds,
+                    log_or_per_unit=float(np.log(odds) / spec.contrast))
+    return k
+
+
 def _draw_triggers(rng: np.random.Generator, female: bool) -> list[dict[str, Any]]:
     out = []
     for spec in TRIGGERS:
@@ -416,6 +443,7 @@ def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: Synth
     true["derived.stress_letdown"] = stress_letdown(behaviour["stress"][None, :])[0]
     true["derived.sleep_debt"] = sleep_debt(behaviour["sleep_duration"][None, :])[0]
     triggers = _draw_triggers(rng, female)
+    profile = _apply_profile(rng, triggers, index, cfg)
     _misspecify(triggers, cfg)
     contrib = np.zeros(n)
     for trig in triggers:
@@ -531,7 +559,7 @@ def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: Synth
         "prodrome_probability": prodrome_p,
         "symptoms": {name: {"background": round(float(backgrounds[name]), 6),
                             "prodrome": SYMPTOM_PRODROME_P[name]} for name in backgrounds},
-        "triggers": triggers,
+        "triggers": triggers, **({} if profile is None else {"profile": profile}),
         "interventions": [{"name": r["name"], "kind": r["kind"],
                            "start": r["start"].strftime("%Y-%m-%d"),
                            "log_odds_ratio": r["_log_or"], "responder": r["_responder"],

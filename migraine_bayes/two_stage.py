@@ -153,28 +153,42 @@ def subsample(panel: xr.Dataset, outcome: str, n: int, seed: int,
     return [ids[i] for i in sorted(set(picks))]
 
 
-def by_patient(cohort: Cohort) -> dict[str, Cohort]:
-    """One single-patient cohort per patient (the tables split in one pass)."""
-    tables = {}
-    for name in ("observations", "attacks", "treatments", "patients"):
-        df = getattr(cohort, name)
-        tables[name] = {str(k): g.reset_index(drop=True)
-                        for k, g in df.groupby("patient_id", sort=False, observed=True)}
-    return {pid: Cohort(*(tables[n].get(pid, getattr(cohort, n).iloc[:0])
-                          for n in ("observations", "attacks", "treatments", "patients")),
-                        registry=cohort.registry, source=cohort.source)
-            for pid in cohort.patient_ids}
+class ByPatient:
+    """Single-patient cohorts cut from ``cohort`` on demand (one patient's copy at a time).
+
+    The row positions of each patient are found once per table; :meth:`get` copies only that
+    patient's rows, so a cohort of thousands is never held twice in memory.
+    """
+
+    TABLES = ("observations", "attacks", "treatments", "patients")
+
+    def __init__(self, cohort: Cohort) -> None:
+        self.cohort = cohort
+        self.rows = {name: {str(k): v for k, v in getattr(cohort, name).groupby(
+            "patient_id", sort=False, observed=True).indices.items()} for name in self.TABLES}
+
+    def get(self, patient: str) -> Cohort:
+        """The cohort of ``patient`` alone."""
+        tables = []
+        for name in self.TABLES:
+            df = getattr(self.cohort, name)
+            idx = self.rows[name].get(patient, np.zeros(0, dtype=int))
+            tables.append(df.iloc[idx].reset_index(drop=True))
+        return Cohort(*tables, registry=self.cohort.registry, source=self.cohort.source)
 
 
 def fingerprint(cohort: Cohort, patients: list[str], plan: dict) -> str:
     """SHA-256 of the cohort's tables, the patients and the fit's settings (the work's key)."""
     h = hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode())
     h.update(",".join(patients).encode())
-    for name in ("observations", "attacks", "treatments", "patients"):
+    for name in ByPatient.TABLES:
         df = getattr(cohort, name)
-        h.update(pd.util.hash_pandas_object(df.astype({c: str for c in df.columns
-                                                       if df[c].dtype == object}),
-                                            index=False).to_numpy().tobytes())
+        for column in df.columns:  # one column at a time: no copy of a whole table
+            values = df[column]
+            if values.dtype == object:
+                values = values.astype(str)
+            h.update(column.encode())
+            h.update(pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes())
     return h.hexdigest()
 
 
@@ -337,12 +351,12 @@ def _fit_patients(work: WorkDir, cohort: Cohort, ids: list[str], outcome: str,
     say(stage, len(done), total)
     if not todo:
         return {}
-    singles = by_patient(cohort.subset([ids[i] for i in todo]))
+    singles = ByPatient(cohort)
     features, scaling = design.features, design.scaling
 
     def jobs():
         for i in todo:
-            yield str(i), PatientJob(i, ids[i], singles.pop(ids[i]), outcome, prior, features,
+            yield str(i), PatientJob(i, ids[i], singles.get(ids[i]), outcome, prior, features,
                                      scaling, design.interventions, options, domain,
                                      dataclasses.replace(settings, seed=patient_seed(
                                          settings.seed, i), cores=1), KEEP_DRAWS_PER_CHAIN)

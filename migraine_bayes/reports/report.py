@@ -3,7 +3,9 @@
 The report opens with one screen of summary (the cohort, the headline validation with 90%
 intervals, each patient's top triggers, the recommended scenario and its evidence), then a table
 of contents and the sections: data and outcome; model and methods; sampler diagnostics; posterior
-predictive checks and LOO-PIT; trigger sensitivities; the N-of-1 treatment report (CENT 2015);
+predictive checks and LOO-PIT; trigger sensitivities; population insights (a cohort: subgroups
+by trigger profile, attack rate by season and weather, share of patients sensitive to each
+trigger); the N-of-1 treatment report (CENT 2015);
 the backtest's validation to TRIPOD+AI (scores beside the baselines, calibration, decision
 curve, subgroups, forecast series); counterfactual interventions; and the TRIPOD+AI checklist
 saying where each item is answered. Per-patient figures are small multiples (one grid per kind).
@@ -25,6 +27,7 @@ from .. import atomic
 from ..course import course_summary
 from ..course.predict import warning_symptoms
 from ..dims import PATIENT
+from ..insights import attack_rates, subgroups, trigger_shares
 from ..metrics import calibration_curve
 from ..sensitivity import (
     interactions,
@@ -41,6 +44,7 @@ from .html import Document
 from .summary import Summary, summarise
 from .tripod import checklist_html
 
+MIN_POPULATION = 3  # patients for the population section
 TRACE_VARS = ["mu_alpha", "alpha", "gamma", "tau_refractory", "lengthscale", "gp_amplitude"]
 SCORE_COLUMNS = ["model", "days", "attacks", "auc", "auc_low", "auc_high", "auc_within",
                  "brier", "brier_low", "brier_high", "ece", "ece_low", "ece_high",
@@ -54,6 +58,7 @@ VALIDATION_COLUMNS = ("model", "prevalence", "auc", "auprc", "auprc_low", "auprc
 SECTIONS = {"summary": "Summary", "data": "Data and outcome", "methods": "Model and methods",
             "diagnostics": "Sampler diagnostics", "checks": "Posterior predictive checks",
             "sensitivities": "Trigger sensitivities",
+            "population": "Population insights",
             "treatments": "Treatments: N-of-1 report (CENT 2015)",
             "course": "Attack course and acute response",
             "validation": "Validation: forecasts walked forward (TRIPOD+AI)",
@@ -92,7 +97,7 @@ def build_report(twin, out: str | os.PathLike, backtest: dict | None = None,
     progress : callable, optional
         Called with ``(stage, done, total)`` as the sections are written.
     """
-    step = _stepper(progress, 9)  # sections written, of 9
+    step = _stepper(progress, 10)  # sections written, of 10
     shown = twin.patients[:max_patients]
     with atomic.atomic_directory(figure_folder(out)) as folder:
         doc = Document(title or f"Migraine digital twin — {len(twin.patients)} patient(s)",
@@ -112,6 +117,9 @@ def build_report(twin, out: str | os.PathLike, backtest: dict | None = None,
         _predictive_checks(doc, twin, shown, seed)
         step("sensitivities")
         _sensitivities(doc, twin, sens, shown)
+        step("population")
+        if twin.meta["hierarchical"] and len(twin.patients) >= MIN_POPULATION:
+            _population(doc, twin, seed)
         step("treatments")
         _treatments(doc, treat)
         _course(doc, twin, shown)
@@ -366,6 +374,29 @@ def _sensitivities(doc: Document, twin, sens: pd.DataFrame, shown: list[str]) ->
                       "top of their own effects, 90% intervals; unsupported pairs are shrunk "
                       "to OR 1. Strongest ten:")
         doc.table(pairs.head(10))
+
+
+def _population(doc: Document, twin, seed: int) -> None:
+    """Subgroups by trigger profile, attack rate by season and weather, trigger shares."""
+    doc.section("population", SECTIONS["population"])
+    groups = subgroups(twin, seed=seed)
+    k = len(groups.mixture.weights)
+    doc.paragraph(
+        f"Subgroups of patients by their posterior trigger profiles: a Gaussian mixture over "
+        f"patients' trigger effects that deconvolves each patient's posterior uncertainty "
+        f"(extreme deconvolution), the number of subgroups chosen by BIC "
+        f"({', '.join(f'K={n}: {b:.0f}' for n, b in groups.bic.items())}): {k} subgroup(s). "
+        "A profile lists the subgroup's largest mean odds ratios per step; mean membership is "
+        "the average posterior probability of the subgroup among the patients assigned to it.")
+    doc.table(groups.table())
+    doc.paragraph("Attack rate per 30 diary days across the cohort, by season and by weather "
+                  "(cohort tertiles of the day's temperature and pressure change, on days it "
+                  "was measured), with 90% intervals from resampling patients.")
+    doc.table(attack_rates(twin, seed=seed))
+    doc.paragraph("Share of patients sensitive to each trigger, among those who measured it: "
+                  "credibly (P(effect > 0) ≥ 0.95) and in posterior expectation (OR per step "
+                  "> 1.2, mean and 90% interval over draws).")
+    doc.table(trigger_shares(twin))
 
 
 TREATMENT_COLUMNS = ["patient_id", "treatment", "kind", "start", "days_before", "rate_before",

@@ -1,0 +1,175 @@
+"""Two-stage cohort fits on Dask workers (issue 16), and the population insights' mixture.
+
+The distributed path must give the in-process path's posteriors (same seeds), survive a worker
+killed mid-run, and resume an interrupted fit without refitting finished patients.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from migraine_bayes.cluster import ClusterOptions
+from migraine_bayes.inference import SamplerSettings
+from migraine_bayes.insights import attack_rates, deconvolved_mixture, subgroups, trigger_shares
+from migraine_bayes.synthetic import simulate_cohort
+from migraine_bayes.two_stage import PLAN, POPULATION, fit_two_stage
+
+SETTINGS = SamplerSettings(draws=100, tune=100, chains=2, cores=1, seed=3)
+POPULATION_SETTINGS = SamplerSettings(draws=150, tune=150, chains=2, cores=2, seed=3)
+
+
+class Stop(Exception):
+    """Raised from the progress callback to interrupt a fit."""
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return simulate_cohort(n_patients=4, n_days=90, seed=161).cohort
+
+
+def _fit(cohort, work, cluster_options, progress=None):
+    return fit_two_stage(cohort, settings=SETTINGS, population_settings=POPULATION_SETTINGS,
+                         cluster_options=cluster_options, work_dir=work, progress=progress)
+
+
+def _with_population(source, target):
+    """A work directory holding only ``source``'s plan and stage-1 posterior."""
+    target.mkdir()
+    for name in (PLAN, POPULATION):
+        shutil.copy2(source / name, target / name)
+    return target
+
+
+@pytest.fixture(scope="module")
+def in_process(cohort, tmp_path_factory):
+    work = tmp_path_factory.mktemp("two-stage") / "work"
+    twin = _fit(cohort, work, ClusterOptions(workers=0, population_patients=3))
+    return twin, work
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        yield cluster
+
+
+def _same_posteriors(a, b):
+    pa, pb = a.posterior.posterior, b.posterior.posterior
+    assert set(pa.data_vars) == set(pb.data_vars)
+    for name in pa.data_vars:
+        np.testing.assert_array_equal(pa[name].values, pb[name].values, err_msg=name)
+
+
+def test_in_process_twin_is_a_cohort_twin(in_process, cohort):
+    twin, work = in_process
+    fitting = twin.meta["fitting"]
+    assert twin.meta["hierarchical"] and twin.patients == cohort.patient_ids
+    assert len(fitting["population_patients"]) == 3
+    assert set(fitting["patients"]) == set(cohort.patient_ids) and not fitting["not_fitted"]
+    post = twin.posterior.posterior
+    assert post["lengthscale"].dims == ("chain", "draw", "patient")  # each patient's own
+    assert "mu_alpha" in post and post["mu_alpha"].sizes["draw"] == post["alpha"].sizes["draw"]
+    table = twin.forecast(horizon=2)
+    assert len(table) == 8 and table["p_attack"].between(0, 1).all()
+    for pid, rows in table.groupby("patient_id"):  # checks_ok is each patient's own
+        assert (rows["checks_ok"] == fitting["patients"][pid]["ok"]).all()
+    new = simulate_cohort(n_patients=1, n_days=30, seed=999).cohort  # an unseen patient
+    assert len(twin.forecast_panel(twin.data_panel(new))) == 1
+    assert len(list((work / "patients").glob("*.nc"))) == 4
+
+
+def test_workers_give_the_in_process_posteriors(in_process, cohort, dask_cluster, tmp_path):
+    twin, work = in_process
+    other = _fit(cohort, _with_population(work, tmp_path / "work"),
+                 ClusterOptions(scheduler=dask_cluster.scheduler_address))
+    _same_posteriors(twin, other)
+    workers = {f["worker"] for f in other.meta["fitting"]["patients"].values()}
+    assert len(workers) == 2 and not any(w.endswith(f":{os.getpid()}") for w in workers)
+
+
+def test_a_killed_worker_does_not_lose_a_patient(in_process, cohort, dask_cluster, tmp_path):
+    from distributed import Client
+
+    twin, work = in_process
+    killed = threading.Event()
+    with Client(dask_cluster) as client:
+        def kill_a_busy_worker(stage, done=None, total=None):
+            if done == 1 and not killed.is_set():
+                busy = [a for a, keys in client.processing().items() if keys]
+                pids = client.run(os.getpid)
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.set()
+
+        other = _fit(cohort, _with_population(work, tmp_path / "work"),
+                     ClusterOptions(scheduler=dask_cluster.scheduler_address),
+                     progress=kill_a_busy_worker)
+        client.wait_for_workers(2, timeout=120)
+    assert killed.is_set()
+    assert set(other.meta["fitting"]["patients"]) == set(cohort.patient_ids)
+    assert not other.meta["fitting"]["not_fitted"]
+    _same_posteriors(twin, other)  # the lost task was rerun with its own seed
+
+
+def test_an_interrupted_fit_resumes(in_process, cohort, tmp_path):
+    twin, work = in_process
+    resumed = _with_population(work, tmp_path / "work")
+    opts = ClusterOptions(workers=0)
+
+    def stop_after_two(stage, done=None, total=None):
+        if done == 2 and stage.startswith("stage 2"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        _fit(cohort, resumed, opts, progress=stop_after_two)
+    assert len(list((resumed / "patients").glob("*.nc"))) == 2
+    seen = []
+    again = _fit(cohort, resumed, opts,
+                 progress=lambda s, d=None, t=None: seen.append(d) if s.startswith(
+                     "stage 2") else None)
+    assert seen == [2, 3, 4]  # only the two missing patients were fitted
+    _same_posteriors(twin, again)
+
+
+def test_other_data_start_the_work_afresh(in_process, tmp_path):
+    twin, work = in_process
+    other = simulate_cohort(n_patients=3, n_days=60, seed=162).cohort
+    stale = _with_population(work, tmp_path / "work")
+    result = _fit(other, stale, ClusterOptions(workers=0, population_patients=2))
+    assert result.patients == other.patient_ids
+    assert len(result.meta["fitting"]["population_patients"]) == 2  # not the stale stage 1
+
+
+def test_deconvolved_mixture_finds_known_groups():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.6, 0.5, 0.0, 0.0], [0.0, 0.0, 0.7, 0.5], [0.0, 0.0, 0.0, 0.0]])
+    truth = np.repeat(np.arange(3), 60)
+    noise = rng.uniform(0.05, 0.25, size=(truth.size, 4)) ** 2  # each patient's own precision
+    profiles = centres[truth] + rng.normal(0, 0.05, (truth.size, 4))
+    m = profiles + rng.normal(0, np.sqrt(noise))
+    fits = {k: deconvolved_mixture(m, noise, k, seed=1) for k in (1, 2, 3, 4, 5)}
+    best = min(fits, key=lambda k: fits[k].bic)
+    assert best == 3
+    assert adjusted_rand_score(truth, fits[3].responsibilities.argmax(1)) >= 0.9
+    # deconvolved: the subgroups' intrinsic spread is near 0.05², not inflated by the noise
+    assert np.median(np.sqrt(fits[3].variances)) < 0.1
+
+
+def test_population_insights_of_a_twin(in_process):
+    twin, _ = in_process
+    groups = subgroups(twin, max_k=2)
+    assert len(groups.labels) == 4 and set(groups.bic) == {1, 2}
+    rates = attack_rates(twin)
+    assert set(rates["by"]) == {"season", "weather"}
+    assert ((rates["low"] <= rates["rate_30d"]) & (rates["rate_30d"] <= rates["high"])).all()
+    shares = trigger_shares(twin)
+    assert shares["share_mean"].between(0, 1).all() and (shares["patients"] <= 4).all()
