@@ -29,11 +29,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/study_fit.py
 	$(BIN)/python benchmarks/bad_file.py
 	$(BIN)/python benchmarks/service.py
+	$(BIN)/python benchmarks/scale.py
 
 validate: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 	$(BIN)/migraine-twin sbc --out reports/validation --replicates 200 --lags 1,2 --shapes learned --interactions
 	$(BIN)/python -m migraine_bayes.evaluation.misspecification --out reports/validation --cohort synthetic=data/synthetic
+	$(BIN)/python -m migraine_bayes.evaluation.subgroup_study --out reports/validation --patients 60
 
 # the documentation site (docs/ → build/site/); a warning is an error
 docs: $(STAMP)

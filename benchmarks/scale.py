@@ -5,7 +5,9 @@ For each size, a generated cohort (``simulate_cohort``, ``--days`` days) is fitt
 fresh driver process (so that its peak memory is its own). Measured: wall time of the fit
 (panel, population fit, patients, gathering) and of saving the twin, time per patient, the
 share of patients passing their checks (R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no divergence,
-E-BFMI ≥ 0.3), peak memory of the driver and of each worker. From the per-patient cost of the
+E-BFMI ≥ 0.3), peak memory of the driver and each worker's largest resident memory at the end
+of a task (a worker's own ``ru_maxrss`` is useless: forked from the driver, it inherits the
+driver's peak). From the per-patient cost of the
 largest run, the projection for a 32-worker cluster and for 100,000 patients.
 
 Targets (2 cores): 1,000 × 365 days in ≤ 45 min, ≥ 98% passing, ≤ 6 GB peak memory in all
@@ -150,7 +152,8 @@ def write(results: list[dict]) -> None:
              "thread, this machine. Targets: 1,000 patients ≤ 45 min, ≥ 98% passing their "
              "checks, ≤ 6 GB peak memory in all.", "",
              "| patients | fit | per patient (whole / stage 2) | population fit | save | "
-             "passing | retried | peak memory (driver + workers) | twin size |",
+             "passing | retried | memory (driver peak + each worker's largest resident "
+             "memory at a task's end) | twin size |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(

@@ -413,7 +413,7 @@ def predict_state(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLi
     return t.predict_next_state(c, date)
 
 
-def update(twin: str | os.PathLike, cohort: str | os.PathLike, seed: int = 0,
+def update(twin: str | os.PathLike, cohort: str | os.PathLike | Cohort, seed: int = 0,
            retrain_when_due: bool = True, rewrite_history: bool = False,
            dedupe: bool = False) -> dict:
     """Filter a saved twin over new diary days, save it, audit it; retrain if the policy says.
@@ -426,7 +426,7 @@ def update(twin: str | os.PathLike, cohort: str | os.PathLike, seed: int = 0,
     Returns the new days' one-step forecasts (``days``), the filter's adaptations, the
     retraining reasons, the history changes accepted and, when retrained, the new version.
     """
-    c = load_cohort(cohort, dedupe=dedupe)
+    c = cohort if isinstance(cohort, Cohort) else load_cohort(cohort, dedupe=dedupe)
     with twin_lock(twin):
         t = DigitalTwin.load(twin)
         table = t.update(c, seed=seed, rewrite_history=rewrite_history)
@@ -464,6 +464,29 @@ def drift(twin: str | os.PathLike, cohort: str | os.PathLike | None = None,
     if out is not None:
         atomic.write_text(out, json.dumps(checks, indent=1))
     return checks
+
+
+def monitor(twin: str | os.PathLike, cohort: str | os.PathLike | Cohort, start: str,
+            out: str | os.PathLike, every: int = 7, seed: int = 0, retrain: bool = True,
+            retrain_after: int = 90, force: bool = False, dedupe: bool = False,
+            progress=None) -> pd.DataFrame:
+    """Walk a saved twin forward over ``cohort`` from ``start`` (:mod:`migraine_bayes.monitor`).
+
+    Every ``every`` days: update, sequential drift test, retraining after an alarm or when
+    more than ``retrain_after`` diary days have passed since the fit (``retrain=False``:
+    never). Rows (``patient_id, date, alarm, category,
+    statistic, p_value, evidence, twin_version, retrained``) go to ``out`` (CSV) after each
+    step; the same walk started again continues where it stopped. An ``out`` that is not this
+    walk's is replaced only with ``force``.
+    """
+    from .monitor import MonitorPolicy, walk_file
+    from .monitor import monitor as walk
+
+    if not walk_file(out).is_file():
+        check_output_file(out, force, inputs=[twin, cohort])
+    c = cohort if isinstance(cohort, Cohort) else load_cohort(cohort, dedupe=dedupe)
+    policy = MonitorPolicy(every=every, retrain=retrain, max_days_since_fit=retrain_after)
+    return walk(twin, c, start, out, policy, seed=seed, progress=progress)
 
 
 def _outcome_rows(panel, outcome: str) -> list[tuple[str, str, int]]:

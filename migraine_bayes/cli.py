@@ -88,7 +88,7 @@ def _err(message: str) -> None:
 
 
 # commands that write twins, audit rows or exports: without a key they say so
-WRITERS = {"fit", "update", "forecast", "drift", "serve", "export"}
+WRITERS = {"fit", "update", "forecast", "drift", "monitor", "serve", "export"}
 
 
 @app.callback()
@@ -323,6 +323,49 @@ def fit(
         typer.echo(f"version {twin.meta['version']} (version "
                    f"{twin.meta['previous_version']} kept under versions/)")
     typer.echo(f"twin written to {out}")
+
+
+@app.command()
+@handled
+def monitor(
+    twin: Annotated[Path, typer.Argument(help="Twin directory.")],
+    cohort: Annotated[Path, typer.Argument(help="Cohort folder with the days to walk over.")],
+    start: Annotated[str, typer.Option(help="First step, YYYY-MM-DD (after the twin's last "
+                                            "day).")],
+    out: Annotated[Path, typer.Option(help="Alarm table to write (CSV, one row per patient "
+                                           "and step); the same walk found there continues.")],
+    every: Annotated[int, typer.Option(min=1, max=62, help="Days between steps.")] = 7,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    retrain_after: Annotated[int, typer.Option(min=7, help="Retrain when more than this many "
+                                                          "diary days have passed since the "
+                                                          "fit (the time criterion).")] = 90,
+    no_retrain: Annotated[bool, typer.Option("--no-retrain", help="Check only; never "
+                                                                  "retrain.")] = False,
+    force: Force = False,
+    dedupe: Dedupe = False,
+    quiet: Quiet = False,
+) -> None:
+    """Walk a twin forward from --start: update, sequential drift test, retrain when due.
+
+    Every --every days the twin is updated with the new days (particle filter), tested for
+    drift with evidence accumulated since its fit (false alarms ≤ 5% per 28 days by
+    construction), and retrained after an alarm or when --retrain-after diary days have passed
+    since its fit — the reason, with the drift evidence at that moment, recorded in its audit
+    trail.
+    Interrupted, the same command continues after the last step done.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InferenceWarning)  # flagged in the retrained twin
+        with reporter(quiet) as progress:
+            table = api.monitor(twin, cohort, start, out, every=every, seed=seed,
+                                retrain=not no_retrain, retrain_after=retrain_after,
+                                force=force, dedupe=dedupe, progress=progress)
+    alarms = table[table["alarm"].astype(bool)]
+    typer.echo(f"{table['date'].nunique()} step(s), {len(table)} check(s): {len(alarms)} "
+               f"alarm(s)" + ("" if alarms.empty else " — " + "; ".join(
+                   f"{r.patient_id} {r.date} {r.category}" for r in alarms.itertuples()))
+               + f"; {int(table.drop_duplicates('date')['retrained'].astype(bool).sum())} "
+               f"retraining(s); written to {out}")
 
 
 def _cluster(workers: int | None, scheduler: str | None, population_patients: int):

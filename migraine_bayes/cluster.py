@@ -77,8 +77,9 @@ def session(options: ClusterOptions) -> Iterator[Any]:
             yield client
         return
     # one thread per worker: nutpie samples the chains of a fit one after another on it
+    # any free port for the (unused) dashboard: two clusters on one machine must not collide
     with LocalCluster(n_workers=options.workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
         yield client
 
@@ -130,8 +131,22 @@ def run(client: Any, fn: Callable[[Any], Any], jobs: Iterable[tuple[str, Any]]
 
 
 def peak_memory_mb() -> float:
-    """Peak resident memory of the calling process so far (MB)."""
+    """Peak resident memory of the calling process so far (MB).
+
+    Not for a worker: a process forked from a large one (Dask's worker start-up) inherits its
+    parent's peak; use :func:`resident_memory_mb` there.
+    """
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def resident_memory_mb() -> float:
+    """Resident memory of the calling process now (MB; Linux ``/proc``, else the peak)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            pages = int(fh.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return peak_memory_mb()
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def process_label() -> str:

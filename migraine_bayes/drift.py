@@ -72,12 +72,7 @@ def check_drift(twin: DigitalTwin, cohort: Cohort | xr.Dataset | None = None,
     """
     if window < 7:
         raise TwinError(f"a drift window needs at least 7 days, got {window}")
-    if cohort is None:
-        panel = twin.panel
-    elif isinstance(cohort, Cohort):
-        panel = build_panel(cohort, patients=twin.patients, horizon_days=HORIZON_DAYS)
-    else:
-        panel = cohort.sel({PATIENT: twin.patients})
+    panel = _panel(twin, cohort)
     design = twin.design(panel)
     center, half, _ = domain = twin.domain
     beta = twin.posterior.posterior["beta"]
@@ -104,6 +99,86 @@ def check_drift(twin: DigitalTwin, cohort: Cohort | xr.Dataset | None = None,
         out.append({"patient_id": pid, "window_start": str(dates[first].date()),
                     "window_end": str(dates[last].date()), **res})
     return out
+
+
+def check_sequential(twin: DigitalTwin, cohort: Cohort | xr.Dataset | None = None,
+                     end: str | None = None, alpha: float = ALPHA, seed: int = 0) -> list[dict]:
+    """Sequential drift test of every patient over all days since the fit, up to ``end``.
+
+    The CUSUM of :mod:`migraine_bayes.sequential` on the twin's fitted posterior (not its
+    filter): evidence accumulates from the first day after the fit (an admitted patient: the
+    first diary day, against the population), for as long as the twin runs unretrained
+    (:func:`monitored_probabilities`). ``cohort``/``end`` as in :func:`check_drift`.
+
+    Returns
+    -------
+    list of dict
+        Per patient: ``since``/``until`` (first and last day tested), ``days`` (with a known
+        outcome), ``statistic``, ``threshold``, ``alarm``, ``alarm_date``, ``p_value``,
+        ``category``, ``alternative``, ``evidence``.
+    """
+    from .sequential import sequential_check
+
+    panel = _panel(twin, cohort)
+    design = twin.design(panel)
+    beta = twin.posterior.posterior["beta"]
+    out = []
+    for i, pid in enumerate(design.patients):
+        rng = np.random.default_rng([seed, i])
+        dates = pd.to_datetime(panel["date"].sel({PATIENT: pid}).values)
+        fitted = int(twin.meta["coverage"][pid]["diary_days"])
+        last = int(panel["in_diary"].sel({PATIENT: pid}).sum()) - 1
+        if end is not None:
+            last = min(last, int(np.searchsorted(dates.values, np.datetime64(pd.Timestamp(end)),
+                                                 side="right")) - 1)
+        days = np.arange(fitted, last + 1)
+        days = days[~np.isnan(design.y[i, days])]
+        row = {"patient_id": pid, "since": str(dates[fitted].date()) if fitted <= last else None,
+               "until": str(dates[last].date()) if last >= 0 else None}
+        if days.size == 0:
+            out.append(row | {"days": 0, "statistic": 0.0, "threshold": float("nan"),
+                              "alarm": False, "alarm_date": None, "p_value": 1.0,
+                              "category": None, "alternative": None,
+                              "evidence": "no day with a known outcome since the fit"})
+            continue
+        p = monitored_probabilities(twin, design, i, days)
+        b = beta.sel({PATIENT: pid}).stack(s=(CHAIN, DRAW)).transpose("s", FEATURE).values
+        res = sequential_check(p, design.y[i, days], design.z_mean[i, days],
+                               design.feature_names, b, rng, alpha)
+        day = res.pop("alarm_day")
+        res.pop("alarm_days")
+        res["alarm_date"] = None if day is None else str(dates[days[day]].date())
+        out.append(row | res)
+    return out
+
+
+def monitored_probabilities(twin: DigitalTwin, design, row: int, days: np.ndarray
+                            ) -> np.ndarray:
+    """Per-draw probabilities (S, n) of design patient ``row`` on ``days`` under the fit.
+
+    Days past the latent basis's domain (more than ~60 days after the fit) take the latent
+    state at its stationary distribution — mean 0, variance ``gp_amplitude²`` — integrated out
+    of the logit like an imputed covariate's variance, instead of the basis's meaningless
+    values there.
+    """
+    center, half, _ = domain = twin.domain
+    post = twin.posterior.posterior
+    terms = posterior_terms(post, design, row, days, domain)
+    beyond = days > center + half
+    if beyond.any():
+        amp = post["gp_amplitude"].sel({PATIENT: design.patients[row]}).stack(
+            s=(CHAIN, DRAW)).values
+        terms["latent"][:, beyond] = 0.0
+        terms["spread"][:, beyond] += amp[:, None] ** 2
+    return probabilities(terms)
+
+
+def _panel(twin: DigitalTwin, cohort: Cohort | xr.Dataset | None) -> xr.Dataset:
+    if cohort is None:
+        return twin.panel
+    if isinstance(cohort, Cohort):
+        return build_panel(cohort, patients=twin.patients, horizon_days=HORIZON_DAYS)
+    return cohort.sel({PATIENT: twin.patients})
 
 
 def _checks(p: np.ndarray, y: np.ndarray, z: np.ndarray, names: list[str], beta: np.ndarray,

@@ -5,8 +5,8 @@
   mean ``m_i`` and variance ``S_i``; a Gaussian mixture is fitted to the *deconvolved* profiles
   (extreme deconvolution, Bovy, Hogg & Roweis 2011, with diagonal covariances):
   ``m_i ~ sum_k w_k N(mu_k, V_k + S_i)``, so a patient with a vague posterior weighs little on
-  the subgroups' shape and is not forced into a group by noise. The number of subgroups is
-  chosen by BIC (1 … ``max_k``).
+  the subgroups' shape and is not forced into a group by noise. The number of subgroups and
+  whether they share one spread (tied) are chosen by BIC (1 … ``max_k``).
 - :func:`attack_rates`: attacks per 30 diary days by season and by weather (cohort tertiles of
   temperature and of the day's pressure change), with 90% intervals from resampling patients.
 - :func:`trigger_shares`: per trigger, the share of patients sensitive to it — credibly
@@ -45,13 +45,15 @@ class Mixture:
     variances: np.ndarray  # (K, F) intrinsic (deconvolved) spread
     responsibilities: np.ndarray  # (P, K)
     log_likelihood: float
+    tied: bool = False  # one intrinsic spread shared by the subgroups
 
     @property
     def bic(self) -> float:
         """Bayesian information criterion (lower is better)."""
         p, k = self.responsibilities.shape
         f = self.means.shape[1]
-        return -2 * self.log_likelihood + (k - 1 + 2 * k * f) * np.log(p)
+        spreads = f if self.tied else k * f
+        return -2 * self.log_likelihood + (k - 1 + k * f + spreads) * np.log(p)
 
 
 @dataclass
@@ -113,11 +115,14 @@ def effect_profiles(twin) -> tuple[list[str], list[str], np.ndarray, np.ndarray]
 
 
 def deconvolved_mixture(m: np.ndarray, s2: np.ndarray, k: int, seed: int = 0,
-                        iterations: int = 500, tol: float = 1e-7) -> Mixture:
+                        iterations: int = 500, tol: float = 1e-7, tied: bool = False
+                        ) -> Mixture:
     """Extreme deconvolution (diagonal): fit ``m_i ~ sum_k w_k N(mu_k, V_k + S_i)`` by EM.
 
     ``m``, ``s2``: (P, F) estimates and their error variances (``inf``: missing). Starts from
     k-means++ seeds (``seed``) and runs EM to a relative change of ``tol`` in log-likelihood.
+    ``tied``: one intrinsic spread ``V`` for every subgroup (fewer parameters: BIC can afford
+    more subgroups on a small cohort).
     """
     p, f = m.shape
     rng = np.random.default_rng(seed)
@@ -146,13 +151,14 @@ def deconvolved_mixture(m: np.ndarray, s2: np.ndarray, k: int, seed: int = 0,
         big_b = v[None] - gain * v[None]
         nk = r.sum(0) + 1e-12
         mu = (r[..., None] * b).sum(0) / nk[:, None]
-        v = np.maximum((r[..., None] * ((b - mu[None]) ** 2 + big_b)).sum(0) / nk[:, None],
+        scatter = (r[..., None] * ((b - mu[None]) ** 2 + big_b)).sum(0)  # (K, F)
+        v = np.maximum(np.tile(scatter.sum(0) / p, (k, 1)) if tied else scatter / nk[:, None],
                        1e-6)
         w = nk / p
         if abs(ll - last) <= tol * abs(ll):
             break
         last = ll
-    return Mixture(w, mu, v, r, ll)
+    return Mixture(w, mu, v, r, ll, tied)
 
 
 def subgroups(twin, max_k: int = 4, seed: int = 0, restarts: int = 5) -> Subgroups:
@@ -160,8 +166,12 @@ def subgroups(twin, max_k: int = 4, seed: int = 0, restarts: int = 5) -> Subgrou
     patients, names, m, s2 = effect_profiles(twin)
     fits: dict[int, Mixture] = {}
     for k in range(1, min(max_k, len(patients)) + 1):
-        tries = [deconvolved_mixture(m, s2, k, seed=seed * 1000 + t) for t in range(restarts)]
-        fits[k] = max(tries, key=lambda x: x.log_likelihood)
+        for tied in (True, False):  # the covariance structure is chosen by BIC too
+            tries = [deconvolved_mixture(m, s2, k, seed=seed * 1000 + t, tied=tied)
+                     for t in range(restarts)]
+            best_try = max(tries, key=lambda x: x.log_likelihood)
+            if k not in fits or best_try.bic < fits[k].bic:
+                fits[k] = best_try
     bic = {k: fit.bic for k, fit in fits.items()}
     best = fits[min(bic, key=bic.get)]
     return Subgroups(patients, names, best.responsibilities.argmax(1), best, bic)

@@ -103,10 +103,21 @@ def _retrain(path: Path, cohort: Cohort, reasons: list[str] | None, holdout_days
 
 
 def _fit_like(old: DigitalTwin, cohort: Cohort, seed: int) -> DigitalTwin:
-    """A fit of the same kind, features and scale as ``old`` (cohort or patient by patient)."""
+    """A fit of the same kind, features and scale as ``old`` (cohort, two-stage or patient)."""
     from .inference import COHORT_SETTINGS, PATIENT_SETTINGS
 
     spec = old.spec
+    fitting = old.meta.get("fitting") or {}
+    if fitting.get("method") == "two-stage":  # refitted the same way, where it was fitted
+        from .cluster import ClusterOptions
+        from .inference import SamplerSettings
+        from .two_stage import fit_two_stage
+
+        return fit_two_stage(
+            cohort, old.patients, spec.outcome,
+            SamplerSettings(**{**fitting["patient_settings"], "seed": seed}),
+            options=spec.options, deviations=spec.deviations,
+            cluster_options=ClusterOptions(**fitting["cluster"]))
     if spec.hierarchical:
         settings = COHORT_SETTINGS.__class__(**{**asdict(COHORT_SETTINGS), "seed": seed})
         return DigitalTwin.fit_cohort(cohort, old.patients, spec.outcome, settings,

@@ -25,6 +25,7 @@ back into the population; patients' draws are paired with population draws by in
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -38,6 +39,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+from filelock import FileLock, Timeout
 
 from . import atomic, cluster, crypto
 from .cluster import ClusterOptions
@@ -46,7 +48,7 @@ from .course.model import attacks_digest, course_of
 from .dims import CHAIN, DRAW, PATIENT
 from .inference import COHORT_SETTINGS, Diagnostics, InferenceWarning, SamplerSettings, fit
 from .io import Cohort
-from .locking import twin_lock
+from .locking import TIMEOUT_S, TwinBusyError
 from .model import FeatureOptions, FeatureSpec, PatientPrior, build_design, model_data
 from .state import build_panel
 
@@ -58,6 +60,7 @@ KEEP_DRAWS_PER_CHAIN = 250  # stored in the gathered twin (checked on all draws 
 PLAN = "plan.json"
 POPULATION = "population.nc"
 PARTS = "patients"
+LOCK = "lock"
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,11 @@ class PatientJob:
 
 @dataclass
 class PatientFit:
-    """A finished stage-2 fit: the patient's posterior (netCDF bytes) and its checks."""
+    """A finished stage-2 fit: the patient's posterior (netCDF bytes) and its checks.
+
+    ``peak_memory_mb``: the worker's resident memory when the fit ended (the compiled model,
+    the sampler's draws and the patient's data are all still held then).
+    """
 
     patient: str
     posterior: bytes
@@ -106,7 +113,7 @@ def fit_one(job: PatientJob) -> PatientFit:
         idata, diag = fit(data, job.prior, job.settings)
     post = thin(_slim(idata).posterior, job.keep_draws)
     return PatientFit(job.patient, netcdf_bytes({"posterior": post}), diag.to_dict(),
-                      time.perf_counter() - t0, cluster.peak_memory_mb(),
+                      time.perf_counter() - t0, cluster.resident_memory_mb(),
                       cluster.process_label())
 
 
@@ -203,7 +210,9 @@ class WorkDir:
         self.parts = path / PARTS
         plan = path / PLAN
         if plan.is_file() and json.loads(plan.read_text())["key"] != key:
-            shutil.rmtree(path)  # another data set or settings: its work is of no use here
+            for stale in (plan, path / POPULATION):  # another data set or settings: of no use
+                stale.unlink(missing_ok=True)
+            shutil.rmtree(self.parts, ignore_errors=True)
         self.parts.mkdir(parents=True, exist_ok=True)
         if not plan.is_file():
             atomic.write_text(plan, json.dumps({"key": key}))
@@ -272,7 +281,8 @@ def fit_two_stage(cohort: Cohort, patients: list[str] | None = None, outcome: st
     temporary = work_dir is None
     path = Path(work_dir) if work_dir is not None else Path(_tempdir())
     try:
-        with twin_lock(path):
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)  # patients' posteriors: private
+        with _locked(path):  # one fit of this work at a time
             work = WorkDir(path, key)
             course = fit_course(cohort.attacks, cohort.patient_ids, seed=settings.seed)
             clock["panel"] = time.perf_counter()
@@ -298,6 +308,20 @@ def fit_two_stage(cohort: Cohort, patients: list[str] | None = None, outcome: st
         if temporary:
             shutil.rmtree(path, ignore_errors=True)
     return twin
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    lock = FileLock(str(path / LOCK), mode=0o600)
+    try:
+        lock.acquire(timeout=TIMEOUT_S)
+    except Timeout:
+        raise TwinBusyError(f"another fit is using the work directory {path}; waited "
+                            f"{TIMEOUT_S:.0f} s — try again when it has finished") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _tempdir() -> str:

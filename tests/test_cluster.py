@@ -6,6 +6,7 @@ killed mid-run, and resume an interrupted fit without refitting finished patient
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,8 +19,10 @@ from sklearn.metrics import adjusted_rand_score
 from migraine_bayes.cluster import ClusterOptions
 from migraine_bayes.inference import SamplerSettings
 from migraine_bayes.insights import attack_rates, deconvolved_mixture, subgroups, trigger_shares
+from migraine_bayes.state import build_panel
 from migraine_bayes.synthetic import simulate_cohort
-from migraine_bayes.two_stage import PLAN, POPULATION, fit_two_stage
+from migraine_bayes.twin import HORIZON_DAYS
+from migraine_bayes.two_stage import PLAN, POPULATION, WorkDir, fit_two_stage
 
 SETTINGS = SamplerSettings(draws=100, tune=100, chains=2, cores=1, seed=3)
 POPULATION_SETTINGS = SamplerSettings(draws=150, tune=150, chains=2, cores=2, seed=3)
@@ -59,8 +62,13 @@ def dask_cluster():
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         yield cluster
+
+
+def _on(cluster):
+    """The stage-2 options of the cluster (the in-process fit's stage-1 size: same plan)."""
+    return ClusterOptions(scheduler=cluster.scheduler_address, population_patients=3)
 
 
 def _same_posteriors(a, b):
@@ -84,19 +92,22 @@ def test_in_process_twin_is_a_cohort_twin(in_process, cohort):
     for pid, rows in table.groupby("patient_id"):  # checks_ok is each patient's own
         assert (rows["checks_ok"] == fitting["patients"][pid]["ok"]).all()
     new = simulate_cohort(n_patients=1, n_days=30, seed=999).cohort  # an unseen patient
-    assert len(twin.forecast_panel(twin.data_panel(new))) == 1
+    panel = build_panel(new, horizon_days=HORIZON_DAYS)
+    assert len(twin.forecast_panel(panel)) == 1
     assert len(list((work / "patients").glob("*.nc"))) == 4
 
 
+@pytest.mark.slow  # a 2-worker cluster or a stage-1 fit: CI runs it after make test
 def test_workers_give_the_in_process_posteriors(in_process, cohort, dask_cluster, tmp_path):
     twin, work = in_process
     other = _fit(cohort, _with_population(work, tmp_path / "work"),
-                 ClusterOptions(scheduler=dask_cluster.scheduler_address))
+                 _on(dask_cluster))
     _same_posteriors(twin, other)
     workers = {f["worker"] for f in other.meta["fitting"]["patients"].values()}
     assert len(workers) == 2 and not any(w.endswith(f":{os.getpid()}") for w in workers)
 
 
+@pytest.mark.slow  # a 2-worker cluster or a stage-1 fit: CI runs it after make test
 def test_a_killed_worker_does_not_lose_a_patient(in_process, cohort, dask_cluster, tmp_path):
     from distributed import Client
 
@@ -111,7 +122,7 @@ def test_a_killed_worker_does_not_lose_a_patient(in_process, cohort, dask_cluste
                 killed.set()
 
         other = _fit(cohort, _with_population(work, tmp_path / "work"),
-                     ClusterOptions(scheduler=dask_cluster.scheduler_address),
+                     _on(dask_cluster),
                      progress=kill_a_busy_worker)
         client.wait_for_workers(2, timeout=120)
     assert killed.is_set()
@@ -123,7 +134,7 @@ def test_a_killed_worker_does_not_lose_a_patient(in_process, cohort, dask_cluste
 def test_an_interrupted_fit_resumes(in_process, cohort, tmp_path):
     twin, work = in_process
     resumed = _with_population(work, tmp_path / "work")
-    opts = ClusterOptions(workers=0)
+    opts = ClusterOptions(workers=0, population_patients=3)
 
     def stop_after_two(stage, done=None, total=None):
         if done == 2 and stage.startswith("stage 2"):
@@ -140,13 +151,13 @@ def test_an_interrupted_fit_resumes(in_process, cohort, tmp_path):
     _same_posteriors(twin, again)
 
 
-def test_other_data_start_the_work_afresh(in_process, tmp_path):
-    twin, work = in_process
-    other = simulate_cohort(n_patients=3, n_days=60, seed=162).cohort
-    stale = _with_population(work, tmp_path / "work")
-    result = _fit(other, stale, ClusterOptions(workers=0, population_patients=2))
-    assert result.patients == other.patient_ids
-    assert len(result.meta["fitting"]["population_patients"]) == 2  # not the stale stage 1
+def test_work_of_other_data_or_settings_is_not_reused(in_process, tmp_path):
+    _twin, work = in_process
+    copy = _with_population(work, tmp_path / "work")
+    key = json.loads((copy / PLAN).read_text())["key"]
+    assert WorkDir(copy, key).path.joinpath(POPULATION).is_file()  # same plan: kept
+    WorkDir(copy, "another cohort or other settings")
+    assert not (copy / POPULATION).exists() and (copy / "patients").is_dir()
 
 
 def test_deconvolved_mixture_finds_known_groups():
@@ -173,3 +184,25 @@ def test_population_insights_of_a_twin(in_process):
     assert ((rates["low"] <= rates["rate_30d"]) & (rates["rate_30d"] <= rates["high"])).all()
     shares = trigger_shares(twin)
     assert shares["share_mean"].between(0, 1).all() and (shares["patients"] <= 4).all()
+
+
+@pytest.mark.slow  # a 2-worker cluster or a stage-1 fit: CI runs it after make test
+def test_cli_two_stage_fit(tmp_path):
+    from typer.testing import CliRunner
+
+    from migraine_bayes.cli import app
+    from migraine_bayes.twin import DigitalTwin
+
+    simulate_cohort(n_patients=3, n_days=60, seed=163).write(tmp_path / "c")
+    out = tmp_path / "twin"
+    res = CliRunner().invoke(app, ["fit", str(tmp_path / "c"), "--out", str(out), "--workers",
+                                   "0", "--population-patients", "2", "--draws", "100",
+                                   "--chains", "2", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "two-stage fit: population on 2 patient(s)" in res.stdout
+    assert not (tmp_path / ".twin.fitting").exists()  # removed once the twin is saved
+    twin = DigitalTwin.load(out)
+    assert twin.meta["fitting"]["method"] == "two-stage" and len(twin.patients) == 3
+    bad = CliRunner().invoke(app, ["fit", str(tmp_path / "c"), "--out", str(tmp_path / "t2"),
+                                   "--scheduler", "localhost:1"])
+    assert bad.exit_code == 2 and "tcp://HOST:PORT" in bad.output

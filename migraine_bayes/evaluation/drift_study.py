@@ -145,3 +145,103 @@ def summarise(table: pd.DataFrame) -> dict:
         "false_alarm_rate": float(quiet["alarm"].mean()) if len(quiet) else None,
     }
     return out
+
+
+WITHIN = (42, 90, 120)
+
+
+def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHIN,
+                     lead: int = 14, n_days: int = 365, alpha: float = 0.05,
+                     cache: str | os.PathLike | None = None) -> tuple[pd.DataFrame, dict]:
+    """The sequential test (:mod:`migraine_bayes.sequential`) on the study's patients.
+
+    Each patient's twin is fitted on its diary up to ``D - lead`` (as in
+    :func:`drift_detection_study`); the CUSUM then runs over every later day up to ``D +
+    max(within)``, restarted after each alarm (as a retraining would). Per patient: the days
+    after ``D`` to the first alarm; false alarms are alarms before ``D`` (every alarm of a
+    stationary patient), counted per 28 monitored days. The oracle's power (a test that knows
+    the true probabilities and the drift day) is computed at the false-alarm rate measured.
+
+    Returns one row per patient and the summary (detection within each of ``within`` by drift
+    kind and overall, false alarms per 28-day window by kind, the oracle's power).
+    """
+    from ..drift import monitored_probabilities
+    from ..sequential import BLOCK_DAYS, sequential_check
+
+    sc = simulate_cohort(n_patients, n_days, seed, drift_fraction=0.5,
+                         drift_kinds=("baseline", "trigger"))
+    rng = np.random.default_rng(seed)
+    full = build_panel(sc.cohort, horizon_days=HORIZON_DAYS)
+    shared = build_design(full)
+    starts = sc.cohort.patients.set_index("patient_id")["diary_start"]
+    rows = []
+    for truth in sc.truth["patients"]:
+        pid, drift = truth["patient_id"], truth["drift"]
+        day = drift["day"] if drift["kind"] else int(rng.integers(int(0.4 * n_days),
+                                                                  int(0.7 * n_days)))
+        cut = day - lead
+        twin = _patient_twin(sc.cohort, pid, cut, pd.Timestamp(starts[pid]), shared, seed,
+                             cache)
+        design = twin.design(full.sel(patient=[pid]))
+        end = min(day + max(within), int(full["in_diary"].sel(patient=pid).sum()))
+        days = np.arange(cut, end)
+        days = days[~np.isnan(design.y[0, days])]
+        p = monitored_probabilities(twin, design, 0, days)
+        beta = twin.posterior.posterior["beta"].sel(patient=pid).stack(
+            s=("chain", "draw")).transpose("s", "feature").values
+        res = sequential_check(p, design.y[0, days], design.z_mean[0, days],
+                               design.feature_names, beta, np.random.default_rng([seed, 1]),
+                               alpha)
+        alarm_days = [int(days[a]) for a in res["alarm_days"]]
+        before = [a for a in alarm_days if a < day] if drift["kind"] else alarm_days
+        after = [a for a in alarm_days if a >= day] if drift["kind"] else []
+        quiet_days = int(np.sum(days < day)) if drift["kind"] else int(days.size)
+        rows.append({"patient_id": pid, "drift": drift["kind"] or "none",
+                     "drift_day": day if drift["kind"] else None, "cut": cut,
+                     "false_alarms": len(before), "quiet_windows": quiet_days / BLOCK_DAYS,
+                     "first_alarm_after": (after[0] - day + 1) if after else None,
+                     "category": res["category"] if after and res["alarm_day"] is not None
+                     and int(days[res["alarm_day"]]) >= day else None,
+                     "threshold": res["threshold"],
+                     "checks_ok": twin.meta["diagnostics"]["ok"]})
+    table = pd.DataFrame(rows)
+    fa = float(table["false_alarms"].sum() / table["quiet_windows"].sum())
+    summary = {"patients": len(table), "drifting_patients": int((table["drift"] != "none").sum()),
+               "alpha": alpha, "false_alarms_per_28_days": fa,
+               "false_alarms_by_kind": {
+                   k: float(g["false_alarms"].sum() / g["quiet_windows"].sum())
+                   for k, g in table.groupby("drift")}}
+    drifting = table[table["drift"] != "none"]
+    for w in within:
+        hit = drifting["first_alarm_after"].notna() & (drifting["first_alarm_after"] <= w)
+        bound = oracle_power(sc.truth, full, w, alpha=max(fa, 1e-3))
+        summary[f"detected_within_{w}"] = float(hit.mean())
+        summary[f"detected_within_{w}_by_kind"] = hit.groupby(drifting["drift"]).mean().to_dict()
+        summary[f"oracle_power_within_{w}"] = float(np.mean(list(bound.values())))
+        summary[f"oracle_power_within_{w}_by_kind"] = {
+            k: float(np.mean([bound[p] for p in g["patient_id"] if p in bound]))
+            for k, g in drifting.groupby("drift")}
+        summary[f"ratio_to_oracle_{w}"] = (summary[f"detected_within_{w}"]
+                                           / max(summary[f"oracle_power_within_{w}"], 1e-9))
+    first = drifting[drifting["category"].notna()]
+    right = [(r.category == "baseline shift") == (r.drift == "baseline")
+             for r in first.itertuples()]
+    summary["categorised_right"] = float(np.mean(right)) if right else None
+    return table, summary
+
+
+def _patient_twin(cohort, pid: str, cut: int, start: pd.Timestamp, shared, seed: int,
+                  cache: str | os.PathLike | None) -> DigitalTwin:
+    """The patient's twin fitted on its first ``cut`` days (saved to / read from ``cache``)."""
+    stored = None if cache is None else Path(cache) / f"{seed}-{pid}-{cut}"
+    if stored is not None and (stored / "twin.json").is_file():
+        return DigitalTwin.load(stored)
+    with warnings.catch_warnings():  # a failed check is recorded (checks_ok) instead
+        warnings.simplefilter("ignore", InferenceWarning)
+        twin = DigitalTwin.fit_patient(  # the patient's own tables: its course alone
+            truncate(cohort.subset([pid]), start + pd.Timedelta(days=cut - 1)), pid,
+            validate=False, features=shared.features, scaling=shared.scaling,
+            interventions=shared.interventions)
+    if stored is not None:
+        twin.save(stored)
+    return twin

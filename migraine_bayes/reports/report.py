@@ -303,6 +303,23 @@ def _diagnostics(doc: Document, twin) -> None:
             "min tail ESS (≥ 400)": d["min_ess_tail"], "divergences (0)": d["divergences"],
             "min E-BFMI (≥ 0.3)": d.get("min_bfmi")}
     doc.table(pd.DataFrame({"check": list(rows), "value": list(rows.values())}), digits=4)
+    fitting = twin.meta.get("fitting")
+    if fitting:  # a two-stage fit: the worst of every patient's checks above; each one here
+        per = pd.DataFrame([{"patient_id": p, **{k: f[k] for k in (
+            "ok", "attempts", "max_rhat", "min_ess_bulk", "min_ess_tail", "divergences")}}
+            for p, f in fitting["patients"].items()])
+        failed = per[~per["ok"]]
+        doc.paragraph(
+            f"Fitted in two stages (docs: Large cohorts): the population on "
+            f"{len(fitting['population_patients'])} patients (checks "
+            f"{'passed' if fitting['population_diagnostics']['ok'] else 'FAILED'}), then each "
+            f"patient against it: {int(per['ok'].sum())} of {len(per)} patient fits pass "
+            f"their checks ({int((per['attempts'] > 1).sum())} after a retry); "
+            f"{len(fitting['not_fitted'])} patient(s) could not be fitted and are forecast "
+            "from the population." + (" Patients whose fit failed its checks:" if len(failed)
+                                      else ""), css="warn" if len(failed) else None)
+        if len(failed):
+            doc.table(failed, digits=3)
     v = twin.meta.get("validation")
     if v and v.get("skipped"):
         doc.paragraph(f"Time-ordered validation skipped: {v['skipped']}.")

@@ -1,0 +1,208 @@
+"""Sequential drift detection: evidence accumulated day by day since the twin's fit (CUSUM).
+
+For each day ``t`` after the fit, the twin's one-step predictive probability ``p_t`` (posterior
+mean over draws, that day's observed covariates; the fitted posterior, not the filter, which
+adapts to drift) is the null. Each alternative ``a`` moves the day's log-odds by a shift
+``d_at`` — the baseline odds doubled or halved (``±log 2``), or each feature's effect
+changed by ``±log 2`` per step of the feature (``±log 2 · z_tk``) — and scores the day by the
+log-likelihood ratio ``l_at = log P(y_t | logit p_t + d_at) - log P(y_t | logit p_t)``. Page's
+CUSUM ``S_at = max(0, S_a,t-1 + l_at)`` accumulates the evidence across days (and so across
+any windows). The statistic weighs the alternatives like a Bayesian model comparison,
+``M_t = log sum_a pi_a exp(S_at)``, with half the prior on the baseline shifts and half spread
+over the features' alternatives: the false-alarm budget is spent where the evidence is, not
+split evenly over every feature (Bonferroni), and a feature explains an alarm only when its
+evidence beats the baseline's by the log of the number of feature alternatives.
+
+The alarm threshold ``h`` is calibrated by simulation from the twin's own posterior predictive:
+replicate diaries each take one posterior draw, days resampled from the monitored ones (their
+probabilities and covariates) and outcomes drawn from it, and run the same CUSUMs, restarted
+after each alarm; ``h`` is the smallest threshold giving at most ``alpha`` alarms per 28 days
+over the replicates — so a stationary patient the twin
+describes raises at most ``alpha`` alarms per 28-day window (an average run length of 560
+days), by construction. The alarm is labelled by the alternative of most posterior weight: a
+baseline shift; a changed trigger sensitivity when the twin believed the feature mattered; a
+new association when it did not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit, logit, logsumexp
+
+BLOCK_DAYS = 28
+ALPHA = 0.05
+SHIFT = float(np.log(2.0))  # log odds ratio of every alternative
+N_REPLICATES = 400
+CALIBRATION_DAYS = 224  # days per replicate diary (8 windows of 28)
+BELIEVED = 0.8  # P(effect > 0) beyond which (or below 1 - it) the twin believed a feature
+MIN_DAYS = 3  # a feature's alternative needs it away from its centre on this many days
+
+
+def alternatives(z: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Log-odds shifts (A, n) of the alternatives and their (kind, label)."""
+    n = z.shape[0]
+    shifts = [np.full(n, SHIFT), np.full(n, -SHIFT)]
+    labels = [("baseline", "baseline odds up"), ("baseline", "baseline odds down")]
+    for k, name in enumerate(names):
+        if np.sum(np.abs(z[:, k]) > 1e-9) < MIN_DAYS:
+            continue
+        for sign, word in ((1.0, "more"), (-1.0, "less")):
+            shifts.append(sign * SHIFT * z[:, k])
+            labels.append((name, f"attacks follow {name} {word}"))
+    return np.array(shifts), labels
+
+
+def log_likelihood_ratios(y: np.ndarray, p0: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """``l_at`` (..., A, n) for outcomes ``y`` (..., n), null ``p0`` (n,), shifts (A, n)."""
+    eta = logit(np.clip(p0, 1e-9, 1 - 1e-9))
+    p1 = np.clip(expit(eta + shifts), 1e-12, 1 - 1e-12)
+    up, down = np.log(p1 / p0), np.log1p(-p1) - np.log1p(-p0)
+    y = np.asarray(y)[..., None, :]
+    return np.where(y > 0, up, down)
+
+
+def log_prior(labels: list[tuple[str, str]]) -> np.ndarray:
+    """Log prior weights of the alternatives: half on the baseline, half over the features."""
+    n_base = sum(kind == "baseline" for kind, _ in labels)
+    n_feat = len(labels) - n_base
+    w = np.array([0.5 / n_base if kind == "baseline" else 0.5 / n_feat
+                  for kind, _ in labels]) if n_feat else np.full(n_base, 1.0 / n_base)
+    return np.log(w)
+
+
+def cusum(llr: np.ndarray, prior: np.ndarray, threshold: float | None = None
+          ) -> tuple[np.ndarray, list[int]]:
+    """The statistic ``M`` (..., n) of Page's CUSUMs of ``llr`` (..., A, n), and alarm days.
+
+    ``M_t = log sum_a prior_a exp(S_at)``: the alternatives' accumulated evidence weighed by
+    their prior (``log_prior``), so a feature must beat the baseline by the log of the number
+    of features' alternatives to dominate. With ``threshold`` (one series only), the sums
+    restart at 0 after each alarm, as after a retraining.
+    """
+    s = np.zeros(llr.shape[:-1])
+    out = np.empty(llr.shape[:-2] + llr.shape[-1:])
+    alarms = []
+    for t in range(llr.shape[-1]):
+        s = np.maximum(0.0, s + llr[..., t])
+        out[..., t] = logsumexp(s + prior, axis=-1)
+        if threshold is not None and out[..., t].max() > threshold:
+            alarms.append(t)
+            s = np.zeros_like(s)
+    return out, alarms
+
+
+def calibrate(p: np.ndarray, shifts: np.ndarray, prior: np.ndarray, rng: np.random.Generator,
+              alpha: float = ALPHA, block: int = BLOCK_DAYS, replicates: int = N_REPLICATES,
+              length: int = CALIBRATION_DAYS) -> tuple[float, np.ndarray]:
+    """Threshold ``h`` from replicate diaries of the posterior predictive (module text).
+
+    ``p`` (S, n): per-draw probabilities of the monitored days, ``shifts`` (A, n). Each
+    replicate draws one posterior draw and ``length`` days resampled from the monitored ones
+    (their probabilities and covariates), simulates outcomes, and runs the CUSUMs restarting
+    after each alarm; ``h`` is the smallest threshold with at most ``alpha`` alarms per
+    ``block`` days over all replicates (an average run length of ``block / alpha`` days).
+    Returns ``h`` and the replicates' ``M`` paths (R, length), without restarts.
+    """
+    draws = rng.integers(0, p.shape[0], replicates)
+    days = rng.integers(0, p.shape[1], (replicates, length))
+    probs = p[draws[:, None], days]  # (R, L)
+    y_rep = (rng.random(probs.shape) < probs).astype(float)
+    null = p.mean(0)[days]  # (R, L): the twin's predictive of each resampled day
+    eta = logit(np.clip(null, 1e-9, 1 - 1e-9))[:, None, :]
+    shift = shifts[:, days].transpose(1, 0, 2)  # (R, A, L)
+    p1 = np.clip(expit(eta + shift), 1e-12, 1 - 1e-12)
+    p0 = np.clip(null, 1e-9, 1 - 1e-9)[:, None, :]
+    llr = np.where(y_rep[:, None, :] > 0, np.log(p1 / p0), np.log1p(-p1) - np.log1p(-p0))
+    m_rep, _ = cusum(llr, prior)
+    budget = alpha * replicates * length / block  # alarms allowed over all replicates
+    lo, hi = float(prior.max()), float(m_rep.max()) + 1e-6
+    for _ in range(16):  # bisection on the alarm count (it falls as h rises)
+        h = 0.5 * (lo + hi)
+        if _alarm_count(llr, prior, h) > budget:
+            lo = h
+        else:
+            hi = h
+    return hi, m_rep
+
+
+def _alarm_count(llr: np.ndarray, prior: np.ndarray, h: float) -> int:
+    """Alarms of the CUSUMs of ``llr`` (R, A, L) at threshold ``h``, restarting after each."""
+    s = np.zeros(llr.shape[:2])
+    count = 0
+    for t in range(llr.shape[-1]):
+        s = np.maximum(0.0, s + llr[..., t])
+        hit = logsumexp(s + prior, axis=-1) > h
+        count += int(hit.sum())
+        s[hit] = 0.0
+    return count
+
+
+def sequential_check(p: np.ndarray, y: np.ndarray, z: np.ndarray, names: list[str],
+                     beta: np.ndarray, rng: np.random.Generator, alpha: float = ALPHA,
+                     block: int = BLOCK_DAYS, replicates: int = N_REPLICATES) -> dict:
+    """The sequential test of one patient's monitored days (module text).
+
+    Parameters
+    ----------
+    p : ndarray
+        (S, n) per-draw probabilities of the days since the fit (known outcomes only).
+    y : ndarray
+        (n,) outcomes.
+    z : ndarray
+        (n, K) the design's standardised features.
+    names : list of str
+        The K feature names.
+    beta : ndarray
+        (S, K) the twin's draws of the feature effects (to label a feature alarm).
+    rng : numpy.random.Generator
+        Seeds the replicate diaries.
+    alpha : float
+        False-alarm rate per ``block`` days.
+    block : int
+        Days per window of the false-alarm rate (28).
+    replicates : int
+        Replicate diaries of the threshold's calibration.
+
+    Returns
+    -------
+    dict
+        ``statistic`` (``M`` on the last day), ``threshold``, ``alarm`` (``M`` crossed the
+        threshold on some day), ``alarm_day`` (index of the first crossing), ``alarm_days``
+        (every crossing, the sums restarted after each), ``p_value`` (share
+        of replicates whose last-block maximum reaches the observed one), ``category``,
+        ``alternative`` and ``evidence`` (words).
+    """
+    shifts, labels = alternatives(z, names)
+    prior = log_prior(labels)
+    h, m_rep = calibrate(p, shifts, prior, rng, alpha, block, replicates)
+    llr = log_likelihood_ratios(y, p.mean(0), shifts)
+    m_obs, crossings = cusum(llr, prior, h)
+    first = crossings[0] if crossings else None
+    n = y.size
+    observed = float(m_obs[max(0, n - block):].max())
+    # share of replicate 28-day windows (after the first) whose maximum reaches the observed
+    windows = m_rep[:, block:].reshape(m_rep.shape[0], -1, block).max(-1).ravel()
+    p_value = float((np.sum(windows >= observed) + 1) / (windows.size + 1))
+    category, alternative = None, None
+    evidence = (f"no drift: the {n} days since the fit are what the twin expects (CUSUM "
+                f"{m_obs[-1]:.2f}, alarm above {h:.2f})")
+    if first is not None:
+        totals = np.zeros(len(labels))  # each alternative's CUSUM on the alarm day
+        for t in range(first + 1):
+            totals = np.maximum(0.0, totals + llr[:, t])
+        a = int(np.argmax(totals + prior))  # the alternative of most posterior weight
+        kind, alternative = labels[a]
+        if kind == "baseline":
+            category = "baseline shift"
+        else:
+            k = names.index(kind)
+            p_pos = float((beta[:, k] > 0).mean())
+            category = ("changed trigger sensitivity" if p_pos >= BELIEVED
+                        or p_pos <= 1 - BELIEVED else "new association")
+        evidence = (f"{alternative}: accumulated log-likelihood ratio {totals[a]:.2f} crossed "
+                    f"the threshold {h:.2f} on day {first + 1} of the {n} since the fit "
+                    f"(odds ratio {np.exp(SHIFT):.0f} per step against the twin)")
+    return {"statistic": float(m_obs[-1]), "threshold": h, "alarm": first is not None,
+            "alarm_day": first, "alarm_days": crossings, "p_value": p_value,
+            "category": category, "alternative": alternative, "evidence": evidence,
+            "days": int(n)}
