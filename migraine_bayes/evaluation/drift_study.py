@@ -34,31 +34,9 @@ def drift_detection_study(n_patients: int, seed: int, window: int = 28, within: 
 
     ``cache``: a folder where fitted twins are saved and, on a rerun, loaded.
     """
-    sc = simulate_cohort(n_patients, n_days, seed, drift_fraction=0.5,
-                         drift_kinds=("baseline", "trigger"))
-    rng = np.random.default_rng(seed)
-    full = build_panel(sc.cohort, horizon_days=HORIZON_DAYS)
-    shared = build_design(full)
-    starts = sc.cohort.patients.set_index("patient_id")["diary_start"]
+    sc, full, patients = _study(n_patients, seed, lead, n_days, cache)
     rows = []
-    for truth in sc.truth["patients"]:
-        pid, drift = truth["patient_id"], truth["drift"]
-        day = drift["day"] if drift["kind"] else int(rng.integers(int(0.4 * n_days),
-                                                                  int(0.7 * n_days)))
-        cut = day - lead
-        start = pd.Timestamp(starts[pid])
-        stored = None if cache is None else Path(cache) / f"{seed}-{pid}"
-        if stored is not None and (stored / "twin.json").is_file():
-            twin = DigitalTwin.load(stored)
-        else:
-            with warnings.catch_warnings():  # a failed check is recorded (checks_ok) instead
-                warnings.simplefilter("ignore", InferenceWarning)
-                twin = DigitalTwin.fit_patient(
-                    truncate(sc.cohort, start + pd.Timedelta(days=cut - 1)), pid,
-                    validate=False, features=shared.features, scaling=shared.scaling,
-                    interventions=shared.interventions)
-            if stored is not None:
-                twin.save(stored)
+    for pid, drift, day, cut, start, twin in patients:
         for end in range(cut + step, day + within + 1, step):
             res = check_drift(twin, full, window=window, seed=seed + end,
                               end=str((start + pd.Timedelta(days=end - 1)).date()))[0]
@@ -168,20 +146,9 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
     from ..drift import monitored_probabilities
     from ..sequential import BLOCK_DAYS, sequential_check
 
-    sc = simulate_cohort(n_patients, n_days, seed, drift_fraction=0.5,
-                         drift_kinds=("baseline", "trigger"))
-    rng = np.random.default_rng(seed)
-    full = build_panel(sc.cohort, horizon_days=HORIZON_DAYS)
-    shared = build_design(full)
-    starts = sc.cohort.patients.set_index("patient_id")["diary_start"]
+    sc, full, patients = _study(n_patients, seed, lead, n_days, cache)
     rows = []
-    for truth in sc.truth["patients"]:
-        pid, drift = truth["patient_id"], truth["drift"]
-        day = drift["day"] if drift["kind"] else int(rng.integers(int(0.4 * n_days),
-                                                                  int(0.7 * n_days)))
-        cut = day - lead
-        twin = _patient_twin(sc.cohort, pid, cut, pd.Timestamp(starts[pid]), shared, seed,
-                             cache)
+    for pid, drift, day, cut, _start, twin in patients:
         design = twin.design(full.sel(patient=[pid]))
         end = min(day + max(within), int(full["in_diary"].sel(patient=pid).sum()))
         days = np.arange(cut, end)
@@ -228,6 +195,32 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
              for r in first.itertuples()]
     summary["categorised_right"] = float(np.mean(right)) if right else None
     return table, summary
+
+
+def _study(n_patients: int, seed: int, lead: int, n_days: int,
+           cache: str | os.PathLike | None):
+    """The studies' cohort (half drifting), its panel, and its patients (lazily).
+
+    Per patient: ``(id, drift, drift day D, cut D - lead, diary start, twin fitted up to the
+    cut)``; a stationary patient's D is drawn from the drifts' range.
+    """
+    sc = simulate_cohort(n_patients, n_days, seed, drift_fraction=0.5,
+                         drift_kinds=("baseline", "trigger"))
+    rng = np.random.default_rng(seed)
+    full = build_panel(sc.cohort, horizon_days=HORIZON_DAYS)
+    shared = build_design(full)
+    starts = sc.cohort.patients.set_index("patient_id")["diary_start"]
+
+    def patients():
+        for truth in sc.truth["patients"]:
+            pid, drift = truth["patient_id"], truth["drift"]
+            day = drift["day"] if drift["kind"] else int(rng.integers(int(0.4 * n_days),
+                                                                      int(0.7 * n_days)))
+            start = pd.Timestamp(starts[pid])
+            twin = _patient_twin(sc.cohort, pid, day - lead, start, shared, seed, cache)
+            yield pid, drift, day, day - lead, start, twin
+
+    return sc, full, patients()
 
 
 def _patient_twin(cohort, pid: str, cut: int, start: pd.Timestamp, shared, seed: int,
