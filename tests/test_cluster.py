@@ -78,6 +78,7 @@ def _same_posteriors(a, b):
         np.testing.assert_array_equal(pa[name].values, pb[name].values, err_msg=name)
 
 
+@pytest.mark.slow  # two-stage fits (make test's budget): CI runs them after it
 def test_in_process_twin_is_a_cohort_twin(in_process, cohort):
     twin, work = in_process
     fitting = twin.meta["fitting"]
@@ -97,7 +98,7 @@ def test_in_process_twin_is_a_cohort_twin(in_process, cohort):
     assert len(list((work / "patients").glob("*.nc"))) == 4
 
 
-@pytest.mark.slow  # a 2-worker cluster or a stage-1 fit: CI runs it after make test
+@pytest.mark.slow  # two-stage fits (make test's budget): CI runs them after it
 def test_workers_give_the_in_process_posteriors(in_process, cohort, dask_cluster, tmp_path):
     twin, work = in_process
     other = _fit(cohort, _with_population(work, tmp_path / "work"),
@@ -107,7 +108,7 @@ def test_workers_give_the_in_process_posteriors(in_process, cohort, dask_cluster
     assert len(workers) == 2 and not any(w.endswith(f":{os.getpid()}") for w in workers)
 
 
-@pytest.mark.slow  # a 2-worker cluster or a stage-1 fit: CI runs it after make test
+@pytest.mark.slow  # two-stage fits (make test's budget): CI runs them after it
 def test_a_killed_worker_does_not_lose_a_patient(in_process, cohort, dask_cluster, tmp_path):
     from distributed import Client
 
@@ -131,6 +132,7 @@ def test_a_killed_worker_does_not_lose_a_patient(in_process, cohort, dask_cluste
     _same_posteriors(twin, other)  # the lost task was rerun with its own seed
 
 
+@pytest.mark.slow  # two-stage fits (make test's budget): CI runs them after it
 def test_an_interrupted_fit_resumes(in_process, cohort, tmp_path):
     twin, work = in_process
     resumed = _with_population(work, tmp_path / "work")
@@ -151,6 +153,7 @@ def test_an_interrupted_fit_resumes(in_process, cohort, tmp_path):
     _same_posteriors(twin, again)
 
 
+@pytest.mark.slow  # two-stage fits (make test's budget): CI runs them after it
 def test_work_of_other_data_or_settings_is_not_reused(in_process, tmp_path):
     _twin, work = in_process
     copy = _with_population(work, tmp_path / "work")
@@ -175,6 +178,7 @@ def test_deconvolved_mixture_finds_known_groups():
     assert np.median(np.sqrt(fits[3].variances)) < 0.1
 
 
+@pytest.mark.slow  # two-stage fits (make test's budget): CI runs them after it
 def test_population_insights_of_a_twin(in_process):
     twin, _ = in_process
     groups = subgroups(twin, max_k=2)
@@ -186,7 +190,7 @@ def test_population_insights_of_a_twin(in_process):
     assert shares["share_mean"].between(0, 1).all() and (shares["patients"] <= 4).all()
 
 
-@pytest.mark.slow  # a 2-worker cluster or a stage-1 fit: CI runs it after make test
+@pytest.mark.slow  # two-stage fits (make test's budget): CI runs them after it
 def test_cli_two_stage_fit(tmp_path):
     from typer.testing import CliRunner
 
