@@ -132,7 +132,7 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     n = len(patients or c.patient_ids)
     settings = sampler_settings(n > 1 and hierarchical is not False, seed, draws, chains)
     if cluster is not None and n > 1 and hierarchical is not False:
-        settings = patient_stage_settings(seed, draws, chains)
+        settings = sampler_settings(False, seed, draws, chains, PATIENT_STAGE_SETTINGS)
     options = FeatureOptions(tuple(lags), shapes, interactions)
     result = run_backtest(c, train_until, patients, information, hierarchical, settings,
                           truth_data, threshold, seed, outcome=outcome, progress=progress,
@@ -287,9 +287,14 @@ def applicable_scenarios(twin: DigitalTwin, scenarios: list[dict]) -> list[dict]
 
 
 def sampler_settings(cohort: bool, seed: int = 0, draws: int | None = None,
-                     chains: int | None = None) -> SamplerSettings:
-    """The default settings of a cohort (hierarchical) or a patient fit, with these changes."""
-    base = COHORT_SETTINGS if cohort else PATIENT_SETTINGS
+                     chains: int | None = None, base: SamplerSettings | None = None
+                     ) -> SamplerSettings:
+    """The default settings of a cohort (hierarchical) or a patient fit, with these changes.
+
+    ``base``: other defaults instead (a two-stage fit's per-patient
+    :data:`~migraine_bayes.two_stage.PATIENT_STAGE_SETTINGS`).
+    """
+    base = base or (COHORT_SETTINGS if cohort else PATIENT_SETTINGS)
     return dataclasses.replace(base, seed=seed, draws=draws or base.draws,
                                chains=chains or base.chains)
 
@@ -334,8 +339,9 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     work = None
     if cluster is not None and len(ids) > 1:
         work = fitting_dir(out)
-        twin = fit_two_stage(c, ids, outcome, patient_stage_settings(seed, draws, chains),
-                             settings, options, deviations, cluster, work, progress)
+        per_patient = sampler_settings(False, seed, draws, chains, PATIENT_STAGE_SETTINGS)
+        twin = fit_two_stage(c, ids, outcome, per_patient, settings, options, deviations,
+                             cluster, work, progress)
     elif len(ids) == 1:
         twin = DigitalTwin.fit_patient(c, ids[0], outcome=outcome, settings=settings,
                                        validate=True if validate is None else validate,
@@ -365,14 +371,6 @@ def fitting_dir(out: str | os.PathLike) -> Path:
     """Where a two-stage fit of the twin ``out`` keeps its finished work until it is saved."""
     real = real_path(out)
     return real.with_name(f".{real.name}.fitting")
-
-
-def patient_stage_settings(seed: int = 0, draws: int | None = None, chains: int | None = None
-                           ) -> SamplerSettings:
-    """A two-stage fit's per-patient sampler settings, with these changes."""
-    base = PATIENT_STAGE_SETTINGS
-    return dataclasses.replace(base, seed=seed, draws=draws or base.draws,
-                               chains=chains or base.chains)
 
 
 def forecast(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | None = None,

@@ -36,7 +36,7 @@ from .drift import check_sequential
 from .errors import MigraineBayesError
 from .io import Cohort
 from .locking import real_path, twin_lock
-from .retraining import retrain
+from .retraining import days_since_fit, retrain
 from .twin import DigitalTwin, truncate
 
 COLUMNS = ["patient_id", "date", "alarm", "category", "statistic", "p_value", "evidence",
@@ -166,11 +166,7 @@ def _reasons(twin: DigitalTwin, checks: list[dict], policy: MonitorPolicy) -> li
     if alarms:
         return [f"drift alarm ({c['category']}) for a patient: {c['evidence']}"
                 for c in alarms]
-    since = max(c["days"] for c in checks) if checks else 0
-    state = twin.filter_state
-    if state is not None:
-        fitted = [twin.meta["coverage"][p]["diary_days"] for p in state.patients]
-        since = int(max(state.last_day[i] + 1 - fitted[i] for i in range(len(fitted))))
+    since = days_since_fit(twin)
     if since <= policy.max_days_since_fit:
         return []
     worst = max(checks, key=lambda c: c["statistic"] / c["threshold"]

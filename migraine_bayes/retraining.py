@@ -49,8 +49,7 @@ def retraining_reasons(twin: DigitalTwin, recent: pd.DataFrame | None = None,
     reasons = []
     state = twin.filter_state
     if state is not None:
-        fitted = np.array([twin.meta["coverage"][p]["diary_days"] for p in state.patients])
-        since = int((state.last_day + 1 - fitted).max())
+        since = days_since_fit(twin)
         if since > policy.max_days_since_retraining:
             reasons.append(f"{since} diary days since the last fit (policy: "
                            f"{policy.max_days_since_retraining})")
@@ -67,6 +66,15 @@ def retraining_reasons(twin: DigitalTwin, recent: pd.DataFrame | None = None,
                 reasons.append(f"recent Brier score {now:.3f} is more than "
                                f"{policy.max_degradation}× the initial {validation['brier']:.3f}")
     return reasons
+
+
+def days_since_fit(twin: DigitalTwin) -> int:
+    """Most diary days any patient has been filtered past its fit (0 before an update)."""
+    state = twin.filter_state
+    if state is None:
+        return 0
+    fitted = np.array([twin.meta["coverage"][p]["diary_days"] for p in state.patients])
+    return int((state.last_day + 1 - fitted).max())
 
 
 def retrain(path: str | os.PathLike, cohort: Cohort, reasons: list[str] | None = None,

@@ -53,12 +53,11 @@ def alternatives(z: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[tupl
 
 
 def log_likelihood_ratios(y: np.ndarray, p0: np.ndarray, shifts: np.ndarray) -> np.ndarray:
-    """``l_at`` (..., A, n) for outcomes ``y`` (..., n), null ``p0`` (n,), shifts (A, n)."""
-    eta = logit(np.clip(p0, 1e-9, 1 - 1e-9))
-    p1 = np.clip(expit(eta + shifts), 1e-12, 1 - 1e-12)
-    up, down = np.log(p1 / p0), np.log1p(-p1) - np.log1p(-p0)
+    """``l_at`` (..., A, n): outcomes ``y`` and null ``p0`` (..., n), shifts (..., A, n)."""
+    p0 = np.clip(np.asarray(p0), 1e-9, 1 - 1e-9)[..., None, :]
+    p1 = np.clip(expit(logit(p0) + shifts), 1e-12, 1 - 1e-12)
     y = np.asarray(y)[..., None, :]
-    return np.where(y > 0, up, down)
+    return np.where(y > 0, np.log(p1 / p0), np.log1p(-p1) - np.log1p(-p0))
 
 
 def log_prior(labels: list[tuple[str, str]]) -> np.ndarray:
@@ -71,23 +70,24 @@ def log_prior(labels: list[tuple[str, str]]) -> np.ndarray:
 
 
 def cusum(llr: np.ndarray, prior: np.ndarray, threshold: float | None = None
-          ) -> tuple[np.ndarray, list[int]]:
-    """The statistic ``M`` (..., n) of Page's CUSUMs of ``llr`` (..., A, n), and alarm days.
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """The statistic ``M`` (..., n) of Page's CUSUMs of ``llr`` (..., A, n), and the alarms.
 
     ``M_t = log sum_a prior_a exp(S_at)``: the alternatives' accumulated evidence weighed by
     their prior (``log_prior``), so a feature must beat the baseline by the log of the number
-    of features' alternatives to dominate. With ``threshold`` (one series only), the sums
-    restart at 0 after each alarm, as after a retraining.
+    of features' alternatives to dominate. With ``threshold``, a series' sums restart at 0
+    after each of its alarms, as after a retraining; the alarms are a mask (..., n) (all False
+    without a threshold).
     """
     s = np.zeros(llr.shape[:-1])
     out = np.empty(llr.shape[:-2] + llr.shape[-1:])
-    alarms = []
+    alarms = np.zeros(out.shape, dtype=bool)
     for t in range(llr.shape[-1]):
         s = np.maximum(0.0, s + llr[..., t])
         out[..., t] = logsumexp(s + prior, axis=-1)
-        if threshold is not None and out[..., t].max() > threshold:
-            alarms.append(t)
-            s = np.zeros_like(s)
+        if threshold is not None:
+            alarms[..., t] = hit = out[..., t] > threshold
+            s[hit] = 0.0
     return out, alarms
 
 
@@ -108,33 +108,17 @@ def calibrate(p: np.ndarray, shifts: np.ndarray, prior: np.ndarray, rng: np.rand
     probs = p[draws[:, None], days]  # (R, L)
     y_rep = (rng.random(probs.shape) < probs).astype(float)
     null = p.mean(0)[days]  # (R, L): the twin's predictive of each resampled day
-    eta = logit(np.clip(null, 1e-9, 1 - 1e-9))[:, None, :]
-    shift = shifts[:, days].transpose(1, 0, 2)  # (R, A, L)
-    p1 = np.clip(expit(eta + shift), 1e-12, 1 - 1e-12)
-    p0 = np.clip(null, 1e-9, 1 - 1e-9)[:, None, :]
-    llr = np.where(y_rep[:, None, :] > 0, np.log(p1 / p0), np.log1p(-p1) - np.log1p(-p0))
+    llr = log_likelihood_ratios(y_rep, null, shifts[:, days].transpose(1, 0, 2))
     m_rep, _ = cusum(llr, prior)
     budget = alpha * replicates * length / block  # alarms allowed over all replicates
     lo, hi = float(prior.max()), float(m_rep.max()) + 1e-6
     for _ in range(16):  # bisection on the alarm count (it falls as h rises)
         h = 0.5 * (lo + hi)
-        if _alarm_count(llr, prior, h) > budget:
+        if cusum(llr, prior, h)[1].sum() > budget:
             lo = h
         else:
             hi = h
     return hi, m_rep
-
-
-def _alarm_count(llr: np.ndarray, prior: np.ndarray, h: float) -> int:
-    """Alarms of the CUSUMs of ``llr`` (R, A, L) at threshold ``h``, restarting after each."""
-    s = np.zeros(llr.shape[:2])
-    count = 0
-    for t in range(llr.shape[-1]):
-        s = np.maximum(0.0, s + llr[..., t])
-        hit = logsumexp(s + prior, axis=-1) > h
-        count += int(hit.sum())
-        s[hit] = 0.0
-    return count
 
 
 def sequential_check(p: np.ndarray, y: np.ndarray, z: np.ndarray, names: list[str],
@@ -176,7 +160,8 @@ def sequential_check(p: np.ndarray, y: np.ndarray, z: np.ndarray, names: list[st
     prior = log_prior(labels)
     h, m_rep = calibrate(p, shifts, prior, rng, alpha, block, replicates)
     llr = log_likelihood_ratios(y, p.mean(0), shifts)
-    m_obs, crossings = cusum(llr, prior, h)
+    m_obs, alarms = cusum(llr, prior, h)
+    crossings = [int(t) for t in np.flatnonzero(alarms)]
     first = crossings[0] if crossings else None
     n = y.size
     observed = float(m_obs[max(0, n - block):].max())

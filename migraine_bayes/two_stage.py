@@ -126,6 +126,13 @@ def thin(post: xr.Dataset, keep: int) -> xr.Dataset:
     return post.isel({DRAW: idx}).assign_coords({DRAW: np.arange(idx.size)})
 
 
+def aligned(ds: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
+    """Stage 1's ``ds`` on ``like``'s chains and draws: thinned, chains reused in turn."""
+    chains = np.arange(like.sizes[CHAIN]) % ds.sizes[CHAIN]
+    return thin(ds, like.sizes[DRAW]).isel({CHAIN: chains}).assign_coords(
+        {CHAIN: like[CHAIN].values})
+
+
 def patient_seed(seed: int, index: int) -> int:
     """Patient ``index``'s sampler seed: the same wherever and in whatever order it runs."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
@@ -424,11 +431,9 @@ def _gather(work: WorkDir, ids: list[str], failures: dict[str, str], population:
             arrays[name][:, :, k] = var.transpose(CHAIN, DRAW, ...).values
     patients_ds = xr.Dataset({n: (dims[n], a) for n, a in arrays.items()},
                              coords={**coords, PATIENT: [ids[i] for i in fitted]})
-    n_chain, n_draw = patients_ds.sizes[CHAIN], patients_ds.sizes[DRAW]
-    pop = population[[v for v in population.data_vars
-                      if PATIENT not in population[v].dims and v not in patients_ds]]
-    chains = np.arange(n_chain) % population.sizes[CHAIN]
-    pop = thin(pop, n_draw).isel({CHAIN: chains}).assign_coords({CHAIN: np.arange(n_chain)})
+    pop = aligned(population[[v for v in population.data_vars
+                              if PATIENT not in population[v].dims and v not in patients_ds]],
+                  patients_ds)
     merged = xr.merge([pop.drop_vars(PATIENT, errors="ignore"), patients_ds],
                       compat="override", combine_attrs="drop")
     return merged, fits
@@ -456,9 +461,7 @@ def _assemble(cohort: Cohort, panel: xr.Dataset, design, domain, posterior: xr.D
         "draws_kept_per_chain": int(posterior.sizes[DRAW]), "cluster": opts.to_dict(),
         "patients": {p: _patient_summary(f) for p, f in fits.items()},
         "not_fitted": dict(failures)}
-    chains = np.arange(posterior.sizes[CHAIN]) % stats.sizes[CHAIN]
-    stats = thin(stats, posterior.sizes[DRAW]).isel({CHAIN: chains}).assign_coords(
-        {CHAIN: posterior[CHAIN].values})
+    stats = aligned(stats, posterior)
     twin = DigitalTwin(az.InferenceData(posterior=posterior, sample_stats=stats), panel, meta)
     if failures:
         twin.admit(list(failures), seed=settings.seed)
