@@ -36,6 +36,7 @@ validate: $(STAMP)
 	$(BIN)/migraine-twin sbc --out reports/validation --replicates 200 --lags 1,2 --shapes learned --interactions
 	$(BIN)/python -m migraine_bayes.evaluation.misspecification --out reports/validation --cohort synthetic=data/synthetic
 	$(BIN)/python -m migraine_bayes.evaluation.subgroup_study --out reports/validation --patients 60
+	$(BIN)/python -m migraine_bayes.evaluation.monitor_study --out reports/validation
 
 # the documentation site (docs/ → build/site/); a warning is an error
 docs: $(STAMP)

@@ -68,6 +68,7 @@ def one(n: int, days: int, workers: int, seed: int) -> dict:
             "population_patients": len(fitting["population_patients"]),
             "population_ok": fitting["population_diagnostics"]["ok"],
             "driver_peak_mb": cluster.peak_memory_mb(), "driver_after_data_mb": generated_mb,
+            "driver_peak_by_stage_mb": fitting["driver_peak_mb"],
             "worker_peak_mb": workers_peak,
             "total_peak_mb": cluster.peak_memory_mb() + sum(workers_peak.values()),
             "twin_size_mb": size_mb}

@@ -36,6 +36,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import math
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -360,6 +361,23 @@ def record_forecasts(twin_dir: str | Path, table: pd.DataFrame, version: float,
         return _append(con, "forecasts", rows)
 
 
+def _json(detail: object) -> str:
+    """Strict JSON of an event's detail (a non-finite number is stored as null).
+
+    SQLite's JSON functions refuse NaN, which a check with no day to test reports.
+    """
+    def clean(x: object) -> object:
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [clean(v) for v in x]
+        return x
+
+    return json.dumps(clean(detail), default=str, allow_nan=False)
+
+
 def _journal_done(con: sqlite3.Connection, journal_id: str) -> bool:
     """Whether the rows of the journal ``journal_id`` are in the trail."""
     sql = ("SELECT 1 FROM events WHERE lookup = ?" if _sealed(con) else
@@ -396,7 +414,7 @@ def record_outcomes(twin_dir: str | Path, outcomes: pd.DataFrame) -> int:
 def record_event(twin_dir: str | Path, version: float, kind: str, detail: dict) -> None:
     """Append an event (``fit``, ``update``, ``retrain``, ``drift`` …) with JSON details."""
     with connect(twin_dir) as con, _transaction(con):
-        _append(con, "events", [(float(version), kind, json.dumps(detail, default=str))])
+        _append(con, "events", [(float(version), kind, _json(detail))])
 
 
 # ---------------------------------------------------------------- the journal
@@ -421,7 +439,7 @@ def apply_journal(twin_dir: str | Path) -> bool:
         done = _journal_done(con, entry["id"])
         if not done:
             _append(con, "outcomes", _new_outcomes(con, [tuple(r) for r in entry["outcomes"]]))
-            _append(con, "events", [(float(v), k, json.dumps(d, default=str))
+            _append(con, "events", [(float(v), k, _json(d))
                                     for v, k, d in entry["events"]])
     path.unlink()
     return not done

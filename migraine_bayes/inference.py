@@ -50,9 +50,14 @@ class SamplerSettings:
     sampler: str = "nutpie"
     seed: int = 0
 
-    def safer(self) -> SamplerSettings:
-        """Settings for the retry: twice the tuning, smaller steps, deeper trees."""
+    def safer(self, longer: bool = False) -> SamplerSettings:
+        """Settings for the retry: twice the tuning, smaller steps, deeper trees.
+
+        ``longer`` (the chains were sound but too short: only R-hat or ESS failed): twice the
+        draws too.
+        """
         return dataclasses.replace(self, tune=2 * self.tune, target_accept=0.95,
+                                   draws=2 * self.draws if longer else self.draws,
                                    maxdepth=self.maxdepth + 2, seed=self.seed + 1)
 
 
@@ -176,7 +181,7 @@ def sample(data: ModelData, prior: PatientPrior | None, settings: SamplerSetting
         idata = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune,
                               chains=settings.chains, cores=settings.cores, seed=settings.seed,
                               target_accept=settings.target_accept, maxdepth=settings.maxdepth,
-                              progress_bar=False)
+                              save_warmup=False, progress_bar=False)
     elif settings.sampler == "pymc":
         with model:
             idata = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains,
@@ -201,7 +206,7 @@ def fit(data: ModelData, prior: PatientPrior | None = None,
     if not diag.ok and retry:
         log.warning("inference checks failed (%s); retrying with safer settings",
                     "; ".join(diag.failures))
-        used = settings.safer()
+        used = settings.safer(longer=diag.divergences == 0 and diag.min_bfmi >= BFMI_MIN)
         idata = sample(data, prior, used, models)
         diag = diagnose(idata)
         diag.attempts = 2

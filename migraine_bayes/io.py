@@ -405,7 +405,7 @@ def _diary_periods(obs: pd.DataFrame, attacks: pd.DataFrame, patients: pd.DataFr
         attacks[["patient_id", "onset"]].rename(columns={"onset": "t"}),
     ])
     span = spans.groupby("patient_id")["t"].agg(["min", "max"])
-    observed = set(obs["patient_id"])
+    observed = set(pd.unique(obs["patient_id"]))
     decl = patients.set_index("patient_id")[["diary_start", "diary_end"]]
     ids = sorted(observed | set(decl.index[decl.notna().any(axis=1)]))
     out = pd.DataFrame(index=pd.Index(ids, name="patient_id"))

@@ -3,12 +3,15 @@
 :func:`monitor` steps from ``start`` over the cohort's days every ``every`` days (the last step
 on the cohort's last day). At each step date ``D`` it
 
-1. updates the twin with the days up to ``D`` (particle filter; saved, audited: as ``update``);
+1. updates the twin with the days up to ``D`` (particle filter; saved, audited: as ``update``)
+   — up to the latent-state horizon (:func:`filter_limit`, ~60 days after the fit) when
+   retraining is off: past it the filter would need a refit, and the test goes on without it;
 2. runs the sequential drift test (:func:`migraine_bayes.drift.check_sequential`: evidence
    accumulated since the fit, false alarms ≤ ``alpha`` per 28 days by construction) and records
    it in the twin's audit trail;
 3. applies the retraining policy: retrain after an alarm, or when more than
-   ``max_days_since_fit`` (90) diary days have passed since the last fit (the time criterion).
+   ``max_days_since_fit`` (90) diary days have passed since the last fit (the time criterion),
+   or when the step reaches past the latent-state horizon.
    Until then the test accumulates evidence against the same fit (past the latent basis's
    horizon, the latent state is integrated out at its stationary distribution). A
    retraining never silently absorbs an unexplained change: its recorded reasons name the alarm
@@ -29,6 +32,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import atomic, audit
@@ -142,7 +146,9 @@ def _step(twin: str | os.PathLike, cohort: Cohort, date: pd.Timestamp, policy: M
 
     now = truncate(cohort, date)
     with twin_lock(twin):
-        update(twin, now, seed=seed, retrain_when_due=False)
+        limit = filter_limit(DigitalTwin.load(twin))
+        update(twin, now if date <= limit else truncate(cohort, limit), seed=seed,
+               retrain_when_due=False)
         t = DigitalTwin.load(twin)
         checks = check_sequential(t, now, end=str(date.date()), alpha=policy.alpha, seed=seed)
         version = float(t.meta["version"])
@@ -150,7 +156,7 @@ def _step(twin: str | os.PathLike, cohort: Cohort, date: pd.Timestamp, policy: M
             "date": str(date.date()), "checks": {c["patient_id"]: {
                 k: c[k] for k in ("alarm", "category", "statistic", "threshold", "p_value")}
                 for c in checks}})
-        reasons = _reasons(t, checks, policy)
+        reasons = _reasons(t, checks, policy, beyond=date > limit)
         retrained = bool(reasons) and policy.retrain
         if retrained:
             retrain(twin, now, reasons, seed=seed)
@@ -160,21 +166,44 @@ def _step(twin: str | os.PathLike, cohort: Cohort, date: pd.Timestamp, policy: M
             for c in checks]
 
 
-def _reasons(twin: DigitalTwin, checks: list[dict], policy: MonitorPolicy) -> list[str]:
-    """Why the twin is retrained at this step (empty: it is not), in words for the audit."""
+def _reasons(twin: DigitalTwin, checks: list[dict], policy: MonitorPolicy,
+             beyond: bool = False) -> list[str]:
+    """Why the twin is retrained at this step (empty: it is not), in words for the audit.
+
+    ``beyond``: the step's date is past the twin's latent-state horizon (:func:`filter_limit`),
+    which only a refit moves.
+    """
     alarms = [c for c in checks if c["alarm"]]
     if alarms:
         return [f"drift alarm ({c['category']}) for a patient: {c['evidence']}"
                 for c in alarms]
     since = days_since_fit(twin)
-    if since <= policy.max_days_since_fit:
+    if since <= policy.max_days_since_fit and not beyond:
         return []
     worst = max(checks, key=lambda c: c["statistic"] / c["threshold"]
                 if c["threshold"] == c["threshold"] else 0.0)
-    return [f"time criterion: {since} diary days since the last fit (policy: "
-            f"{policy.max_days_since_fit}); drift evidence absorbed by this retraining: the "
+    why = (f"time criterion: {since} diary days since the last fit (policy: "
+           f"{policy.max_days_since_fit})" if since > policy.max_days_since_fit else
+           f"latent-state horizon: the filter cannot go past {filter_limit(twin).date()} "
+           "without a refit")
+    return [f"{why}; drift evidence absorbed by this retraining: the "
             f"largest CUSUM {worst['statistic']:.2f} against its alarm threshold "
             f"{worst['threshold']:.2f} (p = {worst['p_value']:.2f}), no alarm"]
 
 
-__all__ = ["COLUMNS", "MonitorError", "MonitorPolicy", "monitor", "steps", "walk_file"]
+def filter_limit(twin: DigitalTwin) -> pd.Timestamp:
+    """The last date to which the twin's filter can follow every patient without a refit.
+
+    The latent basis covers ``center + half`` days from each diary's start
+    (:attr:`DigitalTwin.domain`); :meth:`DigitalTwin.update` refuses days past it. Without
+    retraining, a walk filters up to this date and tests every later day against the fit
+    (the sequential test integrates the latent state out there).
+    """
+    center, half, _ = twin.domain
+    last = int(np.floor(center + half - 1))
+    starts = pd.to_datetime(twin.panel["date"].isel(day=0).values)
+    return min(starts) + pd.Timedelta(days=last)
+
+
+__all__ = ["COLUMNS", "MonitorError", "MonitorPolicy", "filter_limit", "monitor", "steps",
+           "walk_file"]

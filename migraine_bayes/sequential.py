@@ -1,8 +1,11 @@
 """Sequential drift detection: evidence accumulated day by day since the twin's fit (CUSUM).
 
-For each day ``t`` after the fit, the twin's one-step predictive probability ``p_t`` (posterior
-mean over draws, that day's observed covariates; the fitted posterior, not the filter, which
-adapts to drift) is the null. Each alternative ``a`` moves the day's log-odds by a shift
+For each day ``t`` after the fit, the null is the twin's one-step predictive probability
+``p_t``: its posterior draws (the fitted posterior, not the filter, which adapts to drift),
+each weighted by its likelihood of the monitored days before ``t`` — Bayes' rule applied to the
+new days without a refit, so that what the diary has shown since the fit about where this
+patient sits within the posterior is used, and a replicate diary from any one draw looks
+ordinary. Each alternative ``a`` moves the day's log-odds by a shift
 ``d_at`` — the baseline odds doubled or halved (``±log 2``), or each feature's effect
 changed by ``±log 2`` per step of the feature (``±log 2 · z_tk``) — and scores the day by the
 log-likelihood ratio ``l_at = log P(y_t | logit p_t + d_at) - log P(y_t | logit p_t)``. Page's
@@ -15,9 +18,9 @@ evidence beats the baseline's by the log of the number of feature alternatives.
 
 The alarm threshold ``h`` is calibrated by simulation from the twin's own posterior predictive:
 replicate diaries each take one posterior draw, days resampled from the monitored ones (their
-probabilities and covariates) and outcomes drawn from it, and run the same CUSUMs, restarted
-after each alarm; ``h`` is the smallest threshold giving at most ``alpha`` alarms per 28 days
-over the replicates — so a stationary patient the twin
+probabilities and covariates) and outcomes drawn from it, and run the same one-step null and
+CUSUMs, restarted after each alarm; ``h`` is the smallest threshold giving at most ``alpha``
+alarms per 28 days over the replicates — so a stationary patient the twin
 describes raises at most ``alpha`` alarms per 28-day window (an average run length of 560
 days), by construction. The alarm is labelled by the alternative of most posterior weight: a
 baseline shift; a changed trigger sensitivity when the twin believed the feature mattered; a
@@ -27,7 +30,7 @@ new association when it did not.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, logit, logsumexp
+from scipy.special import expit, logit, logsumexp, softmax
 
 BLOCK_DAYS = 28
 ALPHA = 0.05
@@ -36,6 +39,7 @@ N_REPLICATES = 400
 CALIBRATION_DAYS = 224  # days per replicate diary (8 windows of 28)
 BELIEVED = 0.8  # P(effect > 0) beyond which (or below 1 - it) the twin believed a feature
 MIN_DAYS = 3  # a feature's alternative needs it away from its centre on this many days
+NULL_DRAWS = 200  # posterior draws (seeded subsample) behind the one-step predictive
 
 
 def alternatives(z: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[tuple[str, str]]]:
@@ -50,6 +54,18 @@ def alternatives(z: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[tupl
             shifts.append(sign * SHIFT * z[:, k])
             labels.append((name, f"attacks follow {name} {word}"))
     return np.array(shifts), labels
+
+
+def one_step(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The one-step predictive (..., n) of draws ``p`` (..., S, n) given outcomes ``y`` (..., n).
+
+    Day ``t``'s probability is the mean of the draws' ``p_st`` weighted by each draw's
+    likelihood of ``y`` before ``t`` (every draw equal on the first day).
+    """
+    pc = np.clip(p, 1e-9, 1 - 1e-9)
+    ll = np.where(np.asarray(y)[..., None, :] > 0, np.log(pc), np.log1p(-pc))
+    before = np.cumsum(ll, axis=-1) - ll
+    return np.sum(softmax(before, axis=-2) * p, axis=-2)
 
 
 def log_likelihood_ratios(y: np.ndarray, p0: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -98,17 +114,21 @@ def calibrate(p: np.ndarray, shifts: np.ndarray, prior: np.ndarray, rng: np.rand
 
     ``p`` (S, n): per-draw probabilities of the monitored days, ``shifts`` (A, n). Each
     replicate draws one posterior draw and ``length`` days resampled from the monitored ones
-    (their probabilities and covariates), simulates outcomes, and runs the CUSUMs restarting
-    after each alarm; ``h`` is the smallest threshold with at most ``alpha`` alarms per
-    ``block`` days over all replicates (an average run length of ``block / alpha`` days).
-    Returns ``h`` and the replicates' ``M`` paths (R, length), without restarts.
+    (their probabilities and covariates), simulates outcomes, and runs the one-step null
+    (:func:`one_step`) and the CUSUMs restarting after each alarm; ``h`` is the smallest
+    threshold with at most ``alpha`` alarms per ``block`` days over all replicates (an average
+    run length of ``block / alpha`` days). Returns ``h`` and the replicates' ``M`` paths
+    (R, length), without restarts.
     """
     draws = rng.integers(0, p.shape[0], replicates)
     days = rng.integers(0, p.shape[1], (replicates, length))
-    probs = p[draws[:, None], days]  # (R, L)
-    y_rep = (rng.random(probs.shape) < probs).astype(float)
-    null = p.mean(0)[days]  # (R, L): the twin's predictive of each resampled day
-    llr = log_likelihood_ratios(y_rep, null, shifts[:, days].transpose(1, 0, 2))
+    llr = np.empty((replicates, shifts.shape[0], length))
+    for lo in range(0, replicates, 50):  # (50, S, length) at a time
+        d = days[lo:lo + 50]
+        probs = p[draws[lo:lo + 50, None], d]  # (r, L)
+        y_rep = (rng.random(probs.shape) < probs).astype(float)
+        null = one_step(p[:, d].transpose(1, 0, 2), y_rep)
+        llr[lo:lo + 50] = log_likelihood_ratios(y_rep, null, shifts[:, d].transpose(1, 0, 2))
     m_rep, _ = cusum(llr, prior)
     budget = alpha * replicates * length / block  # alarms allowed over all replicates
     lo, hi = float(prior.max()), float(m_rep.max()) + 1e-6
@@ -129,7 +149,8 @@ def sequential_check(p: np.ndarray, y: np.ndarray, z: np.ndarray, names: list[st
     Parameters
     ----------
     p : ndarray
-        (S, n) per-draw probabilities of the days since the fit (known outcomes only).
+        (S, n) per-draw probabilities of the days since the fit (known outcomes only); a
+        seeded subsample of :data:`NULL_DRAWS` of them makes the one-step null.
     y : ndarray
         (n,) outcomes.
     z : ndarray
@@ -158,8 +179,10 @@ def sequential_check(p: np.ndarray, y: np.ndarray, z: np.ndarray, names: list[st
     """
     shifts, labels = alternatives(z, names)
     prior = log_prior(labels)
+    if p.shape[0] > NULL_DRAWS:
+        p = p[np.sort(rng.choice(p.shape[0], NULL_DRAWS, replace=False))]
     h, m_rep = calibrate(p, shifts, prior, rng, alpha, block, replicates)
-    llr = log_likelihood_ratios(y, p.mean(0), shifts)
+    llr = log_likelihood_ratios(y, one_step(p, y), shifts)
     m_obs, alarms = cusum(llr, prior, h)
     crossings = [int(t) for t in np.flatnonzero(alarms)]
     first = crossings[0] if crossings else None

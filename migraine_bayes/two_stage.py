@@ -54,7 +54,7 @@ from .state import build_panel
 
 # stage 2: one core per fit; 4 × 500 draws pass R-hat ≤ 1.01 and ESS ≥ 400 for ≥ 98% of
 # 365-day patients (benchmarks/scale.py), in ~4 s each
-PATIENT_STAGE_SETTINGS = SamplerSettings(draws=500, tune=300, chains=4, cores=1,
+PATIENT_STAGE_SETTINGS = SamplerSettings(draws=400, tune=300, chains=4, cores=1,
                                          target_accept=0.9)
 KEEP_DRAWS_PER_CHAIN = 250  # stored in the gathered twin (checked on all draws first)
 PLAN = "plan.json"
@@ -275,6 +275,7 @@ def fit_two_stage(cohort: Cohort, patients: list[str] | None = None, outcome: st
     opts = cluster_options or ClusterOptions()
     ids = list(patients or cohort.patient_ids)
     clock = {"start": time.perf_counter()}
+    peak: dict[str, float] = {}  # the driver's peak memory (MB) at the end of each stage
     say("building the daily panel and design")
     panel = build_panel(cohort, patients=ids, horizon_days=HORIZON_DAYS)
     design = build_design(panel, outcome, options=options)
@@ -293,24 +294,29 @@ def fit_two_stage(cohort: Cohort, patients: list[str] | None = None, outcome: st
             work = WorkDir(path, key)
             course = fit_course(cohort.attacks, cohort.patient_ids, seed=settings.seed)
             clock["panel"] = time.perf_counter()
+            peak["panel"] = cluster.peak_memory_mb()
             population, stats, pop_diag, chosen = _population(
                 work, cohort, panel, design, outcome, population_settings, options,
                 deviations, opts, course, say)
             prior = PatientPrior.from_population(population, design.feature_names,
                                                  design.interventions)
             clock["population"] = time.perf_counter()
+            peak["population"] = cluster.peak_memory_mb()
             failures = _fit_patients(work, cohort, ids, outcome, prior, design, options, domain,
                                      settings, opts, say)
             clock["patients"] = time.perf_counter()
+            peak["patients"] = cluster.peak_memory_mb()
             say("gathering the patients' posteriors into one cohort twin")
             posterior, fits = _gather(work, ids, failures, population)
             twin = _assemble(cohort, panel, design, domain, posterior, stats, fits, failures,
                              pop_diag, chosen, outcome, settings, opts, course)
             clock["gather"] = time.perf_counter()
+            peak["gather"] = cluster.peak_memory_mb()
             twin.meta["fitting"]["seconds"] = {
                 stage: round(clock[stage] - clock[before], 2) for before, stage in
                 zip(["start", "panel", "population", "patients"],
                     ["panel", "population", "patients", "gather"], strict=True)}
+            twin.meta["fitting"]["driver_peak_mb"] = {k: round(v, 1) for k, v in peak.items()}
     finally:
         if temporary:
             shutil.rmtree(path, ignore_errors=True)

@@ -398,3 +398,16 @@ def test_one_day_patient_fits_or_is_told(tmp_path) -> None:
     assert "too few diary days" in twin.meta["validation"]["skipped"]
     table = api.forecast(tmp_path / "twin")
     assert len(table) == 1 and 0 < table["p_attack"].iloc[0] < 1
+
+
+def test_an_event_with_a_nan_keeps_the_trail_queryable(tmp_path) -> None:
+    """A monitor step's check with no day to test reports NaN: stored as null, the trail's
+    JSON stays valid for SQLite (whose json_extract refused it: the next load failed)."""
+    (tmp_path / "t").mkdir()
+    audit.record_event(tmp_path / "t", 1.0, "monitor", {"checks": {"p1": {"threshold": float(
+        "nan"), "statistic": float("inf"), "alarm": False}}})
+    with audit.connect(tmp_path / "t") as con:
+        assert not audit._journal_done(con, "no-such-journal")
+        stored = con.execute("SELECT json_extract(detail, '$.checks.p1.threshold') IS NULL "
+                             "FROM events WHERE kind = 'monitor'").fetchone()
+    assert stored == (1,) and audit.verify(tmp_path / "t").ok

@@ -21,6 +21,7 @@ import pandas as pd
 from ..drift import check_drift
 from ..inference import InferenceWarning
 from ..model import build_design
+from ..sequential import BLOCK_DAYS
 from ..state import build_panel
 from ..synthetic import simulate_cohort
 from ..twin import HORIZON_DAYS, DigitalTwin, truncate
@@ -62,29 +63,16 @@ def oracle_power(truth: dict, panel, within: int = 42, alpha: float = 0.05) -> d
     patients bounds the detection rate any method can reach on these diaries.
     """
     from scipy import stats
-    from scipy.special import expit, logit
 
     out = {}
     for patient in truth["patients"]:
-        drift = patient["drift"]
-        if not drift["kind"]:
+        if not patient["drift"]["kind"]:
             continue
-        pid, d = patient["patient_id"], drift["day"]
+        pid, d = patient["patient_id"], patient["drift"]["day"]
         q = panel.sel(patient=pid)
         days = np.arange(d, min(d + within, q.sizes["day"]))
-        y = q["onset"].values[days]
-        days = days[~np.isnan(y)]
-        p1 = np.clip(np.asarray(patient["p_attack"], dtype=float)[days], 1e-6, 1 - 1e-6)
-        if drift["kind"] == "baseline":
-            shift = np.full(days.size, drift["log_odds_shift"])
-        else:
-            trig = next(t for t in patient["triggers"] if t["feature"] == drift["feature"])
-            x = np.nan_to_num(q["value"].sel(feature=drift["feature"]).values[days])
-            unit = np.log(drift["odds_ratio_after"]) / trig["contrast"]
-            shape = {"threshold": (x >= trig["threshold"]).astype(float),
-                     "fall": np.clip(-x, 0.0, None)}.get(trig["shape"], x)
-            shift = unit * shape
-        p0 = expit(logit(p1) - shift)
+        days = days[~np.isnan(q["onset"].values[days])]
+        p1, p0, _ = _true_probabilities(patient, q, days)
         a, b = np.log(p1 / p0), np.log((1 - p1) / (1 - p0))
         mean0, mean1 = np.sum(p0 * a + (1 - p0) * b), np.sum(p1 * a + (1 - p1) * b)
         var0 = np.sum(p0 * (1 - p0) * (a - b) ** 2)
@@ -95,6 +83,213 @@ def oracle_power(truth: dict, panel, within: int = 42, alpha: float = 0.05) -> d
         crit = mean0 + stats.norm.ppf(1 - alpha) * np.sqrt(var0)
         out[pid] = float(stats.norm.sf((crit - mean1) / np.sqrt(var1)))
     return out
+
+
+def latent_marginal_power(truth: dict, panel, within: int = 42, alpha: float = 0.05,
+                          replicates: int = 2000, seed: int = 0, grid: int = 61
+                          ) -> dict[str, float]:
+    """Per drifting patient, the power of the same one-look test without the latent path.
+
+    The test knows every parameter (the drift day, its size and form, the latent AR(1)'s
+    persistence and spread) but not the latent state's daily values — which no diary shows. It
+    filters the latent state over the diary before the drift (a grid hidden Markov model,
+    ``grid`` states), then compares the exact likelihoods of the ``within`` days after it with
+    and without the drift, the latent path integrated out (forward algorithm). Its null
+    distribution and power are simulated (``replicates`` diaries each, latent paths drawn from
+    the filtered state onwards). The gap to :func:`oracle_power` is what knowing the latent
+    path is worth.
+    """
+    from scipy import stats
+    from scipy.special import expit, logit
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for patient in truth["patients"]:
+        if not patient["drift"]["kind"]:
+            continue
+        pid, d = patient["patient_id"], patient["drift"]["day"]
+        q = panel.sel(patient=pid)
+        y_all = q["onset"].values
+        n = len(patient["p_attack"])
+        _, p0, shift = _true_probabilities(patient, q, np.arange(n))
+        eta0 = logit(p0) - np.asarray(patient["latent"], dtype=float)  # no latent, no drift
+        rho, sd = float(patient["rho"]), float(patient["latent_sd"])
+        x = np.linspace(-4.5 * sd, 4.5 * sd, grid)
+        move = stats.norm.pdf(x[None, :], rho * x[:, None], sd * np.sqrt(1 - rho**2))
+        move /= move.sum(1, keepdims=True)
+        state = stats.norm.pdf(x, 0.0, sd)
+        state /= state.sum()
+        for t in range(d):  # the latent state filtered over the diary before the drift
+            state = state @ move if t else state
+            if not np.isnan(y_all[t]):
+                q1 = expit(eta0[t] + x)
+                state = state * (q1 if y_all[t] > 0 else 1 - q1)
+                state /= state.sum()
+        state = state @ move
+        days = np.arange(d, min(d + within, n, q.sizes["day"]))
+        known = ~np.isnan(y_all[days])
+        e0, s = eta0[days], shift[days]
+        paths = np.empty((2 * replicates, days.size))
+        paths[:, 0] = rng.choice(x, size=2 * replicates, p=state)
+        for t in range(1, days.size):
+            paths[:, t] = rho * paths[:, t - 1] + sd * np.sqrt(1 - rho**2) * rng.standard_normal(
+                2 * replicates)
+        drifting = np.repeat([0.0, 1.0], replicates)[:, None]
+        y = (rng.random(paths.shape) < expit(e0 + paths + drifting * s)).astype(float)
+        y[:, ~known] = np.nan
+        llr = (_forward(e0 + s, y, state, move, x) - _forward(e0, y, state, move, x))
+        crit = np.quantile(llr[:replicates], 1 - alpha)
+        out[pid] = float(np.mean(llr[replicates:] > crit))
+    return out
+
+
+def sequential_oracle(patient: dict, q, days: np.ndarray, y: np.ndarray, alpha: float,
+                      rng: np.random.Generator) -> int | None:
+    """The first alarm day (panel index) of the CUSUM that knows everything but the drift day.
+
+    Its null is the patient's true daily probability without the drift, its one alternative the
+    true drift (size and form); the threshold is calibrated like the twin's
+    (:func:`migraine_bayes.sequential.calibrate`: ``alpha`` alarms per 28 days). CUSUM is the
+    optimal sequential detector of a known change (Moustakides 1986): the detection within a
+    horizon that no detector, which must watch every day, can much exceed.
+    """
+    from ..sequential import calibrate, cusum, log_likelihood_ratios
+
+    _, p0, shift = _true_probabilities(patient, q, days)
+    h, _ = calibrate(p0[None], shift[None], np.zeros(1), rng, alpha)
+    _, alarms = cusum(log_likelihood_ratios(y, p0, shift[None]), np.zeros(1), h)
+    hits = days[alarms]
+    after = hits[hits >= patient["drift"]["day"]]
+    return int(after[0]) if after.size else None
+
+
+def sequential_latent_oracle(patient: dict, q, cut: int, end: int, alpha: float,
+                             rng: np.random.Generator, replicates: int = 1000,
+                             grid: int = 41) -> int | None:
+    """Like :func:`sequential_oracle`, without the latent path: the first alarm day or None.
+
+    It knows every parameter (the drift's size and form, the latent AR(1)'s persistence and
+    spread) but neither the drift day nor the latent state's daily values. Two grid filters of
+    the latent state run from the diary's first day (known outcomes): the null's, and the
+    drift's, restarted from the null's belief whenever Page's CUSUM of their one-step
+    predictive log-likelihood ratios falls to 0 (and after an alarm). Monitoring runs on the
+    panel days ``cut`` to ``end``; the threshold gives ``alpha`` alarms per 28 days on
+    ``replicates`` diaries of those days simulated under the null (latent paths drawn from the
+    filtered state at ``cut``). The bound of a detector that knows the model but, like any,
+    watches every day and never sees the latent state.
+    """
+    from scipy import stats
+    from scipy.special import logit
+
+    n = min(len(patient["p_attack"]), q.sizes["day"])
+    y_all = q["onset"].values[:n]
+    _, p0, form = _true_probabilities(patient, q, np.arange(n))
+    eta0 = logit(p0) - np.asarray(patient["latent"], dtype=float)[:n]
+    rho, sd = float(patient["rho"]), float(patient["latent_sd"])
+    x = np.linspace(-4.5 * sd, 4.5 * sd, grid)
+    move = stats.norm.pdf(x[None, :], rho * x[:, None], sd * np.sqrt(1 - rho**2))
+    move /= move.sum(1, keepdims=True)
+    belief = stats.norm.pdf(x, 0.0, sd)
+    belief /= belief.sum()
+    for t in range(cut):  # the null's belief over the fitted days
+        belief = belief @ move if t else belief
+        if not np.isnan(y_all[t]):
+            belief = _bayes(belief[None], eta0[t] + x, y_all[t:t + 1])[0]
+    span = np.arange(cut, min(end, n))
+    e0, f = eta0[span], form[span]
+    paths = np.empty((replicates, span.size))
+    paths[:, 0] = rng.choice(x, size=replicates, p=belief @ move)
+    for t in range(1, span.size):
+        paths[:, t] = rho * paths[:, t - 1] + sd * np.sqrt(1 - rho**2) * rng.standard_normal(
+            replicates)
+    known = ~np.isnan(y_all[span])
+    y_rep = (rng.random(paths.shape) < 1 / (1 + np.exp(-(e0 + paths)))).astype(float)
+    y_rep[:, ~known] = np.nan
+    budget = alpha * replicates * span.size / BLOCK_DAYS
+    lo, hi = 0.0, 30.0
+    for _ in range(14):  # bisection on the replicates' alarm count
+        h = 0.5 * (lo + hi)
+        if _two_filter_cusum(y_rep, e0, f, belief, move, x, h).sum() > budget:
+            lo = h
+        else:
+            hi = h
+    alarms = _two_filter_cusum(y_all[span][None], e0, f, belief, move, x, hi)[0]
+    after = span[alarms & (span >= patient["drift"]["day"])]
+    return int(after[0]) if after.size else None
+
+
+def _bayes(belief: np.ndarray, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Beliefs (R, G) updated by outcomes ``y`` (R,) at log-odds ``eta`` (G,) per state."""
+    q1 = 1 / (1 + np.exp(-eta))
+    post = belief * np.where(y[:, None] > 0, q1[None], 1 - q1[None])
+    return post / post.sum(1, keepdims=True)
+
+
+def _two_filter_cusum(y: np.ndarray, eta: np.ndarray, shift: np.ndarray, belief: np.ndarray,
+                      move: np.ndarray, x: np.ndarray, h: float) -> np.ndarray:
+    """Alarms (R, n) of the two-filter CUSUM (:func:`sequential_latent_oracle`) on ``y``."""
+    r = y.shape[0]
+    b0 = np.tile(belief, (r, 1))
+    b1 = b0.copy()
+    total = np.zeros(r)
+    alarms = np.zeros(y.shape, dtype=bool)
+    for t in range(y.shape[1]):
+        b0, b1 = b0 @ move, b1 @ move
+        known = ~np.isnan(y[:, t])
+        if known.any():
+            q0 = b0 @ (1 / (1 + np.exp(-(eta[t] + x))))
+            q1 = b1 @ (1 / (1 + np.exp(-(eta[t] + shift[t] + x))))
+            yt = np.nan_to_num(y[:, t])
+            llr = np.where(yt > 0, np.log(q1 / q0), np.log((1 - q1) / (1 - q0)))
+            total = np.where(known, np.maximum(0.0, total + llr), total)
+            b0 = np.where(known[:, None], _bayes(b0, eta[t] + x, yt), b0)
+            b1 = np.where(known[:, None], _bayes(b1, eta[t] + shift[t] + x, yt), b1)
+        alarms[:, t] = hit = total > h
+        reset = hit | (total <= 0.0)
+        total = np.where(hit, 0.0, total)
+        b1 = np.where(reset[:, None], b0, b1)
+    return alarms
+
+
+def _true_probabilities(patient: dict, q, days: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True probabilities on ``days`` with the drift and without it, and the drift's form.
+
+    ``p1`` is the generator's, ``p0`` the same without the drift; the form is the drift's
+    log-odds shift as if it acted on every one of ``days``.
+    """
+    from scipy.special import expit, logit
+
+    drift = patient["drift"]
+    if drift["kind"] == "baseline":
+        form = np.full(days.size, drift["log_odds_shift"])
+    else:
+        trig = next(t for t in patient["triggers"] if t["feature"] == drift["feature"])
+        x = np.nan_to_num(q["value"].sel(feature=drift["feature"]).values[days])
+        unit = np.log(drift["odds_ratio_after"]) / trig["contrast"]
+        shape = {"threshold": (x >= trig["threshold"]).astype(float),
+                 "fall": np.clip(-x, 0.0, None)}.get(trig["shape"], x)
+        form = unit * shape
+    p1 = np.clip(np.asarray(patient["p_attack"], dtype=float)[days], 1e-6, 1 - 1e-6)
+    p0 = expit(logit(p1) - np.where(days >= drift["day"], form, 0.0))
+    return p1, p0, form
+
+
+def _forward(eta: np.ndarray, y: np.ndarray, state: np.ndarray, move: np.ndarray,
+             x: np.ndarray) -> np.ndarray:
+    """Log-likelihoods (R,) of outcome rows ``y`` (R, n; NaN unknown), log-odds ``eta + x``."""
+    from scipy.special import expit
+
+    belief = np.tile(state, (y.shape[0], 1))
+    total = np.zeros(y.shape[0])
+    for t in range(y.shape[1]):
+        belief = belief @ move if t else belief
+        q1 = expit(eta[t] + x)[None, :]
+        like = np.where(np.isnan(y[:, t:t + 1]), 1.0, np.where(y[:, t:t + 1] > 0, q1, 1 - q1))
+        m = np.sum(belief * like, axis=1)
+        total += np.log(m)
+        belief = belief * like / m[:, None]
+    return total
 
 
 def summarise(table: pd.DataFrame) -> dict:
@@ -137,17 +332,22 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
     :func:`drift_detection_study`); the CUSUM then runs over every later day up to ``D +
     max(within)``, restarted after each alarm (as a retraining would). Per patient: the days
     after ``D`` to the first alarm; false alarms are alarms before ``D`` (every alarm of a
-    stationary patient), counted per 28 monitored days. The oracle's power (a test that knows
-    the true probabilities and the drift day) is computed at the false-alarm rate measured.
+    stationary patient), counted per 28 monitored days. Three bounds, each at the false-alarm
+    rate measured: the oracle's power (one look at the days after the drift, knowing the true
+    probabilities and the drift day, :func:`oracle_power`); the same without the latent path
+    (:func:`latent_marginal_power`); the sequential oracle (a CUSUM that knows everything but
+    the drift day, :func:`sequential_oracle`) — the bound of a detector that, like any
+    monitor, does not know when to look; and the same without the latent path
+    (:func:`sequential_latent_oracle`): the bound of a monitor that knows the model.
 
     Returns one row per patient and the summary (detection within each of ``within`` by drift
-    kind and overall, false alarms per 28-day window by kind, the oracle's power).
+    kind and overall, false alarms per 28-day window by kind, the three bounds and the ratios).
     """
     from ..drift import monitored_probabilities
-    from ..sequential import BLOCK_DAYS, sequential_check
+    from ..sequential import sequential_check
 
     sc, full, patients = _study(n_patients, seed, lead, n_days, cache)
-    rows = []
+    rows, watched = [], {}
     for pid, drift, day, cut, _start, twin in patients:
         design = twin.design(full.sel(patient=[pid]))
         end = min(day + max(within), int(full["in_diary"].sel(patient=pid).sum()))
@@ -160,6 +360,7 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
                                design.feature_names, beta, np.random.default_rng([seed, 1]),
                                alpha)
         alarm_days = [int(days[a]) for a in res["alarm_days"]]
+        watched[pid] = (days, design.y[0, days], cut, end)
         before = [a for a in alarm_days if a < day] if drift["kind"] else alarm_days
         after = [a for a in alarm_days if a >= day] if drift["kind"] else []
         quiet_days = int(np.sum(days < day)) if drift["kind"] else int(days.size)
@@ -178,10 +379,42 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
                "false_alarms_by_kind": {
                    k: float(g["false_alarms"].sum() / g["quiet_windows"].sum())
                    for k, g in table.groupby("drift")}}
+    level = max(fa, 1e-3)
+    rng = np.random.default_rng([seed, 2])
+    first_oracle, first_marginal = {}, {}  # days from D to the oracles' first alarms
+    for truth in sc.truth["patients"]:
+        pid = truth["patient_id"]
+        if truth["drift"]["kind"] and pid in watched:
+            days, y, cut, end = watched[pid]
+            q = full.sel(patient=pid)
+            for found, hit in ((first_oracle, sequential_oracle(truth, q, days, y, level, rng)),
+                               (first_marginal, sequential_latent_oracle(truth, q, cut, end,
+                                                                         level, rng))):
+                found[pid] = None if hit is None else hit - truth["drift"]["day"] + 1
+    table["oracle_first_alarm_after"] = table["patient_id"].map(first_oracle)
+    table["latent_oracle_first_alarm_after"] = table["patient_id"].map(first_marginal)
     drifting = table[table["drift"] != "none"]
     for w in within:
         hit = drifting["first_alarm_after"].notna() & (drifting["first_alarm_after"] <= w)
-        bound = oracle_power(sc.truth, full, w, alpha=max(fa, 1e-3))
+        seq = drifting["oracle_first_alarm_after"].notna() & (
+            drifting["oracle_first_alarm_after"] <= w)
+        summary[f"sequential_oracle_within_{w}"] = float(seq.mean())
+        summary[f"sequential_oracle_within_{w}_by_kind"] = seq.groupby(
+            drifting["drift"]).mean().to_dict()
+        summary[f"ratio_to_sequential_oracle_{w}"] = (float(hit.mean())
+                                                      / max(float(seq.mean()), 1e-9))
+        lat = drifting["latent_oracle_first_alarm_after"].notna() & (
+            drifting["latent_oracle_first_alarm_after"] <= w)
+        summary[f"sequential_latent_oracle_within_{w}"] = float(lat.mean())
+        summary[f"sequential_latent_oracle_within_{w}_by_kind"] = lat.groupby(
+            drifting["drift"]).mean().to_dict()
+        summary[f"ratio_to_sequential_latent_oracle_{w}"] = (float(hit.mean())
+                                                             / max(float(lat.mean()), 1e-9))
+        marginal = latent_marginal_power(sc.truth, full, w, alpha=level, seed=seed)
+        summary[f"latent_marginal_oracle_within_{w}"] = float(np.mean(list(marginal.values())))
+        summary[f"ratio_to_latent_marginal_oracle_{w}"] = (
+            float(hit.mean()) / max(summary[f"latent_marginal_oracle_within_{w}"], 1e-9))
+        bound = oracle_power(sc.truth, full, w, alpha=level)
         summary[f"detected_within_{w}"] = float(hit.mean())
         summary[f"detected_within_{w}_by_kind"] = hit.groupby(drifting["drift"]).mean().to_dict()
         summary[f"oracle_power_within_{w}"] = float(np.mean(list(bound.values())))
@@ -194,6 +427,9 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
     right = [(r.category == "baseline shift") == (r.drift == "baseline")
              for r in first.itertuples()]
     summary["categorised_right"] = float(np.mean(right)) if right else None
+    base = first[first["drift"] == "baseline"]
+    summary["baseline_alarms_labelled_baseline"] = (
+        float((base["category"] == "baseline shift").mean()) if len(base) else None)
     return table, summary
 
 

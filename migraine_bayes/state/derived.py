@@ -42,16 +42,12 @@ def sleep_debt(sleep: np.ndarray) -> np.ndarray:
     3 nights of history, else NaN.
     """
     n_pat, n_days = sleep.shape
-    out = np.full_like(sleep, np.nan)
-    for t in range(1, n_days):
-        window = sleep[:, max(0, t - SLEEP_WINDOW):t]
-        enough = np.sum(~np.isnan(window), axis=1) >= SLEEP_MIN_HISTORY
-        if not enough.any():
-            continue
-        usual = np.full(n_pat, np.nan)
-        usual[enough] = np.nanmedian(window[enough], axis=1)
-        out[:, t] = np.clip(usual - sleep[:, t], 0.0, None)
-    return out
+    padded = np.concatenate([np.full((n_pat, SLEEP_WINDOW), np.nan), sleep], axis=1)
+    window = np.lib.stride_tricks.sliding_window_view(padded, SLEEP_WINDOW, axis=1)[:, :n_days]
+    enough = np.sum(~np.isnan(window), axis=-1) >= SLEEP_MIN_HISTORY  # (P, T): night t's 14
+    usual = np.full(sleep.shape, np.nan)
+    usual[enough] = np.nanmedian(window[enough], axis=-1)
+    return np.clip(usual - sleep, 0.0, None)
 
 
 def days_since_attack(onset: np.ndarray) -> np.ndarray:

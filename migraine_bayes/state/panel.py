@@ -82,8 +82,8 @@ def build_panel(cohort: Cohort, patients: Sequence[str] | None = None,
     dates = np.where(in_span, dates, np.datetime64("NaT"))
 
     daily = _aggregate_daily(cohort, periods, n_days)
-    variables = [v for v in cohort.registry
-                 if v.name in set(daily["variable"]) and v.name not in BOOKKEEPING]
+    recorded = set(pd.unique(daily["variable"]))
+    variables = [v for v in cohort.registry if v.name in recorded and v.name not in BOOKKEEPING]
     raw = _to_array(daily, ids, [v.name for v in variables], n_max)
 
     entry = _diary_entry_days(daily, ids, n_max, in_diary)
