@@ -394,12 +394,14 @@ def test_monitor_study_names_a_baseline_shift_and_stays_quiet_on_a_stationary_co
 
 @pytest.mark.slow
 def test_sequential_drift_study() -> None:
-    """≥ 100 patients, half drifting: detection within 42/90/120 days against the oracle's power
-    at the same false-alarm rate; false alarms per 28-day window ≤ 0.05.
+    """≥ 100 patients, half drifting: detection within 42/90/120 days against the oracles at the
+    same false-alarm rate; false alarms per 28-day window ≤ 0.05.
 
-    Issue 17 asks for 0.8 × the oracle within 42 days; measured: 0.06 against 0.39 (0.27
-    against 0.69 within 120 days), false alarms 0.026 per 28 days. The check guards that level;
-    the issue stays open on it.
+    Issue 17 asks for 0.8 × the one-look oracle within 42 days (0.46 here), which the
+    sequential oracle — a CUSUM knowing every true probability and the drift, not its day —
+    does not reach itself (0.23). Measured: 0.10 / 0.23 / 0.40 within 42 / 90 / 120 days against
+    the sequential oracle's 0.23 / 0.67 / 0.83, false alarms 0.043 per 28 days. The check guards
+    that level (0.51 of the sequential oracle within 120 days) and the bound's shape.
     """
     from migraine_bayes import atomic
     from migraine_bayes.evaluation.drift_study import sequential_study
@@ -409,4 +411,6 @@ def test_sequential_drift_study() -> None:
     atomic.write_text(out / "sequential_drift.json", json.dumps(summary, indent=1, default=float))
     atomic.write_text(out / "sequential_drift.csv", table.to_csv(index=False))
     assert summary["false_alarms_per_28_days"] <= 0.05, summary
-    assert summary["detected_within_120"] >= 0.3 * summary["oracle_power_within_120"], summary
+    assert summary["ratio_to_sequential_oracle_120"] >= 0.4, summary
+    assert summary["sequential_oracle_within_42"] < 0.8 * summary["oracle_power_within_42"]
+    assert summary["baseline_alarms_labelled_baseline"] >= 0.8, summary
