@@ -123,12 +123,12 @@ def calibrate(p: np.ndarray, shifts: np.ndarray, prior: np.ndarray, rng: np.rand
     draws = rng.integers(0, p.shape[0], replicates)
     days = rng.integers(0, p.shape[1], (replicates, length))
     llr = np.empty((replicates, shifts.shape[0], length))
-    for lo in range(0, replicates, 50):  # (50, S, length) at a time
-        d = days[lo:lo + 50]
-        probs = p[draws[lo:lo + 50, None], d]  # (r, L)
+    for r in range(0, replicates, 50):  # (50, S, length) at a time
+        d = days[r:r + 50]
+        probs = p[draws[r:r + 50, None], d]  # (r, L)
         y_rep = (rng.random(probs.shape) < probs).astype(float)
         null = one_step(p[:, d].transpose(1, 0, 2), y_rep)
-        llr[lo:lo + 50] = log_likelihood_ratios(y_rep, null, shifts[:, d].transpose(1, 0, 2))
+        llr[r:r + 50] = log_likelihood_ratios(y_rep, null, shifts[:, d].transpose(1, 0, 2))
     m_rep, _ = cusum(llr, prior)
     budget = alpha * replicates * length / block  # alarms allowed over all replicates
     lo, hi = float(prior.max()), float(m_rep.max()) + 1e-6

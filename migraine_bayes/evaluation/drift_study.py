@@ -65,11 +65,8 @@ def oracle_power(truth: dict, panel, within: int = 42, alpha: float = 0.05) -> d
     from scipy import stats
 
     out = {}
-    for patient in truth["patients"]:
-        if not patient["drift"]["kind"]:
-            continue
-        pid, d = patient["patient_id"], patient["drift"]["day"]
-        q = panel.sel(patient=pid)
+    for patient, d, q in _drifting(truth, panel):
+        pid = patient["patient_id"]
         days = np.arange(d, min(d + within, q.sizes["day"]))
         days = days[~np.isnan(q["onset"].values[days])]
         p1, p0, _ = _true_probabilities(patient, q, days)
@@ -99,34 +96,17 @@ def latent_marginal_power(truth: dict, panel, within: int = 42, alpha: float = 0
     the filtered state onwards). The gap to :func:`oracle_power` is what knowing the latent
     path is worth.
     """
-    from scipy import stats
-    from scipy.special import expit, logit
+    from scipy.special import expit
 
     rng = np.random.default_rng(seed)
     out = {}
-    for patient in truth["patients"]:
-        if not patient["drift"]["kind"]:
-            continue
-        pid, d = patient["patient_id"], patient["drift"]["day"]
-        q = panel.sel(patient=pid)
-        y_all = q["onset"].values
-        n = len(patient["p_attack"])
-        _, p0, shift = _true_probabilities(patient, q, np.arange(n))
-        eta0 = logit(p0) - np.asarray(patient["latent"], dtype=float)  # no latent, no drift
+    for patient, d, q in _drifting(truth, panel):
+        pid = patient["patient_id"]
+        eta0, shift, y_all, x, move, state = _latent_filter(patient, q, d, grid)
         rho, sd = float(patient["rho"]), float(patient["latent_sd"])
-        x = np.linspace(-4.5 * sd, 4.5 * sd, grid)
-        move = stats.norm.pdf(x[None, :], rho * x[:, None], sd * np.sqrt(1 - rho**2))
-        move /= move.sum(1, keepdims=True)
-        state = stats.norm.pdf(x, 0.0, sd)
-        state /= state.sum()
-        for t in range(d):  # the latent state filtered over the diary before the drift
-            state = state @ move if t else state
-            if not np.isnan(y_all[t]):
-                q1 = expit(eta0[t] + x)
-                state = state * (q1 if y_all[t] > 0 else 1 - q1)
-                state /= state.sum()
+        n = y_all.size
         state = state @ move
-        days = np.arange(d, min(d + within, n, q.sizes["day"]))
+        days = np.arange(d, min(d + within, n))
         known = ~np.isnan(y_all[days])
         e0, s = eta0[days], shift[days]
         paths = np.empty((2 * replicates, days.size))
@@ -178,23 +158,9 @@ def sequential_latent_oracle(patient: dict, q, cut: int, end: int, alpha: float,
     filtered state at ``cut``). The bound of a detector that knows the model but, like any,
     watches every day and never sees the latent state.
     """
-    from scipy import stats
-    from scipy.special import logit
-
-    n = min(len(patient["p_attack"]), q.sizes["day"])
-    y_all = q["onset"].values[:n]
-    _, p0, form = _true_probabilities(patient, q, np.arange(n))
-    eta0 = logit(p0) - np.asarray(patient["latent"], dtype=float)[:n]
+    eta0, form, y_all, x, move, belief = _latent_filter(patient, q, cut, grid)
     rho, sd = float(patient["rho"]), float(patient["latent_sd"])
-    x = np.linspace(-4.5 * sd, 4.5 * sd, grid)
-    move = stats.norm.pdf(x[None, :], rho * x[:, None], sd * np.sqrt(1 - rho**2))
-    move /= move.sum(1, keepdims=True)
-    belief = stats.norm.pdf(x, 0.0, sd)
-    belief /= belief.sum()
-    for t in range(cut):  # the null's belief over the fitted days
-        belief = belief @ move if t else belief
-        if not np.isnan(y_all[t]):
-            belief = _bayes(belief[None], eta0[t] + x, y_all[t:t + 1])[0]
+    n = y_all.size
     span = np.arange(cut, min(end, n))
     e0, f = eta0[span], form[span]
     paths = np.empty((replicates, span.size))
@@ -216,6 +182,33 @@ def sequential_latent_oracle(patient: dict, q, cut: int, end: int, alpha: float,
     alarms = _two_filter_cusum(y_all[span][None], e0, f, belief, move, x, hi)[0]
     after = span[alarms & (span >= patient["drift"]["day"])]
     return int(after[0]) if after.size else None
+
+
+def _latent_filter(patient: dict, q, upto: int, grid: int):
+    """The generator's latent AR(1) state as a grid hidden Markov model, filtered to ``upto``.
+
+    Returns the log-odds without latent state and drift (n,), the drift's form (n,), the
+    outcomes (n,; NaN unknown), the grid (G,), the transition matrix (G, G) and the belief
+    (G,) after the known outcomes of days ``0 … upto - 1`` (not yet moved to day ``upto``).
+    """
+    from scipy import stats
+    from scipy.special import logit
+
+    n = min(len(patient["p_attack"]), q.sizes["day"])
+    y = q["onset"].values[:n]
+    _, p0, form = _true_probabilities(patient, q, np.arange(n))
+    eta0 = logit(p0) - np.asarray(patient["latent"], dtype=float)[:n]
+    rho, sd = float(patient["rho"]), float(patient["latent_sd"])
+    x = np.linspace(-4.5 * sd, 4.5 * sd, grid)
+    move = stats.norm.pdf(x[None, :], rho * x[:, None], sd * np.sqrt(1 - rho**2))
+    move /= move.sum(1, keepdims=True)
+    belief = stats.norm.pdf(x, 0.0, sd)
+    belief /= belief.sum()
+    for t in range(upto):
+        belief = belief @ move if t else belief
+        if not np.isnan(y[t]):
+            belief = _bayes(belief[None], eta0[t] + x, y[t:t + 1])[0]
+    return eta0, form, y, x, move, belief
 
 
 def _bayes(belief: np.ndarray, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -249,6 +242,13 @@ def _two_filter_cusum(y: np.ndarray, eta: np.ndarray, shift: np.ndarray, belief:
         total = np.where(hit, 0.0, total)
         b1 = np.where(reset[:, None], b0, b1)
     return alarms
+
+
+def _drifting(truth: dict, panel):
+    """(truth, drift day, panel) of each drifting patient of the generator's ``truth``."""
+    for patient in truth["patients"]:
+        if patient["drift"]["kind"]:
+            yield patient, patient["drift"]["day"], panel.sel(patient=patient["patient_id"])
 
 
 def _true_probabilities(patient: dict, q, days: np.ndarray
@@ -396,20 +396,13 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
     drifting = table[table["drift"] != "none"]
     for w in within:
         hit = drifting["first_alarm_after"].notna() & (drifting["first_alarm_after"] <= w)
-        seq = drifting["oracle_first_alarm_after"].notna() & (
-            drifting["oracle_first_alarm_after"] <= w)
-        summary[f"sequential_oracle_within_{w}"] = float(seq.mean())
-        summary[f"sequential_oracle_within_{w}_by_kind"] = seq.groupby(
-            drifting["drift"]).mean().to_dict()
-        summary[f"ratio_to_sequential_oracle_{w}"] = (float(hit.mean())
-                                                      / max(float(seq.mean()), 1e-9))
-        lat = drifting["latent_oracle_first_alarm_after"].notna() & (
-            drifting["latent_oracle_first_alarm_after"] <= w)
-        summary[f"sequential_latent_oracle_within_{w}"] = float(lat.mean())
-        summary[f"sequential_latent_oracle_within_{w}_by_kind"] = lat.groupby(
-            drifting["drift"]).mean().to_dict()
-        summary[f"ratio_to_sequential_latent_oracle_{w}"] = (float(hit.mean())
-                                                             / max(float(lat.mean()), 1e-9))
+        for column, name in (("oracle_first_alarm_after", "sequential_oracle"),
+                             ("latent_oracle_first_alarm_after", "sequential_latent_oracle")):
+            found = drifting[column].notna() & (drifting[column] <= w)
+            summary[f"{name}_within_{w}"] = float(found.mean())
+            summary[f"{name}_within_{w}_by_kind"] = found.groupby(
+                drifting["drift"]).mean().to_dict()
+            summary[f"ratio_to_{name}_{w}"] = float(hit.mean()) / max(float(found.mean()), 1e-9)
         marginal = latent_marginal_power(sc.truth, full, w, alpha=level, seed=seed)
         summary[f"latent_marginal_oracle_within_{w}"] = float(np.mean(list(marginal.values())))
         summary[f"ratio_to_latent_marginal_oracle_{w}"] = (
