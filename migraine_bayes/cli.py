@@ -340,7 +340,11 @@ def monitor(
                                                           "diary days have passed since the "
                                                           "fit (the time criterion).")] = 90,
     no_retrain: Annotated[bool, typer.Option("--no-retrain", help="Check only; never "
-                                                                  "retrain.")] = False,
+                                                                  "retrain (the filter stops "
+                                                                  "at the latent-state "
+                                                                  "horizon, ~60 days after the "
+                                                                  "fit; the test goes on).")
+                          ] = False,
     force: Force = False,
     dedupe: Dedupe = False,
     quiet: Quiet = False,
@@ -349,9 +353,9 @@ def monitor(
 
     Every --every days the twin is updated with the new days (particle filter), tested for
     drift with evidence accumulated since its fit (false alarms ≤ 5% per 28 days by
-    construction), and retrained after an alarm or when --retrain-after diary days have passed
-    since its fit — the reason, with the drift evidence at that moment, recorded in its audit
-    trail.
+    construction), and retrained after an alarm, when --retrain-after diary days have passed
+    since its fit, or when the filter reaches the latent-state horizon — the reason, with the
+    drift evidence at that moment, recorded in its audit trail.
     Interrupted, the same command continues after the last step done.
     """
     with warnings.catch_warnings():
