@@ -109,11 +109,7 @@ def latent_marginal_power(truth: dict, panel, within: int = 42, alpha: float = 0
         days = np.arange(d, min(d + within, n))
         known = ~np.isnan(y_all[days])
         e0, s = eta0[days], shift[days]
-        paths = np.empty((2 * replicates, days.size))
-        paths[:, 0] = rng.choice(x, size=2 * replicates, p=state)
-        for t in range(1, days.size):
-            paths[:, t] = rho * paths[:, t - 1] + sd * np.sqrt(1 - rho**2) * rng.standard_normal(
-                2 * replicates)
+        paths = _latent_paths(rng, state, x, rho, sd, 2 * replicates, days.size)
         drifting = np.repeat([0.0, 1.0], replicates)[:, None]
         y = (rng.random(paths.shape) < expit(e0 + paths + drifting * s)).astype(float)
         y[:, ~known] = np.nan
@@ -163,11 +159,7 @@ def sequential_latent_oracle(patient: dict, q, cut: int, end: int, alpha: float,
     n = y_all.size
     span = np.arange(cut, min(end, n))
     e0, f = eta0[span], form[span]
-    paths = np.empty((replicates, span.size))
-    paths[:, 0] = rng.choice(x, size=replicates, p=belief @ move)
-    for t in range(1, span.size):
-        paths[:, t] = rho * paths[:, t - 1] + sd * np.sqrt(1 - rho**2) * rng.standard_normal(
-            replicates)
+    paths = _latent_paths(rng, belief @ move, x, rho, sd, replicates, span.size)
     known = ~np.isnan(y_all[span])
     y_rep = (rng.random(paths.shape) < 1 / (1 + np.exp(-(e0 + paths)))).astype(float)
     y_rep[:, ~known] = np.nan
@@ -206,16 +198,32 @@ def _latent_filter(patient: dict, q, upto: int, grid: int):
     belief /= belief.sum()
     for t in range(upto):
         belief = belief @ move if t else belief
-        if not np.isnan(y[t]):
-            belief = _bayes(belief[None], eta0[t] + x, y[t:t + 1])[0]
+        belief = _observe(belief[None], eta0[t] + x, y[t:t + 1])[1][0]
     return eta0, form, y, x, move, belief
 
 
-def _bayes(belief: np.ndarray, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Beliefs (R, G) updated by outcomes ``y`` (R,) at log-odds ``eta`` (G,) per state."""
-    q1 = 1 / (1 + np.exp(-eta))
-    post = belief * np.where(y[:, None] > 0, q1[None], 1 - q1[None])
-    return post / post.sum(1, keepdims=True)
+def _observe(belief: np.ndarray, eta: np.ndarray, y: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """One day of a grid filter: the log predictive probability of ``y`` and updated beliefs.
+
+    Beliefs (R, G), outcomes ``y`` (R,; NaN unknown), log-odds ``eta`` (G,) per state. Returns
+    the log predictive probabilities (R,; 0 where unknown) and the beliefs (unchanged there).
+    """
+    q1 = (1 / (1 + np.exp(-eta)))[None]
+    like = np.where(np.isnan(y)[:, None], 1.0, np.where(y[:, None] > 0, q1, 1 - q1))
+    m = np.sum(belief * like, axis=1)
+    return np.log(m), belief * like / m[:, None]
+
+
+def _latent_paths(rng: np.random.Generator, belief: np.ndarray, x: np.ndarray, rho: float,
+                  sd: float, replicates: int, n: int) -> np.ndarray:
+    """Latent AR(1) paths (replicates, n), the first day drawn from ``belief`` over grid ``x``."""
+    paths = np.empty((replicates, n))
+    paths[:, 0] = rng.choice(x, size=replicates, p=belief)
+    for t in range(1, n):
+        paths[:, t] = rho * paths[:, t - 1] + sd * np.sqrt(1 - rho**2) * rng.standard_normal(
+            replicates)
+    return paths
 
 
 def _two_filter_cusum(y: np.ndarray, eta: np.ndarray, shift: np.ndarray, belief: np.ndarray,
@@ -227,16 +235,9 @@ def _two_filter_cusum(y: np.ndarray, eta: np.ndarray, shift: np.ndarray, belief:
     total = np.zeros(r)
     alarms = np.zeros(y.shape, dtype=bool)
     for t in range(y.shape[1]):
-        b0, b1 = b0 @ move, b1 @ move
-        known = ~np.isnan(y[:, t])
-        if known.any():
-            q0 = b0 @ (1 / (1 + np.exp(-(eta[t] + x))))
-            q1 = b1 @ (1 / (1 + np.exp(-(eta[t] + shift[t] + x))))
-            yt = np.nan_to_num(y[:, t])
-            llr = np.where(yt > 0, np.log(q1 / q0), np.log((1 - q1) / (1 - q0)))
-            total = np.where(known, np.maximum(0.0, total + llr), total)
-            b0 = np.where(known[:, None], _bayes(b0, eta[t] + x, yt), b0)
-            b1 = np.where(known[:, None], _bayes(b1, eta[t] + shift[t] + x, yt), b1)
+        lp0, b0 = _observe(b0 @ move, eta[t] + x, y[:, t])
+        lp1, b1 = _observe(b1 @ move, eta[t] + shift[t] + x, y[:, t])
+        total = np.maximum(0.0, total + lp1 - lp0)  # an unknown day adds 0
         alarms[:, t] = hit = total > h
         reset = hit | (total <= 0.0)
         total = np.where(hit, 0.0, total)
@@ -278,17 +279,11 @@ def _true_probabilities(patient: dict, q, days: np.ndarray
 def _forward(eta: np.ndarray, y: np.ndarray, state: np.ndarray, move: np.ndarray,
              x: np.ndarray) -> np.ndarray:
     """Log-likelihoods (R,) of outcome rows ``y`` (R, n; NaN unknown), log-odds ``eta + x``."""
-    from scipy.special import expit
-
     belief = np.tile(state, (y.shape[0], 1))
     total = np.zeros(y.shape[0])
     for t in range(y.shape[1]):
-        belief = belief @ move if t else belief
-        q1 = expit(eta[t] + x)[None, :]
-        like = np.where(np.isnan(y[:, t:t + 1]), 1.0, np.where(y[:, t:t + 1] > 0, q1, 1 - q1))
-        m = np.sum(belief * like, axis=1)
-        total += np.log(m)
-        belief = belief * like / m[:, None]
+        lp, belief = _observe(belief @ move if t else belief, eta[t] + x, y[:, t])
+        total += lp
     return total
 
 
