@@ -156,7 +156,7 @@ def _step(twin: str | os.PathLike, cohort: Cohort, date: pd.Timestamp, policy: M
             "date": str(date.date()), "checks": {c["patient_id"]: {
                 k: c[k] for k in ("alarm", "category", "statistic", "threshold", "p_value")}
                 for c in checks}})
-        reasons = _reasons(t, checks, policy, beyond=date > limit)
+        reasons = _reasons(t, checks, policy, horizon=limit if date > limit else None)
         retrained = bool(reasons) and policy.retrain
         if retrained:
             retrain(twin, now, reasons, seed=seed)
@@ -167,24 +167,24 @@ def _step(twin: str | os.PathLike, cohort: Cohort, date: pd.Timestamp, policy: M
 
 
 def _reasons(twin: DigitalTwin, checks: list[dict], policy: MonitorPolicy,
-             beyond: bool = False) -> list[str]:
+             horizon: pd.Timestamp | None = None) -> list[str]:
     """Why the twin is retrained at this step (empty: it is not), in words for the audit.
 
-    ``beyond``: the step's date is past the twin's latent-state horizon (:func:`filter_limit`),
-    which only a refit moves.
+    ``horizon``: the twin's latent-state horizon (:func:`filter_limit`, which only a refit
+    moves) when the step's date is past it, else None.
     """
     alarms = [c for c in checks if c["alarm"]]
     if alarms:
         return [f"drift alarm ({c['category']}) for a patient: {c['evidence']}"
                 for c in alarms]
     since = days_since_fit(twin)
-    if since <= policy.max_days_since_fit and not beyond:
+    if since <= policy.max_days_since_fit and horizon is None:
         return []
     worst = max(checks, key=lambda c: c["statistic"] / c["threshold"]
                 if c["threshold"] == c["threshold"] else 0.0)
     why = (f"time criterion: {since} diary days since the last fit (policy: "
            f"{policy.max_days_since_fit})" if since > policy.max_days_since_fit else
-           f"latent-state horizon: the filter cannot go past {filter_limit(twin).date()} "
+           f"latent-state horizon: the filter cannot go past {horizon.date()} "
            "without a refit")
     return [f"{why}; drift evidence absorbed by this retraining: the "
             f"largest CUSUM {worst['statistic']:.2f} against its alarm threshold "
