@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,9 @@ def one(n: int, days: int, workers: int, seed: int) -> dict:
             "fitted": len(per), "not_fitted": len(fitting["not_fitted"]),
             "passing": passing, "pass_share": passing / n,
             "retried": sum(p["attempts"] > 1 for p in per.values()),
+            "retries": dict(Counter(p.get("retry") or "none" for p in per.values())),
+            "first_attempt_failures": kinds(p.get("first_failures", []) for p in per.values()),
+            "final_failures": kinds(p["failures"] for p in per.values()),
             "population_patients": len(fitting["population_patients"]),
             "population_ok": fitting["population_diagnostics"]["ok"],
             "driver_peak_mb": cluster.peak_memory_mb(), "driver_after_data_mb": generated_mb,
@@ -72,6 +76,15 @@ def one(n: int, days: int, workers: int, seed: int) -> dict:
             "worker_peak_mb": workers_peak,
             "total_peak_mb": cluster.peak_memory_mb() + sum(workers_peak.values()),
             "twin_size_mb": size_mb}
+
+
+def kinds(failure_lists) -> dict[str, int]:
+    """Patients failing each check (R-hat, bulk ESS, tail ESS, divergences, E-BFMI)."""
+    names = ("R-hat", "bulk ESS", "tail ESS", "divergent", "E-BFMI")
+    out: Counter = Counter()
+    for failures in failure_lists:
+        out.update({n for n in names for f in failures if f.startswith(n) or n in f.split()})
+    return dict(out)
 
 
 def main() -> None:

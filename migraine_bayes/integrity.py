@@ -101,8 +101,8 @@ def observation_problems(obs: pd.DataFrame, registry: Registry, file: str,
                          log: ProblemLog) -> None:
     """Conflicting values at one time, and daily totals beyond the variable's daily range."""
     key = ["patient_id", "time", "variable", "source"]
-    k = obs[key].astype(str)
-    clash = k.duplicated(keep=False) & ~obs.duplicated(subset=[*key, "value"], keep=False)
+    clash = obs.duplicated(subset=key, keep=False) & ~obs.duplicated(subset=[*key, "value"],
+                                                                      keep=False)
     if clash.any():
         firsts = obs[clash].groupby(key, dropna=False, sort=False).head(1)
         for i in obs.index[clash].difference(firsts.index):

@@ -393,19 +393,18 @@ def _typed(stem: str, df: pd.DataFrame | None, renamed: dict[str, str]) -> pd.Da
             out[col] = parse_numbers(raw)[0].round().astype("Int64")
         elif col in _BOOL_COLUMNS:
             out[col] = parse_booleans(raw)[0]
-        else:
-            out[col] = as_text(raw).astype(object)
+        else:  # pandas' own string dtype (Arrow-backed), as the generator writes it
+            out[col] = as_text(raw).astype("str")
     return out
 
 
 def _diary_periods(obs: pd.DataFrame, attacks: pd.DataFrame, patients: pd.DataFrame
                    ) -> pd.DataFrame:
-    spans = pd.concat([
-        obs[["patient_id", "time"]].rename(columns={"time": "t"}),
-        attacks[["patient_id", "onset"]].rename(columns={"onset": "t"}),
-    ])
-    span = spans.groupby("patient_id")["t"].agg(["min", "max"])
-    observed = set(pd.unique(obs["patient_id"]))
+    # each table's span per patient, then the wider of the two (no copy of the observations)
+    spans = pd.concat([obs.groupby("patient_id", observed=True)["time"].agg(["min", "max"]),
+                       attacks.groupby("patient_id", observed=True)["onset"].agg(["min", "max"])])
+    span = spans.groupby(level=0).agg({"min": "min", "max": "max"})
+    observed = set(obs["patient_id"].unique())
     decl = patients.set_index("patient_id")[["diary_start", "diary_end"]]
     ids = sorted(observed | set(decl.index[decl.notna().any(axis=1)]))
     out = pd.DataFrame(index=pd.Index(ids, name="patient_id"))

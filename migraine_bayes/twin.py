@@ -564,9 +564,13 @@ class DigitalTwin:
                                        "journal": journal["id"] if journal else None}
             file_mode = atomic.final_mode(path / "twin.json", 0o600, 0o666)
             with atomic.atomic_directory(path, mode=0o700) as tmp:
-                # sealed (AES-GCM) when a key is in use: migraine_bayes.crypto
-                (tmp / "posterior.nc").write_bytes(crypto.encode(netcdf_bytes(groups),
-                                                                 "posterior.nc"))
+                # sealed (AES-GCM) when a key is in use: migraine_bayes.crypto; else written
+                # straight to the file (a cohort's posterior is not held twice in memory)
+                if crypto.active_key() is None:
+                    write_netcdf(tmp / "posterior.nc", groups)
+                else:
+                    (tmp / "posterior.nc").write_bytes(crypto.encode(netcdf_bytes(groups),
+                                                                     "posterior.nc"))
                 (tmp / "twin.json").write_bytes(crypto.encode(json.dumps(
                     self.meta, indent=1, default=_json).encode("utf-8"), "twin.json"))
                 if journal is not None:
@@ -640,19 +644,24 @@ def netcdf_bytes(groups: dict[str, xr.Dataset]) -> bytes:
     Numeric variables are zlib-compressed (as ArviZ writes them); ``az.from_netcdf`` reads
     the plain file.
     """
+    buffer = io.BytesIO()
+    write_netcdf(buffer, groups)
+    return buffer.getvalue()
+
+
+def write_netcdf(target: Path | io.BytesIO, groups: dict[str, xr.Dataset]) -> None:
+    """Write :func:`netcdf_bytes`'s file to ``target`` (a new file's path, or a buffer)."""
     import dask
 
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w"):
+    with h5py.File(target, "w"):
         pass
-    # in memory, no file lock: without this, under a Dask client (a two-stage fit's driver or
-    # worker) xarray asks the scheduler for a lock named after the buffer, which it cannot name
+    # no file lock: without this, under a Dask client (a two-stage fit's driver or worker)
+    # xarray asks the scheduler for a lock named after the buffer, which it cannot name
     with dask.config.set(scheduler="synchronous"):
         for name, ds in groups.items():
             encoding = {v: {"zlib": True} for v, x in ds.variables.items()
                         if x.dtype.kind in "biufc"}
-            ds.to_netcdf(buffer, group=name, mode="a", engine="h5netcdf", encoding=encoding)
-    return buffer.getvalue()
+            ds.to_netcdf(target, group=name, mode="a", engine="h5netcdf", encoding=encoding)
 
 
 def netcdf_groups(data: bytes) -> dict[str, xr.Dataset]:

@@ -52,9 +52,11 @@ from .locking import TIMEOUT_S, TwinBusyError
 from .model import FeatureOptions, FeatureSpec, PatientPrior, build_design, model_data
 from .state import build_panel
 
-# stage 2: one core per fit, ~4.7 s each for a 365-day patient; 4 × 400 draws passed R-hat
-# ≤ 1.01 and ESS ≥ 400 for 95.5% of 1,000 patients (99.4% with 500 draws; benchmarks/scale.py)
-PATIENT_STAGE_SETTINGS = SamplerSettings(draws=400, tune=300, chains=4, cores=1,
+# stage 2: one core per fit. The maximum (unrounded) R-hat over a patient's ~60 parameters
+# exceeded 1.01 in 58% of 4 × 400-draw fits, 1.015 in 12% and 1.02 in 1.5% (200 patients;
+# R-hat − 1 shrinks like 1/draws): 600 draws, more chains for the few that fail, cost the
+# least sampling per passing patient (benchmarks/scale.py)
+PATIENT_STAGE_SETTINGS = SamplerSettings(draws=600, tune=300, chains=4, cores=1,
                                          target_accept=0.9)
 KEEP_DRAWS_PER_CHAIN = 250  # stored in the gathered twin (checked on all draws first)
 PLAN = "plan.json"
@@ -171,7 +173,9 @@ class ByPatient:
     """Single-patient cohorts cut from ``cohort`` on demand (one patient's copy at a time).
 
     The row positions of each patient are found once per table; :meth:`get` copies only that
-    patient's rows, so a cohort of thousands is never held twice in memory.
+    patient's rows, so a cohort of thousands is never held twice in memory. A patient whose rows
+    are contiguous (files written patient by patient) is sliced, not gathered: a gather from
+    Arrow string columns of millions of rows costs ~0.4 s a patient, a slice nothing.
     """
 
     TABLES = ("observations", "attacks", "treatments", "patients")
@@ -183,11 +187,19 @@ class ByPatient:
 
     def get(self, patient: str) -> Cohort:
         """The cohort of ``patient`` alone."""
+        return self.of([patient])
+
+    def of(self, patients: list[str]) -> Cohort:
+        """The cohort of ``patients`` (rows in the cohort's order)."""
         tables = []
         for name in self.TABLES:
             df = getattr(self.cohort, name)
-            idx = self.rows[name].get(patient, np.zeros(0, dtype=int))
-            tables.append(df.iloc[idx].reset_index(drop=True))
+            found = [self.rows[name][p] for p in patients if p in self.rows[name]]
+            idx = np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=int)
+            if len(idx) and idx[-1] - idx[0] + 1 == len(idx):  # ascending: one block of rows
+                tables.append(df.iloc[idx[0]: idx[-1] + 1].reset_index(drop=True))
+            else:
+                tables.append(df.iloc[idx].reset_index(drop=True))
         return Cohort(*tables, registry=self.cohort.registry, source=self.cohort.source)
 
 
@@ -295,14 +307,15 @@ def fit_two_stage(cohort: Cohort, patients: list[str] | None = None, outcome: st
             course = fit_course(cohort.attacks, cohort.patient_ids, seed=settings.seed)
             clock["panel"] = time.perf_counter()
             peak["panel"] = cluster.peak_memory_mb()
+            singles = ByPatient(cohort)
             population, stats, pop_diag, chosen = _population(
-                work, cohort, panel, design, outcome, population_settings, options,
+                work, singles, panel, design, outcome, population_settings, options,
                 deviations, opts, course, say)
             prior = PatientPrior.from_population(population, design.feature_names,
                                                  design.interventions)
             clock["population"] = time.perf_counter()
             peak["population"] = cluster.peak_memory_mb()
-            failures = _fit_patients(work, cohort, ids, outcome, prior, design, options, domain,
+            failures = _fit_patients(work, singles, ids, outcome, prior, design, options, domain,
                                      settings, opts, say)
             clock["patients"] = time.perf_counter()
             peak["patients"] = cluster.peak_memory_mb()
@@ -343,7 +356,7 @@ def _tempdir() -> str:
     return tempfile.mkdtemp(prefix="migraine-twin-two-stage-")
 
 
-def _population(work: WorkDir, cohort: Cohort, panel: xr.Dataset, design, outcome: str,
+def _population(work: WorkDir, singles: ByPatient, panel: xr.Dataset, design, outcome: str,
                 settings: SamplerSettings, options, deviations: str, opts: ClusterOptions,
                 course: xr.Dataset, say) -> tuple[xr.Dataset, xr.Dataset, dict, list[str]]:
     """Stage 1's posterior, sample stats, checks and patients (fitted once, then read back)."""
@@ -361,7 +374,7 @@ def _population(work: WorkDir, cohort: Cohort, panel: xr.Dataset, design, outcom
         f"({settings.chains} chains × {settings.draws} draws)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InferenceWarning)  # listed in the twin's diagnostics
-        pop = DigitalTwin._fit(cohort.subset(chosen), chosen, outcome, None, settings,
+        pop = DigitalTwin._fit(singles.of(chosen), chosen, outcome, None, settings,
                                validate=False, features=design.features,
                                scaling=design.scaling, interventions=design.interventions,
                                options=options, deviations=deviations, course=course)
@@ -374,7 +387,7 @@ def _population(work: WorkDir, cohort: Cohort, panel: xr.Dataset, design, outcom
     return post, pop.posterior.sample_stats, pop.meta["diagnostics"], chosen
 
 
-def _fit_patients(work: WorkDir, cohort: Cohort, ids: list[str], outcome: str,
+def _fit_patients(work: WorkDir, singles: ByPatient, ids: list[str], outcome: str,
                   prior: PatientPrior, design, options, domain, settings: SamplerSettings,
                   opts: ClusterOptions, say) -> dict[str, str]:
     """Stage 2 over the patients not yet in ``work``.
@@ -388,15 +401,16 @@ def _fit_patients(work: WorkDir, cohort: Cohort, ids: list[str], outcome: str,
     say(stage, len(done), total)
     if not todo:
         return {}
-    singles = ByPatient(cohort)
     features, scaling = design.features, design.scaling
+    # the same draws for every patient: a retried fit has more (its chains folded, inference.fit)
+    keep = min(KEEP_DRAWS_PER_CHAIN, settings.draws)
 
     def jobs():
         for i in todo:
             yield str(i), PatientJob(i, ids[i], singles.get(ids[i]), outcome, prior, features,
                                      scaling, design.interventions, options, domain,
                                      dataclasses.replace(settings, seed=patient_seed(
-                                         settings.seed, i), cores=1), KEEP_DRAWS_PER_CHAIN)
+                                         settings.seed, i), cores=1), keep)
 
     failures: dict[str, str] = {}
     finished = len(done)
@@ -481,6 +495,7 @@ def _patient_summary(fit_meta: dict) -> dict:
     return {"ok": bool(d["ok"]), "attempts": d["attempts"], "max_rhat": d["max_rhat"],
             "min_ess_bulk": d["min_ess_bulk"], "min_ess_tail": d["min_ess_tail"],
             "divergences": d["divergences"], "failures": d["failures"],
+            "retry": d.get("retry", ""), "first_failures": d.get("first_failures", []),
             "seconds": round(fit_meta["seconds"], 2), "worker": fit_meta["worker"],
             "peak_memory_mb": round(fit_meta["peak_memory_mb"], 1)}
 

@@ -155,6 +155,24 @@ def test_numpy_kernel_matches_the_compiled_likelihood(panel, hierarchical, outco
     """The log-odds that forecast, filter and simulation compute in numpy
     (:func:`migraine_bayes.forecast.posterior_terms`) give, on random prior draws, the same
     per-day log-likelihood as the PyMC graph that was fitted."""
+    _kernel_matches_graph(panel, hierarchical, outcome, options, deviations)
+
+
+@pytest.mark.parametrize("hierarchical", [True, False])
+def test_a_single_patient_model_broadcasts_the_same_likelihood(panel, hierarchical) -> None:
+    """A one-patient graph broadcasts its parameters over the days (no patient index): the
+    same per-day log-likelihood as the numpy kernel."""
+    one = panel.isel(patient=[1])
+    data = model_data(build_design(one, "onset"))
+    from pytensor.graph.traversal import ancestors
+
+    model = build_model(data, None if hierarchical else PatientPrior.for_outcome("onset"))
+    assert "patient_index" not in {v.name for v in ancestors([model.logp()])}
+    _kernel_matches_graph(one, hierarchical, "onset", None, "normal")
+
+
+def _kernel_matches_graph(panel, hierarchical: bool, outcome: str, options,
+                          deviations: str) -> None:
     import arviz as az
     import pymc as pm
 

@@ -122,7 +122,12 @@ def build_model(data: ModelData, prior: PatientPrior | None = None,
     has_delta = len(data.interventions) > 0
     with pm.Model(coords=coords) as model:
         d = {name: pm.Data(name, value) for name, value in data.as_data().items()}
-        p = d["patient_index"]
+        if len(data.patients) == 1:  # one patient: broadcast its row (no gather, no scatter)
+            def rows(x: pt.TensorVariable) -> pt.TensorVariable:
+                return x[0][None]
+        else:
+            def rows(x: pt.TensorVariable) -> pt.TensorVariable:
+                return x[d["patient_index"]]
         if prior is None:
             # patient offsets sum to zero over patients: mu is the cohort's mean patient, and
             # the ridge between mu and the offsets' mean (which stalls non-centred hierarchies
@@ -162,12 +167,12 @@ def build_model(data: ModelData, prior: PatientPrior | None = None,
         coef = pm.Normal("gp_coef", dims=(PATIENT, BASIS))
         weights = hsgp.sqrt_psd(amplitude[:, None], lengthscale, d["sqrt_eigs"][None, :],
                                 xp=pt) * coef
-        eta = (alpha[p] + (beta[p] * d["z"]).sum(-1)
-               + gamma[p] * pt.exp(-(d["days_since"] - 1.0) / tau)
-               + (weights[p] * d["phi"]).sum(-1))
+        eta = (rows(alpha) + (rows(beta) * d["z"]).sum(-1)
+               + rows(gamma) * pt.exp(-(d["days_since"] - 1.0) / tau)
+               + (rows(weights) * d["phi"]).sum(-1))
         if has_delta:
-            eta = eta + (delta[p] * d["exposure"]).sum(-1)
-        spread = (beta[p] ** 2 * d["z_var"]).sum(-1)
+            eta = eta + (rows(delta) * d["exposure"]).sum(-1)
+        spread = (rows(beta) ** 2 * d["z_var"]).sum(-1)
         pm.Bernoulli("y_obs", logit_p=eta / pt.sqrt(1.0 + np.pi * spread / 8.0),
                      observed=d["y"], dims=OBS)
     return model

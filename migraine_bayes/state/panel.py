@@ -24,6 +24,7 @@ from .patient_state import PatientState
 PANEL_VERSION = 1
 OUTCOMES = ("onset", "headache_day")
 SYSTEMATIC_FRACTION = 0.05  # observed on fewer than 5% of diary days: systematically missing
+CHUNK_PATIENTS = 64  # patients aggregated to days at a time (bounds the observations' copies)
 
 
 def build_panel(cohort: Cohort, patients: Sequence[str] | None = None,
@@ -81,12 +82,12 @@ def build_panel(cohort: Cohort, patients: Sequence[str] | None = None,
     dates = start[:, None] + day_idx[None, :].astype("timedelta64[D]")
     dates = np.where(in_span, dates, np.datetime64("NaT"))
 
-    daily = _aggregate_daily(cohort, periods, n_days)
-    recorded = set(pd.unique(daily["variable"]))
+    raw, recorded = _daily_values(cohort, periods, ids, n_days, n_max)
+    entries = raw.pop("diary_entry", np.full((n_pat, n_max), np.nan))
     variables = [v for v in cohort.registry if v.name in recorded and v.name not in BOOKKEEPING]
-    raw = _to_array(daily, ids, [v.name for v in variables], n_max)
-
-    entry = _diary_entry_days(daily, ids, n_max, in_diary)
+    raw = np.stack([raw[v.name] for v in variables], axis=-1) if variables else np.empty(
+        (n_pat, n_max, 0))
+    entry = _diary_entry_days(entries, in_diary)
     onset, headache = _outcomes(cohort, periods, ids, n_max, in_diary, entry)
 
     names = [f"{v.category}.{v.name}" for v in variables]
@@ -156,16 +157,45 @@ def build_panel(cohort: Cohort, patients: Sequence[str] | None = None,
     )
 
 
-def _aggregate_daily(cohort: Cohort, periods: pd.DataFrame, n_days: np.ndarray) -> pd.DataFrame:
-    """Observations → one value per (patient, variable, day) by the registry's aggregate rule."""
+def _daily_values(cohort: Cohort, periods: pd.DataFrame, ids: list[str], n_days: np.ndarray,
+                  n_max: int) -> tuple[dict[str, np.ndarray], set[str]]:
+    """Each variable's daily values, ``{name: (patient, day) array}``, and the names recorded.
+
+    Aggregated :data:`CHUNK_PATIENTS` patients at a time, so that the copies a daily aggregate
+    makes of the observations stay small for a cohort of millions of rows.
+    """
     obs = cohort.observations
+    rows = obs.groupby("patient_id", sort=False, observed=True).indices
+    names = [str(v) for v in pd.unique(obs["variable"])]
+    out = {name: np.full((len(ids), n_max), np.nan) for name in names}
+    recorded: set[str] = set()
+    for lo in range(0, len(ids), CHUNK_PATIENTS):
+        chunk = ids[lo: lo + CHUNK_PATIENTS]
+        idx = [rows[p] for p in chunk if p in rows]
+        if not idx:
+            continue
+        sub = obs.iloc[np.sort(np.concatenate(idx))]
+        daily = _aggregate_daily(sub, cohort.registry, periods.loc[chunk],
+                                 n_days[lo: lo + len(chunk)])
+        recorded.update(pd.unique(daily["variable"]))
+        p = daily["patient_id"].map({k: i for i, k in enumerate(chunk)}).to_numpy(dtype=int)
+        d = daily["day"].to_numpy(dtype=int)
+        values = daily["value"].to_numpy(dtype=float)
+        for name, where in daily.groupby("variable", sort=False).indices.items():
+            out[str(name)][lo + p[where], d[where]] = values[where]
+    return {k: v for k, v in out.items() if k in recorded}, recorded
+
+
+def _aggregate_daily(obs: pd.DataFrame, registry: Registry, periods: pd.DataFrame,
+                     n_days: np.ndarray) -> pd.DataFrame:
+    """Observations → one value per (patient, variable, day) by the registry's aggregate rule."""
     obs = obs[obs["patient_id"].isin(periods.index)]
     start = obs["patient_id"].map(periods["start"])
     day = (obs["time"].dt.normalize() - start).dt.days.to_numpy()
     length = obs["patient_id"].map(dict(zip(periods.index, n_days, strict=True))).to_numpy()
     keep = (day >= 0) & (day < length)
     obs = obs.loc[keep, ["patient_id", "time", "variable", "value"]].assign(day=day[keep])
-    rule = obs["variable"].map({v.name: v.aggregate for v in cohort.registry})
+    rule = obs["variable"].map({v.name: v.aggregate for v in registry})
     keys = ["patient_id", "variable", "day"]
     parts = []
     for how in ("mean", "sum", "max"):
@@ -185,25 +215,13 @@ def _aggregate_daily(cohort: Cohort, periods: pd.DataFrame, n_days: np.ndarray) 
     return pd.concat(parts, ignore_index=True)
 
 
-def _to_array(daily: pd.DataFrame, ids: list[str], names: list[str], n_max: int) -> np.ndarray:
-    out = np.full((len(ids), n_max, len(names)), np.nan)
-    sub = daily[daily["variable"].isin(names)]
-    if sub.empty:
-        return out
-    p = sub["patient_id"].map({k: i for i, k in enumerate(ids)}).to_numpy(dtype=int)
-    v = sub["variable"].map({k: i for i, k in enumerate(names)}).to_numpy(dtype=int)
-    out[p, sub["day"].to_numpy(dtype=int), v] = sub["value"].to_numpy(dtype=float)
-    return out
-
-
-def _diary_entry_days(daily: pd.DataFrame, ids: list[str], n_max: int,
-                      in_diary: np.ndarray) -> np.ndarray:
+def _diary_entry_days(entries: np.ndarray, in_diary: np.ndarray) -> np.ndarray:
     """Days whose outcome is known from the diary (docs/SCHEMA.md).
 
-    For patients who log ``diary_entry``: the days with ``diary_entry`` = 1; for patients who do
-    not: every diary day. (Attack days are added by :func:`_outcomes`.)
+    ``entries``: the daily ``diary_entry`` values (patient, day). For patients who log
+    ``diary_entry``: the days with ``diary_entry`` = 1; for patients who do not: every diary
+    day. (Attack days are added by :func:`_outcomes`.)
     """
-    entries = _to_array(daily, ids, ["diary_entry"], n_max)[:, :, 0]
     logs = ~np.all(np.isnan(entries), axis=1)
     return np.where(logs[:, None], entries == 1, in_diary) & in_diary
 
