@@ -305,6 +305,7 @@ def fit_two_stage(cohort: Cohort, patients: list[str] | None = None, outcome: st
         with _locked(path):  # one fit of this work at a time
             work = WorkDir(path, key)
             course = fit_course(cohort.attacks, cohort.patient_ids, seed=settings.seed)
+            cluster.release_memory()
             clock["panel"] = time.perf_counter()
             peak["panel"] = cluster.peak_memory_mb()
             singles = ByPatient(cohort)
@@ -319,6 +320,7 @@ def fit_two_stage(cohort: Cohort, patients: list[str] | None = None, outcome: st
                                      settings, opts, say)
             clock["patients"] = time.perf_counter()
             peak["patients"] = cluster.peak_memory_mb()
+            cluster.release_memory()
             say("gathering the patients' posteriors into one cohort twin")
             posterior, fits = _gather(work, ids, failures, population)
             twin = _assemble(cohort, panel, design, domain, posterior, stats, fits, failures,
