@@ -222,7 +222,7 @@ def test_saves_keep_modes_and_leave_no_temporaries(small, tmp_path, monkeypatch)
 
     import migraine_bayes.twin as twin_module
 
-    monkeypatch.setattr(twin_module, "netcdf_bytes", broken)  # the posterior's writer
+    monkeypatch.setattr(twin_module, "write_netcdf", broken)  # the posterior's writer
     with pytest.raises(OSError, match="disk full"):
         twin.save(path)
     monkeypatch.undo()

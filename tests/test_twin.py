@@ -98,7 +98,7 @@ def test_crash_during_save_keeps_previous_twin(twin, tmp_path: Path, monkeypatch
 
     import migraine_bayes.twin as twin_module
 
-    monkeypatch.setattr(twin_module, "netcdf_bytes", boom)  # the posterior's writer
+    monkeypatch.setattr(twin_module, "write_netcdf", boom)  # the posterior's writer
     with pytest.raises(RuntimeError, match="disk full"):
         twin.save(target)
     assert (target / "twin.json").read_text() == before
