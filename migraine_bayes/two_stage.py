@@ -9,7 +9,7 @@ predictive prior of a patient (:meth:`PatientPrior.from_population`: mean ``E[mu
 Stage 2 fits each patient's own model under that prior — the same likelihood
 (:func:`migraine_bayes.model.build_model`), design (features, scaling, interventions of the whole
 cohort) and latent basis domain for all — on :mod:`migraine_bayes.cluster` workers. Each fit is
-checked (R-hat, ESS, divergences, E-BFMI) and retried once with safer settings by
+checked (R-hat, ESS, divergences, E-BFMI) and retried — more chains, or safer settings — by
 :func:`migraine_bayes.inference.fit`; a fit that still fails is kept and listed, a patient whose
 fit raised is forecast from the population (admitted) and listed — none is dropped.
 
