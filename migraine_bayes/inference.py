@@ -230,7 +230,7 @@ def fit(data: ModelData, prior: PatientPrior | None = None,
             idata = sample(data, prior, used, models)
             diag = diagnose(idata)
             kind, k = "safer settings", 1
-        diag.attempts, diag.retry, diag.first_failures = 1 + max(k, 1), kind, first
+        diag.attempts, diag.retry, diag.first_failures = 1 + k, kind, first
     diag.sampling_seconds = time.perf_counter() - t0
     diag.settings = asdict(used)
     if not diag.ok:

@@ -188,8 +188,10 @@ def _daily_values(cohort: Cohort, periods: pd.DataFrame, ids: list[str], n_days:
 
 def _aggregate_daily(obs: pd.DataFrame, registry: Registry, periods: pd.DataFrame,
                      n_days: np.ndarray) -> pd.DataFrame:
-    """Observations → one value per (patient, variable, day) by the registry's aggregate rule."""
-    obs = obs[obs["patient_id"].isin(periods.index)]
+    """Observations → one value per (patient, variable, day) by the registry's aggregate rule.
+
+    ``obs`` holds only the rows of the patients in ``periods`` (:func:`_daily_values`).
+    """
     start = obs["patient_id"].map(periods["start"])
     day = (obs["time"].dt.normalize() - start).dt.days.to_numpy()
     length = obs["patient_id"].map(dict(zip(periods.index, n_days, strict=True))).to_numpy()
