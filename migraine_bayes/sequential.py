@@ -29,6 +29,8 @@ new association when it did not.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import expit, logit, logsumexp, softmax
 
@@ -141,6 +143,67 @@ def calibrate(p: np.ndarray, shifts: np.ndarray, prior: np.ndarray, rng: np.rand
     return hi, m_rep
 
 
+@dataclass(frozen=True)
+class SequentialTest:
+    """One patient's calibrated test: null draws, alternatives, prior weights and threshold.
+
+    Built by :func:`sequential_test`; :meth:`run` applies it to any outcomes of the monitored
+    days.
+    """
+
+    p: np.ndarray  # (S, n) the null's per-draw probabilities
+    shifts: np.ndarray  # (A, n)
+    labels: list[tuple[str, str]]
+    prior: np.ndarray  # (A,) log weights
+    threshold: float
+    replicate_paths: np.ndarray  # (R, L) the calibration's M paths, without restarts
+
+    def run(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The test on outcomes ``y`` (..., n) of the monitored days.
+
+        Returns ``M`` (..., n), the alarms (..., n; the sums restarted after each) and the
+        log-likelihood ratios (..., A, n).
+        """
+        llr = log_likelihood_ratios(y, one_step(self.p, y), self.shifts)
+        m, alarms = cusum(llr, self.prior, self.threshold)
+        return m, alarms, llr
+
+    def label(self, llr: np.ndarray, day: int, beta: np.ndarray, names: list[str]
+              ) -> tuple[str, str, float]:
+        """What an alarm on ``day`` says: category, alternative and its accumulated evidence.
+
+        ``llr`` (A, n) of the diary; the alternative of most posterior weight on that day
+        names it — a baseline shift; a changed trigger sensitivity when the twin believed the
+        feature mattered (``beta`` (S, K) draws, :data:`BELIEVED`); a new association when not.
+        """
+        totals = np.zeros(len(self.labels))  # each alternative's CUSUM on the alarm day
+        for t in range(day + 1):
+            totals = np.maximum(0.0, totals + llr[:, t])
+        a = int(np.argmax(totals + self.prior))
+        kind, alternative = self.labels[a]
+        if kind == "baseline":
+            return "baseline shift", alternative, float(totals[a])
+        p_pos = float((beta[:, names.index(kind)] > 0).mean())
+        category = ("changed trigger sensitivity" if p_pos >= BELIEVED or p_pos <= 1 - BELIEVED
+                    else "new association")
+        return category, alternative, float(totals[a])
+
+
+def sequential_test(p: np.ndarray, z: np.ndarray, names: list[str], rng: np.random.Generator,
+                    alpha: float = ALPHA, block: int = BLOCK_DAYS,
+                    replicates: int = N_REPLICATES) -> SequentialTest:
+    """The test of the monitored days, calibrated (:func:`calibrate`).
+
+    Arguments as in :func:`sequential_check`.
+    """
+    shifts, labels = alternatives(z, names)
+    prior = log_prior(labels)
+    if p.shape[0] > NULL_DRAWS:
+        p = p[np.sort(rng.choice(p.shape[0], NULL_DRAWS, replace=False))]
+    h, m_rep = calibrate(p, shifts, prior, rng, alpha, block, replicates)
+    return SequentialTest(p, shifts, labels, prior, h, m_rep)
+
+
 def sequential_check(p: np.ndarray, y: np.ndarray, z: np.ndarray, names: list[str],
                      beta: np.ndarray, rng: np.random.Generator, alpha: float = ALPHA,
                      block: int = BLOCK_DAYS, replicates: int = N_REPLICATES) -> dict:
@@ -177,13 +240,9 @@ def sequential_check(p: np.ndarray, y: np.ndarray, z: np.ndarray, names: list[st
         of replicates whose last-block maximum reaches the observed one), ``category``,
         ``alternative`` and ``evidence`` (words).
     """
-    shifts, labels = alternatives(z, names)
-    prior = log_prior(labels)
-    if p.shape[0] > NULL_DRAWS:
-        p = p[np.sort(rng.choice(p.shape[0], NULL_DRAWS, replace=False))]
-    h, m_rep = calibrate(p, shifts, prior, rng, alpha, block, replicates)
-    llr = log_likelihood_ratios(y, one_step(p, y), shifts)
-    m_obs, alarms = cusum(llr, prior, h)
+    test = sequential_test(p, z, names, rng, alpha, block, replicates)
+    m_obs, alarms, llr = test.run(y)
+    h, m_rep = test.threshold, test.replicate_paths
     crossings = [int(t) for t in np.flatnonzero(alarms)]
     first = crossings[0] if crossings else None
     n = y.size
@@ -195,19 +254,8 @@ def sequential_check(p: np.ndarray, y: np.ndarray, z: np.ndarray, names: list[st
     evidence = (f"no drift: the {n} days since the fit are what the twin expects (CUSUM "
                 f"{m_obs[-1]:.2f}, alarm above {h:.2f})")
     if first is not None:
-        totals = np.zeros(len(labels))  # each alternative's CUSUM on the alarm day
-        for t in range(first + 1):
-            totals = np.maximum(0.0, totals + llr[:, t])
-        a = int(np.argmax(totals + prior))  # the alternative of most posterior weight
-        kind, alternative = labels[a]
-        if kind == "baseline":
-            category = "baseline shift"
-        else:
-            k = names.index(kind)
-            p_pos = float((beta[:, k] > 0).mean())
-            category = ("changed trigger sensitivity" if p_pos >= BELIEVED
-                        or p_pos <= 1 - BELIEVED else "new association")
-        evidence = (f"{alternative}: accumulated log-likelihood ratio {totals[a]:.2f} crossed "
+        category, alternative, total = test.label(llr, first, beta, names)
+        evidence = (f"{alternative}: accumulated log-likelihood ratio {total:.2f} crossed "
                     f"the threshold {h:.2f} on day {first + 1} of the {n} since the fit "
                     f"(odds ratio {np.exp(SHIFT):.0f} per step against the twin)")
     return {"statistic": float(m_obs[-1]), "threshold": h, "alarm": first is not None,

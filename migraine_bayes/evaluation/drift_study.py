@@ -120,49 +120,46 @@ def latent_marginal_power(truth: dict, panel, within: int = 42, alpha: float = 0
 
 
 def sequential_oracle(patient: dict, q, days: np.ndarray, y: np.ndarray, alpha: float,
-                      rng: np.random.Generator) -> int | None:
-    """The first alarm day (panel index) of the CUSUM that knows everything but the drift day.
+                      rng: np.random.Generator) -> np.ndarray:
+    """Alarms (R, n) on ``days`` of the CUSUM that knows everything but the drift day.
 
     Its null is the patient's true daily probability without the drift, its one alternative the
     true drift (size and form); the threshold is calibrated like the twin's
     (:func:`migraine_bayes.sequential.calibrate`: ``alpha`` alarms per 28 days). CUSUM is the
     optimal sequential detector of a known change (Moustakides 1986): the detection within a
-    horizon that no detector, which must watch every day, can much exceed.
+    horizon that no detector, which must watch every day, can much exceed. ``y`` (R, n): the
+    diary's outcomes and replicates of them.
     """
     from ..sequential import calibrate, cusum, log_likelihood_ratios
 
     _, p0, shift = _true_probabilities(patient, q, days)
     h, _ = calibrate(p0[None], shift[None], np.zeros(1), rng, alpha)
-    _, alarms = cusum(log_likelihood_ratios(y, p0, shift[None]), np.zeros(1), h)
-    hits = days[alarms]
-    after = hits[hits >= patient["drift"]["day"]]
-    return int(after[0]) if after.size else None
+    return cusum(log_likelihood_ratios(y, p0, shift[None]), np.zeros(1), h)[1]
 
 
-def sequential_latent_oracle(patient: dict, q, cut: int, end: int, alpha: float,
-                             rng: np.random.Generator, replicates: int = 1000,
-                             grid: int = 41) -> int | None:
-    """Like :func:`sequential_oracle`, without the latent path: the first alarm day or None.
+def sequential_latent_oracle(patient: dict, q, cut: int, end: int, y: np.ndarray,
+                             alpha: float, rng: np.random.Generator, replicates: int = 1000,
+                             grid: int = 41) -> np.ndarray:
+    """Like :func:`sequential_oracle`, without the latent path: alarms (R, end - cut).
 
     It knows every parameter (the drift's size and form, the latent AR(1)'s persistence and
     spread) but neither the drift day nor the latent state's daily values. Two grid filters of
     the latent state run from the diary's first day (known outcomes): the null's, and the
     drift's, restarted from the null's belief whenever Page's CUSUM of their one-step
-    predictive log-likelihood ratios falls to 0 (and after an alarm). Monitoring runs on the
-    panel days ``cut`` to ``end``; the threshold gives ``alpha`` alarms per 28 days on
-    ``replicates`` diaries of those days simulated under the null (latent paths drawn from the
-    filtered state at ``cut``). The bound of a detector that knows the model but, like any,
-    watches every day and never sees the latent state.
+    predictive log-likelihood ratios falls to 0 (and after an alarm). Monitoring runs on
+    ``y`` (R, end - cut), the outcomes of panel days ``cut`` to ``end`` (NaN: unknown); the
+    threshold gives ``alpha`` alarms per 28 days on ``replicates`` diaries of those days
+    simulated under the null (latent paths drawn from the filtered state at ``cut``). The
+    bound of a detector that knows the model but, like any, watches every day and never sees
+    the latent state.
     """
-    eta0, form, y_all, x, move, belief = _latent_filter(patient, q, cut, grid)
+    eta0, form, _, x, move, belief = _latent_filter(patient, q, cut, grid)
     rho, sd = float(patient["rho"]), float(patient["latent_sd"])
-    n = y_all.size
-    span = np.arange(cut, min(end, n))
+    span = np.arange(cut, end)
     e0, f = eta0[span], form[span]
     paths = _latent_paths(rng, belief @ move, x, rho, sd, replicates, span.size)
-    known = ~np.isnan(y_all[span])
     y_rep = (rng.random(paths.shape) < 1 / (1 + np.exp(-(e0 + paths)))).astype(float)
-    y_rep[:, ~known] = np.nan
+    y_rep[:, np.isnan(y[0])] = np.nan
     budget = alpha * replicates * span.size / BLOCK_DAYS
     lo, hi = 0.0, 30.0
     for _ in range(14):  # bisection on the replicates' alarm count
@@ -171,9 +168,7 @@ def sequential_latent_oracle(patient: dict, q, cut: int, end: int, alpha: float,
             lo = h
         else:
             hi = h
-    alarms = _two_filter_cusum(y_all[span][None], e0, f, belief, move, x, hi)[0]
-    after = span[alarms & (span >= patient["drift"]["day"])]
-    return int(after[0]) if after.size else None
+    return _two_filter_cusum(y, e0, f, belief, move, x, hi)
 
 
 def _latent_filter(patient: dict, q, upto: int, grid: int):
@@ -327,48 +322,57 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
     :func:`drift_detection_study`); the CUSUM then runs over every later day up to ``D +
     max(within)``, restarted after each alarm (as a retraining would). Per patient: the days
     after ``D`` to the first alarm; false alarms are alarms before ``D`` (every alarm of a
-    stationary patient), counted per 28 monitored days. Three bounds, each at the false-alarm
-    rate measured: the oracle's power (one look at the days after the drift, knowing the true
-    probabilities and the drift day, :func:`oracle_power`); the same without the latent path
-    (:func:`latent_marginal_power`); the sequential oracle (a CUSUM that knows everything but
-    the drift day, :func:`sequential_oracle`) — the bound of a detector that, like any
-    monitor, does not know when to look; and the same without the latent path
-    (:func:`sequential_latent_oracle`): the bound of a monitor that knows the model.
+    stationary patient), counted per 28 monitored days. Outcomes are not redrawn around a
+    patient's generated course: its prodromes, symptoms and refractory days follow its own
+    attacks, so redrawn outcomes would contradict the covariates the twin reads (precision
+    comes from more patients). Bounds, each at the false-alarm rate measured: the oracle's
+    power (one
+    look at the days after the drift, knowing the true probabilities and the drift day,
+    :func:`oracle_power`); the same without the latent path (:func:`latent_marginal_power`);
+    the sequential oracle (a CUSUM that knows everything but the drift day,
+    :func:`sequential_oracle`) — the bound of a detector that, like any monitor, does not know
+    when to look; and the same without the latent path (:func:`sequential_latent_oracle`): the
+    bound of a monitor that knows the model.
 
     Returns one row per patient and the summary (detection within each of ``within`` by drift
-    kind and overall, false alarms per 28-day window by kind, the three bounds and the ratios).
+    kind and overall, false alarms per 28-day window by kind, the bounds and the ratios).
     """
     from ..drift import monitored_probabilities
-    from ..sequential import sequential_check
+    from ..sequential import sequential_test
 
     sc, full, patients = _study(n_patients, seed, lead, n_days, cache)
-    rows, watched = [], {}
+    truth = {t["patient_id"]: t for t in sc.truth["patients"]}
+    rows, kept = [], []
     for pid, drift, day, cut, _start, twin in patients:
         design = twin.design(full.sel(patient=[pid]))
         end = min(day + max(within), int(full["in_diary"].sel(patient=pid).sum()))
         days = np.arange(cut, end)
         days = days[~np.isnan(design.y[0, days])]
-        p = monitored_probabilities(twin, design, 0, days)
-        beta = twin.posterior.posterior["beta"].sel(patient=pid).stack(
-            s=("chain", "draw")).transpose("s", "feature").values
-        res = sequential_check(p, design.y[0, days], design.z_mean[0, days],
-                               design.feature_names, beta, np.random.default_rng([seed, 1]),
-                               alpha)
-        alarm_days = [int(days[a]) for a in res["alarm_days"]]
-        watched[pid] = (days, design.y[0, days], cut, end)
-        before = [a for a in alarm_days if a < day] if drift["kind"] else alarm_days
-        after = [a for a in alarm_days if a >= day] if drift["kind"] else []
-        quiet_days = int(np.sum(days < day)) if drift["kind"] else int(days.size)
+        y = design.y[0, days][None]
+        test = sequential_test(monitored_probabilities(twin, design, 0, days),
+                               design.z_mean[0, days], design.feature_names,
+                               np.random.default_rng([seed, 1]), alpha)
+        _, alarms, llr = test.run(y)
+        quiet = days < day if drift["kind"] else np.ones(days.size, dtype=bool)
+        after = _days_to_first(alarms, days, day) if drift["kind"] else np.full(1, np.inf)
+        category = None
+        if np.isfinite(after[0]):
+            beta = twin.posterior.posterior["beta"].sel(patient=pid).stack(
+                s=("chain", "draw")).transpose("s", "feature").values
+            category = test.label(llr[0], int(np.searchsorted(days, day + after[0] - 1)),
+                                  beta, design.feature_names)[0]
         rows.append({"patient_id": pid, "drift": drift["kind"] or "none",
                      "drift_day": day if drift["kind"] else None, "cut": cut,
-                     "false_alarms": len(before), "quiet_windows": quiet_days / BLOCK_DAYS,
-                     "first_alarm_after": (after[0] - day + 1) if after else None,
-                     "category": res["category"] if after and res["alarm_day"] is not None
-                     and int(days[res["alarm_day"]]) >= day else None,
-                     "threshold": res["threshold"],
-                     "checks_ok": twin.meta["diagnostics"]["ok"]})
+                     "quiet_windows": quiet.sum() / BLOCK_DAYS,
+                     "false_alarms": int(alarms[0, quiet].sum()),
+                     "first_alarm_after": after[0] if np.isfinite(after[0]) else None,
+                     "category": category, "threshold": test.threshold,
+                     "checks_ok": twin.meta["diagnostics"]["ok"]}
+                    | _within("twin", after, within))
+        kept.append((pid, days, y, cut, end))
     table = pd.DataFrame(rows)
-    fa = float(table["false_alarms"].sum() / table["quiet_windows"].sum())
+    quiet = table["quiet_windows"].sum()
+    fa = float(table["false_alarms"].sum() / quiet)
     summary = {"patients": len(table), "drifting_patients": int((table["drift"] != "none").sum()),
                "alpha": alpha, "false_alarms_per_28_days": fa,
                "false_alarms_by_kind": {
@@ -376,49 +380,67 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
                    for k, g in table.groupby("drift")}}
     level = max(fa, 1e-3)
     rng = np.random.default_rng([seed, 2])
-    first_oracle, first_marginal = {}, {}  # days from D to the oracles' first alarms
-    for truth in sc.truth["patients"]:
-        pid = truth["patient_id"]
-        if truth["drift"]["kind"] and pid in watched:
-            days, y, cut, end = watched[pid]
-            q = full.sel(patient=pid)
-            for found, hit in ((first_oracle, sequential_oracle(truth, q, days, y, level, rng)),
-                               (first_marginal, sequential_latent_oracle(truth, q, cut, end,
-                                                                         level, rng))):
-                found[pid] = None if hit is None else hit - truth["drift"]["day"] + 1
-    table["oracle_first_alarm_after"] = table["patient_id"].map(first_oracle)
-    table["latent_oracle_first_alarm_after"] = table["patient_id"].map(first_marginal)
+    bounds = {}
+    for pid, days, y, cut, end in kept:
+        t = truth[pid]
+        if not t["drift"]["kind"]:
+            continue
+        q = full.sel(patient=pid)
+        d = t["drift"]["day"]
+        span = np.full((len(y), end - cut), np.nan)
+        span[:, days - cut] = y
+        latent = sequential_latent_oracle(t, q, cut, end, span, level, rng)[:, days - cut]
+        bounds[pid] = (_within("oracle", _days_to_first(
+            sequential_oracle(t, q, days, y, level, rng), days, d), within)
+            | _within("latent_oracle", _days_to_first(latent, days, d), within))
+    table = table.assign(**{c: table["patient_id"].map(lambda p, c=c: bounds.get(p, {}).get(c))
+                            for c in next(iter(bounds.values()), {})})
     drifting = table[table["drift"] != "none"]
+    kinds = drifting["drift"]
     for w in within:
-        hit = drifting["first_alarm_after"].notna() & (drifting["first_alarm_after"] <= w)
-        for column, name in (("oracle_first_alarm_after", "sequential_oracle"),
-                             ("latent_oracle_first_alarm_after", "sequential_latent_oracle")):
-            found = drifting[column].notna() & (drifting[column] <= w)
-            summary[f"{name}_within_{w}"] = float(found.mean())
-            summary[f"{name}_within_{w}_by_kind"] = found.groupby(
-                drifting["drift"]).mean().to_dict()
-            summary[f"ratio_to_{name}_{w}"] = float(hit.mean()) / max(float(found.mean()), 1e-9)
+        for column, name in (("twin", "detected"), ("oracle", "sequential_oracle"),
+                             ("latent_oracle", "sequential_latent_oracle")):
+            summary[f"{name}_within_{w}"] = float(drifting[f"{column}_within_{w}"].mean())
+            summary[f"{name}_within_{w}_by_kind"] = drifting[f"{column}_within_{w}"].groupby(
+                kinds).mean().to_dict()
+        for name in ("sequential_oracle", "sequential_latent_oracle"):
+            summary[f"ratio_to_{name}_{w}"] = (summary[f"detected_within_{w}"]
+                                               / max(summary[f"{name}_within_{w}"], 1e-9))
         marginal = latent_marginal_power(sc.truth, full, w, alpha=level, seed=seed)
         summary[f"latent_marginal_oracle_within_{w}"] = float(np.mean(list(marginal.values())))
         summary[f"ratio_to_latent_marginal_oracle_{w}"] = (
-            float(hit.mean()) / max(summary[f"latent_marginal_oracle_within_{w}"], 1e-9))
+            summary[f"detected_within_{w}"]
+            / max(summary[f"latent_marginal_oracle_within_{w}"], 1e-9))
         bound = oracle_power(sc.truth, full, w, alpha=level)
-        summary[f"detected_within_{w}"] = float(hit.mean())
-        summary[f"detected_within_{w}_by_kind"] = hit.groupby(drifting["drift"]).mean().to_dict()
         summary[f"oracle_power_within_{w}"] = float(np.mean(list(bound.values())))
         summary[f"oracle_power_within_{w}_by_kind"] = {
             k: float(np.mean([bound[p] for p in g["patient_id"] if p in bound]))
             for k, g in drifting.groupby("drift")}
         summary[f"ratio_to_oracle_{w}"] = (summary[f"detected_within_{w}"]
                                            / max(summary[f"oracle_power_within_{w}"], 1e-9))
-    first = drifting[drifting["category"].notna()]
-    right = [(r.category == "baseline shift") == (r.drift == "baseline")
-             for r in first.itertuples()]
-    summary["categorised_right"] = float(np.mean(right)) if right else None
-    base = first[first["drift"] == "baseline"]
-    summary["baseline_alarms_labelled_baseline"] = (
-        float((base["category"] == "baseline shift").mean()) if len(base) else None)
+    for kind in ("baseline", "trigger"):
+        labels = drifting.loc[drifting["drift"] == kind, "category"].dropna()
+        summary[f"{kind}_alarms_labelled_baseline"] = (
+            float((labels == "baseline shift").mean()) if len(labels) else None)
     return table, summary
+
+
+def _days_to_first(alarms: np.ndarray, days: np.ndarray, day: int) -> np.ndarray:
+    """Days from ``day`` to the first alarm on or after it, per row of ``alarms`` (R, n).
+
+    ``day`` counts as 1; inf: no alarm on or after it.
+    """
+    hit = alarms & (days >= day)[None]
+    first = np.where(hit.any(1), days[np.argmax(hit, axis=1)] - day + 1, np.inf)
+    return first.astype(float)
+
+
+def _within(name: str, after: np.ndarray, within: tuple[int, ...]) -> dict[str, bool]:
+    """``{name}_within_{w}``: whether the first alarm after the drift comes within ``w`` days.
+
+    ``after`` (1,): from :func:`_days_to_first` on the patient's diary.
+    """
+    return {f"{name}_within_{w}": bool(after[0] <= w) for w in within}
 
 
 def _study(n_patients: int, seed: int, lead: int, n_days: int,
