@@ -127,8 +127,8 @@ def sequential_oracle(patient: dict, q, days: np.ndarray, y: np.ndarray, alpha: 
     true drift (size and form); the threshold is calibrated like the twin's
     (:func:`migraine_bayes.sequential.calibrate`: ``alpha`` alarms per 28 days). CUSUM is the
     optimal sequential detector of a known change (Moustakides 1986): the detection within a
-    horizon that no detector, which must watch every day, can much exceed. ``y`` (R, n): the
-    diary's outcomes and replicates of them.
+    horizon that no detector, which must watch every day, can much exceed. ``y`` (R, n):
+    outcome series of ``days``.
     """
     from ..sequential import calibrate, cusum, log_likelihood_ratios
 
@@ -326,13 +326,12 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
     patient's generated course: its prodromes, symptoms and refractory days follow its own
     attacks, so redrawn outcomes would contradict the covariates the twin reads (precision
     comes from more patients). Bounds, each at the false-alarm rate measured: the oracle's
-    power (one
-    look at the days after the drift, knowing the true probabilities and the drift day,
-    :func:`oracle_power`); the same without the latent path (:func:`latent_marginal_power`);
-    the sequential oracle (a CUSUM that knows everything but the drift day,
-    :func:`sequential_oracle`) — the bound of a detector that, like any monitor, does not know
-    when to look; and the same without the latent path (:func:`sequential_latent_oracle`): the
-    bound of a monitor that knows the model.
+    power (one look at the days after the drift, knowing the true probabilities and the drift
+    day, :func:`oracle_power`); the same without the latent path
+    (:func:`latent_marginal_power`); the sequential oracle (a CUSUM that knows everything but
+    the drift day, :func:`sequential_oracle`) — the bound of a detector that, like any
+    monitor, does not know when to look; and the same without the latent path
+    (:func:`sequential_latent_oracle`): the bound of a monitor that knows the model.
 
     Returns one row per patient and the summary (detection within each of ``within`` by drift
     kind and overall, false alarms per 28-day window by kind, the bounds and the ratios).
