@@ -143,10 +143,10 @@ def _step(twin: str | os.PathLike, cohort: Cohort, date: pd.Timestamp, policy: M
           seed: int, k: int) -> list[dict]:
     """Step ``k`` of the walk at ``date`` (module text); its rows.
 
-    The filter takes the step's own seed (``seed + k``, the same on a rerun); the test takes
-    the walk's, so that every step tests the days since the fit with the same posterior
-    draws and replicate streams — a step does not re-draw the alarm threshold of the days a
-    previous step has already tested.
+    The filter and a retraining take the step's own seed (``seed + k``, the same on a rerun);
+    the test takes the walk's, so that every step tests the days since the fit with the same
+    posterior draws and random streams (the threshold moves only as the days it resamples
+    from grow), instead of fresh ones at every step.
     """
     from .api import update
 
