@@ -109,7 +109,7 @@ def monitor(twin: str | os.PathLike, cohort: Cohort, start: str, out: str | os.P
         if done is not None and date <= done:
             continue
         say("monitoring", k, len(dates))
-        rows += _step(twin, cohort, date, policy, seed, k)
+        rows += _step(twin, cohort, date, policy, seed + k)  # step k's seed, rerun or not
         atomic.write_text(out, pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False))
         atomic.write_text(walk_file(out), json.dumps(plan | {"done": str(date.date())}))
     say("monitoring", len(dates), len(dates))
@@ -140,20 +140,14 @@ def _last_seen(twin: DigitalTwin) -> pd.Timestamp:
 
 
 def _step(twin: str | os.PathLike, cohort: Cohort, date: pd.Timestamp, policy: MonitorPolicy,
-          seed: int, k: int) -> list[dict]:
-    """Step ``k`` of the walk at ``date`` (module text); its rows.
-
-    The filter and a retraining take the step's own seed (``seed + k``, the same on a rerun);
-    the test takes the walk's, so that every step tests the days since the fit with the same
-    posterior draws and random streams (the threshold moves only as the days it resamples
-    from grow), instead of fresh ones at every step.
-    """
+          seed: int) -> list[dict]:
+    """One step of the walk at ``date`` (module text); its rows."""
     from .api import update
 
     now = truncate(cohort, date)
     with twin_lock(twin):
         limit = filter_limit(DigitalTwin.load(twin))
-        update(twin, now if date <= limit else truncate(cohort, limit), seed=seed + k,
+        update(twin, now if date <= limit else truncate(cohort, limit), seed=seed,
                retrain_when_due=False)
         t = DigitalTwin.load(twin)
         checks = check_sequential(t, now, end=str(date.date()), alpha=policy.alpha, seed=seed)
@@ -165,7 +159,7 @@ def _step(twin: str | os.PathLike, cohort: Cohort, date: pd.Timestamp, policy: M
         reasons = _reasons(t, checks, policy, horizon=limit if date > limit else None)
         retrained = bool(reasons) and policy.retrain
         if retrained:
-            retrain(twin, now, reasons, seed=seed + k)
+            retrain(twin, now, reasons, seed=seed)
     return [{"patient_id": c["patient_id"], "date": str(date.date()), "alarm": c["alarm"],
              "category": c["category"], "statistic": c["statistic"], "p_value": c["p_value"],
              "evidence": c["evidence"], "twin_version": version, "retrained": retrained}
