@@ -121,14 +121,13 @@ def latent_marginal_power(truth: dict, panel, within: int = 42, alpha: float = 0
 
 def sequential_oracle(patient: dict, q, days: np.ndarray, y: np.ndarray, alpha: float,
                       rng: np.random.Generator) -> np.ndarray:
-    """Alarms (R, n) on ``days`` of the CUSUM that knows everything but the drift day.
+    """Alarms (n,) on ``days`` (outcomes ``y``) of the CUSUM that knows all but the drift day.
 
     Its null is the patient's true daily probability without the drift, its one alternative the
     true drift (size and form); the threshold is calibrated like the twin's
     (:func:`migraine_bayes.sequential.calibrate`: ``alpha`` alarms per 28 days). CUSUM is the
     optimal sequential detector of a known change (Moustakides 1986): the detection within a
-    horizon that no detector, which must watch every day, can much exceed. ``y`` (R, n):
-    outcome series of ``days``.
+    horizon that no detector, which must watch every day, can much exceed.
     """
     from ..sequential import calibrate, cusum, log_likelihood_ratios
 
@@ -137,29 +136,29 @@ def sequential_oracle(patient: dict, q, days: np.ndarray, y: np.ndarray, alpha: 
     return cusum(log_likelihood_ratios(y, p0, shift[None]), np.zeros(1), h)[1]
 
 
-def sequential_latent_oracle(patient: dict, q, cut: int, end: int, y: np.ndarray,
-                             alpha: float, rng: np.random.Generator, replicates: int = 1000,
+def sequential_latent_oracle(patient: dict, q, cut: int, end: int, alpha: float,
+                             rng: np.random.Generator, replicates: int = 1000,
                              grid: int = 41) -> np.ndarray:
-    """Like :func:`sequential_oracle`, without the latent path: alarms (R, end - cut).
+    """Like :func:`sequential_oracle`, without the latent path: alarms on panel days ``cut …``.
 
     It knows every parameter (the drift's size and form, the latent AR(1)'s persistence and
     spread) but neither the drift day nor the latent state's daily values. Two grid filters of
     the latent state run from the diary's first day (known outcomes): the null's, and the
     drift's, restarted from the null's belief whenever Page's CUSUM of their one-step
-    predictive log-likelihood ratios falls to 0 (and after an alarm). Monitoring runs on
-    ``y`` (R, end - cut), the outcomes of panel days ``cut`` to ``end`` (NaN: unknown); the
-    threshold gives ``alpha`` alarms per 28 days on ``replicates`` diaries of those days
-    simulated under the null (latent paths drawn from the filtered state at ``cut``). The
-    bound of a detector that knows the model but, like any, watches every day and never sees
-    the latent state.
+    predictive log-likelihood ratios falls to 0 (and after an alarm). Monitoring runs on the
+    panel days ``cut`` to ``end`` (one alarm flag each, index 0 = ``cut``); the threshold gives
+    ``alpha`` alarms per 28 days on ``replicates`` diaries of those days simulated under the
+    null (latent paths drawn from the filtered state at ``cut``). The bound of a detector that
+    knows the model but, like any, watches every day and never sees the latent state.
     """
-    eta0, form, _, x, move, belief = _latent_filter(patient, q, cut, grid)
+    eta0, form, y_all, x, move, belief = _latent_filter(patient, q, cut, grid)
     rho, sd = float(patient["rho"]), float(patient["latent_sd"])
-    span = np.arange(cut, end)
+    span = np.arange(cut, min(end, y_all.size))
     e0, f = eta0[span], form[span]
     paths = _latent_paths(rng, belief @ move, x, rho, sd, replicates, span.size)
+    known = ~np.isnan(y_all[span])
     y_rep = (rng.random(paths.shape) < 1 / (1 + np.exp(-(e0 + paths)))).astype(float)
-    y_rep[:, np.isnan(y[0])] = np.nan
+    y_rep[:, ~known] = np.nan
     budget = alpha * replicates * span.size / BLOCK_DAYS
     lo, hi = 0.0, 30.0
     for _ in range(14):  # bisection on the replicates' alarm count
@@ -168,7 +167,7 @@ def sequential_latent_oracle(patient: dict, q, cut: int, end: int, y: np.ndarray
             lo = h
         else:
             hi = h
-    return _two_filter_cusum(y, e0, f, belief, move, x, hi)
+    return _two_filter_cusum(y_all[span][None], e0, f, belief, move, x, hi)[0]
 
 
 def _latent_filter(patient: dict, q, upto: int, grid: int):
@@ -347,24 +346,24 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
         end = min(day + max(within), int(full["in_diary"].sel(patient=pid).sum()))
         days = np.arange(cut, end)
         days = days[~np.isnan(design.y[0, days])]
-        y = design.y[0, days][None]
+        y = design.y[0, days]
         test = sequential_test(monitored_probabilities(twin, design, 0, days),
                                design.z_mean[0, days], design.feature_names,
                                np.random.default_rng([seed, 1]), alpha)
         _, alarms, llr = test.run(y)
         quiet = days < day if drift["kind"] else np.ones(days.size, dtype=bool)
-        after = _days_to_first(alarms, days, day) if drift["kind"] else np.full(1, np.inf)
+        after = _days_to_first(alarms, days, day) if drift["kind"] else np.inf
         category = None
-        if np.isfinite(after[0]):
+        if np.isfinite(after):
             beta = twin.posterior.posterior["beta"].sel(patient=pid).stack(
                 s=("chain", "draw")).transpose("s", "feature").values
-            category = test.label(llr[0], int(np.searchsorted(days, day + after[0] - 1)),
-                                  beta, design.feature_names)[0]
+            category = test.label(llr, int(np.searchsorted(days, day + after - 1)), beta,
+                                  design.feature_names)[0]
         rows.append({"patient_id": pid, "drift": drift["kind"] or "none",
                      "drift_day": day if drift["kind"] else None, "cut": cut,
                      "quiet_windows": quiet.sum() / BLOCK_DAYS,
-                     "false_alarms": int(alarms[0, quiet].sum()),
-                     "first_alarm_after": after[0] if np.isfinite(after[0]) else None,
+                     "false_alarms": int(alarms[quiet].sum()),
+                     "first_alarm_after": after if np.isfinite(after) else None,
                      "category": category, "threshold": test.threshold,
                      "checks_ok": twin.meta["diagnostics"]["ok"]}
                     | _within("twin", after, within))
@@ -386,14 +385,12 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
             continue
         q = full.sel(patient=pid)
         d = t["drift"]["day"]
-        span = np.full((len(y), end - cut), np.nan)
-        span[:, days - cut] = y
-        latent = sequential_latent_oracle(t, q, cut, end, span, level, rng)[:, days - cut]
+        latent = sequential_latent_oracle(t, q, cut, end, level, rng)[days - cut]
         bounds[pid] = (_within("oracle", _days_to_first(
             sequential_oracle(t, q, days, y, level, rng), days, d), within)
             | _within("latent_oracle", _days_to_first(latent, days, d), within))
-    table = table.assign(**{c: table["patient_id"].map(lambda p, c=c: bounds.get(p, {}).get(c))
-                            for c in next(iter(bounds.values()), {})})
+    table = table.merge(pd.DataFrame.from_dict(bounds, orient="index"), how="left",
+                        left_on="patient_id", right_index=True)
     drifting = table[table["drift"] != "none"]
     kinds = drifting["drift"]
     for w in within:
@@ -424,22 +421,21 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
     return table, summary
 
 
-def _days_to_first(alarms: np.ndarray, days: np.ndarray, day: int) -> np.ndarray:
-    """Days from ``day`` to the first alarm on or after it, per row of ``alarms`` (R, n).
+def _days_to_first(alarms: np.ndarray, days: np.ndarray, day: int) -> float:
+    """Days from ``day`` to the first alarm (``alarms`` (n,) on ``days``) on or after it.
 
     ``day`` counts as 1; inf: no alarm on or after it.
     """
-    hit = alarms & (days >= day)[None]
-    first = np.where(hit.any(1), days[np.argmax(hit, axis=1)] - day + 1, np.inf)
-    return first.astype(float)
+    hit = days[alarms & (days >= day)]
+    return float(hit[0] - day + 1) if hit.size else np.inf
 
 
-def _within(name: str, after: np.ndarray, within: tuple[int, ...]) -> dict[str, bool]:
+def _within(name: str, after: float, within: tuple[int, ...]) -> dict[str, bool]:
     """``{name}_within_{w}``: whether the first alarm after the drift comes within ``w`` days.
 
-    ``after`` (1,): from :func:`_days_to_first` on the patient's diary.
+    ``after``: days from the drift to it (:func:`_days_to_first`).
     """
-    return {f"{name}_within_{w}": bool(after[0] <= w) for w in within}
+    return {f"{name}_within_{w}": bool(after <= w) for w in within}
 
 
 def _study(n_patients: int, seed: int, lead: int, n_days: int,
