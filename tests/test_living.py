@@ -319,6 +319,33 @@ def test_sequential_test_holds_its_false_alarm_rate_and_names_a_baseline_shift()
     assert labels.count("baseline shift") >= 0.8 * len(labels)
 
 
+def test_learned_level_null_finds_the_level_the_diary_shows() -> None:
+    """The drift study's level-learning bound: the level's posterior from the days before the
+    cut covers the true offset, shrinks with more days, and stretches to a given spread."""
+    import xarray as xr
+
+    from migraine_bayes.evaluation.drift_study import known_null, learned_level_null
+
+    rng = np.random.default_rng(3)
+    n, offset = 400, 0.5
+    p_model = np.full(n, 0.15)  # what the oracle believes; the diary runs at logit + 0.5
+    p_true = 1 / (1 + np.exp(-(np.log(0.15 / 0.85) + offset)))
+    onset = (rng.random(n) < p_true).astype(float)
+    onset[::9] = np.nan  # unknown days are skipped
+    patient = {"p_attack": p_model, "drift": {"kind": None}}
+    q = xr.Dataset({"onset": ("day", onset)})
+    days = np.arange(300, 320)
+    assert np.allclose(known_null(patient, q, days), 0.15)
+    short = learned_level_null(patient, q, days, 60, np.random.default_rng(0), draws=2000)
+    long = learned_level_null(patient, q, days, 300, np.random.default_rng(0), draws=2000)
+    level = np.log(long[:, 0] / (1 - long[:, 0])) - np.log(0.15 / 0.85)
+    assert level.std() < 0.25 and abs(level.mean() - offset) < 3 * level.std(), level.mean()
+    spread = [np.std(np.log(x[:, 0] / (1 - x[:, 0]))) for x in (short, long)]
+    assert spread[1] < spread[0]
+    wide = learned_level_null(patient, q, days, 300, np.random.default_rng(0), spread=0.7)
+    assert abs(np.std(np.log(wide[:, 0] / (1 - wide[:, 0]))) - 0.7) < 1e-6
+
+
 def test_check_sequential_on_a_twin(fitted, cohort) -> None:
     from migraine_bayes.drift import check_sequential
 

@@ -170,6 +170,45 @@ def sequential_latent_oracle(patient: dict, q, cut: int, end: int, alpha: float,
     return _two_filter_cusum(y_all[span][None], e0, f, belief, move, x, hi)[0]
 
 
+def known_null(patient: dict, q, days: np.ndarray) -> np.ndarray:
+    """The patient's true probabilities without its drift on ``days``, as one draw (1, n).
+
+    The null of the twin's test (:mod:`migraine_bayes.sequential`: the same alternatives,
+    prior and calibration) when it knows every probability but not the drift's form or day.
+    """
+    if not patient["drift"]["kind"]:
+        return np.clip(np.asarray(patient["p_attack"], dtype=float)[days], 1e-6, 1 - 1e-6)[None]
+    return _true_probabilities(patient, q, days)[1][None]
+
+
+def learned_level_null(patient: dict, q, days: np.ndarray, cut: int, rng: np.random.Generator,
+                       draws: int = 200, prior_sd: float = 1.0, spread: float | None = None
+                       ) -> np.ndarray:
+    """Draws (S, n) of a null that knows the true probabilities up to a log-odds level.
+
+    The level ``c`` is what the diary before the fit shows: its posterior given the known
+    outcomes of days ``0 … cut - 1`` under ``logit p_t + c`` (``N(0, prior_sd²)`` prior, a grid
+    of 501 values on ±2.5), ``draws`` of it drawn; the null of day ``t`` under draw ``s`` is
+    ``expit(logit p0_t + c_s)`` (``p0``: :func:`known_null`). A monitor that has to learn its
+    baseline from the same diary as the twin, and knows everything else. With ``spread``, the
+    level's draws are stretched about their mean to that standard deviation (log-odds): the
+    same monitor as unsure of the level as the twin is.
+    """
+    from scipy.special import expit, logit, softmax
+
+    before = np.arange(cut)
+    y = q["onset"].values[before]
+    before, y = before[~np.isnan(y)], y[~np.isnan(y)]
+    eta = logit(known_null(patient, q, before)[0])  # no drift before the cut
+    grid = np.linspace(-2.5, 2.5, 501)
+    q1 = expit(eta[None, :] + grid[:, None])
+    ll = np.sum(np.where(y[None, :] > 0, np.log(q1), np.log1p(-q1)), axis=1)
+    level = rng.choice(grid, draws, p=softmax(ll - 0.5 * (grid / prior_sd) ** 2))
+    if spread is not None:
+        level = level.mean() + (level - level.mean()) * spread / max(level.std(), 1e-9)
+    return expit(logit(known_null(patient, q, days))[0][None, :] + level[:, None])
+
+
 def _latent_filter(patient: dict, q, upto: int, grid: int):
     """The generator's latent AR(1) state as a grid hidden Markov model, filtered to ``upto``.
 
@@ -347,8 +386,8 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
         days = np.arange(cut, end)
         days = days[~np.isnan(design.y[0, days])]
         y = design.y[0, days]
-        test = sequential_test(monitored_probabilities(twin, design, 0, days),
-                               design.z_mean[0, days], design.feature_names,
+        p = monitored_probabilities(twin, design, 0, days)
+        test = sequential_test(p, design.z_mean[0, days], design.feature_names,
                                np.random.default_rng([seed, 1]), alpha)
         _, alarms, llr = test.run(y)
         quiet = days < day if drift["kind"] else np.ones(days.size, dtype=bool)
@@ -367,7 +406,8 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
                      "category": category, "threshold": test.threshold,
                      "checks_ok": twin.meta["diagnostics"]["ok"]}
                     | _within("twin", after, within))
-        kept.append((pid, days, y, cut, end))
+        kept.append((pid, days, y, cut, end, design.z_mean[0, days], design.feature_names,
+                     _level_spread(p)))
     table = pd.DataFrame(rows)
     quiet = table["quiet_windows"].sum()
     fa = float(table["false_alarms"].sum() / quiet)
@@ -379,27 +419,43 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
     level = max(fa, 1e-3)
     rng = np.random.default_rng([seed, 2])
     bounds = {}
-    for pid, days, y, cut, end in kept:
+    for pid, days, y, cut, end, z, names, spread in kept:
         t = truth[pid]
-        if not t["drift"]["kind"]:
-            continue
         q = full.sel(patient=pid)
-        d = t["drift"]["day"]
+        d = t["drift"]["day"] if t["drift"]["kind"] else None
+        calm = days < d if d is not None else np.ones(days.size, dtype=bool)
+        bounds[pid] = {}
+        for name, null in (("known_null", known_null(t, q, days)),
+                           ("learned_level", learned_level_null(t, q, days, cut, rng)),
+                           ("twin_level", learned_level_null(t, q, days, cut, rng,
+                                                             spread=spread))):
+            alarms = sequential_test(null, z, names, rng, level).run(y)[1]
+            bounds[pid][f"{name}_false_alarms"] = int(alarms[calm].sum())
+            bounds[pid] |= _within(name, np.inf if d is None else
+                                   _days_to_first(alarms, days, d), within)
+        if d is None:
+            continue
         latent = sequential_latent_oracle(t, q, cut, end, level, rng)[days - cut]
-        bounds[pid] = (_within("oracle", _days_to_first(
+        bounds[pid] |= (_within("oracle", _days_to_first(
             sequential_oracle(t, q, days, y, level, rng), days, d), within)
             | _within("latent_oracle", _days_to_first(latent, days, d), within))
     table = table.merge(pd.DataFrame.from_dict(bounds, orient="index"), how="left",
                         left_on="patient_id", right_index=True)
+    for name in ("known_null", "learned_level", "twin_level"):
+        summary[f"{name}_false_alarms_per_28_days"] = float(
+            table[f"{name}_false_alarms"].sum() / table["quiet_windows"].sum())
     drifting = table[table["drift"] != "none"]
     kinds = drifting["drift"]
     for w in within:
         for column, name in (("twin", "detected"), ("oracle", "sequential_oracle"),
-                             ("latent_oracle", "sequential_latent_oracle")):
+                             ("latent_oracle", "sequential_latent_oracle"),
+                             ("known_null", "known_null"), ("learned_level", "learned_level"),
+                             ("twin_level", "twin_level")):
             summary[f"{name}_within_{w}"] = float(drifting[f"{column}_within_{w}"].mean())
             summary[f"{name}_within_{w}_by_kind"] = drifting[f"{column}_within_{w}"].groupby(
                 kinds).mean().to_dict()
-        for name in ("sequential_oracle", "sequential_latent_oracle"):
+        for name in ("sequential_oracle", "sequential_latent_oracle", "known_null",
+                     "learned_level", "twin_level"):
             summary[f"ratio_to_{name}_{w}"] = (summary[f"detected_within_{w}"]
                                                / max(summary[f"{name}_within_{w}"], 1e-9))
         marginal = latent_marginal_power(sc.truth, full, w, alpha=level, seed=seed)
@@ -419,6 +475,17 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
         summary[f"{kind}_alarms_labelled_baseline"] = (
             float((labels == "baseline shift").mean()) if len(labels) else None)
     return table, summary
+
+
+def _level_spread(p: np.ndarray) -> float:
+    """The twin's uncertainty of the monitored days' level (log-odds).
+
+    The standard deviation over draws of their mean log-odds; ``p`` (S, n) per-draw
+    probabilities.
+    """
+    from scipy.special import logit
+
+    return float(logit(np.clip(p, 1e-9, 1 - 1e-9)).mean(axis=1).std())
 
 
 def _days_to_first(alarms: np.ndarray, days: np.ndarray, day: int) -> float:
