@@ -369,7 +369,12 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
     (:func:`latent_marginal_power`); the sequential oracle (a CUSUM that knows everything but
     the drift day, :func:`sequential_oracle`) — the bound of a detector that, like any
     monitor, does not know when to look; and the same without the latent path
-    (:func:`sequential_latent_oracle`): the bound of a monitor that knows the model.
+    (:func:`sequential_latent_oracle`): the bound of a monitor that knows the model. Three more
+    run the twin's own test on better nulls, splitting its gap: the true null
+    (:func:`known_null`: the cost of not knowing the drift's form), the true null with its
+    level learned from the diary before the fit (:func:`learned_level_null`), and that level
+    as uncertain as the twin's (``spread``: the sd over the twin's draws of the monitored days'
+    mean log-odds); their false alarms are counted like the twin's.
 
     Returns one row per patient and the summary (detection within each of ``within`` by drift
     kind and overall, false alarms per 28-day window by kind, the bounds and the ratios).
