@@ -411,11 +411,11 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
                      "category": category, "threshold": test.threshold,
                      "checks_ok": twin.meta["diagnostics"]["ok"]}
                     | _within("twin", after, within))
-        kept.append((pid, days, y, cut, end, design.z_mean[0, days], design.feature_names,
-                     _level_spread(p)))
+        kept.append((pid, days, y, quiet, cut, end, design.z_mean[0, days],
+                     design.feature_names, _level_spread(p)))
     table = pd.DataFrame(rows)
-    quiet = table["quiet_windows"].sum()
-    fa = float(table["false_alarms"].sum() / quiet)
+    windows = table["quiet_windows"].sum()  # 28-day windows before any drift
+    fa = float(table["false_alarms"].sum() / windows)
     summary = {"patients": len(table), "drifting_patients": int((table["drift"] != "none").sum()),
                "alpha": alpha, "false_alarms_per_28_days": fa,
                "false_alarms_by_kind": {
@@ -424,11 +424,10 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
     level = max(fa, 1e-3)
     rng = np.random.default_rng([seed, 2])
     bounds = {}
-    for pid, days, y, cut, end, z, names, spread in kept:
+    for pid, days, y, calm, cut, end, z, names, spread in kept:
         t = truth[pid]
         q = full.sel(patient=pid)
         d = t["drift"]["day"] if t["drift"]["kind"] else None
-        calm = days < d if d is not None else np.ones(days.size, dtype=bool)
         bounds[pid] = {}
         for name, null in (("known_null", known_null(t, q, days)),
                            ("learned_level", learned_level_null(t, q, days, cut, rng)),
@@ -448,7 +447,7 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
                         left_on="patient_id", right_index=True)
     for name in ("known_null", "learned_level", "twin_level"):
         summary[f"{name}_false_alarms_per_28_days"] = float(
-            table[f"{name}_false_alarms"].sum() / table["quiet_windows"].sum())
+            table[f"{name}_false_alarms"].sum() / windows)
     drifting = table[table["drift"] != "none"]
     kinds = drifting["drift"]
     for w in within:
