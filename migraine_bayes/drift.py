@@ -34,6 +34,8 @@ from scipy.special import expit, logit
 from .dims import CHAIN, DRAW, FEATURE, PATIENT
 from .forecast import posterior_terms, probabilities
 from .io import Cohort
+from .model.hsgp import ar1_persistence
+from .sequential import Null
 from .state import build_panel
 from .twin import HORIZON_DAYS, DigitalTwin, TwinError
 
@@ -108,7 +110,7 @@ def check_sequential(twin: DigitalTwin, cohort: Cohort | xr.Dataset | None = Non
     The CUSUM of :mod:`migraine_bayes.sequential` on the twin's fitted posterior (not its
     filter): evidence accumulates from the first day after the fit (an admitted patient: the
     first diary day, against the population), for as long as the twin runs unretrained
-    (:func:`monitored_probabilities`). ``cohort``/``end`` as in :func:`check_drift`.
+    (:func:`monitored_null`). ``cohort``/``end`` as in :func:`check_drift`.
 
     Returns
     -------
@@ -141,9 +143,9 @@ def check_sequential(twin: DigitalTwin, cohort: Cohort | xr.Dataset | None = Non
                               "category": None, "alternative": None,
                               "evidence": "no day with a known outcome since the fit"})
             continue
-        p = monitored_probabilities(twin, design, i, days)
+        null = monitored_null(twin, design, i, days, fitted - 1)
         b = beta.sel({PATIENT: pid}).stack(s=(CHAIN, DRAW)).transpose("s", FEATURE).values
-        res = sequential_check(p, design.y[i, days], design.z_mean[i, days],
+        res = sequential_check(null, design.y[i, days], design.z_mean[i, days],
                                design.feature_names, b, rng, alpha)
         day = res.pop("alarm_day")
         res.pop("alarm_days")
@@ -152,25 +154,31 @@ def check_sequential(twin: DigitalTwin, cohort: Cohort | xr.Dataset | None = Non
     return out
 
 
-def monitored_probabilities(twin: DigitalTwin, design, row: int, days: np.ndarray
-                            ) -> np.ndarray:
-    """Per-draw probabilities (S, n) of design patient ``row`` on ``days`` under the fit.
+def monitored_null(twin: DigitalTwin, design, row: int, days: np.ndarray, last_fitted: int
+                   ) -> Null:
+    """The twin's :class:`~migraine_bayes.sequential.Null` of design patient ``row`` on ``days``.
 
-    Days past the latent basis's domain (more than ~60 days after the fit) take the latent
-    state at its stationary distribution — mean 0, variance ``gp_amplitude²`` — integrated out
-    of the logit like an imputed covariate's variance, instead of the basis's meaningless
-    values there.
+    Every term of each posterior draw but the latent state on ``days`` (after the fit), and
+    the draw's latent state on ``last_fitted`` (the fit's last diary day) carried forward as
+    the AR(1) its amplitude and lengthscale imply
+    (:func:`migraine_bayes.model.hsgp.ar1_persistence`) — on every monitored day, near the fit
+    or months past the latent basis's domain alike.
     """
-    center, half, _ = domain = twin.domain
+    pid = design.patients[row]
     post = twin.posterior.posterior
-    terms = posterior_terms(post, design, row, days, domain)
-    beyond = days > center + half
-    if beyond.any():
-        amp = post["gp_amplitude"].sel({PATIENT: design.patients[row]}).stack(
-            s=(CHAIN, DRAW)).values
-        terms["latent"][:, beyond] = 0.0
-        terms["spread"][:, beyond] += amp[:, None] ** 2
-    return probabilities(terms)
+    terms = posterior_terms(post, design, row, days, twin.domain)
+    start = posterior_terms(post, design, row, np.array([max(last_fitted, 0)]),
+                            twin.domain)["latent"][:, 0]
+
+    def draws(name: str) -> np.ndarray:  # chain-major, like the terms' draws
+        var = post[name].sel({PATIENT: pid}) if PATIENT in post[name].dims else post[name]
+        return var.stack(s=(CHAIN, DRAW)).values.astype(float)
+
+    eta = (terms["baseline"] + terms["features"].sum(-1) + terms["refractory"]
+           + terms["interventions"].sum(-1))
+    return Null(eta, terms["spread"], start, np.zeros(start.size),
+                ar1_persistence(draws("lengthscale")), draws("gp_amplitude"),
+                np.diff(days, prepend=last_fitted).astype(float))
 
 
 def _panel(twin: DigitalTwin, cohort: Cohort | xr.Dataset | None) -> xr.Dataset:

@@ -197,7 +197,7 @@ def filter_limit(twin: DigitalTwin) -> pd.Timestamp:
     The latent basis covers ``center + half`` days from each diary's start
     (:attr:`DigitalTwin.domain`); :meth:`DigitalTwin.update` refuses days past it. Without
     retraining, a walk filters up to this date and tests every later day against the fit
-    (the sequential test integrates the latent state out there).
+    (the sequential test carries each draw's latent state forward as an AR(1) there).
     """
     center, half, _ = twin.domain
     last = int(np.floor(center + half - 1))

@@ -1,11 +1,15 @@
 """Sequential drift detection: evidence accumulated day by day since the twin's fit (CUSUM).
 
 For each day ``t`` after the fit, the null is the twin's one-step predictive probability
-``p_t``: its posterior draws (the fitted posterior, not the filter, which adapts to drift),
-each weighted by its likelihood of the monitored days before ``t`` — Bayes' rule applied to the
-new days without a refit, so that what the diary has shown since the fit about where this
-patient sits within the posterior is used, and a replicate diary from any one draw looks
-ordinary. Each alternative ``a`` moves the day's log-odds by a shift
+``p_t`` (:class:`Null`). Each posterior draw (the fitted posterior, not the filter, which adapts
+to drift) carries every term of its log-odds but the latent state as fitted, and its latent
+state forward from the fit's last day as the AR(1) its own kernel implies (amplitude and
+memory: :func:`migraine_bayes.model.hsgp.ar1_persistence`), filtered over the monitored days
+(Gaussian, one Newton step per day); the draws are weighted by their predictive likelihood of
+the monitored days before ``t`` — Bayes' rule applied to the new days without a refit. So the
+latent state keeps the persistence the twin fitted (a month of higher risk is a wander the twin
+expects, not an alarm), and what the diary has shown since the fit about where this patient
+sits within the posterior is used. Each alternative ``a`` moves the day's log-odds by a shift
 ``d_at`` — the baseline odds doubled or halved (``±log 2``), or each feature's effect
 changed by ``±log 2`` per step of the feature (``±log 2 · z_tk``) — and scores the day by the
 log-likelihood ratio ``l_at = log P(y_t | logit p_t + d_at) - log P(y_t | logit p_t)``. Page's
@@ -18,18 +22,18 @@ evidence beats the baseline's by the log of the number of feature alternatives.
 
 The alarm threshold ``h`` is calibrated by simulation from the twin's own posterior predictive:
 replicate diaries each take one posterior draw, days resampled from the monitored ones (their
-probabilities and covariates) and outcomes drawn from it, and run the same one-step null and
-CUSUMs, restarted after each alarm; ``h`` is the smallest threshold giving at most ``alpha``
-alarms per 28 days over the replicates — so a stationary patient the twin
-describes raises at most ``alpha`` alarms per 28-day window (an average run length of 560
-days), by construction. The alarm is labelled by the alternative of most posterior weight: a
-baseline shift; a changed trigger sensitivity when the twin believed the feature mattered; a
-new association when it did not.
+terms, covariates and gaps), a latent path drawn from the draw's AR(1) and outcomes drawn from
+it, and run the same one-step null and CUSUMs, restarted after each alarm; ``h`` is the
+smallest threshold giving at most ``alpha`` alarms per 28 days over the replicates — so a
+stationary patient the twin describes raises at most ``alpha`` alarms per 28-day window (an
+average run length of 560 days), by construction. The alarm is labelled by the alternative of
+most posterior weight: a baseline shift; a changed trigger sensitivity when the twin believed
+the feature mattered; a new association when it did not.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import expit, logit, logsumexp, softmax
@@ -58,16 +62,104 @@ def alternatives(z: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[tupl
     return np.array(shifts), labels
 
 
-def one_step(p: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The one-step predictive (..., n) of draws ``p`` (..., S, n) given outcomes ``y`` (..., n).
+@dataclass(frozen=True)
+class Null:
+    """The twin's per-draw description of the monitored days, before their outcomes.
 
-    Day ``t``'s probability is the mean of the draws' ``p_st`` weighted by each draw's
-    likelihood of ``y`` before ``t`` (every draw equal on the first day).
+    Draw ``s``'s log-odds on monitored day ``t`` is ``eta[s, t] + x_st``, flattened by the
+    features' imputation variance like the model's likelihood
+    (``/ sqrt(1 + pi (spread + var x) / 8)``, :mod:`migraine_bayes.model.builder`); the latent
+    state ``x`` starts at ``start`` (variance ``start_var``) on the fit's last day and moves as
+    an AR(1), ``x_t = rho^g x_t-g + amplitude sqrt(1 - rho^2g) eps``, over the ``gaps`` ``g``
+    between monitored days. :meth:`fixed` wraps known per-draw probabilities (no latent state).
     """
-    pc = np.clip(p, 1e-9, 1 - 1e-9)
-    ll = np.where(np.asarray(y)[..., None, :] > 0, np.log(pc), np.log1p(-pc))
-    before = np.cumsum(ll, axis=-1) - ll
-    return np.sum(softmax(before, axis=-2) * p, axis=-2)
+
+    eta: np.ndarray  # (S, n) log-odds of every term but the latent state
+    spread: np.ndarray  # (S, n) imputation variance of the features' term
+    start: np.ndarray  # (S,) latent state on the fit's last day
+    start_var: np.ndarray  # (S,) its variance (0: a fitted draw's own latent path)
+    rho: np.ndarray  # (S,) the latent state's autocorrelation per day
+    amplitude: np.ndarray  # (S,) its stationary standard deviation (log-odds)
+    gaps: np.ndarray  # (n,) days since the previous monitored day (the first: the fit's last)
+
+    @classmethod
+    def fixed(cls, p: np.ndarray) -> Null:
+        """Known per-draw probabilities ``p`` (S, n) on consecutive days, no latent state."""
+        p = np.asarray(p, dtype=float)
+        s = p.shape[0]
+        return cls(logit(np.clip(p, 1e-9, 1 - 1e-9)), np.zeros(p.shape), np.zeros(s),
+                   np.zeros(s), np.ones(s), np.zeros(s), np.ones(p.shape[1]))
+
+    @property
+    def n_draws(self) -> int:
+        """Posterior draws ``S``."""
+        return self.eta.shape[0]
+
+    def subset(self, draws: np.ndarray) -> Null:
+        """The null of posterior draws ``draws`` only."""
+        return replace(self, eta=self.eta[draws], spread=self.spread[draws],
+                       start=self.start[draws], start_var=self.start_var[draws],
+                       rho=self.rho[draws], amplitude=self.amplitude[draws])
+
+    def probabilities(self) -> np.ndarray:
+        """Per-draw probabilities (S, n) with the latent state's forecast integrated out."""
+        reach = np.cumsum(self.gaps)[None, :]
+        a = self.rho[:, None] ** reach
+        var = a**2 * self.start_var[:, None] + self.amplitude[:, None] ** 2 * (1 - a**2)
+        return expit((self.eta + a * self.start[:, None])
+                     / np.sqrt(1 + np.pi * (self.spread + var) / 8))
+
+    def one_step(self, y: np.ndarray, days: np.ndarray | None = None,
+                 gaps: np.ndarray | None = None) -> np.ndarray:
+        """One-step predictive probabilities (..., n) of outcomes ``y`` (..., n).
+
+        Day ``t``'s is the mean over draws of their predictive probability given ``y`` before
+        ``t``, each draw weighted by its likelihood of those outcomes (every draw equal on the
+        first day). ``days`` (..., n) index the monitored days and ``gaps`` (..., n) replace
+        theirs (replicate diaries, :func:`calibrate`); by default the monitored days in order.
+        """
+        y = np.asarray(y, dtype=float)
+        eta, spread = (self.eta, self.spread) if days is None else (
+            np.moveaxis(self.eta[:, days], 0, -2), np.moveaxis(self.spread[:, days], 0, -2))
+        gaps = np.broadcast_to(self.gaps if gaps is None else gaps, y.shape)
+        batch = (*y.shape[:-1], self.n_draws)
+        m = np.broadcast_to(self.start, batch).copy()
+        v = np.broadcast_to(self.start_var, batch).copy()
+        amp2 = self.amplitude**2
+        log_w = np.zeros(batch)
+        out = np.empty(y.shape)
+        for t in range(y.shape[-1]):
+            a = self.rho ** gaps[..., t, None]
+            m, v = a * m, a * a * v + amp2 * (1 - a * a)
+            scale = 1.0 / np.sqrt(1 + np.pi * spread[..., t] / 8)
+            q = np.clip(expit((eta[..., t] + m) * scale / np.sqrt(1 + np.pi * scale**2 * v / 8)),
+                        1e-9, 1 - 1e-9)
+            out[..., t] = np.sum(softmax(log_w, axis=-1) * q, axis=-1)
+            yt = y[..., t, None]
+            log_w += np.where(yt > 0, np.log(q), np.log1p(-q))
+            # the latent state's Gaussian update: one Newton step of the day's likelihood
+            mode = expit((eta[..., t] + m) * scale)
+            v_new = v / (1 + v * scale**2 * mode * (1 - mode))
+            m, v = m + v_new * scale * (yt - mode), v_new
+        return out
+
+    def simulate(self, rng: np.random.Generator, draws: np.ndarray, days: np.ndarray,
+                 gaps: np.ndarray) -> np.ndarray:
+        """Replicate outcomes (R, L) of draws ``draws`` (R,) on monitored days ``days`` (R, L).
+
+        ``gaps`` (R, L) between the replicate's days; each replicate's latent path is drawn
+        from its draw's AR(1), starting from the fit's last day.
+        """
+        x = self.start[draws] + np.sqrt(self.start_var[draws]) * rng.standard_normal(draws.size)
+        rho, amp = self.rho[draws], self.amplitude[draws]
+        path = np.empty(days.shape)
+        for j in range(days.shape[1]):
+            a = rho ** gaps[:, j]
+            x = a * x + amp * np.sqrt(1 - a * a) * rng.standard_normal(draws.size)
+            path[:, j] = x
+        eta, spread = self.eta[draws[:, None], days], self.spread[draws[:, None], days]
+        probs = expit((eta + path) / np.sqrt(1 + np.pi * spread / 8))
+        return (rng.random(probs.shape) < probs).astype(float)
 
 
 def log_likelihood_ratios(y: np.ndarray, p0: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -109,28 +201,32 @@ def cusum(llr: np.ndarray, prior: np.ndarray, threshold: float | None = None
     return out, alarms
 
 
-def calibrate(p: np.ndarray, shifts: np.ndarray, prior: np.ndarray, rng: np.random.Generator,
-              alpha: float = ALPHA, block: int = BLOCK_DAYS, replicates: int = N_REPLICATES,
-              length: int = CALIBRATION_DAYS) -> tuple[float, np.ndarray]:
+def calibrate(null: Null | np.ndarray, shifts: np.ndarray, prior: np.ndarray,
+              rng: np.random.Generator, alpha: float = ALPHA, block: int = BLOCK_DAYS,
+              replicates: int = N_REPLICATES, length: int = CALIBRATION_DAYS
+              ) -> tuple[float, np.ndarray]:
     """Threshold ``h`` from replicate diaries of the posterior predictive (module text).
 
-    ``p`` (S, n): per-draw probabilities of the monitored days, ``shifts`` (A, n). Each
-    replicate draws one posterior draw and ``length`` days resampled from the monitored ones
-    (their probabilities and covariates), simulates outcomes, and runs the one-step null
-    (:func:`one_step`) and the CUSUMs restarting after each alarm; ``h`` is the smallest
+    ``null``: the twin's :class:`Null` of the monitored days (or per-draw probabilities
+    (S, n), :meth:`Null.fixed`), ``shifts`` (A, n). Each replicate draws one posterior draw
+    and ``length`` days resampled from the monitored ones (their terms, covariates and gaps),
+    simulates a latent path and outcomes (:meth:`Null.simulate`), and runs the one-step null
+    (:meth:`Null.one_step`) and the CUSUMs restarting after each alarm; ``h`` is the smallest
     threshold with at most ``alpha`` alarms per ``block`` days over all replicates (an average
     run length of ``block / alpha`` days). Returns ``h`` and the replicates' ``M`` paths
     (R, length), without restarts.
     """
-    draws = rng.integers(0, p.shape[0], replicates)
-    days = rng.integers(0, p.shape[1], (replicates, length))
+    null = null if isinstance(null, Null) else Null.fixed(null)
+    n = null.eta.shape[1]
+    draws = rng.integers(0, null.n_draws, replicates)
+    days = rng.integers(0, n, (replicates, length))
+    gaps = null.gaps[rng.integers(0, n, (replicates, length))]
     llr = np.empty((replicates, shifts.shape[0], length))
     for r in range(0, replicates, 50):  # (50, S, length) at a time
-        d = days[r:r + 50]
-        probs = p[draws[r:r + 50, None], d]  # (r, L)
-        y_rep = (rng.random(probs.shape) < probs).astype(float)
-        null = one_step(p[:, d].transpose(1, 0, 2), y_rep)
-        llr[r:r + 50] = log_likelihood_ratios(y_rep, null, shifts[:, d].transpose(1, 0, 2))
+        d, g = days[r:r + 50], gaps[r:r + 50]
+        y_rep = null.simulate(rng, draws[r:r + 50], d, g)
+        llr[r:r + 50] = log_likelihood_ratios(y_rep, null.one_step(y_rep, d, g),
+                                              shifts[:, d].transpose(1, 0, 2))
     m_rep, _ = cusum(llr, prior)
     budget = alpha * replicates * length / block  # alarms allowed over all replicates
     lo, hi = float(prior.max()), float(m_rep.max()) + 1e-6
@@ -151,7 +247,7 @@ class SequentialTest:
     days.
     """
 
-    p: np.ndarray  # (S, n) the null's per-draw probabilities
+    null: Null  # the twin's description of the monitored days
     shifts: np.ndarray  # (A, n)
     labels: list[tuple[str, str]]
     prior: np.ndarray  # (A,) log weights
@@ -164,7 +260,7 @@ class SequentialTest:
         Returns ``M`` (..., n), the alarms (..., n; the sums restarted after each) and the
         log-likelihood ratios (..., A, n).
         """
-        llr = log_likelihood_ratios(y, one_step(self.p, y), self.shifts)
+        llr = log_likelihood_ratios(y, self.null.one_step(y), self.shifts)
         m, alarms = cusum(llr, self.prior, self.threshold)
         return m, alarms, llr
 
@@ -189,31 +285,33 @@ class SequentialTest:
         return category, alternative, float(totals[a])
 
 
-def sequential_test(p: np.ndarray, z: np.ndarray, names: list[str], rng: np.random.Generator,
-                    alpha: float = ALPHA, block: int = BLOCK_DAYS,
+def sequential_test(null: Null | np.ndarray, z: np.ndarray, names: list[str],
+                    rng: np.random.Generator, alpha: float = ALPHA, block: int = BLOCK_DAYS,
                     replicates: int = N_REPLICATES) -> SequentialTest:
     """The test of the monitored days, calibrated (:func:`calibrate`).
 
     Arguments as in :func:`sequential_check`.
     """
+    null = null if isinstance(null, Null) else Null.fixed(null)
     shifts, labels = alternatives(z, names)
     prior = log_prior(labels)
-    if p.shape[0] > NULL_DRAWS:
-        p = p[np.sort(rng.choice(p.shape[0], NULL_DRAWS, replace=False))]
-    h, m_rep = calibrate(p, shifts, prior, rng, alpha, block, replicates)
-    return SequentialTest(p, shifts, labels, prior, h, m_rep)
+    if null.n_draws > NULL_DRAWS:
+        null = null.subset(np.sort(rng.choice(null.n_draws, NULL_DRAWS, replace=False)))
+    h, m_rep = calibrate(null, shifts, prior, rng, alpha, block, replicates)
+    return SequentialTest(null, shifts, labels, prior, h, m_rep)
 
 
-def sequential_check(p: np.ndarray, y: np.ndarray, z: np.ndarray, names: list[str],
+def sequential_check(null: Null | np.ndarray, y: np.ndarray, z: np.ndarray, names: list[str],
                      beta: np.ndarray, rng: np.random.Generator, alpha: float = ALPHA,
                      block: int = BLOCK_DAYS, replicates: int = N_REPLICATES) -> dict:
     """The sequential test of one patient's monitored days (module text).
 
     Parameters
     ----------
-    p : ndarray
-        (S, n) per-draw probabilities of the days since the fit (known outcomes only); a
-        seeded subsample of :data:`NULL_DRAWS` of them makes the one-step null.
+    null : Null or ndarray
+        The twin's :class:`Null` of the days since the fit (known outcomes only), or known
+        per-draw probabilities (S, n) of them; a seeded subsample of :data:`NULL_DRAWS` draws
+        makes the one-step null.
     y : ndarray
         (n,) outcomes.
     z : ndarray
@@ -240,7 +338,7 @@ def sequential_check(p: np.ndarray, y: np.ndarray, z: np.ndarray, names: list[st
         of replicates whose last-block maximum reaches the observed one), ``category``,
         ``alternative`` and ``evidence`` (words).
     """
-    test = sequential_test(p, z, names, rng, alpha, block, replicates)
+    test = sequential_test(null, z, names, rng, alpha, block, replicates)
     m_obs, alarms, llr = test.run(y)
     h, m_rep = test.threshold, test.replicate_paths
     crossings = [int(t) for t in np.flatnonzero(alarms)]

@@ -319,6 +319,56 @@ def test_sequential_test_holds_its_false_alarm_rate_and_names_a_baseline_shift()
     assert labels.count("baseline shift") >= 0.8 * len(labels)
 
 
+def test_null_without_latent_state_weights_draws_by_their_likelihood() -> None:
+    """Known per-draw probabilities: day t's null is the draws' mean weighted by their
+    likelihood of the days before t (what the oracles and bounds use)."""
+    from scipy.special import expit, softmax
+
+    from migraine_bayes.sequential import Null
+
+    rng = np.random.default_rng(4)
+    p = expit(rng.normal(-1.5, 0.4, (50, 30)))
+    y = (rng.random(30) < 0.25).astype(float)
+    ll = np.where(y > 0, np.log(p), np.log1p(-p))
+    expected = np.sum(softmax(np.cumsum(ll, 1) - ll, axis=0) * p, axis=0)
+    assert np.allclose(Null.fixed(p).one_step(y), expected, atol=1e-12)
+    assert np.allclose(Null.fixed(p).one_step(np.tile(y, (3, 1))), expected, atol=1e-12)
+
+
+def test_sequential_test_expects_the_latent_wander_the_twin_fitted() -> None:
+    """A stationary patient whose risk wanders as the twin's latent state says (amplitude 0.4,
+    three-week memory) stays within the false-alarm rate; a doubling on top is still found."""
+    from scipy.special import expit
+
+    from migraine_bayes.sequential import Null, sequential_check
+
+    rng = np.random.default_rng(5)
+    names = [f"f{k}" for k in range(6)]
+    beta = rng.normal(size=(100, 6))
+    n, amp, rho = 168, 0.4, np.exp(-1 / 20)
+    alarms, windows, found = 0, 0.0, []
+    for k in range(32):
+        z = rng.normal(size=(n, 6))
+        eta = rng.normal(-1.7, 0.08, size=(100, 1)) + 0.3 * z[:, 0]
+        null = Null(eta, np.zeros(eta.shape), np.zeros(100), np.zeros(100), np.full(100, rho),
+                    np.full(100, amp), np.ones(n))
+        path = np.zeros(n)  # the patient's latent wander, drawn from the null's AR(1)
+        for t in range(n):
+            path[t] = rho * (path[t - 1] if t else 0.0) + amp * np.sqrt(1 - rho**2) * (
+                rng.standard_normal())
+        logit_p = eta[rng.integers(100)] + path + (np.log(2.0) * (np.arange(n) >= 56) if k % 2
+                                                   else 0.0)
+        y = (rng.random(n) < expit(logit_p)).astype(float)
+        res = sequential_check(null, y, z, names, beta, rng, replicates=200)
+        if k % 2:
+            found.append(any(d >= 56 for d in res["alarm_days"]))
+        else:
+            alarms += len(res["alarm_days"])
+            windows += n / 28
+    assert alarms / windows <= 0.1  # calibrated to 0.05 per 28 days (16 × 6 windows: noise)
+    assert np.mean(found) >= 0.5
+
+
 def test_learned_level_null_finds_the_level_the_diary_shows() -> None:
     """The drift study's level-learning bound: the level's posterior from the days before the
     cut covers the true offset, shrinks with more days, and stretches to a given spread."""

@@ -379,7 +379,7 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
     Returns one row per patient and the summary (detection within each of ``within`` by drift
     kind and overall, false alarms per 28-day window by kind, the bounds and the ratios).
     """
-    from ..drift import monitored_probabilities
+    from ..drift import monitored_null
     from ..sequential import sequential_test
 
     sc, full, patients = _study(n_patients, seed, lead, n_days, cache)
@@ -391,8 +391,8 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
         days = np.arange(cut, end)
         days = days[~np.isnan(design.y[0, days])]
         y = design.y[0, days]
-        p = monitored_probabilities(twin, design, 0, days)
-        test = sequential_test(p, design.z_mean[0, days], design.feature_names,
+        null = monitored_null(twin, design, 0, days, cut - 1)
+        test = sequential_test(null, design.z_mean[0, days], design.feature_names,
                                np.random.default_rng([seed, 1]), alpha)
         _, alarms, llr = test.run(y)
         quiet = days < day if drift["kind"] else np.ones(days.size, dtype=bool)
@@ -412,7 +412,7 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
                      "checks_ok": twin.meta["diagnostics"]["ok"]}
                     | _within("twin", after, within))
         kept.append((pid, days, y, quiet, cut, end, design.z_mean[0, days],
-                     design.feature_names, _level_spread(p)))
+                     design.feature_names, _level_spread(null.probabilities())))
     table = pd.DataFrame(rows)
     windows = table["quiet_windows"].sum()  # 28-day windows before any drift
     fa = float(table["false_alarms"].sum() / windows)

@@ -64,3 +64,13 @@ def sqrt_psd(amplitude, lengthscale, sqrt_eigs, xp=np):
     psd = amplitude**2 * np.sqrt(2 * np.pi) * lengthscale * xp.exp(
         -0.5 * (lengthscale * sqrt_eigs) ** 2)
     return xp.sqrt(psd)
+
+
+def ar1_persistence(lengthscale):
+    """Per-day autocorrelation of the AR(1) that stands in for the kernel beyond the fit.
+
+    The AR(1) ``rho`` whose correlation time ``1 / -log(rho)`` equals the exponentiated
+    quadratic kernel's, ``integral_0^inf exp(-s^2 / 2 l^2) ds = l sqrt(pi / 2)`` (days): a
+    latent state carried forward day by day with the fitted kernel's memory and amplitude.
+    """
+    return np.exp(-1.0 / (np.sqrt(np.pi / 2.0) * np.asarray(lengthscale, dtype=float)))
