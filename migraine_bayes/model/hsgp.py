@@ -66,7 +66,7 @@ def sqrt_psd(amplitude, lengthscale, sqrt_eigs, xp=np):
     return xp.sqrt(psd)
 
 
-def ar1_persistence(lengthscale):
+def ar1_persistence(lengthscale: float | np.ndarray) -> np.ndarray:
     """Per-day autocorrelation of the AR(1) that stands in for the kernel beyond the fit.
 
     The AR(1) ``rho`` whose correlation time ``1 / -log(rho)`` equals the exponentiated
