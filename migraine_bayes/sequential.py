@@ -62,6 +62,15 @@ def alternatives(z: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[tupl
     return np.array(shifts), labels
 
 
+def _flattened(log_odds: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    """``logit^-1(log_odds / sqrt(1 + pi variance / 8))``.
+
+    The model's likelihood link with Gaussian uncertainty of the log-odds integrated out
+    (:mod:`migraine_bayes.model.builder`).
+    """
+    return expit(log_odds / np.sqrt(1 + np.pi * variance / 8))
+
+
 @dataclass(frozen=True)
 class Null:
     """The twin's per-draw description of the monitored days, before their outcomes.
@@ -106,8 +115,7 @@ class Null:
         reach = np.cumsum(self.gaps)[None, :]
         a = self.rho[:, None] ** reach
         var = a**2 * self.start_var[:, None] + self.amplitude[:, None] ** 2 * (1 - a**2)
-        return expit((self.eta + a * self.start[:, None])
-                     / np.sqrt(1 + np.pi * (self.spread + var) / 8))
+        return _flattened(self.eta + a * self.start[:, None], self.spread + var)
 
     def one_step(self, y: np.ndarray, days: np.ndarray | None = None,
                  gaps: np.ndarray | None = None) -> np.ndarray:
@@ -131,14 +139,13 @@ class Null:
         for t in range(y.shape[-1]):
             a = self.rho ** gaps[..., t, None]
             m, v = a * m, a * a * v + amp2 * (1 - a * a)
-            scale = 1.0 / np.sqrt(1 + np.pi * spread[..., t] / 8)
-            q = np.clip(expit((eta[..., t] + m) * scale / np.sqrt(1 + np.pi * scale**2 * v / 8)),
-                        1e-9, 1 - 1e-9)
+            q = np.clip(_flattened(eta[..., t] + m, spread[..., t] + v), 1e-9, 1 - 1e-9)
             out[..., t] = np.sum(softmax(log_w, axis=-1) * q, axis=-1)
             yt = y[..., t, None]
             log_w += np.where(yt > 0, np.log(q), np.log1p(-q))
             # the latent state's Gaussian update: one Newton step of the day's likelihood
-            mode = expit((eta[..., t] + m) * scale)
+            scale = 1.0 / np.sqrt(1 + np.pi * spread[..., t] / 8)
+            mode = _flattened(eta[..., t] + m, spread[..., t])
             v_new = v / (1 + v * scale**2 * mode * (1 - mode))
             m, v = m + v_new * scale * (yt - mode), v_new
         return out
@@ -158,8 +165,7 @@ class Null:
             x = a * x + amp * np.sqrt(1 - a * a) * rng.standard_normal(draws.size)
             path[:, j] = x
         eta, spread = self.eta[draws[:, None], days], self.spread[draws[:, None], days]
-        probs = expit((eta + path) / np.sqrt(1 + np.pi * spread / 8))
-        return (rng.random(probs.shape) < probs).astype(float)
+        return (rng.random(days.shape) < _flattened(eta + path, spread)).astype(float)
 
 
 def log_likelihood_ratios(y: np.ndarray, p0: np.ndarray, shifts: np.ndarray) -> np.ndarray:
