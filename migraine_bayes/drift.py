@@ -32,7 +32,7 @@ from scipy import optimize, stats
 from scipy.special import expit, logit
 
 from .dims import CHAIN, DRAW, FEATURE, PATIENT
-from .forecast import posterior_terms, probabilities
+from .forecast import log_odds, posterior_terms, probabilities
 from .io import Cohort
 from .model.hsgp import ar1_persistence
 from .sequential import Null
@@ -174,8 +174,7 @@ def monitored_null(twin: DigitalTwin, design, row: int, days: np.ndarray, last_f
         var = post[name].sel({PATIENT: pid}) if PATIENT in post[name].dims else post[name]
         return var.stack(s=(CHAIN, DRAW)).values.astype(float)
 
-    eta = (terms["baseline"] + terms["features"].sum(-1) + terms["refractory"]
-           + terms["interventions"].sum(-1))
+    eta, _ = log_odds(terms | {"latent": np.zeros_like(terms["latent"])})  # AR(1) instead
     return Null(eta, terms["spread"], start, np.zeros(start.size),
                 ar1_persistence(draws("lengthscale")), draws("gp_amplitude"),
                 np.diff(days, prepend=last_fitted).astype(float))

@@ -207,14 +207,14 @@ def cusum(llr: np.ndarray, prior: np.ndarray, threshold: float | None = None
     return out, alarms
 
 
-def calibrate(null: Null | np.ndarray, shifts: np.ndarray, prior: np.ndarray,
+def calibrate(null: Null, shifts: np.ndarray, prior: np.ndarray,
               rng: np.random.Generator, alpha: float = ALPHA, block: int = BLOCK_DAYS,
               replicates: int = N_REPLICATES, length: int = CALIBRATION_DAYS
               ) -> tuple[float, np.ndarray]:
     """Threshold ``h`` from replicate diaries of the posterior predictive (module text).
 
-    ``null``: the twin's :class:`Null` of the monitored days (or per-draw probabilities
-    (S, n), :meth:`Null.fixed`), ``shifts`` (A, n). Each replicate draws one posterior draw
+    ``null``: the twin's :class:`Null` of the monitored days (known per-draw probabilities:
+    :meth:`Null.fixed`), ``shifts`` (A, n). Each replicate draws one posterior draw
     and ``length`` days resampled from the monitored ones (their terms, covariates and gaps),
     simulates a latent path and outcomes (:meth:`Null.simulate`), and runs the one-step null
     (:meth:`Null.one_step`) and the CUSUMs restarting after each alarm; ``h`` is the smallest
@@ -222,7 +222,6 @@ def calibrate(null: Null | np.ndarray, shifts: np.ndarray, prior: np.ndarray,
     run length of ``block / alpha`` days). Returns ``h`` and the replicates' ``M`` paths
     (R, length), without restarts.
     """
-    null = null if isinstance(null, Null) else Null.fixed(null)
     n = null.eta.shape[1]
     draws = rng.integers(0, null.n_draws, replicates)
     days = rng.integers(0, n, (replicates, length))

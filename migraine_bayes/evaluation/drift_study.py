@@ -129,10 +129,10 @@ def sequential_oracle(patient: dict, q, days: np.ndarray, y: np.ndarray, alpha: 
     optimal sequential detector of a known change (Moustakides 1986): the detection within a
     horizon that no detector, which must watch every day, can much exceed.
     """
-    from ..sequential import calibrate, cusum, log_likelihood_ratios
+    from ..sequential import Null, calibrate, cusum, log_likelihood_ratios
 
     _, p0, shift = _true_probabilities(patient, q, days)
-    h, _ = calibrate(p0[None], shift[None], np.zeros(1), rng, alpha)
+    h, _ = calibrate(Null.fixed(p0[None]), shift[None], np.zeros(1), rng, alpha)
     return cusum(log_likelihood_ratios(y, p0, shift[None]), np.zeros(1), h)[1]
 
 
