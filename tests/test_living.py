@@ -369,6 +369,27 @@ def test_sequential_test_expects_the_latent_wander_the_twin_fitted() -> None:
     assert np.mean(found) >= 0.5
 
 
+def test_count_pit_is_uniform_when_the_null_describes_the_diary() -> None:
+    """Diaries drawn from the null (level uncertain, latent wander) give uniform count PITs; a
+    null sure of one level when the diaries' levels vary puts them in the tails."""
+    from migraine_bayes.sequential import Null, count_pit
+
+    rng = np.random.default_rng(8)
+    n, amp, rho = 90, 0.3, np.exp(-1 / 20)
+    eta = np.broadcast_to(rng.normal(-1.7, 0.5, (200, 1)), (200, n))
+    null = Null(eta, np.zeros(eta.shape), np.zeros(200), np.zeros(200), np.full(200, rho),
+                np.full(200, amp), np.ones(n))
+    sure = Null.fixed(null.probabilities().mean(axis=0, keepdims=True))
+    pits, sure_pits = [], []
+    for _ in range(150):
+        y = null.simulate(rng, rng.integers(200, size=1), np.arange(n)[None], np.ones((1, n)))[0]
+        pits.append(count_pit(null, y, rng, 1000))
+        sure_pits.append(count_pit(sure, y, rng, 1000))
+    tails = [np.mean((np.array(x) < 0.1) | (np.array(x) > 0.9)) for x in (pits, sure_pits)]
+    assert abs(np.std(pits) - 0.289) < 0.05 and 0.08 < tails[0] < 0.33, tails
+    assert tails[1] > 0.4, tails
+
+
 def test_learned_level_null_finds_the_level_the_diary_shows() -> None:
     """The drift study's level-learning bound: the level's posterior from the days before the
     cut covers the true offset, shrinks with more days, and stretches to a given spread."""

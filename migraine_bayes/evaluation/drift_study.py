@@ -374,17 +374,23 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
     (:func:`known_null`: the cost of not knowing the drift's form), the true null with its
     level learned from the diary before the fit (:func:`learned_level_null`), and that level
     as uncertain as the twin's (``spread``: the sd over the twin's draws of the monitored days'
-    mean log-odds); their false alarms are counted like the twin's.
+    mean log-odds); their false alarms are counted like the twin's. Whether the twin's
+    uncertainty of the level is borne out: the PIT of each patient's attack count over its days
+    before any drift under the twin's null (:func:`migraine_bayes.sequential.count_pit`), and
+    under the same null sure of its level (the draws' mean probabilities); uniform PITs (sd
+    0.289, 0.2 outside 0.1 … 0.9) say a sharper null would be wrong, not more powerful.
 
     Returns one row per patient and the summary (detection within each of ``within`` by drift
-    kind and overall, false alarms per 28-day window by kind, the bounds and the ratios).
+    kind and overall, false alarms per 28-day window by kind, the level's PITs, the bounds and
+    the ratios).
     """
     from ..drift import monitored_null
-    from ..sequential import sequential_test
+    from ..sequential import Null, count_pit, sequential_test
 
     sc, full, patients = _study(n_patients, seed, lead, n_days, cache)
     truth = {t["patient_id"]: t for t in sc.truth["patients"]}
     rows, kept = [], []
+    pit_rng = np.random.default_rng([seed, 3])
     for pid, drift, day, cut, _start, twin in patients:
         design = twin.design(full.sel(patient=[pid]))
         end = min(day + max(within), int(full["in_diary"].sel(patient=pid).sum()))
@@ -396,6 +402,8 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
                                np.random.default_rng([seed, 1]), alpha)
         _, alarms, llr = test.run(y)
         quiet = days < day if drift["kind"] else np.ones(days.size, dtype=bool)
+        sure = Null.fixed(null.probabilities().mean(axis=0, keepdims=True))
+        pits = [count_pit(n, y[quiet], pit_rng) if quiet.any() else np.nan for n in (null, sure)]
         after = _days_to_first(alarms, days, day) if drift["kind"] else np.inf
         category = None
         if np.isfinite(after):
@@ -409,6 +417,7 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
                      "false_alarms": int(alarms[quiet].sum()),
                      "first_alarm_after": after if np.isfinite(after) else None,
                      "category": category, "threshold": test.threshold,
+                     "level_pit": pits[0], "level_pit_sure": pits[1],
                      "checks_ok": twin.meta["diagnostics"]["ok"]}
                     | _within("twin", after, within))
         kept.append((pid, days, y, quiet, cut, end, design.z_mean[0, days],
@@ -421,6 +430,10 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
                "false_alarms_by_kind": {
                    k: float(g["false_alarms"].sum() / g["quiet_windows"].sum())
                    for k, g in table.groupby("drift")}}
+    for column in ("level_pit", "level_pit_sure"):
+        pit = table[column].dropna()
+        summary[f"{column}_sd"] = float(pit.std(ddof=0))  # uniform: 0.289
+        summary[f"{column}_tails"] = float(((pit < 0.1) | (pit > 0.9)).mean())  # uniform: 0.2
     level = max(fa, 1e-3)
     rng = np.random.default_rng([seed, 2])
     bounds = {}
