@@ -390,6 +390,36 @@ def test_count_pit_is_uniform_when_the_null_describes_the_diary() -> None:
     assert tails[1] > 0.4, tails
 
 
+def test_sequential_oracle_power_is_the_mean_of_the_oracle_on_diaries() -> None:
+    """The expected sequential oracle equals the sequential oracle's detection averaged over
+    diaries drawn from the same probabilities, and grows with the drift and the wait."""
+    from scipy.special import expit, logit
+
+    from migraine_bayes.evaluation.drift_study import (
+        _days_to_first,
+        sequential_oracle,
+        sequential_oracle_power,
+    )
+
+    rng = np.random.default_rng(6)
+    days, day = np.arange(80, 240), 100
+    base = logit(0.15) + 0.3 * np.sin(np.arange(240) / 9)
+
+    def patient(shift: float) -> dict:
+        return {"p_attack": expit(base + shift * (np.arange(240) >= day)),
+                "drift": {"kind": "baseline", "day": day, "log_odds_shift": shift}}
+
+    doubling = sequential_oracle_power(patient(np.log(2.0)), None, days, 0.05, rng, replicates=600)
+    found = [_days_to_first(sequential_oracle(
+        patient(np.log(2.0)), None, days,
+        (rng.random(days.size) < patient(np.log(2.0))["p_attack"][days]).astype(float), 0.05,
+        rng), days, day) <= 42 for _ in range(80)]
+    assert abs(np.mean(found) - doubling[42]) < 0.14, (np.mean(found), doubling)
+    assert doubling[42] < doubling[90] < doubling[120]
+    sixfold = sequential_oracle_power(patient(np.log(6.0)), None, days, 0.05, rng, replicates=600)
+    assert doubling[42] < 0.8 < sixfold[42]
+
+
 def test_learned_level_null_finds_the_level_the_diary_shows() -> None:
     """The drift study's level-learning bound: the level's posterior from the days before the
     cut covers the true offset, shrinks with more days, and stretches to a given spread."""
@@ -495,9 +525,10 @@ def test_sequential_drift_study() -> None:
     """≥ 100 patients, half drifting: detection within 42/90/120 days against the oracles at the
     same false-alarm rate; false alarms per 28-day window ≤ 0.05.
 
-    Issue 17 asks for 0.8 × the one-look oracle within 42 days, which the sequential oracle — a
-    CUSUM knowing every true probability and the drift, not its day — does not reach itself
-    (312 patients: 0.32 against 0.8 × 0.49). Measured on these 104: 0.08 / 0.19 / 0.31 within
+    Issue 17 asks for 0.8 × the one-look oracle within 42 days, which is what the sequential
+    oracle — a CUSUM knowing every true probability and the drift, not its day — reaches itself
+    (312 patients, expected over outcomes: 0.38 against 0.8 × 0.49 = 0.39; 0.32 on the
+    diaries). Measured on these 104: 0.08 / 0.19 / 0.31 within
     42 / 90 / 120 days against the sequential oracle's 0.15 / 0.60 / 0.79, false alarms 0.030
     per 28 days; on 312 (docs "Validation"): 0.08 / 0.23 / 0.34 against 0.32 / 0.74 / 0.82,
     false alarms 0.046 (0.051 on the stationary patients). The null carries the latent state
@@ -516,6 +547,9 @@ def test_sequential_drift_study() -> None:
     atomic.write_text(out / "sequential_drift.csv", table.to_csv(index=False))
     assert summary["false_alarms_per_28_days"] <= 0.05, summary
     assert summary["ratio_to_sequential_oracle_120"] >= 0.35, summary
-    assert summary["sequential_oracle_within_42"] < 0.8 * summary["oracle_power_within_42"]
+    # knowing the drift day is worth more than any monitor's watching within 42 days, and the
+    # all-knowing monitor bounds the twin's
+    assert (summary["detected_within_42"] <= summary["sequential_oracle_expected_within_42"]
+            <= summary["oracle_power_within_42"]), summary
     assert summary["baseline_alarms_labelled_baseline"] >= 0.8, summary
     assert summary["known_null_within_120"] > summary["detected_within_120"], summary
