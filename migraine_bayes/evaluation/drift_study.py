@@ -428,7 +428,8 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
         _, alarms, llr = test.run(y)
         quiet = days < day if drift["kind"] else np.ones(days.size, dtype=bool)
         sure = Null.fixed(null.probabilities().mean(axis=0, keepdims=True))
-        pits = [count_pit(n, y[quiet], pit_rng) if quiet.any() else np.nan for n in (null, sure)]
+        pits = [count_pit(model, y[quiet], pit_rng) if quiet.any() else np.nan
+                for model in (null, sure)]
         after = _days_to_first(alarms, days, day) if drift["kind"] else np.inf
         category = None
         if np.isfinite(after):
