@@ -409,11 +409,11 @@ def test_sequential_oracle_power_is_the_mean_of_the_oracle_on_diaries() -> None:
         return {"p_attack": expit(base + shift * (np.arange(240) >= day)),
                 "drift": {"kind": "baseline", "day": day, "log_odds_shift": shift}}
 
-    doubling = sequential_oracle_power(patient(np.log(2.0)), None, days, 0.05, rng, replicates=600)
+    drifting = patient(np.log(2.0))
+    doubling = sequential_oracle_power(drifting, None, days, 0.05, rng, replicates=600)
     found = [_days_to_first(sequential_oracle(
-        patient(np.log(2.0)), None, days,
-        (rng.random(days.size) < patient(np.log(2.0))["p_attack"][days]).astype(float), 0.05,
-        rng), days, day) <= 42 for _ in range(80)]
+        drifting, None, days, (rng.random(days.size) < drifting["p_attack"][days]).astype(float),
+        0.05, rng), days, day) <= 42 for _ in range(80)]
     assert abs(np.mean(found) - doubling[42]) < 0.14, (np.mean(found), doubling)
     assert doubling[42] < doubling[90] < doubling[120]
     sixfold = sequential_oracle_power(patient(np.log(6.0)), None, days, 0.05, rng, replicates=600)

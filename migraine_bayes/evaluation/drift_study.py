@@ -129,10 +129,22 @@ def sequential_oracle(patient: dict, q, days: np.ndarray, y: np.ndarray, alpha: 
     optimal sequential detector of a known change (Moustakides 1986): the detection within a
     horizon that no detector, which must watch every day, can much exceed.
     """
-    from ..sequential import Null, calibrate, cusum, log_likelihood_ratios
-
     _, p0, shift = _true_probabilities(patient, q, days)
-    h, _ = calibrate(Null.fixed(p0[None]), shift[None], np.zeros(1), rng, alpha)
+    return _oracle_alarms(y, p0, shift, _oracle_threshold(p0, shift, alpha, rng))
+
+
+def _oracle_threshold(p0: np.ndarray, shift: np.ndarray, alpha: float,
+                      rng: np.random.Generator) -> float:
+    """The sequential oracle's threshold: ``alpha`` alarms per 28 days under null ``p0`` (n,)."""
+    from ..sequential import Null, calibrate
+
+    return calibrate(Null.fixed(p0[None]), shift[None], np.zeros(1), rng, alpha)[0]
+
+
+def _oracle_alarms(y: np.ndarray, p0: np.ndarray, shift: np.ndarray, h: float) -> np.ndarray:
+    """Alarms (..., n) of the sequential oracle's CUSUM (threshold ``h``) on outcomes (..., n)."""
+    from ..sequential import cusum, log_likelihood_ratios
+
     return cusum(log_likelihood_ratios(y, p0, shift[None]), np.zeros(1), h)[1]
 
 
@@ -149,12 +161,10 @@ def sequential_oracle_power(patient: dict, q, days: np.ndarray, alpha: float,
     covariates). Returns the share of replicates whose first alarm on or after the drift day
     comes within ``w`` days, per ``w``.
     """
-    from ..sequential import Null, calibrate, cusum, log_likelihood_ratios
-
     p1, p0, shift = _true_probabilities(patient, q, days)
-    h, _ = calibrate(Null.fixed(p0[None]), shift[None], np.zeros(1), rng, alpha)
-    y = (rng.random((replicates, days.size)) < p1).astype(float)
-    alarms = cusum(log_likelihood_ratios(y, p0, shift[None]), np.zeros(1), h)[1]
+    h = _oracle_threshold(p0, shift, alpha, rng)
+    alarms = _oracle_alarms((rng.random((replicates, days.size)) < p1).astype(float), p0, shift,
+                            h)
     after = np.array([_days_to_first(a, days, patient["drift"]["day"]) for a in alarms])
     return {w: float(np.mean(after <= w)) for w in within}
 
@@ -427,7 +437,8 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
                                np.random.default_rng([seed, 1]), alpha)
         _, alarms, llr = test.run(y)
         quiet = days < day if drift["kind"] else np.ones(days.size, dtype=bool)
-        sure = Null.fixed(null.probabilities().mean(axis=0, keepdims=True))
+        p_null = null.probabilities()
+        sure = Null.fixed(p_null.mean(axis=0, keepdims=True))
         pits = [count_pit(model, y[quiet], pit_rng) if quiet.any() else np.nan
                 for model in (null, sure)]
         after = _days_to_first(alarms, days, day) if drift["kind"] else np.inf
@@ -447,7 +458,7 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
                      "checks_ok": twin.meta["diagnostics"]["ok"]}
                     | _within("twin", after, within))
         kept.append((pid, days, y, quiet, cut, end, design.z_mean[0, days],
-                     design.feature_names, _level_spread(null.probabilities())))
+                     design.feature_names, _level_spread(p_null)))
     table = pd.DataFrame(rows)
     windows = table["quiet_windows"].sum()  # 28-day windows before any drift
     fa = float(table["false_alarms"].sum() / windows)
