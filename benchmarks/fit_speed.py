@@ -26,12 +26,12 @@ import arviz as az
 import numpy as np
 import pymc as pm
 
-from migraine_bayes import atomic
-from migraine_bayes.inference import COHORT_SETTINGS, PATIENT_SETTINGS
 from migraine_bayes.model import FeatureOptions, build_design
+from migraine_bayes.model.inference import COHORT_SETTINGS, PATIENT_SETTINGS
 from migraine_bayes.state import build_panel
-from migraine_bayes.synthetic import simulate_cohort
-from migraine_bayes.twin import DigitalTwin
+from migraine_bayes.store import atomic
+from migraine_bayes.synthetic.cohort import simulate_cohort
+from migraine_bayes.twin.core import DigitalTwin
 
 OUT = Path(__file__).resolve().parent.parent / "reports" / "benchmarks"
 NAIVE_TRIGGERS = ["trigger.stress", "trigger.sleep_duration", "trigger.menstruation",

@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from migraine_bayes import atomic
-from migraine_bayes.io import load_cohort
+from migraine_bayes.cohort.io import load_cohort
 from migraine_bayes.state import build_panel
+from migraine_bayes.store import atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 COHORT = ROOT / "data" / "synthetic"

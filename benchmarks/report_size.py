@@ -17,8 +17,8 @@ import re
 import sys
 from pathlib import Path
 
-from migraine_bayes import atomic
 from migraine_bayes.reports import figure_folder
+from migraine_bayes.store import atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "reports" / "benchmarks"

@@ -1,7 +1,7 @@
 """Benchmark: two-stage cohort fits of 10 → 1,000 patients on local Dask workers.
 
 For each size, a generated cohort (``simulate_cohort``, ``--days`` days) is fitted by
-:func:`migraine_bayes.two_stage.fit_two_stage` on ``--workers`` local worker processes, in a
+:func:`migraine_bayes.twin.two_stage.fit_two_stage` on ``--workers`` local worker processes, in a
 fresh driver process (so that its peak memory is its own). Measured: wall time of the fit
 (panel, population fit, patients, gathering) and of saving the twin, time per patient, the
 share of patients passing their checks (R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no divergence,
@@ -36,10 +36,10 @@ TARGET_MEMORY_MB = 6 * 1024.0
 
 def one(n: int, days: int, workers: int, seed: int) -> dict:
     """Fit one generated cohort of ``n`` patients (run in its own process)."""
-    from migraine_bayes import cluster
-    from migraine_bayes.cluster import ClusterOptions
-    from migraine_bayes.synthetic import simulate_cohort
-    from migraine_bayes.two_stage import fit_two_stage
+    from migraine_bayes.synthetic.cohort import simulate_cohort
+    from migraine_bayes.twin import cluster
+    from migraine_bayes.twin.cluster import ClusterOptions
+    from migraine_bayes.twin.two_stage import fit_two_stage
 
     cohort = simulate_cohort(n_patients=n, n_days=days, seed=seed).cohort
     generated_mb = cluster.peak_memory_mb()
@@ -138,7 +138,7 @@ def write(results: list[dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from migraine_bayes import atomic
+    from migraine_bayes.store import atomic
 
     OUT.mkdir(parents=True, exist_ok=True)
     results = sorted(results, key=lambda r: r["patients"])

@@ -33,11 +33,11 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from migraine_bayes import atomic, audit, crypto
-from migraine_bayes.inference import SamplerSettings
+from migraine_bayes.model.inference import SamplerSettings
 from migraine_bayes.service.users import FOLDER, UserStore
-from migraine_bayes.synthetic import simulate_cohort
-from migraine_bayes.twin import DigitalTwin
+from migraine_bayes.store import atomic, audit, crypto
+from migraine_bayes.synthetic.cohort import simulate_cohort
+from migraine_bayes.twin.core import DigitalTwin
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "reports" / "benchmarks"
@@ -140,7 +140,7 @@ def main() -> None:
         tmp = Path(tmp)
         sc = simulate_cohort(args.patients, 150, seed=3)
         sc.write(tmp / "cohort-data")
-        from migraine_bayes.io import load_cohort
+        from migraine_bayes.cohort.io import load_cohort
 
         cohort = load_cohort(tmp / "cohort-data")
         t0 = time.perf_counter()

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
-from migraine_bayes import atomic
+from migraine_bayes.cohort.io import load_cohort
 from migraine_bayes.interventions import PatientSimulator, compare, parse_scenarios
-from migraine_bayes.io import load_cohort
-from migraine_bayes.twin import DigitalTwin
+from migraine_bayes.store import atomic
+from migraine_bayes.twin.core import DigitalTwin
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "reports" / "benchmarks"

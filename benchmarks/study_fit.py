@@ -1,6 +1,6 @@
 """Benchmark: the hierarchical fit of a study-shaped cohort (target ≤ 5 min, 150 × ~30 days).
 
-A study of ``--patients`` short diaries (:mod:`migraine_bayes.synthetic_study`: 1–17 weeks,
+A study of ``--patients`` short diaries (:mod:`migraine_bayes.synthetic.study`: 1–17 weeks,
 median 4) is fitted as one cohort twin of headache days with the default settings, on this
 machine's cores. Measured: the wall time of the whole fit (model compile included, as a user
 meets it), the sampling time, the latent basis size, and the sampler checks (R-hat, ESS,
@@ -16,9 +16,9 @@ import json
 import time
 from pathlib import Path
 
-from migraine_bayes import atomic
-from migraine_bayes.synthetic_study import simulate_study
-from migraine_bayes.twin import DigitalTwin
+from migraine_bayes.store import atomic
+from migraine_bayes.synthetic.study import simulate_study
+from migraine_bayes.twin.core import DigitalTwin
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "reports" / "benchmarks"

@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from migraine_bayes import api, atomic
-from migraine_bayes.io import load_cohort
-from migraine_bayes.twin import DigitalTwin, truncate
+from migraine_bayes import api
+from migraine_bayes.cohort.io import load_cohort
+from migraine_bayes.cohort.truncate import truncate
+from migraine_bayes.store import atomic
+from migraine_bayes.twin.core import DigitalTwin
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "reports" / "benchmarks"

@@ -5,35 +5,33 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import uuid
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from . import atomic, audit
-from .cluster import ClusterOptions
-from .course.prodrome import with_prodrome
-from .drift import check_drift
-from .errors import InputDataError
-from .evaluation import SBCResult
-from .inference import COHORT_SETTINGS, PATIENT_SETTINGS, SamplerSettings
-from .io import Cohort, load_cohort
-from .locking import real_path, twin_lock
-from .model import FeatureOptions
-from .retraining import retrain, retraining_reasons
-from .state import build_panel, summarise_panel
-from .synthetic import SyntheticCohort, simulate_cohort
-from .synthetic_study import SyntheticStudy, simulate_study
-from .targets import (
+from migraine_bayes.cohort.io import Cohort, load_cohort
+from migraine_bayes.course.prodrome import with_prodrome
+from migraine_bayes.errors import InputDataError
+from migraine_bayes.evaluation import SBCResult
+from migraine_bayes.living.drift import check_drift
+from migraine_bayes.living.transaction import save_fit, update_saved
+from migraine_bayes.model import FeatureOptions
+from migraine_bayes.model.inference import COHORT_SETTINGS, PATIENT_SETTINGS, SamplerSettings
+from migraine_bayes.state import build_panel, summarise_panel
+from migraine_bayes.store import atomic, audit
+from migraine_bayes.store.locking import real_path, twin_lock
+from migraine_bayes.store.targets import (
     TargetError,
     check_folder_target,
     check_output_file,
-    read_meta,
-    twin_target,
 )
-from .twin import DigitalTwin
-from .two_stage import PATIENT_STAGE_SETTINGS, fit_two_stage
+from migraine_bayes.synthetic.cohort import SyntheticCohort, simulate_cohort
+from migraine_bayes.synthetic.study import SyntheticStudy, simulate_study
+from migraine_bayes.twin.cluster import ClusterOptions
+from migraine_bayes.twin.core import DigitalTwin
+from migraine_bayes.twin.record import TwinRecord
+from migraine_bayes.twin.store import twin_target
+from migraine_bayes.twin.two_stage import PATIENT_STAGE_SETTINGS, fit_two_stage
 
 
 def validate_data(cohort: str | os.PathLike, dedupe: bool = False) -> Cohort:
@@ -60,7 +58,7 @@ def generate(out: str | os.PathLike, patients: int = 12, days: int = 365, seed: 
 
 def generate_study(out: str | os.PathLike, patients: int = 130, seed: int = 0,
                    force: bool = False, **options: object) -> SyntheticStudy:
-    """Simulate a study-shaped cohort (:mod:`migraine_bayes.synthetic_study`) and write it.
+    """Simulate a study-shaped cohort (:mod:`migraine_bayes.synthetic.study`) and write it.
 
     A non-empty ``out`` is replaced only with ``force``.
     """
@@ -117,11 +115,11 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     patients' trigger deviations; ``state_model``: how an ex-ante forecast predicts the day's
     covariates (``var``, the pooled VAR(1), or ``ar1``, each feature's own AR(1));
     ``cluster``: each origin's cohort twin fitted in two stages on Dask workers
-    (:mod:`migraine_bayes.two_stage`).
+    (:mod:`migraine_bayes.twin.two_stage`).
     """
     import json
 
-    from .evaluation import backtest as run_backtest
+    from migraine_bayes.evaluation import backtest as run_backtest
 
     for path in backtest_paths(out).values():
         check_output_file(path, force, inputs=[cohort])
@@ -186,7 +184,7 @@ def report(twin: str | os.PathLike | DigitalTwin, out: str | os.PathLike,
     """
     import json
 
-    from .reports import build_patient_report, build_report, figure_folder
+    from migraine_bayes.reports import build_patient_report, build_report, figure_folder
 
     check_output_file(out, force, inputs=[None if isinstance(twin, DigitalTwin) else twin])
     folder = figure_folder(out)
@@ -272,8 +270,8 @@ def applicable_scenarios(twin: DigitalTwin, scenarios: list[dict]) -> list[dict]
     A behavioural scenario needs the covariate it changes; a preventive cannot be started by
     a patient already taking it.
     """
-    from .interventions import parse_scenarios
-    from .interventions.simulation import check_scenarios
+    from migraine_bayes.interventions import parse_scenarios
+    from migraine_bayes.interventions.simulation import check_scenarios
 
     keep = []
     for scenario in scenarios:
@@ -292,7 +290,7 @@ def sampler_settings(cohort: bool, seed: int = 0, draws: int | None = None,
     """The default settings of a cohort (hierarchical) or a patient fit, with these changes.
 
     ``base``: other defaults instead (a two-stage fit's per-patient
-    :data:`~migraine_bayes.two_stage.PATIENT_STAGE_SETTINGS`).
+    :data:`~migraine_bayes.twin.two_stage.PATIENT_STAGE_SETTINGS`).
     """
     base = base or (COHORT_SETTINGS if cohort else PATIENT_SETTINGS)
     return dataclasses.replace(base, seed=seed, draws=draws or base.draws,
@@ -314,8 +312,8 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
         cluster: ClusterOptions | None = None) -> DigitalTwin:
     """Fit a twin and save it to ``out``: one patient → patient model, several → hierarchy.
 
-    ``cluster`` (:class:`~migraine_bayes.cluster.ClusterOptions`): fit the cohort in two stages,
-    each patient on a Dask worker (:mod:`migraine_bayes.two_stage`). Its finished work is kept
+    ``cluster`` (:class:`~migraine_bayes.twin.cluster.ClusterOptions`): fit the cohort in two stages,
+    each patient on a Dask worker (:mod:`migraine_bayes.twin.two_stage`). Its finished work is kept
     in ``.<out name>.fitting`` beside ``out`` until the twin is saved, so an interrupted fit
     started again with the same data and settings fits only the patients still missing.
 
@@ -323,7 +321,7 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     for a cohort, where it would double the fitting time. ``out`` holding the twin of the same
     patients gets a new version (the old one kept under ``versions/``, the audit trail
     continued); a twin of other patients or any other non-empty folder is replaced only with
-    ``force`` (:func:`migraine_bayes.targets.twin_target`). ``lags``: extra days at which
+    ``force`` (:func:`migraine_bayes.twin.store.twin_target`). ``lags``: extra days at which
     triggers may act; ``shapes="learned"``: graded triggers get a learned piecewise-linear
     dose–response; ``interactions``: pairwise trigger interactions under a horseshoe
     (:class:`migraine_bayes.model.FeatureOptions`); ``deviations``: the cohort prior of
@@ -352,16 +350,7 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
                                       deviations=deviations, progress=progress)
     if progress is not None:
         progress("saving the twin")
-    with twin_lock(out):
-        previous = twin_target(out, ids, force)
-        if previous is not None:
-            twin.meta["version"] = float(int(float(previous.get("version", 1.0)))) + 1.0
-            twin.meta["previous_version"] = previous.get("version")
-        detail = {"patients": len(ids), "checks_ok": twin.meta["diagnostics"]["ok"],
-                  "previous_version": twin.meta["previous_version"]}
-        twin.save(out, keep_previous=previous is not None, journal=audit.journal(
-            uuid.uuid4().hex, [(twin.meta["version"], "fit", detail)],
-            _outcome_rows(twin.panel, twin.meta["outcome"])))
+    save_fit(twin, out, ids, force)
     if work is not None:
         shutil.rmtree(work, ignore_errors=True)  # the twin is saved: its parts are no use
     return twin
@@ -395,7 +384,7 @@ def forecast(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | 
                                    panel["onset"].sel(patient=pid).values)
               for pid in panel["patient"].values}
     with twin_lock(twin):
-        audit.record_forecasts(twin, table, t.meta["version"], hashes)
+        audit.record_forecasts(twin, table, t.record.version, hashes)
     return table
 
 
@@ -403,7 +392,7 @@ def predict_state(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLi
                   date: str | None = None, dedupe: bool = False) -> pd.DataFrame:
     """Tomorrow's measured state per patient and feature with 90% intervals.
 
-    :meth:`~migraine_bayes.twin.DigitalTwin.predict_next_state`; the table is
+    :meth:`~migraine_bayes.twin.core.DigitalTwin.predict_next_state`; the table is
     ``patient_id, date, feature, mean, low, high``.
     """
     t = twin if isinstance(twin, DigitalTwin) else DigitalTwin.load(twin)
@@ -416,33 +405,18 @@ def update(twin: str | os.PathLike, cohort: str | os.PathLike | Cohort, seed: in
            dedupe: bool = False) -> dict:
     """Filter a saved twin over new diary days, save it, audit it; retrain if the policy says.
 
-    The whole update holds the twin's lock; the save and its audit rows commit together. A
+    The update transaction (:func:`migraine_bayes.living.transaction.update_saved`): the whole
+    update holds the twin's lock; the save and its audit rows commit together. A
     cohort whose past days differ from what the twin has seen is refused
-    (:class:`~migraine_bayes.twin.HistoryError`, naming the first difference) unless
+    (:class:`~migraine_bayes.twin.core.HistoryError`, naming the first difference) unless
     ``rewrite_history``, which is recorded in the audit trail.
 
     Returns the new days' one-step forecasts (``days``), the filter's adaptations, the
     retraining reasons, the history changes accepted and, when retrained, the new version.
     """
     c = cohort if isinstance(cohort, Cohort) else load_cohort(cohort, dedupe=dedupe)
-    with twin_lock(twin):
-        t = DigitalTwin.load(twin)
-        table = t.update(c, seed=seed, rewrite_history=rewrite_history)
-        changes = table.attrs.get("history_changes", [])
-        reasons = retraining_reasons(t, recent=table)
-        if any(ch.get("fitted") for ch in changes):
-            reasons.append("the history the twin was fitted on was rewritten")
-        detail = {"new_days": len(table), "adaptations": t.meta["filter"]["adaptations"],
-                  "retrain_reasons": reasons, "history_rewritten": changes}
-        t.save(twin, journal=audit.journal(uuid.uuid4().hex,
-                                           [(t.meta["version"], "update", detail)],
-                                           _outcome_rows(t.panel, t.meta["outcome"])))
-        new_version = None
-        if reasons and retrain_when_due:
-            new_version = retrain(twin, c, reasons, seed=seed).meta["version"]
-    return {"days": table, "adaptations": t.meta["filter"]["adaptations"],
-            "retrain_reasons": reasons, "history_rewritten": changes,
-            "new_version": new_version}
+    return update_saved(twin, c, seed=seed, rewrite_history=rewrite_history,
+                        retrain_when_due=retrain_when_due).as_dict()
 
 
 def drift(twin: str | os.PathLike, cohort: str | os.PathLike | None = None,
@@ -457,7 +431,7 @@ def drift(twin: str | os.PathLike, cohort: str | os.PathLike | None = None,
     checks = check_drift(t, load_cohort(cohort, dedupe=dedupe) if cohort is not None else None,
                          window, seed=seed)
     with twin_lock(twin):
-        audit.record_event(twin, t.meta["version"], "drift", {
+        audit.record_event(twin, t.record.version, "drift", {
             c["patient_id"]: {"alarm": c["alarm"], "category": c["category"]} for c in checks})
     if out is not None:
         atomic.write_text(out, json.dumps(checks, indent=1))
@@ -468,7 +442,7 @@ def monitor(twin: str | os.PathLike, cohort: str | os.PathLike | Cohort, start: 
             out: str | os.PathLike, every: int = 7, seed: int = 0, retrain: bool = True,
             retrain_after: int = 90, force: bool = False, dedupe: bool = False,
             progress=None) -> pd.DataFrame:
-    """Walk a saved twin forward over ``cohort`` from ``start`` (:mod:`migraine_bayes.monitor`).
+    """Walk a saved twin forward over ``cohort`` from ``start`` (:mod:`migraine_bayes.living.monitor`).
 
     Every ``every`` days: update, sequential drift test, retraining after an alarm or when
     more than ``retrain_after`` diary days have passed since the fit (``retrain=False``:
@@ -477,8 +451,8 @@ def monitor(twin: str | os.PathLike, cohort: str | os.PathLike | Cohort, start: 
     step; the same walk started again continues where it stopped. An ``out`` that is not this
     walk's is replaced only with ``force``.
     """
-    from .monitor import MonitorPolicy, walk_file
-    from .monitor import monitor as walk
+    from migraine_bayes.living.monitor import MonitorPolicy, walk_file
+    from migraine_bayes.living.monitor import monitor as walk
 
     if not walk_file(out).is_file():
         check_output_file(out, force, inputs=[twin, cohort])
@@ -487,30 +461,15 @@ def monitor(twin: str | os.PathLike, cohort: str | os.PathLike | Cohort, start: 
     return walk(twin, c, start, out, policy, seed=seed, progress=progress)
 
 
-def _outcome_rows(panel, outcome: str) -> list[tuple[str, str, int]]:
-    """Every known outcome of the panel's diary days, for the audit trail (first value wins)."""
-    rows = []
-    for pid in panel["patient"].values:
-        p = panel.sel(patient=pid)
-        known = p["in_diary"].values & ~np.isnan(p[outcome].values)
-        dates = pd.to_datetime(p["date"].values[known]).date
-        rows += [(str(pid), str(d), int(y)) for d, y in zip(dates, p[outcome].values[known],
-                                                             strict=True)]
-    return rows
-
-
 def audit_verify(twin: str | os.PathLike) -> audit.Verification:
     """Check a twin's audit trail: hash chain, append-only triggers, the head the twin recorded."""
-    from .locking import real_path
-
     path = real_path(twin)
     meta_file = path / "twin.json"
     if not meta_file.is_file():
         raise FileNotFoundError(f"{twin} is not a twin directory (no twin.json)")
     with twin_lock(path):
         audit.apply_journal(path)
-        expected = read_meta(path).get("audit_head")
-        return audit.verify(path, expected)
+        return audit.verify(path, TwinRecord.read(path).audit_head)
 
 
 COMMITTED_COHORT = Path(__file__).resolve().parent.parent / "data" / "synthetic"
@@ -533,9 +492,9 @@ def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,
     with as many replicates, into ``sbc_course_ranks.*`` and ``sbc_state_ranks.*``
     (``result.components``).
     """
-    from .evaluation import run_sbc
-    from .evaluation.component_sbc import course_sbc, state_sbc
-    from .model import FeatureSpec, build_design, model_data
+    from migraine_bayes.evaluation import run_sbc
+    from migraine_bayes.evaluation.component_sbc import course_sbc, state_sbc
+    from migraine_bayes.model import FeatureSpec, build_design, model_data
 
     if cohort is not None:
         c = load_cohort(cohort)
@@ -585,7 +544,7 @@ def simulate(twin: str | os.PathLike, scenarios: str | os.PathLike | list[dict],
     """
     import json
 
-    from .interventions import compare, comparison_json, parse_scenarios
+    from migraine_bayes.interventions import compare, comparison_json, parse_scenarios
 
     if out is not None:
         check_output_file(out, force, inputs=[twin])

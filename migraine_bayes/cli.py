@@ -25,14 +25,15 @@ warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=Fu
 warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS",
                         category=UserWarning)
 
-from . import api, atomic  # noqa: E402
-from .errors import InputDataError, MigraineBayesError  # noqa: E402
-from .history import describe as describe_change  # noqa: E402
-from .inference import InferenceWarning  # noqa: E402
-from .model.features import SHAPES  # noqa: E402
-from .progress import reporter  # noqa: E402
-from .targets import check_output_file  # noqa: E402
-from .twin import TwinError  # noqa: E402
+from migraine_bayes import api  # noqa: E402
+from migraine_bayes.errors import InputDataError, MigraineBayesError  # noqa: E402
+from migraine_bayes.model.features import SHAPES  # noqa: E402
+from migraine_bayes.model.inference import InferenceWarning  # noqa: E402
+from migraine_bayes.progress import reporter  # noqa: E402
+from migraine_bayes.store import atomic
+from migraine_bayes.store.targets import check_output_file  # noqa: E402
+from migraine_bayes.twin.history import describe as describe_change  # noqa: E402
+from migraine_bayes.twin.record import TwinError
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_STRICT = 0, 1, 2, 3
 
@@ -100,7 +101,7 @@ def _keys(
                            "diary and export written is encrypted (AES-256-GCM).")] = None,
 ) -> None:
     """Per-patient Bayesian digital twins of migraine."""
-    from . import crypto
+    from migraine_bayes.store import crypto
 
     try:
         crypto.use_key_file(key_file)
@@ -233,7 +234,7 @@ def _check_outcome(outcome: str) -> None:
 
 
 def _deviations(value: str) -> str:
-    from .model.builder import DEVIATIONS
+    from migraine_bayes.model.builder import DEVIATIONS
 
     if value not in DEVIATIONS:
         raise typer.BadParameter(f"must be one of {', '.join(DEVIATIONS)}",
@@ -308,7 +309,7 @@ def fit(
                            shapes=_shapes(shapes), interactions=interactions,
                            progress=progress,
                            cluster=_cluster(workers, scheduler, population_patients))
-    d = twin.meta["diagnostics"]
+    d = twin.record.diagnostics
     typer.echo(f"fitted {len(twin.patients)} patient(s) in {time.perf_counter() - t0:.0f} s; "
                f"max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
                f"divergences {d['divergences']}")
@@ -319,9 +320,9 @@ def fit(
     _say_two_stage(twin)
     _say_lags(twin)
     _say_shapes(twin)
-    if twin.meta.get("previous_version") is not None:
-        typer.echo(f"version {twin.meta['version']} (version "
-                   f"{twin.meta['previous_version']} kept under versions/)")
+    if twin.record.previous_version is not None:
+        typer.echo(f"version {twin.record.version} (version "
+                   f"{twin.record.previous_version} kept under versions/)")
     typer.echo(f"twin written to {out}")
 
 
@@ -374,7 +375,7 @@ def monitor(
 
 def _cluster(workers: int | None, scheduler: str | None, population_patients: int):
     """The two-stage options asked for on the command line (None: not asked)."""
-    from .cluster import ClusterOptions
+    from migraine_bayes.twin.cluster import ClusterOptions
 
     if workers is None and scheduler is None:
         return None
@@ -387,7 +388,7 @@ def _cluster(workers: int | None, scheduler: str | None, population_patients: in
 
 def _say_two_stage(twin) -> None:
     """A two-stage fit: the population fit, patients passing, those flagged or not fitted."""
-    fitting = twin.meta.get("fitting")
+    fitting = twin.record.fitting
     if not fitting:
         return
     per = fitting["patients"]
@@ -402,7 +403,7 @@ def _say_two_stage(twin) -> None:
 
 def _say_shapes(twin) -> None:
     """With learned shapes or interactions: the bends and pairs the twin found."""
-    from .sensitivity import interactions, learned_shapes
+    from migraine_bayes.analysis.sensitivity import interactions, learned_shapes
 
     shapes = learned_shapes(twin)
     if len(shapes):
@@ -420,7 +421,7 @@ def _say_shapes(twin) -> None:
 
 def _say_lags(twin) -> None:
     """With a distributed lag: which triggers the twin found acting on a later day."""
-    from .sensitivity import lag_weights
+    from migraine_bayes.analysis.sensitivity import lag_weights
 
     table = lag_weights(twin)
     if not len(table):
@@ -605,7 +606,7 @@ def report(
     curve, subgroups, forecasts); with --simulation the counterfactual comparisons; and the
     TRIPOD+AI checklist. --patient writes one patient's short report.
     """
-    from .reports import figure_folder
+    from migraine_bayes.reports import figure_folder
 
     with reporter(quiet) as progress:
         path = api.report(twin, out, backtest=backtest, simulation=simulation, seed=seed,
@@ -772,7 +773,7 @@ def audit_verify(
     raise typer.Exit(EXIT_ERROR)
 
 
-from .service.cli import register  # noqa: E402
+from migraine_bayes.service.cli import register  # noqa: E402
 
 register(app, handled, _err)
 

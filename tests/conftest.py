@@ -57,8 +57,8 @@ def small_cohort_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def committed_twins() -> dict:
     """One twin per patient of the committed cohort (model compiled once), shared by tests."""
-    from migraine_bayes.io import load_cohort
-    from migraine_bayes.twin import fit_patients
+    from migraine_bayes.cohort.io import load_cohort
+    from migraine_bayes.twin.core import fit_patients
 
     return fit_patients(load_cohort(COMMITTED))
 
@@ -67,7 +67,7 @@ def committed_twins() -> dict:
 def small_backtest(tmp_path_factory):
     """Backtest of three committed patients (one cohort twin, observed information), on disk."""
     from migraine_bayes import api
-    from migraine_bayes.io import load_cohort
+    from migraine_bayes.cohort.io import load_cohort
 
     out = tmp_path_factory.mktemp("bt") / "backtest.csv"
     cohort = load_cohort(COMMITTED)

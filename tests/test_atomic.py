@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from migraine_bayes import atomic
+from migraine_bayes.store import atomic
 
 
 class Boom(Exception):

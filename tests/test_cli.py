@@ -204,19 +204,19 @@ def test_cli_sbc_small(tmp_path: Path) -> None:
     assert len(pd.read_csv(tmp_path / "sbc_ranks.csv")) == 5
 
 
-@pytest.mark.filterwarnings("ignore::migraine_bayes.inference.InferenceWarning")
+@pytest.mark.filterwarnings("ignore::migraine_bayes.model.inference.InferenceWarning")
 def test_fit_with_lags_shapes_and_interactions_says_what_it_learned(tmp_path: Path) -> None:
     """One fit with every learned structure: a distributed lag, learned dose-responses and
     interactions, printed by ``fit``, saved with the spec and read back by the sensitivity
     tables (the small cohort, with sleep that varies: two graded triggers make a pair)."""
-    from migraine_bayes.model import FeatureOptions
-    from migraine_bayes.sensitivity import (
+    from migraine_bayes.analysis.sensitivity import (
         dose_response,
         interactions,
         lag_weights,
         learned_shapes,
     )
-    from migraine_bayes.twin import DigitalTwin
+    from migraine_bayes.model import FeatureOptions
+    from migraine_bayes.twin.core import DigitalTwin
 
     tables = small_tables()
     obs = tables["observations"]

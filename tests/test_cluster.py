@@ -16,13 +16,18 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from migraine_bayes.cluster import ClusterOptions
-from migraine_bayes.inference import SamplerSettings
-from migraine_bayes.insights import attack_rates, deconvolved_mixture, subgroups, trigger_shares
+from migraine_bayes.analysis.insights import (
+    attack_rates,
+    deconvolved_mixture,
+    subgroups,
+    trigger_shares,
+)
+from migraine_bayes.model.inference import SamplerSettings
 from migraine_bayes.state import build_panel
-from migraine_bayes.synthetic import simulate_cohort
-from migraine_bayes.twin import HORIZON_DAYS
-from migraine_bayes.two_stage import PLAN, POPULATION, WorkDir, fit_two_stage
+from migraine_bayes.synthetic.cohort import simulate_cohort
+from migraine_bayes.twin.cluster import ClusterOptions
+from migraine_bayes.twin.record import HORIZON_DAYS
+from migraine_bayes.twin.two_stage import PLAN, POPULATION, WorkDir, fit_two_stage
 
 SETTINGS = SamplerSettings(draws=100, tune=100, chains=2, cores=1, seed=3)
 POPULATION_SETTINGS = SamplerSettings(draws=150, tune=150, chains=2, cores=2, seed=3)
@@ -195,7 +200,7 @@ def test_cli_two_stage_fit(tmp_path):
     from typer.testing import CliRunner
 
     from migraine_bayes.cli import app
-    from migraine_bayes.twin import DigitalTwin
+    from migraine_bayes.twin.core import DigitalTwin
 
     simulate_cohort(n_patients=3, n_days=60, seed=163).write(tmp_path / "c")
     out = tmp_path / "twin"

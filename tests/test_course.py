@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from conftest import small_tables, write_tables
 
+from migraine_bayes.cohort.io import load_cohort
 from migraine_bayes.course import acute_response, course_records, fit_course, next_attack
 from migraine_bayes.errors import InputDataError
 from migraine_bayes.evaluation.component_sbc import course_sbc
-from migraine_bayes.io import load_cohort
-from migraine_bayes.synthetic import simulate_cohort
+from migraine_bayes.synthetic.cohort import simulate_cohort
 
 
 @pytest.fixture(scope="module")

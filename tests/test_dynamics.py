@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from conftest import COMMITTED
 
+from migraine_bayes.cohort.io import load_cohort
 from migraine_bayes.evaluation import one_step_errors
 from migraine_bayes.evaluation.component_sbc import state_sbc
-from migraine_bayes.io import load_cohort
 from migraine_bayes.state import build_panel
 from migraine_bayes.state.dynamics import WEEKDAYS, fit_state_model, next_state
 

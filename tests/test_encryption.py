@@ -10,11 +10,11 @@ import pytest
 from conftest import COMMITTED
 from typer.testing import CliRunner
 
-from migraine_bayes import audit, crypto
 from migraine_bayes.cli import app
-from migraine_bayes.export import mapping_path, read_mapping
-from migraine_bayes.io import load_cohort
-from migraine_bayes.twin import DigitalTwin
+from migraine_bayes.cohort.export import mapping_path, read_mapping
+from migraine_bayes.cohort.io import load_cohort
+from migraine_bayes.store import audit, crypto
+from migraine_bayes.twin.core import DigitalTwin
 
 runner = CliRunner()
 

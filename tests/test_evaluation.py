@@ -10,10 +10,10 @@ import pytest
 from conftest import COMMITTED, ROOT, TRAIN_UNTIL
 
 from migraine_bayes import api, metrics
+from migraine_bayes.cohort.io import load_cohort
 from migraine_bayes.evaluation import ex_ante_panel, one_step_errors
 from migraine_bayes.evaluation.backtest import BACKTEST_COLUMNS, _walk
 from migraine_bayes.evaluation.oracles import oracle_probability
-from migraine_bayes.io import load_cohort
 from migraine_bayes.state import build_panel
 
 
@@ -168,7 +168,7 @@ def test_the_twin_forecasts_the_committed_cohort_best(tmp_path) -> None:
     for baseline in ("logistic", "boosting", "base_rate"):
         assert twin["auc"] > s.loc[baseline, "auc"], s
     # a cohort twin's wearable feature of a patient without a wearable is the population's
-    from migraine_bayes.sensitivity import trigger_sensitivities
+    from migraine_bayes.analysis.sensitivity import trigger_sensitivities
 
     sens = trigger_sensitivities(next(iter(result.twins[0].values()))).set_index(
         ["patient_id", "feature"])

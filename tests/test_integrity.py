@@ -20,13 +20,16 @@ import pytest
 from conftest import ROOT
 from typer.testing import CliRunner
 
-from migraine_bayes import api, audit
+from migraine_bayes import api
 from migraine_bayes.cli import app
+from migraine_bayes.cohort.io import load_cohort
 from migraine_bayes.errors import InputDataError
-from migraine_bayes.io import load_cohort
 from migraine_bayes.state import build_panel
-from migraine_bayes.targets import TargetError, twin_target
-from migraine_bayes.twin import DigitalTwin, HistoryError, TwinError
+from migraine_bayes.store import audit
+from migraine_bayes.store.targets import TargetError
+from migraine_bayes.twin.core import DigitalTwin
+from migraine_bayes.twin.record import HistoryError, TwinError
+from migraine_bayes.twin.store import twin_target
 
 BAD = ROOT / "tests" / "data" / "bad"
 sys.path.insert(0, str(BAD))
@@ -34,7 +37,7 @@ import make_corpus  # noqa: E402
 
 CASES = sorted(p.name for p in BAD.iterdir() if p.is_dir())
 runner = CliRunner()
-quick = pytest.mark.filterwarnings("ignore::migraine_bayes.inference.InferenceWarning")
+quick = pytest.mark.filterwarnings("ignore::migraine_bayes.model.inference.InferenceWarning")
 
 
 # ---------------------------------------------------------------- the bad-input corpus
@@ -103,7 +106,7 @@ def small(tmp_path_factory) -> dict:
                "edited": _cohort_folder(root / "edited", 20, drop_attacks=3)}
     import warnings
 
-    from migraine_bayes.inference import InferenceWarning
+    from migraine_bayes.model.inference import InferenceWarning
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InferenceWarning)
         api.fit(folders["d15"], root / "twin", draws=150, chains=2, seed=1)
@@ -166,7 +169,7 @@ def test_fit_never_replaces_another_twin_without_force(small, tmp_path) -> None:
     assert res.exit_code == 2 and "twin of 2 other patient(s)" in res.output
     assert res.output.count("--force") == 1
     # the same patients: a new version; other patients with force: the old twin set aside
-    assert twin_target(path, ["P-01", "P-02"], force=False)["version"] == 1.0
+    assert twin_target(path, ["P-01", "P-02"], force=False).version == 1.0
     assert twin_target(path, ["P-01"], force=True) is None
     aside = list(tmp_path.glob("twin.replaced-*"))
     assert len(aside) == 1 and (aside[0] / audit.FILE).exists() and not path.exists()
@@ -220,7 +223,7 @@ def test_saves_keep_modes_and_leave_no_temporaries(small, tmp_path, monkeypatch)
     def broken(*_a, **_k):
         raise OSError("disk full")
 
-    import migraine_bayes.twin as twin_module
+    import migraine_bayes.twin.core as twin_module
 
     monkeypatch.setattr(twin_module, "write_netcdf", broken)  # the posterior's writer
     with pytest.raises(OSError, match="disk full"):

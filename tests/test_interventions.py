@@ -246,9 +246,9 @@ def test_stop_rrr_coverage_on_a_larger_cohort() -> None:
     """``make validate``: coverage of true preventive effects over ~15 new patients."""
     from conftest import ROOT
 
-    from migraine_bayes import atomic
-    from migraine_bayes.synthetic import simulate_cohort
-    from migraine_bayes.twin import fit_patients
+    from migraine_bayes.store import atomic
+    from migraine_bayes.synthetic.cohort import simulate_cohort
+    from migraine_bayes.twin.core import fit_patients
 
     sc = simulate_cohort(60, 365, seed=606)
     drugs = {p["patient_id"]: c["name"] for p in sc.truth["patients"]

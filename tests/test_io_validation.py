@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from conftest import small_tables, write_tables
 
+from migraine_bayes.cohort.io import cohort_from_frames, from_wide, load_cohort
 from migraine_bayes.errors import InputDataError
-from migraine_bayes.io import cohort_from_frames, from_wide, load_cohort
 
 
 def problems_of(folder: Path) -> list:

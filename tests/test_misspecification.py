@@ -8,7 +8,7 @@ import pytest
 
 from migraine_bayes.evaluation.misspecification import GENERATORS, run_suite
 from migraine_bayes.model import FeatureOptions
-from migraine_bayes.synthetic import _trigger_term, simulate_cohort
+from migraine_bayes.synthetic.cohort import _trigger_term, simulate_cohort
 
 
 def test_lagged_and_shaped_terms() -> None:
@@ -38,7 +38,7 @@ def test_generators_record_their_misspecification() -> None:
     assert any(p["preventive_fade_days"] == 45.0 for p in fading)
 
 
-@pytest.mark.filterwarnings("ignore::migraine_bayes.inference.InferenceWarning")
+@pytest.mark.filterwarnings("ignore::migraine_bayes.model.inference.InferenceWarning")
 def test_small_suite_runs_twin_beside_oracle(tmp_path) -> None:
     table = run_suite(patients=3, days=130, test_days=35, generators=["lagged"],
                       draws=150, seed=3, options=FeatureOptions((1, 2)),
@@ -68,7 +68,7 @@ def test_filtered_oracle_sits_between_knowing_and_ignoring_the_hidden_state() ->
     from migraine_bayes.evaluation.oracles import filtered_oracle_probability
     from migraine_bayes.metrics import log_score
     from migraine_bayes.state import build_panel
-    from migraine_bayes.synthetic import _ar1
+    from migraine_bayes.synthetic.cohort import _ar1
 
     sc = simulate_cohort(4, 365, 2)
     panel = build_panel(sc.cohort)

@@ -7,7 +7,7 @@ import pytest
 from conftest import COMMITTED
 from scipy.special import expit
 
-from migraine_bayes.io import load_cohort
+from migraine_bayes.cohort.io import load_cohort
 from migraine_bayes.model import (
     FeatureOptions,
     FeatureSpec,
@@ -153,7 +153,7 @@ ALL = FeatureOptions((1, 2), "learned", True)
 def test_numpy_kernel_matches_the_compiled_likelihood(panel, hierarchical, outcome,
                                                       options, deviations) -> None:
     """The log-odds that forecast, filter and simulation compute in numpy
-    (:func:`migraine_bayes.forecast.posterior_terms`) give, on random prior draws, the same
+    (:func:`migraine_bayes.twin.forecast.posterior_terms`) give, on random prior draws, the same
     per-day log-likelihood as the PyMC graph that was fitted."""
     _kernel_matches_graph(panel, hierarchical, outcome, options, deviations)
 
@@ -176,10 +176,10 @@ def _kernel_matches_graph(panel, hierarchical: bool, outcome: str, options,
     import arviz as az
     import pymc as pm
 
-    from migraine_bayes.forecast import posterior_terms, probabilities
-    from migraine_bayes.twin import _domain
+    from migraine_bayes.twin.fitting import fit_domain
+    from migraine_bayes.twin.forecast import posterior_terms, probabilities
 
-    domain = _domain(panel)
+    domain = fit_domain(panel)
     design = build_design(panel, outcome, options=options)
     data = model_data(design, domain, deviations)
     model = build_model(data, None if hierarchical else PatientPrior.for_outcome(outcome))
@@ -206,13 +206,13 @@ def test_model_spec_round_trip_and_hash(panel) -> None:
             "scaling": {k: list(v) for k, v in design.scaling.items()},
             "centers": design.centers, "hierarchical": True, "prior": None,
             "domain": {"center": 10.0, "half_width": 20.0, "basis_offset": [0.1, 0.2]}}
-    spec = ModelSpec.from_meta(meta)
+    spec = ModelSpec.of(**meta)
     assert spec.feature_specs == design.features and spec.scaling_dict == design.scaling
     assert spec.lags == (1,)  # what a retraining refits with
-    again = ModelSpec.from_meta(__import__("json").loads(__import__("json").dumps(meta)))
+    again = ModelSpec.of(**__import__("json").loads(__import__("json").dumps(meta)))
     assert again.digest() == spec.digest()
     meta["scaling"][design.features[0].name][1] *= 2  # an edited scale: another hash
-    assert ModelSpec.from_meta(meta).digest() != spec.digest()
+    assert ModelSpec.of(**meta).digest() != spec.digest()
 
 
 def test_distributed_lag_shares_each_trigger_effect_over_its_lags(panel) -> None:
@@ -221,14 +221,14 @@ def test_distributed_lag_shares_each_trigger_effect_over_its_lags(panel) -> None
     import pymc as pm
 
     from migraine_bayes.model.features import LagStructure
-    from migraine_bayes.population import with_new_patients
-    from migraine_bayes.twin import _domain
+    from migraine_bayes.model.population import with_new_patients
+    from migraine_bayes.twin.fitting import fit_domain
 
     design = build_design(panel, options=FeatureOptions((1, 2)))
     lags = LagStructure.of(design.feature_names)
     assert lags.lags == [0, 1, 2] and "trigger.stress" in lags.triggers
     assert "physiological.resting_hr@lag1" not in lags.triggers  # no same-day column
-    model = build_model(model_data(design, _domain(panel)))
+    model = build_model(model_data(design, fit_domain(panel)))
     with model:
         prior = pm.sample_prior_predictive(draws=20, random_seed=2).prior
     w = prior["lag_weight"]
@@ -258,10 +258,10 @@ def test_new_patient_prior_carries_the_population_lag_weights(panel) -> None:
     population weights' mean and spread, and a prior on each trigger's total effect."""
     import pymc as pm
 
-    from migraine_bayes.twin import _domain
+    from migraine_bayes.twin.fitting import fit_domain
 
     design = build_design(panel, options=FeatureOptions((1, 2)))
-    model = build_model(model_data(design, _domain(panel)))
+    model = build_model(model_data(design, fit_domain(panel)))
     with model:
         population = pm.sample_prior_predictive(draws=400, random_seed=5).prior
     prior = PatientPrior.from_population(population, design.feature_names, [])
@@ -271,7 +271,7 @@ def test_new_patient_prior_carries_the_population_lag_weights(panel) -> None:
     np.testing.assert_allclose(conc.sum(), 5.0, rtol=0.25)  # the hyperprior's 3 + 1 + 1
     assert "trigger.stress" in prior.beta and "trigger.stress@lag1" not in prior.beta
     assert PatientPrior.from_dict(prior.to_dict()) == prior
-    new = build_model(model_data(design, _domain(panel)), prior)
+    new = build_model(model_data(design, fit_domain(panel)), prior)
     assert {"beta_total", "lag_weight"} <= set(new.named_vars)
 
 
@@ -282,11 +282,11 @@ def test_sparse_deviations_reach_new_patients_and_priors(panel) -> None:
     import pymc as pm
 
     from migraine_bayes.model import ModelSpec
-    from migraine_bayes.population import with_new_patients
-    from migraine_bayes.twin import _domain
+    from migraine_bayes.model.population import with_new_patients
+    from migraine_bayes.twin.fitting import fit_domain
 
     design = build_design(panel)
-    model = build_model(model_data(design, _domain(panel), "horseshoe"))
+    model = build_model(model_data(design, fit_domain(panel), "horseshoe"))
     assert {"lambda_beta", "slab_beta"} <= set(model.named_vars)
     with model:
         prior = pm.sample_prior_predictive(draws=50, random_seed=3).prior
@@ -298,14 +298,14 @@ def test_sparse_deviations_reach_new_patients_and_priors(panel) -> None:
     mu = stored["mu_beta"].sel(feature="trigger.stress")
     assert p.beta["trigger.stress"][1] > float(mu.std())
     with pytest.raises(ValueError, match="deviations"):
-        model_data(design, _domain(panel), "laplace")
+        model_data(design, fit_domain(panel), "laplace")
     meta = {"outcome": "onset", "features": [f.to_dict() for f in design.features],
             "interventions": design.interventions,
             "scaling": {k: list(v) for k, v in design.scaling.items()},
             "centers": design.centers, "hierarchical": True, "prior": None,
             "domain": {"center": 10.0, "half_width": 20.0, "basis_offset": [0.1]}}
-    normal = ModelSpec.from_meta(meta)
-    sparse = ModelSpec.from_meta(meta | {"deviations": "horseshoe"})
+    normal = ModelSpec.of(**meta)
+    sparse = ModelSpec.of(**meta | {"deviations": "horseshoe"})
     assert normal.deviations == "normal" and sparse.deviations == "horseshoe"
     assert normal.digest() != sparse.digest()
 
@@ -353,7 +353,7 @@ def test_learned_shapes_and_interactions_in_the_design(panel) -> None:
             "scaling": {n: list(v) for n, v in design.scaling.items()},
             "centers": design.centers, "hierarchical": True, "prior": None,
             "domain": {"center": 10.0, "half_width": 20.0, "basis_offset": [0.1]}}
-    assert ModelSpec.from_meta(meta).options == ALL
+    assert ModelSpec.of(**meta).options == ALL
 
 
 def test_interactions_are_sparse_population_effects(panel) -> None:
@@ -361,11 +361,11 @@ def test_interactions_are_sparse_population_effects(panel) -> None:
     patient drawn from the population and a new patient's prior carry it."""
     import pymc as pm
 
-    from migraine_bayes.population import with_new_patients
-    from migraine_bayes.twin import _domain
+    from migraine_bayes.model.population import with_new_patients
+    from migraine_bayes.twin.fitting import fit_domain
 
     design = build_design(panel, options=LEARNED)
-    model = build_model(model_data(design, _domain(panel)))
+    model = build_model(model_data(design, fit_domain(panel)))
     assert {"tau_pair", "lambda_pair", "slab_pair", "beta_pair"} <= set(model.named_vars)
     with model:
         prior = pm.sample_prior_predictive(draws=30, random_seed=6).prior
@@ -387,5 +387,5 @@ def test_interactions_are_sparse_population_effects(panel) -> None:
     p = PatientPrior.from_population(prior, design.feature_names, [])
     assert pair in p.beta and hinge in p.beta
     assert p.beta[pair][0] == pytest.approx(float(prior["beta_pair"].sel(pair=pair).mean()))
-    fixed = build_model(model_data(design, _domain(panel)), p)
+    fixed = build_model(model_data(design, fit_domain(panel)), p)
     assert "beta_pair" in fixed.named_vars and "tau_pair" not in fixed.named_vars

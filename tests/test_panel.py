@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import small_tables
 
-from migraine_bayes.io import cohort_from_frames, load_cohort
+from migraine_bayes.cohort.io import cohort_from_frames, load_cohort
 from migraine_bayes.state import build_panel, state_from_panel
 from migraine_bayes.state.derived import cycle_day, days_since_attack, sleep_debt
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
+from migraine_bayes.analysis.partner import HttpPartner, PartnerPredictor, combine_online
 from migraine_bayes.metrics import log_score
-from migraine_bayes.partner import HttpPartner, PartnerPredictor, combine_online
 
 
 def two_views(partner_informative: bool, days: int = 400, per_day: int = 10, seed: int = 0):

@@ -9,13 +9,13 @@ import pytest
 from conftest import COMMITTED, ROOT
 from scipy.stats import binomtest
 
-from migraine_bayes import atomic
+from migraine_bayes.analysis.sensitivity import trigger_sensitivities
+from migraine_bayes.cohort.io import load_cohort
 from migraine_bayes.evaluation import identification_bound, recovery_table, trigger_identification
-from migraine_bayes.io import load_cohort
-from migraine_bayes.sensitivity import trigger_sensitivities
 from migraine_bayes.state import build_panel
-from migraine_bayes.synthetic import simulate_cohort
-from migraine_bayes.twin import DigitalTwin
+from migraine_bayes.store import atomic
+from migraine_bayes.synthetic.cohort import simulate_cohort
+from migraine_bayes.twin.core import DigitalTwin
 
 
 def recovery(twins: dict, truth: dict) -> tuple[pd.DataFrame, dict]:
@@ -87,16 +87,16 @@ def test_recovery_with_sparse_deviations() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::migraine_bayes.inference.InferenceWarning")
+@pytest.mark.filterwarnings("ignore::migraine_bayes.model.inference.InferenceWarning")
 def test_learned_shapes_find_the_generators_thresholds() -> None:
     """On the suite's ``shapes`` generator (12 patients × 365 days: sleep debt acts from 1.5 h,
     alcohol from 3 drinks, pressure only for falls of 8 hPa or more, stress let-down saturates
     beyond 2 points), a cohort twin with learned shapes puts each true threshold inside the 90%
     interval of its half-effect dose (alcohol doses are whole drinks: the step lies between 2
     and 3), and the let-down's sharpest bend is a flattening at 2 points."""
+    from migraine_bayes.analysis.sensitivity import learned_shapes
     from migraine_bayes.evaluation.misspecification import GENERATORS
     from migraine_bayes.model import FeatureOptions
-    from migraine_bayes.sensitivity import learned_shapes
 
     sc = simulate_cohort(12, 365, 0, **GENERATORS["shapes"])
     twin = DigitalTwin.fit_cohort(sc.cohort, options=FeatureOptions(shapes="learned"))
@@ -113,14 +113,14 @@ def test_learned_shapes_find_the_generators_thresholds() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::migraine_bayes.inference.InferenceWarning")
+@pytest.mark.filterwarnings("ignore::migraine_bayes.model.inference.InferenceWarning")
 def test_interactions_find_the_generators_pair() -> None:
     """On the suite's ``interaction`` generator (12 patients × 365 days: sleep debt ≥ 1 h and
     stress ≥ 6 on one day, OR 2.5 on top of both), a cohort twin with interactions ranks that
     pair first of all 55 with P(OR > 1) ≥ 0.95, and no other pair is credibly away from 1."""
+    from migraine_bayes.analysis.sensitivity import interactions
     from migraine_bayes.evaluation.misspecification import GENERATORS
     from migraine_bayes.model import FeatureOptions
-    from migraine_bayes.sensitivity import interactions
 
     sc = simulate_cohort(12, 365, 0, **GENERATORS["interaction"])
     twin = DigitalTwin.fit_cohort(sc.cohort, options=FeatureOptions(interactions=True))

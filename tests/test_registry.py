@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from migraine_bayes.registry import Registry, Variable
+from migraine_bayes.cohort.registry import Registry, Variable
 
 
 def test_builtin_registry_matches_schema() -> None:

@@ -17,12 +17,12 @@ import pytest
 from conftest import COMMITTED
 
 from migraine_bayes import api
+from migraine_bayes.analysis.treatment_effects import treatment_effects
 from migraine_bayes.errors import InputDataError
 from migraine_bayes.reports import figure_folder, patient_checks, tripod
 from migraine_bayes.reports.html import slug
 from migraine_bayes.reports.report import SECTIONS
-from migraine_bayes.targets import TargetError
-from migraine_bayes.treatment_effects import treatment_effects
+from migraine_bayes.store.targets import TargetError
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # once the page has loaded: counts the figures the browser decoded, follows every link of the
@@ -234,7 +234,7 @@ def test_n_of_1_report_finds_a_responders_treatment_effect(report_files) -> None
 def test_crude_rate_ratio_interval_is_the_exact_binomial_one() -> None:
     from scipy.stats import binomtest
 
-    from migraine_bayes.treatment_effects import _crude
+    from migraine_bayes.analysis.treatment_effects import _crude
 
     for a_before, d_before, a_after, d_after in [(7, 111, 6, 194), (0, 50, 3, 60),
                                                  (12, 80, 0, 90), (30, 200, 18, 150)]:

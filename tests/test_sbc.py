@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import COMMITTED, ROOT
 
+from migraine_bayes.cohort.io import load_cohort
 from migraine_bayes.evaluation import run_sbc
-from migraine_bayes.io import load_cohort
 from migraine_bayes.model import FeatureSpec, build_design, model_data
 from migraine_bayes.state import build_panel
 

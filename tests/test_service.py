@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from migraine_bayes import audit, crypto
 from migraine_bayes.service.users import FOLDER, UserStore
-from migraine_bayes.twin import DigitalTwin
+from migraine_bayes.store import audit, crypto
+from migraine_bayes.twin.core import DigitalTwin
 
 BIN = Path(sys.executable).parent
 MAX_FAILURES = 60

@@ -10,14 +10,15 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
+from migraine_bayes.cohort.io import Cohort, load_cohort
+from migraine_bayes.cohort.truncate import truncate
 from migraine_bayes.evaluation import backtest
 from migraine_bayes.evaluation.online_baselines import online_forecasts, prior_days
-from migraine_bayes.inference import SamplerSettings
 from migraine_bayes.interventions import compare, parse_scenarios
-from migraine_bayes.io import Cohort, load_cohort
+from migraine_bayes.model.inference import SamplerSettings
 from migraine_bayes.state import build_panel
-from migraine_bayes.synthetic_study import simulate_study
-from migraine_bayes.twin import DigitalTwin, truncate
+from migraine_bayes.synthetic.study import simulate_study
+from migraine_bayes.twin.core import DigitalTwin
 
 STUDY = ROOT / "data" / "study"
 STUDY_SEED = 20261126  # `make data`
@@ -201,7 +202,7 @@ def _awkward_cohort(study: Cohort) -> tuple[Cohort, str, str, str]:
     return cohort, one_day, starts_after, gap
 
 
-@pytest.mark.filterwarnings("ignore::migraine_bayes.inference.InferenceWarning")  # quick fits
+@pytest.mark.filterwarnings("ignore::migraine_bayes.model.inference.InferenceWarning")  # quick fits
 def test_a_study_backtest_forecasts_every_patient_from_their_first_day(study: Cohort) -> None:
     cohort, one_day, starts_after, gap = _awkward_cohort(study)
     truth = json.loads((STUDY / "truth.json").read_text())

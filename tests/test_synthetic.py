@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from conftest import COMMITTED
 
-from migraine_bayes.io import load_cohort
+from migraine_bayes.cohort.io import load_cohort
 from migraine_bayes.state import build_panel
-from migraine_bayes.synthetic import simulate_cohort
+from migraine_bayes.synthetic.cohort import simulate_cohort
 
 
 @pytest.fixture(scope="module")

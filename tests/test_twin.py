@@ -11,10 +11,15 @@ import pandas as pd
 import pytest
 from conftest import COMMITTED
 
-from migraine_bayes.inference import InferenceWarning, SamplerSettings
-from migraine_bayes.io import load_cohort
-from migraine_bayes.sensitivity import dose_response, population_effects, trigger_sensitivities
-from migraine_bayes.twin import DigitalTwin, TwinError, TwinVersionError
+from migraine_bayes.analysis.sensitivity import (
+    dose_response,
+    population_effects,
+    trigger_sensitivities,
+)
+from migraine_bayes.cohort.io import load_cohort
+from migraine_bayes.model.inference import InferenceWarning, SamplerSettings
+from migraine_bayes.twin.core import DigitalTwin
+from migraine_bayes.twin.record import TwinError, TwinVersionError
 
 PID = "syn125-005"
 SMALL_COHORT = SamplerSettings(draws=400, tune=500, chains=2)
@@ -96,7 +101,7 @@ def test_crash_during_save_keeps_previous_twin(twin, tmp_path: Path, monkeypatch
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    import migraine_bayes.twin as twin_module
+    import migraine_bayes.twin.core as twin_module
 
     monkeypatch.setattr(twin_module, "write_netcdf", boom)  # the posterior's writer
     with pytest.raises(RuntimeError, match="disk full"):
@@ -142,7 +147,7 @@ def test_sensitivities_and_dose_response(twin) -> None:
 
 def test_more_chains_are_checked_together_and_stored_as_the_first_chain_count() -> None:
     """Joined runs keep every draw; folded back to 4 chains, chain c holds c, c + 4, c + 8."""
-    from migraine_bayes.inference import diagnose, folded, joined
+    from migraine_bayes.model.inference import diagnose, folded, joined
 
     rng = np.random.default_rng(3)
 
@@ -175,7 +180,7 @@ def test_failed_checks_retry_then_warn_and_record(cohort) -> None:
     assert not bad.forecast()["checks_ok"][0]
 
 
-@pytest.mark.filterwarnings("ignore::migraine_bayes.inference.InferenceWarning")
+@pytest.mark.filterwarnings("ignore::migraine_bayes.model.inference.InferenceWarning")
 def test_cohort_fit_then_new_patient_with_population_prior(cohort) -> None:
     # small settings keep the suite fast; the checks may fail and warn, which is not tested here
     pop = DigitalTwin.fit_cohort(cohort, patients=["syn125-001", "syn125-002", "syn125-003",

@@ -37,10 +37,10 @@ import xarray as xr
 from scipy import stats
 from scipy.special import logit
 
-from ..dims import DRAW, PATIENT
-from ..registry import BOOKKEEPING, Registry
-from . import hierarchy
-from .records import PHASES, course_records
+from migraine_bayes.cohort.registry import BOOKKEEPING, Registry
+from migraine_bayes.course import hierarchy
+from migraine_bayes.course.records import PHASES, course_records
+from migraine_bayes.dims import DRAW, PATIENT
 
 PHASE, SEVERITY, SYMPTOM, DRUG = "phase", "severity", "symptom", "acute_drug"
 N_DRAWS = 1000
@@ -236,7 +236,7 @@ def _phase(by: dict[str, pd.DataFrame], patients: list[str], phase: str, n_draws
 
 def _acute_catalogue() -> dict:
     """The catalogue's acute drugs (imported here: the interventions package imports twins)."""
-    from ..interventions.catalogue import catalogue
+    from migraine_bayes.model.catalogue import catalogue
 
     return catalogue()["acute"]
 

@@ -13,8 +13,8 @@ import pandas as pd
 import xarray as xr
 from scipy.special import expit
 
-from ..dims import DRAW, PATIENT
-from .model import DRUG, PHASE, drug_prior
+from migraine_bayes.course.model import DRUG, PHASE, drug_prior
+from migraine_bayes.dims import DRAW, PATIENT
 
 INTERVAL = (0.05, 0.95)
 _BINOMIAL = ("p_prodrome", "p_aura", "p_symptom", "p_pain_free", "p_recurrence")

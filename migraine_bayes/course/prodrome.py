@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import xarray as xr
 
-from ..dims import DAY, FEATURE, PATIENT
-from ..errors import InputDataError, Problem
+from migraine_bayes.dims import DAY, FEATURE, PATIENT
+from migraine_bayes.errors import InputDataError, Problem
 
 PREFIX = "symptom."
 

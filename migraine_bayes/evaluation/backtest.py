@@ -4,9 +4,9 @@ Each day's forecast is issued from data up to the day before. Diaries may start 
 anywhere (a diary study with staggered enrolment): at each origin — ``train_until``, then every
 ``refit_every`` days — a cohort twin is refitted on everything before it (every patient with a
 diary day so far), and the days up to the next origin are filtered one by one (the twin's
-particle filter, :mod:`migraine_bayes.filtering`: the latent state and, for a new patient, the
+particle filter, :mod:`migraine_bayes.twin.filtering`: the latent state and, for a new patient, the
 parameters move with every outcome). A patient with no diary day before the origin is admitted
-from the population (:mod:`migraine_bayes.population`) and forecast from their first day. The
+from the population (:mod:`migraine_bayes.model.population`) and forecast from their first day. The
 baselines of :mod:`.baselines` and :mod:`.online_baselines` forecast the same days from the same
 information, so the table is a fair comparison; scores are also broken down by the patient's
 days of history at the forecast and by patient.
@@ -34,33 +34,40 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..cluster import ClusterOptions
-from ..dims import DAY, FEATURE, PATIENT
-from ..filtering import FilterState, filter_days
-from ..forecast import posterior_terms, top_factors
-from ..inference import SamplerSettings
-from ..io import Cohort
-from ..model import Design, FeatureOptions, build_design
-from ..partner import combination_forecasts
-from ..progress import counted
-from ..state import build_panel
-from ..state.derived import KNOWN_AHEAD
-from ..state.dynamics import filter_state, fit_state_model
-from ..state.imputation import (
-    MIN_OBSERVED,
-    ar1_parameters,
-    distance_to_previous,
-    lag1_autocorrelation,
+from migraine_bayes.analysis.partner import combination_forecasts
+from migraine_bayes.cohort.io import Cohort
+from migraine_bayes.dims import DAY, FEATURE, PATIENT
+from migraine_bayes.evaluation.baselines import baseline_forecasts
+from migraine_bayes.evaluation.ex_ante import (
+    HORIZONS,
+    STATE_MODELS,
+    ex_ante_panel,
+    forecast_design,
+    one_step_errors,
+    state_predictions,
 )
-from ..state.summary import wearable
-from .baselines import baseline_forecasts
-from .online_baselines import online_forecasts
-from .scores import history_band, score_table, scores_by_history, within_patient_aucs
-from .validation import decision_curve, validation_by_subgroup, validation_table
+from migraine_bayes.evaluation.online_baselines import online_forecasts
+from migraine_bayes.evaluation.scores import (
+    history_band,
+    score_table,
+    scores_by_history,
+    within_patient_aucs,
+)
+from migraine_bayes.evaluation.validation import (
+    decision_curve,
+    validation_by_subgroup,
+    validation_table,
+)
+from migraine_bayes.model import FeatureOptions
+from migraine_bayes.model.inference import SamplerSettings
+from migraine_bayes.progress import counted
+from migraine_bayes.state import build_panel
+from migraine_bayes.state.summary import wearable
+from migraine_bayes.twin.cluster import ClusterOptions
+from migraine_bayes.twin.filtering import FilterState, filter_days
+from migraine_bayes.twin.forecast import posterior_terms, top_factors
 
 INFORMATION = ("ex_ante", "observed")
-STATE_MODELS = ("var", "ar1")
-HORIZONS = 14  # days ahead the state-error table looks for a feature's useful horizon
 REFIT_EVERY = 30
 N_SUBGROUP_BOOT = 200  # resamples per subgroup: ~8 subgroups, each a whole validation table
 # the latent basis of every fit reaches at least 62 days past it (twin._domain: the forecast
@@ -177,9 +184,9 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
         How an ex-ante forecast predicts the day's covariates (:func:`ex_ante_panel`).
     cluster : ClusterOptions, optional
         Fit each origin's cohort twin in two stages on Dask workers
-        (:mod:`migraine_bayes.two_stage`; ``settings`` are then each patient's).
+        (:mod:`migraine_bayes.twin.two_stage`; ``settings`` are then each patient's).
     """
-    from ..twin import TwinError
+    from migraine_bayes.twin.record import TwinError
 
     if state_model not in STATE_MODELS:
         raise ValueError(f"state_model must be one of {STATE_MODELS}, got {state_model!r}")
@@ -322,7 +329,8 @@ def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[
     walked from it who have none are admitted from the population. Independent twins are
     fitted for the walked patients with days (the others get none).
     """
-    from ..twin import DigitalTwin, fit_patients, truncate
+    from migraine_bayes.cohort.truncate import truncate
+    from migraine_bayes.twin.core import DigitalTwin, fit_patients
 
     train = truncate(cohort, origin)
     kw = {"outcome": outcome, "options": options} | ({} if settings is None else
@@ -331,7 +339,7 @@ def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[
     if hierarchical and len(seen) > 1:
         say(f"fitting {len(seen)} patient(s) on data up to {origin.date()}")
         if cluster is not None:
-            from ..two_stage import fit_two_stage
+            from migraine_bayes.twin.two_stage import fit_two_stage
 
             twin = fit_two_stage(train, seen, outcome, settings, options=options,
                                  deviations=deviations, cluster_options=cluster)
@@ -356,7 +364,7 @@ def _walk(twin, panel: xr.Dataset, ahead: xr.Dataset | None, start: int, stop: i
     patient: before day 0, from the population draws) and move with each day's outcome.
     ``ahead`` is the patient's :func:`ex_ante_panel` for an ex-ante backtest (None: observed).
     """
-    from ..twin import TwinError
+    from migraine_bayes.twin.record import TwinError
 
     center, half, _ = domain = twin.domain
     pid = str(panel[PATIENT].values[0])
@@ -364,7 +372,7 @@ def _walk(twin, panel: xr.Dataset, ahead: xr.Dataset | None, start: int, stop: i
         raise TwinError(f"patient {pid}: day {stop - 1} lies beyond the twin's latent basis")
     observed = twin.design(panel)
     predict = (observed if ahead is None
-               else forecast_design(ahead, observed, twin.meta["outcome"]))
+               else forecast_design(ahead, observed, twin.record.outcome))
     post = twin.posterior.posterior.sel({PATIENT: [pid]})
     n_draws = post.sizes["chain"] * post.sizes["draw"]
     state = FilterState.start([pid], n_draws, np.array([start - 1]))
@@ -382,163 +390,3 @@ def _walk(twin, panel: xr.Dataset, ahead: xr.Dataset | None, start: int, stop: i
              "attack": float(res["y"][h]), "origin": str(origin.date())}
             for h, d in enumerate(days)]
 
-
-def forecast_design(ahead: xr.Dataset, observed: Design, outcome: str) -> Design:
-    """``observed`` with every same-day (lag 0) feature as known the evening before.
-
-    ``ahead`` is :func:`ex_ante_panel` of the panel ``observed`` was built from; lagged
-    features keep their observed values.
-    """
-    forecast = build_design(ahead, outcome, observed.features, observed.interventions,
-                            observed.scaling, observed.centers)
-    lag0 = np.array([f.lag == 0 for f in observed.features], dtype=bool)
-    z_mean = np.where(lag0, forecast.z_mean, observed.z_mean)
-    z_var = np.where(lag0, forecast.z_var, observed.z_var)
-    return Design(**{**observed.__dict__, "z_mean": z_mean, "z_var": z_var})
-
-
-def state_predictions(panel: xr.Dataset, train_days: np.ndarray, horizons: int = 1
-                      ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The state model fitted on the first ``train_days`` days, filtered over the panel.
-
-    :func:`migraine_bayes.state.dynamics.filter_state`'s ``(features, mean, sd)``, each
-    array (horizons, P, T, K).
-    """
-    return filter_state(fit_state_model(panel, train_days), panel, horizons)
-
-
-def ex_ante_panel(panel: xr.Dataset, train_days: np.ndarray, state_model: str = "var",
-                  predictions: tuple | None = None) -> xr.Dataset:
-    """The panel with each day's measured features predicted from the days before it.
-
-    ``state_model``: ``var`` (default) — the pooled Bayesian VAR(1) of
-    :mod:`migraine_bayes.state.dynamics`, fitted on each patient's first ``train_days`` days and
-    Kalman-filtered over the rest (mean and sd of the one-step predictive); ``ar1`` — each
-    feature's own AR(1) (:func:`ar1_ex_ante_panel`). Features known ahead and features a
-    patient never measures are left as they are. ``predictions``: :func:`state_predictions`
-    of the same panel and training days, when already computed.
-    """
-    if state_model not in STATE_MODELS:
-        raise ValueError(f"state_model must be one of {STATE_MODELS}, got {state_model!r}")
-    if state_model == "ar1":
-        return ar1_ex_ante_panel(panel, train_days)
-    features, mean, sd = predictions or state_predictions(panel, train_days)
-    out = panel.copy(deep=True)
-    imputed, imputed_sd = out["imputed"].values, out["imputed_sd"].values
-    names = [str(n) for n in panel[FEATURE].values]
-    for k, name in enumerate(features):
-        j = names.index(name)
-        keep = ~np.isnan(imputed[:, :, j]) & np.isfinite(mean[0, :, :, k])
-        imputed[:, :, j] = np.where(keep, mean[0, :, :, k], imputed[:, :, j])
-        imputed_sd[:, :, j] = np.where(keep, sd[0, :, :, k], imputed_sd[:, :, j])
-    return out
-
-
-def ar1_ex_ante_panel(panel: xr.Dataset, train_days: np.ndarray) -> xr.Dataset:
-    """The panel with each day's measured features predicted by their own AR(1)s.
-
-    Per patient and feature, the AR(1) of :mod:`migraine_bayes.state.imputation` (mean, sd,
-    lag-1 autocorrelation from the patient's first ``train_days`` diary days) predicts day
-    ``t`` from the last observed value before ``t``, ``a`` days earlier:
-    ``mu + r^a (x - mu)`` with sd ``s sqrt(1 - r^(2a))``. A patient with too few training
-    values of a feature (a new patient) uses the AR(1) pooled over the patients who have them
-    (mean of their means, sd including the spread of the means, mean autocorrelation), so no
-    day's own value is ever used. Features known ahead (calendar, counters) and
-    systematically missing ones are left as they are.
-    """
-    out = panel.copy(deep=True)
-    imputed, sd = out["imputed"].values, out["imputed_sd"].values
-    value, present = panel["value"].values, panel["present"].values.astype(bool)
-    systematic = panel["systematic_missing"].values
-    names = [str(n) for n in panel[FEATURE].values]
-    n_day = panel.sizes[DAY]
-    for k, name in enumerate(names):
-        if name in KNOWN_AHEAD:
-            continue
-        series = np.where(present[:, :, k], value[:, :, k], np.nan)
-        own = {}
-        for i in range(panel.sizes[PATIENT]):
-            fit_x = series[i, : int(train_days[i])]
-            if not systematic[i, k] and (~np.isnan(fit_x)).sum() >= MIN_OBSERVED:
-                own[i] = ar1_parameters(fit_x)
-        if not own:
-            continue
-        mus, sds, rs = (np.array(v) for v in zip(*own.values(), strict=True))
-        pooled = (float(mus.mean()), float(np.sqrt((sds**2).mean() + mus.var())),
-                  float(rs.mean()))
-        for i in range(panel.sizes[PATIENT]):
-            if systematic[i, k]:
-                continue
-            x = series[i]
-            mu, s, r = own.get(i, pooled)
-            _, last = distance_to_previous(~np.isnan(x))
-            before = np.r_[-1, last[:-1]]  # last observed day strictly before each day
-            a = np.arange(n_day) - before
-            u = np.where(before >= 0, r ** a.astype(float), 0.0)
-            prev = np.where(before >= 0, x[np.clip(before, 0, None)], mu)
-            keep = ~np.isnan(imputed[i, :, k])
-            imputed[i, :, k] = np.where(keep, mu + u * (prev - mu), np.nan)
-            sd[i, :, k] = np.where(keep, s * np.sqrt(np.clip(1.0 - u**2, 0.0, None)), np.nan)
-    out["imputed"].values[:] = imputed
-    out["imputed_sd"].values[:] = sd
-    return out
-
-
-def one_step_errors(panel: xr.Dataset, train_days: np.ndarray,
-                    ahead: xr.Dataset | None = None, predictions: tuple | None = None
-                    ) -> pd.DataFrame:
-    """Prediction errors of each measured feature after the training days, three ways.
-
-    Scored on every later diary day where the feature was measured: ``mae``/``mse`` of the
-    state model's one-step prediction (``ahead``: :func:`ex_ante_panel`, computed when not
-    given), ``mae_ar1`` of the feature's own AR(1), ``mae_mean_only`` of the patient's training
-    mean (a prediction must beat it to carry information about tomorrow). ``autocorrelation``
-    is the mean over patients of the feature's lag-1 autocorrelation on the training days;
-    ``horizon_days`` the longest horizon ``h`` (≤ :data:`HORIZONS`) up to which the state
-    model's ``h``-day-ahead prediction beats the patient mean at every step (the feature's
-    useful prediction horizon; 0: not even tomorrow). ``predictions``:
-    :func:`state_predictions` with :data:`HORIZONS` horizons, when already computed.
-    """
-    predictions = predictions or state_predictions(panel, train_days, HORIZONS)
-    if ahead is None:
-        ahead = ex_ante_panel(panel, train_days, predictions=predictions)
-    ar1 = ar1_ex_ante_panel(panel, train_days)
-    features, multi, _ = predictions
-    rows = []
-    n_day = panel.sizes[DAY]
-    train_days = np.asarray(train_days)
-    after = (np.arange(n_day)[None, :] >= train_days[:, None]) & panel["in_diary"].values
-    for k, name in enumerate(str(n) for n in panel[FEATURE].values):
-        if name in KNOWN_AHEAD:
-            continue
-        x = panel["value"].values[:, :, k]
-        use = after & panel["present"].values[:, :, k].astype(bool) & ~np.isnan(x)
-        pred = ahead["imputed"].values[:, :, k]
-        use &= ~np.isnan(pred) & ~np.isnan(ar1["imputed"].values[:, :, k])
-        if use.sum() < 5:
-            continue
-        train = ~after & panel["present"].values[:, :, k].astype(bool) & ~np.isnan(x)
-        mean = np.array([np.nanmean(np.where(train[i], x[i], np.nan)) if train[i].any()
-                         else np.nan for i in range(x.shape[0])])
-        base = (mean[:, None] - x)[use]
-        mae_mean = float(np.nanmean(np.abs(base)))
-        err = (pred - x)[use]
-        rs = [lag1_autocorrelation(np.where(train[i], x[i], np.nan))
-              for i in range(x.shape[0]) if train[i].sum() >= MIN_OBSERVED]
-        horizon = 0
-        if name in features:
-            j = features.index(name)
-            for h in range(HORIZONS):
-                ok = use & np.isfinite(multi[h, :, :, j]) & np.isfinite(mean[:, None])
-                if not ok.any() or np.abs(multi[h, :, :, j] - x)[ok].mean() >= np.abs(
-                        mean[:, None] - x)[ok].mean():
-                    break
-                horizon = h + 1
-        rows.append({"feature": name, "n": int(use.sum()), "mae": float(np.abs(err).mean()),
-                     "mse": float((err**2).mean()),
-                     "mae_ar1": float(np.abs(ar1["imputed"].values[:, :, k] - x)[use].mean()),
-                     "mae_mean_only": mae_mean,
-                     "autocorrelation": float(np.mean(rs)) if rs else np.nan,
-                     "horizon_days": horizon})
-    return pd.DataFrame(rows, columns=["feature", "n", "mae", "mse", "mae_ar1", "mae_mean_only",
-                                       "autocorrelation", "horizon_days"])

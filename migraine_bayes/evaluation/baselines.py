@@ -18,7 +18,7 @@
 - ``oracle_filtered``: the same, but the hidden susceptibility is not known — it is inferred
   from the recorded outcomes before the day (:mod:`.oracles`): what the diaries can show.
 
-Forecast days use the twin's forecast features (:func:`.backtest.forecast_design`), so an
+Forecast days use the twin's forecast features (:func:`.ex_ante.forecast_design`), so an
 ``ex_ante`` backtest gives no baseline the day's own covariates either.
 """
 
@@ -29,10 +29,15 @@ import pandas as pd
 import xarray as xr
 from scipy.special import logit
 
-from ..dims import DAY, PATIENT
-from ..model import build_design
-from .online_baselines import counts_before
-from .oracles import filtered_oracle_probability, has_state_model, oracle_probability
+from migraine_bayes.dims import DAY, PATIENT
+from migraine_bayes.evaluation.ex_ante import forecast_design
+from migraine_bayes.evaluation.online_baselines import counts_before
+from migraine_bayes.evaluation.oracles import (
+    filtered_oracle_probability,
+    has_state_model,
+    oracle_probability,
+)
+from migraine_bayes.model import build_design
 
 MIN_EVENTS = 2  # fewer training attacks than this: a regression falls back to the base rate
 
@@ -42,14 +47,13 @@ def baseline_forecasts(panel: xr.Dataset, twin, train_days: np.ndarray, days: pd
                        seed: int = 0) -> pd.DataFrame:
     """Forecasts of every baseline for the rows of ``days`` (``patient_id, day, date``).
 
-    ``ahead``: :func:`.backtest.ex_ante_panel` of ``panel`` for an ex-ante backtest (the
+    ``ahead``: :func:`.ex_ante.ex_ante_panel` of ``panel`` for an ex-ante backtest (the
     day's own covariates predicted the evening before); None forecasts with the observed ones.
     Returns the long table ``patient_id, date, model, p_attack, attack``.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
-    from .backtest import forecast_design
 
     ids = [str(p) for p in panel[PATIENT].values]
     spec = twin.spec

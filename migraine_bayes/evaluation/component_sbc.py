@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-from ..course import hierarchy
-from ..state import dynamics
-from .sbc import SBCResult, _uniformity_p
+from migraine_bayes.course import hierarchy
+from migraine_bayes.evaluation.sbc import SBCResult, _uniformity_p
+from migraine_bayes.state import dynamics
 
 N_PATIENTS = 8
 L_DRAWS = 99
@@ -38,7 +38,7 @@ def course_sbc(replicates: int = 200, seed: int = 0, bins: int = 10) -> SBCResul
     within-patient sd (lognormal). The severity family is left out: its pooled shares are a
     plug-in, so only its coverage is checked (``make validate``).
     """
-    from ..course.model import BINOMIAL_PRIORS, DRUG_SIGMA_SCALE, PHASE_PRIOR
+    from migraine_bayes.course.model import BINOMIAL_PRIORS, DRUG_SIGMA_SCALE, PHASE_PRIOR
 
     rng = np.random.default_rng(seed)
     rows = []

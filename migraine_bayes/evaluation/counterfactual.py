@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, logit
 
-from ..state.exposure import TIME_CONSTANTS
+from migraine_bayes.state.exposure import TIME_CONSTANTS
 
 
 def true_stop_rrr(truth_patient: dict, drug: str, horizon_days: int) -> float:

@@ -18,13 +18,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..drift import check_drift
-from ..inference import InferenceWarning
-from ..model import build_design
-from ..sequential import BLOCK_DAYS
-from ..state import build_panel
-from ..synthetic import simulate_cohort
-from ..twin import HORIZON_DAYS, DigitalTwin, truncate
+from migraine_bayes.cohort.truncate import truncate
+from migraine_bayes.living.drift import check_drift
+from migraine_bayes.living.sequential import BLOCK_DAYS
+from migraine_bayes.model import build_design
+from migraine_bayes.model.inference import InferenceWarning
+from migraine_bayes.state import build_panel
+from migraine_bayes.synthetic.cohort import simulate_cohort
+from migraine_bayes.twin.core import DigitalTwin
+from migraine_bayes.twin.record import HORIZON_DAYS
 
 
 def drift_detection_study(n_patients: int, seed: int, window: int = 28, within: int = 42,
@@ -45,7 +47,7 @@ def drift_detection_study(n_patients: int, seed: int, window: int = 28, within: 
                          "drift_day": day if drift["kind"] else None, "window_end_day": end,
                          "after_drift": bool(drift["kind"]) and end > day,
                          "alarm": res["alarm"], "category": res["category"],
-                         "checks_ok": twin.meta["diagnostics"]["ok"]})
+                         "checks_ok": twin.record.checks_ok})
     table = pd.DataFrame(rows)
     summary = summarise(table)
     bound = oracle_power(sc.truth, full, within)
@@ -125,7 +127,7 @@ def sequential_oracle(patient: dict, q, days: np.ndarray, y: np.ndarray, alpha: 
 
     Its null is the patient's true daily probability without the drift, its one alternative the
     true drift (size and form); the threshold is calibrated like the twin's
-    (:func:`migraine_bayes.sequential.calibrate`: ``alpha`` alarms per 28 days). CUSUM is the
+    (:func:`migraine_bayes.living.sequential.calibrate`: ``alpha`` alarms per 28 days). CUSUM is the
     optimal sequential detector of a known change (Moustakides 1986): the detection within a
     horizon that no detector, which must watch every day, can much exceed.
     """
@@ -136,14 +138,14 @@ def sequential_oracle(patient: dict, q, days: np.ndarray, y: np.ndarray, alpha: 
 def _oracle_threshold(p0: np.ndarray, shift: np.ndarray, alpha: float,
                       rng: np.random.Generator) -> float:
     """The sequential oracle's threshold: ``alpha`` alarms per 28 days under null ``p0`` (n,)."""
-    from ..sequential import Null, calibrate
+    from migraine_bayes.living.sequential import Null, calibrate
 
     return calibrate(Null.fixed(p0[None]), shift[None], np.zeros(1), rng, alpha)[0]
 
 
 def _oracle_alarms(y: np.ndarray, p0: np.ndarray, shift: np.ndarray, h: float) -> np.ndarray:
     """Alarms (..., n) of the sequential oracle's CUSUM (threshold ``h``) on outcomes (..., n)."""
-    from ..sequential import cusum, log_likelihood_ratios
+    from migraine_bayes.living.sequential import cusum, log_likelihood_ratios
 
     return cusum(log_likelihood_ratios(y, p0, shift[None]), np.zeros(1), h)[1]
 
@@ -206,7 +208,7 @@ def sequential_latent_oracle(patient: dict, q, cut: int, end: int, alpha: float,
 def known_null(patient: dict, q, days: np.ndarray) -> np.ndarray:
     """The patient's true probabilities without its drift on ``days``, as one draw (1, n).
 
-    The null of the twin's test (:mod:`migraine_bayes.sequential`: the same alternatives,
+    The null of the twin's test (:mod:`migraine_bayes.living.sequential`: the same alternatives,
     prior and calibration) when it knows every probability but not the drift's form or day.
     """
     if not patient["drift"]["kind"]:
@@ -387,7 +389,7 @@ WITHIN = (42, 90, 120)
 def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHIN,
                      lead: int = 14, n_days: int = 365, alpha: float = 0.05,
                      cache: str | os.PathLike | None = None) -> tuple[pd.DataFrame, dict]:
-    """The sequential test (:mod:`migraine_bayes.sequential`) on the study's patients.
+    """The sequential test (:mod:`migraine_bayes.living.sequential`) on the study's patients.
 
     Each patient's twin is fitted on its diary up to ``D - lead`` (as in
     :func:`drift_detection_study`); the CUSUM then runs over every later day up to ``D +
@@ -411,7 +413,7 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
     as uncertain as the twin's (``spread``: the sd over the twin's draws of the monitored days'
     mean log-odds); their false alarms are counted like the twin's. Whether the twin's
     uncertainty of the level is borne out: the PIT of each patient's attack count over its days
-    before any drift under the twin's null (:func:`migraine_bayes.sequential.count_pit`), and
+    before any drift under the twin's null (:func:`migraine_bayes.living.sequential.count_pit`), and
     under the same null sure of its level (the draws' mean probabilities); uniform PITs (sd
     0.289, 0.2 outside 0.1 … 0.9) say a sharper null would be wrong, not more powerful.
 
@@ -419,8 +421,8 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
     kind and overall, false alarms per 28-day window by kind, the level's PITs, the bounds and
     the ratios).
     """
-    from ..drift import monitored_null
-    from ..sequential import Null, count_pit, sequential_test
+    from migraine_bayes.living.drift import monitored_null
+    from migraine_bayes.living.sequential import Null, count_pit, sequential_test
 
     sc, full, patients = _study(n_patients, seed, lead, n_days, cache)
     truth = {t["patient_id"]: t for t in sc.truth["patients"]}
@@ -455,7 +457,7 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
                      "first_alarm_after": after if np.isfinite(after) else None,
                      "category": category, "threshold": test.threshold,
                      "level_pit": pits[0], "level_pit_sure": pits[1],
-                     "checks_ok": twin.meta["diagnostics"]["ok"]}
+                     "checks_ok": twin.record.checks_ok}
                     | _within("twin", after, within))
         kept.append((pid, days, y, quiet, cut, end, design.z_mean[0, days],
                      design.feature_names, _level_spread(p_null)))

@@ -36,13 +36,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import atomic
-from ..inference import COHORT_SETTINGS
-from ..io import load_cohort
-from ..model.features import SHAPES, FeatureOptions
-from ..progress import LineProgress
-from ..synthetic import simulate_cohort
-from .backtest import backtest
+from migraine_bayes.cohort.io import load_cohort
+from migraine_bayes.evaluation.backtest import backtest
+from migraine_bayes.model.features import SHAPES, FeatureOptions
+from migraine_bayes.model.inference import COHORT_SETTINGS
+from migraine_bayes.progress import LineProgress
+from migraine_bayes.store import atomic
+from migraine_bayes.synthetic.cohort import simulate_cohort
 
 GENERATORS: dict[str, dict] = {
     "standard": {},  # the twin's own assumptions, same size and seed: the gaps' reference
@@ -169,7 +169,7 @@ def main() -> None:
     """Command line: run the suite and write its tables (``make validate``)."""
     import warnings
 
-    from ..inference import InferenceWarning
+    from migraine_bayes.model.inference import InferenceWarning
 
     warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
     warnings.filterwarnings("ignore", category=InferenceWarning)  # each fit's checks: its twin

@@ -3,9 +3,9 @@
 Two cohorts are generated (``simulate_cohort``, ``--days`` days, the same seed): in the first
 every patient's baseline odds double on a day drawn from 40–70% of the diary
 (``drift_kinds=("baseline",)``), in the second nothing changes. Each is written in the
-documented file format, a cohort twin is fitted (:func:`migraine_bayes.api.fit`) on the days
+documented file format, a cohort twin is fitted (as :func:`migraine_bayes.api.fit` fits it) on the days
 before 40% of the diary — before any shift — and walked forward with
-:func:`migraine_bayes.api.monitor` (the ``monitor`` command) from there to the diary's end,
+:func:`migraine_bayes.living.monitor.monitor` (the ``monitor`` command) from there to the diary's end,
 every ``--every`` days, without retraining, so that the evidence of each patient accumulates
 against the one fit. Measured per cohort: the share of shifted patients whose first alarm
 comes after their shift, the share of those alarms labelled "baseline shift", the share of
@@ -20,6 +20,7 @@ alarm against the most the stated rate allows (``alpha`` per 28 days over the mo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 import warnings
@@ -28,11 +29,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import api, atomic
-from ..inference import InferenceWarning
-from ..sequential import ALPHA, BLOCK_DAYS
-from ..synthetic import simulate_cohort
-from ..twin import truncate
+from migraine_bayes.cohort.io import load_cohort
+from migraine_bayes.cohort.truncate import truncate
+from migraine_bayes.living.monitor import MonitorPolicy, monitor
+from migraine_bayes.living.sequential import ALPHA, BLOCK_DAYS
+from migraine_bayes.living.transaction import save_fit
+from migraine_bayes.model.inference import COHORT_SETTINGS, InferenceWarning
+from migraine_bayes.store import atomic
+from migraine_bayes.synthetic.cohort import simulate_cohort
+from migraine_bayes.twin import DigitalTwin
 
 TARGET_LABELLED = 0.8
 
@@ -48,9 +53,13 @@ def walk(n_patients: int, n_days: int, seed: int, every: int, drifting: bool,
     before = truncate(sc.cohort, start + pd.Timedelta(days=fit_days - 1)).write(folder / "fit")
     with warnings.catch_warnings():  # a failed check is shown in the twin, not raised here
         warnings.simplefilter("ignore", InferenceWarning)
-        api.fit(before, folder / "twin", seed=seed)
-    table = api.monitor(folder / "twin", full, str((start + pd.Timedelta(days=fit_days)).date()),
-                        folder / "alarms.csv", every=every, seed=seed, retrain=False)
+        cohort = load_cohort(before)
+        twin = DigitalTwin.fit_cohort(cohort, cohort.patient_ids,
+                                      settings=dataclasses.replace(COHORT_SETTINGS, seed=seed))
+        save_fit(twin, folder / "twin", cohort.patient_ids)
+    table = monitor(folder / "twin", load_cohort(full),
+                    str((start + pd.Timedelta(days=fit_days)).date()), folder / "alarms.csv",
+                    MonitorPolicy(every=every, retrain=False), seed=seed)
     shift = {t["patient_id"]: (start + pd.Timedelta(days=t["drift"]["day"])
                                if t["drift"]["kind"] else None) for t in sc.truth["patients"]}
     return table, {"shift": shift, "start": start, "fit_days": fit_days}

@@ -23,7 +23,7 @@ import xarray as xr
 from scipy.optimize import minimize_scalar
 from scipy.special import betaln, logit
 
-from ..dims import INTERVENTION, PATIENT
+from migraine_bayes.dims import INTERVENTION, PATIENT
 
 PRIOR_DAYS_RANGE = (0.5, 1000.0)  # search range of the prior strength m (days)
 

@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 from scipy.special import expit, logit
 
-from ..dims import FEATURE
+from migraine_bayes.dims import FEATURE
 
 PARTICLES = 4000
 

@@ -17,12 +17,12 @@ import pandas as pd
 import pymc as pm
 from scipy import stats
 
-from .. import atomic
-from ..inference import CompiledModels, SamplerSettings, sample
-from ..model import ModelData, PatientPrior, build_model
-from ..model.design import Design
-from ..model.features import is_hinge, is_interaction
-from ..progress import counted
+from migraine_bayes.model import ModelData, PatientPrior, build_model
+from migraine_bayes.model.design import Design
+from migraine_bayes.model.features import is_hinge, is_interaction
+from migraine_bayes.model.inference import CompiledModels, SamplerSettings, sample
+from migraine_bayes.progress import counted
+from migraine_bayes.store import atomic
 
 SCALARS = ("alpha", "gamma", "tau_refractory", "lengthscale", "gp_amplitude")
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..metrics import (
+from migraine_bayes.analysis.partner import COMBINATION, PARTNER
+from migraine_bayes.metrics import (
     brier,
     classification,
     expected_calibration_error,
@@ -21,7 +22,6 @@ from ..metrics import (
     log_scores,
     roc_auc,
 )
-from ..partner import COMBINATION, PARTNER
 
 N_BOOT = 400
 MODEL_ORDER = ("twin", "twin+partner", "running_logistic", "running_rate", "logistic",

@@ -2,8 +2,8 @@
 
 A cohort is generated with known trigger profiles (``simulate_cohort(profiles=…)``: patient ``i``
 has profile ``i % 3`` — stress and sleep, lifestyle and weather, or no trigger — and is
-sensitive to exactly its triggers), fitted in two stages (:mod:`migraine_bayes.two_stage`), and
-grouped by :func:`migraine_bayes.insights.subgroups`. Measured: the adjusted Rand index of the
+sensitive to exactly its triggers), fitted in two stages (:mod:`migraine_bayes.twin.two_stage`), and
+grouped by :func:`migraine_bayes.analysis.insights.subgroups`. Measured: the adjusted Rand index of the
 subgroups against the profiles, and the same for the best a classifier can do with these
 posteriors — the deconvolved mixture's classification when each patient's true profile is
 used to estimate the subgroups' centres and spreads (a bound from the data: what is left is
@@ -23,11 +23,11 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.metrics import adjusted_rand_score
 
-from .. import atomic
-from ..cluster import ClusterOptions
-from ..insights import effect_profiles, subgroups
-from ..synthetic import simulate_cohort
-from ..two_stage import fit_two_stage
+from migraine_bayes.analysis.insights import effect_profiles, subgroups
+from migraine_bayes.store import atomic
+from migraine_bayes.synthetic.cohort import simulate_cohort
+from migraine_bayes.twin.cluster import ClusterOptions
+from migraine_bayes.twin.two_stage import fit_two_stage
 
 PROFILES = (("derived.stress_letdown", "derived.sleep_debt", "trigger.stress"),
             ("trigger.alcohol", "derived.pressure_change", "trigger.skipped_meal"),
@@ -63,7 +63,7 @@ def run(out: Path, patients: int = 60, days: int = 365, workers: int = 2, seed: 
 
     ``cache``: a folder where the fitted twin is saved and, on a rerun, read.
     """
-    from ..twin import DigitalTwin
+    from migraine_bayes.twin.core import DigitalTwin
 
     syn = simulate_cohort(n_patients=patients, n_days=days, seed=seed, profiles=PROFILES)
     truth = {p["patient_id"]: int(p["profile"]) for p in syn.truth["patients"]}
@@ -85,7 +85,7 @@ def run(out: Path, patients: int = 60, days: int = 365, workers: int = 2, seed: 
         PROFILE_NAMES, [list(p) for p in PROFILES], strict=True)),
         "subgroups_found": len(groups.mixture.weights), "bic": groups.bic, "ari": ari,
         "ari_labels_known": bound, "target": TARGET_ARI, "crosstab": crosstab,
-        "checks_passing": sum(f["ok"] for f in twin.meta["fitting"]["patients"].values()),
+        "checks_passing": sum(f["ok"] for f in twin.record.fitting["patients"].values()),
         "subgroup_table": groups.table().to_dict(orient="records")}
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / "subgroups.json", json.dumps(result, indent=1, default=float))

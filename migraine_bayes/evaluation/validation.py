@@ -14,7 +14,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..metrics import (
+from migraine_bayes.evaluation.scores import (
+    N_BOOT,
+    bootstrap_interval,
+    paired_days,
+    within_patient_aucs,
+)
+from migraine_bayes.metrics import (
     average_precision,
     brier,
     expected_calibration_error,
@@ -23,7 +29,6 @@ from ..metrics import (
     observed_expected,
     roc_auc,
 )
-from .scores import N_BOOT, bootstrap_interval, paired_days, within_patient_aucs
 
 REFERENCE = "base_rate"  # Brier skill is against this model: each patient's own running rate
 THRESHOLDS = np.round(np.arange(0.02, 0.51, 0.02), 2)  # alarm thresholds of the decision curve

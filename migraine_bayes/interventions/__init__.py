@@ -7,9 +7,8 @@ no-intervention baseline on common random numbers, with recommendations that exp
 basis.
 """
 
-from .catalogue import catalogue, medications
-from .comparison import PatientComparison, compare, comparison_json
-from .encoding import (
+from migraine_bayes.interventions.comparison import PatientComparison, compare, comparison_json
+from migraine_bayes.interventions.encoding import (
            BASELINE,
            Intervention,
            Override,
@@ -17,7 +16,8 @@ from .encoding import (
            encode_intervention,
            parse_scenarios,
 )
-from .simulation import PatientSimulator, simulate
+from migraine_bayes.interventions.simulation import PatientSimulator, simulate
+from migraine_bayes.model.catalogue import catalogue, medications
 
 __all__ = ["BASELINE", "Intervention", "Override", "PatientComparison", "PatientSimulator",
            "Scenario", "catalogue", "compare", "comparison_json", "encode_intervention",

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import __version__
-from ..twin import DigitalTwin
-from .encoding import BASELINE, Scenario
-from .recommend import recommendation
-from .simulation import (
+from migraine_bayes import __version__
+from migraine_bayes.interventions.encoding import BASELINE, Scenario
+from migraine_bayes.interventions.recommend import recommendation
+from migraine_bayes.interventions.simulation import (
     PatientSimulator,
     ScenarioRun,
     _summary,
@@ -28,6 +27,7 @@ from .simulation import (
     check_settings,
     daily_table,
 )
+from migraine_bayes.twin.core import DigitalTwin
 
 MIN_BENEFIT = 0.01  # daily risk reduction below which a scenario has no benefit to time
 

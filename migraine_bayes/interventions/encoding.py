@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputDataError, Problem
-from .catalogue import behaviours, catalogue, medication_class, medications
+from migraine_bayes.errors import InputDataError, Problem
+from migraine_bayes.model.catalogue import behaviours, catalogue, medication_class, medications
 
 BASELINE = "baseline"
 OVERRIDE_STATUSES = ("excluded", "preferred")

@@ -8,8 +8,8 @@ twin's numbers.
 
 from __future__ import annotations
 
-from ..twin import DigitalTwin
-from .encoding import Scenario
+from migraine_bayes.interventions.encoding import Scenario
+from migraine_bayes.twin.core import DigitalTwin
 
 SURE, LIKELY = 0.95, 0.80
 MIN_RRR = 0.10
@@ -53,7 +53,7 @@ def recommendation(entry: dict, scenario: Scenario, twin: DigitalTwin, patient: 
     if override and override["status"] == "excluded":
         recommended = False
     basis = [_basis(ev) for ev in entry["evidence"]]
-    days = twin.meta["coverage"][patient]["known_days"]
+    days = twin.record.coverage[patient]["known_days"]
     return {
         "recommended": bool(recommended),
         "pathways": [PATHWAY_WORDS[p_] for p_ in scenario.pathways],

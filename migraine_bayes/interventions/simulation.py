@@ -24,17 +24,18 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from ..course import acute_response
-from ..dims import FEATURE, INTERVENTION, PATIENT
-from ..errors import InputDataError, Problem
-from ..forecast import Draws
-from ..model import hsgp
-from ..model.design import Design
-from ..model.features import panel_sources
-from ..state.exposure import TIME_CONSTANTS, exposure_profile
-from ..twin import HORIZON_DAYS, DigitalTwin, TwinError
-from .catalogue import catalogue
-from .encoding import BASELINE, Intervention, Scenario
+from migraine_bayes.course import acute_response
+from migraine_bayes.dims import FEATURE, INTERVENTION, PATIENT
+from migraine_bayes.errors import InputDataError, Problem
+from migraine_bayes.interventions.encoding import BASELINE, Intervention, Scenario
+from migraine_bayes.model import hsgp
+from migraine_bayes.model.catalogue import catalogue
+from migraine_bayes.model.design import Design
+from migraine_bayes.model.features import panel_sources
+from migraine_bayes.state.exposure import TIME_CONSTANTS, exposure_profile
+from migraine_bayes.twin.core import DigitalTwin
+from migraine_bayes.twin.forecast import Draws
+from migraine_bayes.twin.record import HORIZON_DAYS, TwinError
 
 INTERVAL = (0.05, 0.95)
 TAKING = 0.05  # exposure above which a patient counts as taking a drug at the end of the diary
@@ -110,7 +111,7 @@ class PatientSimulator:
         self.days_since0 = float(self.design.days_since[0, self.diary_days])
         self.n_draws = n_draws
         self.dates = pd.to_datetime(self.panel["date"].values[0][self.days])
-        self.history = twin.meta.get("attack_history", {}).get(patient, {})
+        self.history = twin.record.attack_history.get(patient, {})
 
     # ---------------------------------------------------------------- random numbers per name
     def _normals(self, key: str) -> np.ndarray:
@@ -305,7 +306,7 @@ def _particles(twin: DigitalTwin, patient: str, diary_days: int, n_post: int,
                horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
     """Posterior draws to simulate from and their drift offsets over the horizon.
 
-    After :meth:`~migraine_bayes.twin.DigitalTwin.update` has seen the patient's last diary
+    After :meth:`~migraine_bayes.twin.core.DigitalTwin.update` has seen the patient's last diary
     day, the filter's particles (draws reweighted by every day since the fit, with their
     drift offsets, propagated over the horizon) are the patient's current posterior; before
     that, every draw with no offset.
@@ -365,7 +366,7 @@ def _taking(twin: DigitalTwin, patient: str) -> set[str]:
     panel = twin.panel.sel({PATIENT: patient})
     last = int(panel["in_diary"].values.sum()) - 1
     known = [str(n) for n in panel[INTERVENTION].values]
-    return {n for n in twin.meta["interventions"] if n in known and float(
+    return {n for n in twin.record.interventions if n in known and float(
         panel["exposure"].sel({INTERVENTION: n}).fillna(0.0).values[last]) > TAKING}
 
 

@@ -30,11 +30,21 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from ..dims import BASIS, EFFECT, FEATURE, INTERVENTION, LAG, OBS, PAIR, PATIENT, TRIGGER
-from . import hsgp
-from .design import Design
-from .features import LagStructure, is_interaction
-from .priors import Hyper, PatientPrior
+from migraine_bayes.dims import (
+    BASIS,
+    EFFECT,
+    FEATURE,
+    INTERVENTION,
+    LAG,
+    OBS,
+    PAIR,
+    PATIENT,
+    TRIGGER,
+)
+from migraine_bayes.model import hsgp
+from migraine_bayes.model.design import Design
+from migraine_bayes.model.features import LagStructure, is_interaction
+from migraine_bayes.model.priors import Hyper, PatientPrior
 
 LATENT_VARS = ("gp_coef",)
 # patients' deviations from the population trigger effects: Gaussian, or sparse (a regularised

@@ -16,9 +16,9 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from ..dims import DAY, FEATURE, INTERVENTION, PATIENT
-from ..state.derived import days_since_attack
-from .features import FeatureOptions, FeatureSpec, default_feature_specs
+from migraine_bayes.dims import DAY, FEATURE, INTERVENTION, PATIENT
+from migraine_bayes.model.features import FeatureOptions, FeatureSpec, default_feature_specs
+from migraine_bayes.state.derived import days_since_attack
 
 NO_ATTACK_YET = 1.0e4  # days_since_attack before the first attack: refractory term vanishes
 _RESIDUALISED = "physiological"  # adjusted for same-day triggers, see residualised_means

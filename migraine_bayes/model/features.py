@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import xarray as xr
 
-from ..dims import FEATURE, PATIENT
+from migraine_bayes.dims import FEATURE, PATIENT
 
 
 @dataclass(frozen=True)

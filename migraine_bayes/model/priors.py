@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .features import is_hinge, is_interaction
+from migraine_bayes.model.features import is_hinge, is_interaction
 
 DEFAULT_BASE_RATE = 0.12  # a day's onset probability, ≈ 3.7 attacks/month (docs/REFERENCES.md)
 

@@ -3,7 +3,7 @@
 Everything that fixes a twin's likelihood — the outcome, the model features (transforms and
 lags), the interventions, the feature scaling and per-patient centres, the prior structure
 (and the cohort's deviation prior) and the latent basis — read from ``twin.json`` once, in
-one place (:meth:`ModelSpec.from_meta`), instead of being decoded by hand wherever it is
+one place (:attr:`migraine_bayes.twin.record.TwinRecord.spec`), instead of being decoded by hand wherever it is
 needed. :meth:`ModelSpec.digest` is saved with the twin (``spec_hash``) and checked on load,
 so a ``twin.json`` edited by hand (a changed scaling, a dropped feature) is refused instead of
 silently forecasting on another scale.
@@ -17,15 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .features import FeatureOptions, FeatureSpec, LagStructure
-from .priors import PatientPrior
+from migraine_bayes.model.features import FeatureOptions, FeatureSpec, LagStructure
+from migraine_bayes.model.priors import PatientPrior
 
 LATENT = "hsgp"  # the latent susceptibility's kind (one today)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A twin's model configuration (see the module text); built by :meth:`from_meta`."""
+    """A twin's model configuration (see the module text); built by :meth:`of`."""
 
     outcome: str
     features: tuple[FeatureSpec, ...]
@@ -39,22 +39,27 @@ class ModelSpec:
     deviations: str = "normal"  # cohort prior of patients' trigger deviations
 
     @classmethod
-    def from_meta(cls, meta: dict) -> ModelSpec:
-        """Read the configuration from a twin's ``twin.json`` content."""
-        dom = meta["domain"]
+    def of(cls, outcome: str, features: list[dict], interventions: list[str],
+           scaling: dict[str, list[float]], centers: dict[str, dict[str, float]],
+           hierarchical: bool, prior: dict | None, domain: dict, latent: str | None = None,
+           deviations: str | None = None) -> ModelSpec:
+        """The configuration from its saved (JSON) form, as ``twin.json`` holds it.
+
+        Read by :attr:`migraine_bayes.twin.record.TwinRecord.spec`, the one reader of that file.
+        """
         return cls(
-            outcome=str(meta["outcome"]),
-            features=tuple(FeatureSpec(**f) for f in meta["features"]),
-            interventions=tuple(meta["interventions"]),
-            scaling=tuple((k, float(c), float(s)) for k, (c, s) in meta["scaling"].items()),
+            outcome=str(outcome),
+            features=tuple(FeatureSpec(**f) for f in features),
+            interventions=tuple(interventions),
+            scaling=tuple((k, float(c), float(s)) for k, (c, s) in scaling.items()),
             centers=tuple((pid, tuple((f, float(v)) for f, v in c.items()))
-                          for pid, c in meta["centers"].items()),
-            hierarchical=bool(meta["hierarchical"]),
-            prior=None if meta.get("prior") is None else PatientPrior.from_dict(meta["prior"]),
-            domain=(float(dom["center"]), float(dom["half_width"]),
-                    tuple(float(v) for v in dom["basis_offset"])),
-            latent=str(meta.get("latent", LATENT)),
-            deviations=str(meta.get("deviations", "normal")))
+                          for pid, c in centers.items()),
+            hierarchical=bool(hierarchical),
+            prior=None if prior is None else PatientPrior.from_dict(prior),
+            domain=(float(domain["center"]), float(domain["half_width"]),
+                    tuple(float(v) for v in domain["basis_offset"])),
+            latent=str(latent or LATENT),
+            deviations=str(deviations or "normal"))
 
     @property
     def feature_specs(self) -> list[FeatureSpec]:

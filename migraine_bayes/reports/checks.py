@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import arviz as az
 import numpy as np
 
-from ..forecast import posterior_terms, probabilities
+from migraine_bayes.twin.forecast import posterior_terms, probabilities
 
 
 @dataclass

@@ -23,13 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import atomic
-from ..course import course_summary
-from ..course.predict import warning_symptoms
-from ..dims import PATIENT
-from ..insights import attack_rates, subgroups, trigger_shares
-from ..metrics import calibration_curve
-from ..sensitivity import (
+from migraine_bayes.analysis.insights import attack_rates, subgroups, trigger_shares
+from migraine_bayes.analysis.sensitivity import (
     interactions,
     lag_weights,
     learned_shapes,
@@ -37,12 +32,17 @@ from ..sensitivity import (
     population_effects,
     trigger_sensitivities,
 )
-from ..treatment_effects import treatment_effects
-from . import figures
-from .checks import patient_checks
-from .html import Document
-from .summary import Summary, summarise
-from .tripod import checklist_html
+from migraine_bayes.analysis.treatment_effects import treatment_effects
+from migraine_bayes.course import course_summary
+from migraine_bayes.course.predict import warning_symptoms
+from migraine_bayes.dims import PATIENT
+from migraine_bayes.metrics import calibration_curve
+from migraine_bayes.reports import figures
+from migraine_bayes.reports.checks import patient_checks
+from migraine_bayes.reports.html import Document
+from migraine_bayes.reports.summary import Summary, summarise
+from migraine_bayes.reports.tripod import checklist_html
+from migraine_bayes.store import atomic
 
 MIN_POPULATION = 3  # patients for the population section
 TRACE_VARS = ["mu_alpha", "alpha", "gamma", "tau_refractory", "lengthscale", "gp_amplitude"]
@@ -118,7 +118,7 @@ def build_report(twin, out: str | os.PathLike, backtest: dict | None = None,
         step("sensitivities")
         _sensitivities(doc, twin, sens, shown)
         step("population")
-        if twin.meta["hierarchical"] and len(twin.patients) >= MIN_POPULATION:
+        if twin.record.hierarchical and len(twin.patients) >= MIN_POPULATION:
             _population(doc, twin, seed)
         step("treatments")
         _treatments(doc, treat)
@@ -224,20 +224,20 @@ def _summary(doc: Document, s: Summary) -> None:
 
 
 def _data(doc: Document, twin) -> None:
-    m = twin.meta
+    m = twin.record
     doc.section("data", SECTIONS["data"])
-    kind = "hierarchical cohort" if m["hierarchical"] else "single-patient"
-    doc.paragraph(f"Model {m['model_name']} v{m['model_version']}, twin version "
-                  f"{m['version']}, fitted {m['created']} with migraine_bayes "
-                  f"{m['package_version']}; {kind} fit.", css="meta")
+    kind = "hierarchical cohort" if m.hierarchical else "single-patient"
+    doc.paragraph(f"Model {m.model_name} v{m.model_version}, twin version "
+                  f"{m.version}, fitted {m.created} with migraine_bayes "
+                  f"{m.package_version}; {kind} fit.", css="meta")
     cov = pd.DataFrame([{"patient": pid, "diary start": c["diary_start"],
                          "diary end": str((pd.Timestamp(c["diary_start"])
                                            + pd.Timedelta(days=c["diary_days"] - 1)).date()),
                          "diary days": c["diary_days"], "known days": c["known_days"],
                          "attacks": c["events"],
                          "attacks / 28 days": 28 * c["events"] / max(c["known_days"], 1)}
-                        for pid, c in m["coverage"].items()])
-    source = Path(str(m.get("data_source") or "")).name or "not recorded"  # no full path
+                        for pid, c in m.coverage.items()])
+    source = Path(str(m.data_source or "")).name or "not recorded"  # no full path
     doc.paragraph(f"Data source: cohort folder '{source}'; "
                   f"{len(cov)} patient(s), diaries from {cov['diary start'].min()} to "
                   f"{cov['diary end'].max()}; every patient with a diary day enters.")
@@ -292,18 +292,18 @@ def _methods(doc: Document, twin) -> None:
 
 
 def _diagnostics(doc: Document, twin) -> None:
-    d = twin.meta["diagnostics"]
+    d = twin.record.diagnostics
     doc.section("diagnostics", SECTIONS["diagnostics"])
     status = "all checks passed" if d["ok"] else "CHECKS FAILED: " + "; ".join(d["failures"])
-    doc.paragraph(f"Sampler {twin.meta['sampler'].get('sampler')}, "
-                  f"{twin.meta['sampler'].get('chains')} chains × "
-                  f"{twin.meta['sampler'].get('draws')} draws: {status}.",
+    doc.paragraph(f"Sampler {twin.record.sampler.get('sampler')}, "
+                  f"{twin.record.sampler.get('chains')} chains × "
+                  f"{twin.record.sampler.get('draws')} draws: {status}.",
                   css=None if d["ok"] else "warn")
     rows = {"max R-hat (≤ 1.01)": d["max_rhat"], "min bulk ESS (≥ 400)": d["min_ess_bulk"],
             "min tail ESS (≥ 400)": d["min_ess_tail"], "divergences (0)": d["divergences"],
             "min E-BFMI (≥ 0.3)": d.get("min_bfmi")}
     doc.table(pd.DataFrame({"check": list(rows), "value": list(rows.values())}), digits=4)
-    fitting = twin.meta.get("fitting")
+    fitting = twin.record.fitting
     if fitting:  # a two-stage fit: the worst of every patient's checks above; each one here
         per = pd.DataFrame([{"patient_id": p, **{k: f[k] for k in (
             "ok", "attempts", "max_rhat", "min_ess_bulk", "min_ess_tail", "divergences")}}
@@ -320,7 +320,7 @@ def _diagnostics(doc: Document, twin) -> None:
                                       else ""), css="warn" if len(failed) else None)
         if len(failed):
             doc.table(failed, digits=3)
-    v = twin.meta.get("validation")
+    v = twin.record.validation
     if v and v.get("skipped"):
         doc.paragraph(f"Time-ordered validation skipped: {v['skipped']}.")
     elif v:
@@ -354,7 +354,7 @@ def _predictive_checks(doc: Document, twin, shown: list[str], seed: int) -> None
 
 def _sensitivities(doc: Document, twin, sens: pd.DataFrame, shown: list[str]) -> None:
     doc.section("sensitivities", SECTIONS["sensitivities"])
-    if twin.meta["hierarchical"] and len(twin.patients) > 1:
+    if twin.record.hierarchical and len(twin.patients) > 1:
         pop = population_effects(twin)
         pop = pop[pop["kind"] == "effect"]
         doc.figure(figures.forest(pop, "Population (mean patient) effects"),
@@ -484,12 +484,12 @@ def _course(doc: Document, twin, shown: list[str]) -> None:
 
 
 def _backtest(doc: Document, bt: dict, shown: list[str]) -> None:
-    meta = bt.get("meta", {})
+    run = bt.get("meta", {})  # the backtest's settings (<stem>.meta.json)
     doc.section("validation", SECTIONS["validation"])
-    doc.paragraph(f"Development data: diaries up to {meta.get('train_until')}; evaluation: "
+    doc.paragraph(f"Development data: diaries up to {run.get('train_until')}; evaluation: "
                   "each later day forecast from the days before it (temporal validation, "
-                  f"information: {meta.get('information')}; alarm threshold "
-                  f"{float(meta.get('threshold', float('nan'))):.3f}). The evaluation days "
+                  f"information: {run.get('information')}; alarm threshold "
+                  f"{float(run.get('threshold', float('nan'))):.3f}). The evaluation days "
                   "are later days of the same patients: the same setting, eligibility, outcome "
                   "and predictors. Baselines "
                   "forecast the same days from the same information. On synthetic cohorts, "

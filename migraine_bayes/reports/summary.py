@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..sensitivity import measured_effects
+from migraine_bayes.analysis.sensitivity import measured_effects
 
 TOP_TRIGGERS = 3
 MIN_EVIDENCE = 0.80  # P(effect > 0) for a trigger to be named on the first screen
@@ -93,11 +93,11 @@ def _headline(twin, backtest: dict | None, patient: str | None
                 boxes.append(("AUC of own forecasts", auc,
                               f"{int(r['days'])} days, {int(r['events'])} attacks"))
     else:
-        v = twin.meta.get("validation") or {}
+        v = twin.record.validation or {}
         if v.get("auc") is not None and np.isfinite(v.get("auc", np.nan)):
             boxes.append(("AUC, held-out last days", f"{v['auc']:.2f}",
                           f"{v['n_days']} days, {v['events']} attacks"))
-    d = twin.meta["diagnostics"]
+    d = twin.record.diagnostics
     boxes.append(("sampler checks", "passed" if d["ok"] else "FAILED",
                   f"R-hat ≤ {d['max_rhat']:.3f}, {d['divergences']} divergences"))
     if not d["ok"]:
@@ -172,7 +172,7 @@ def summarise(twin, sens: pd.DataFrame, backtest: dict | None, simulation: dict 
     A cohort's summary names the triggers flagged most often over all patients, and lists the
     top triggers of its first ``max_patients`` patients (the first screen stays one screen).
     """
-    cov = twin.meta["coverage"]
+    cov = twin.record.coverage
     patients = [patient] if patient is not None else list(twin.patients)
     days = sum(cov[p]["diary_days"] for p in patients)
     known = sum(cov[p]["known_days"] for p in patients)

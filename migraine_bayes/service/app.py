@@ -3,7 +3,7 @@
 Every endpoint needs ``Authorization: Bearer <token>`` (:mod:`.users`); the OpenAPI schema
 (``/openapi.json``) is public. Every request — who, what, when, the status, allowed or
 refused — is appended to the registry's audit trail (``.service/audit.sqlite``, the hash-chained
-:mod:`migraine_bayes.audit`, sealed with the key when there is one). Failed authentications
+:mod:`migraine_bayes.store.audit`, sealed with the key when there is one). Failed authentications
 are throttled per client address: after ``max_failures`` within ``window_s`` seconds the
 address gets 429 for ``lockout_s`` seconds.
 
@@ -20,12 +20,12 @@ import math
 import os
 import threading
 import time
-import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
+import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -33,13 +33,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from .. import __version__, audit, crypto
-from ..errors import InputDataError, MigraineBayesError
-from ..locking import twin_lock
-from ..twin import HORIZON_DAYS, DigitalTwin
-from . import twins as diary
-from .twins import TwinRegistry
-from .users import FOLDER, User, UserError, UserStore
+from migraine_bayes import __version__
+from migraine_bayes.cohort.io import Cohort
+from migraine_bayes.errors import InputDataError, MigraineBayesError
+from migraine_bayes.living.transaction import update_saved
+from migraine_bayes.service import twins as diary
+from migraine_bayes.service.twins import TwinRegistry
+from migraine_bayes.service.users import FOLDER, User, UserError, UserStore
+from migraine_bayes.store import audit, crypto
+from migraine_bayes.store.locking import twin_lock
+from migraine_bayes.twin.core import DigitalTwin
+from migraine_bayes.twin.record import HORIZON_DAYS
 
 REGISTRY_ENV = "MIGRAINE_BAYES_REGISTRY"  # the registry of app_from_env (uvicorn workers)
 Cell = str | float | int | bool | None
@@ -276,14 +280,14 @@ def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: fl
         path = patient_twin(user, patient_id)
         table, data_hash = twins.forecast(path, patient_id, horizon)
         with twin_lock(path):
-            audit.record_forecasts(path, table, twins.meta(path)["version"],
+            audit.record_forecasts(path, table, twins.record(path).version,
                                    {patient_id: data_hash})
         return _records(table)
 
     @app.post("/patients/{patient_id}/simulate",
               summary="Scenarios against no intervention (the simulate JSON of the CLI)")
     def simulate(patient_id: str, body: SimulateIn, user: Authed) -> dict:
-        from ..interventions import compare, comparison_json, parse_scenarios
+        from migraine_bayes.interventions import compare, comparison_json, parse_scenarios
 
         path = patient_twin(user, patient_id)
         twin = twins.twin(path)
@@ -311,10 +315,13 @@ def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: fl
             source = twins.source_frames(path)
         except MigraineBayesError as exc:
             raise HTTPException(409, str(exc)) from None
-        with twin_lock(path):
-            cohort, store = diary.combined(source, diary.posted_frames(path), rows)
-            twin = DigitalTwin.load(path)
-            table = twin.update(cohort, rewrite_history=True)
+        posted: dict = {}
+
+        def combined() -> Cohort:
+            cohort, posted["store"] = diary.combined(source, diary.posted_frames(path), rows)
+            return cohort
+
+        def accept(_twin: DigitalTwin, table: pd.DataFrame) -> dict:
             changes = table.attrs.get("history_changes", [])
             edits = [c for c in changes if c["was"] != "missing" or c["fitted"]]
             if edits:
@@ -323,17 +330,16 @@ def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: fl
                                          f"the twin has seen (was {c['was']}, now {c['now']}); "
                                          "only new days and late entries of missing values "
                                          "are accepted")
-            diary.write_posted(path, store)
-            detail = {"new_days": len(table), "late_entries": changes, "by": user.name,
-                      "via": "service", "adaptations": twin.meta["filter"]["adaptations"]}
-            twin.save(path, journal=audit.journal(uuid.uuid4().hex, [
-                (twin.meta["version"], "update", detail)], _outcome_rows(twin)))
-        from ..retraining import retraining_reasons
+            diary.write_posted(path, posted["store"])
+            return {"late_entries": changes}
 
-        return {"patient_id": patient_id, "twin_version": twin.meta["version"],
+        result = update_saved(path, combined, rewrite_history=True, retrain_when_due=False,
+                              accept=accept, detail={"by": user.name, "via": "service"})
+        table = result.days
+        return {"patient_id": patient_id, "twin_version": result.twin.record.version,
                 "days": _records(table[table["patient_id"] == patient_id]),
-                "late_entries": len(changes),
-                "retrain_reasons": retraining_reasons(twin, recent=table)}
+                "late_entries": len(result.history_rewritten),
+                "retrain_reasons": result.retrain_reasons}
 
     @app.post("/patients/{patient_id}/overrides", status_code=201,
               summary="A clinician's override of a scenario for this patient")
@@ -342,7 +348,7 @@ def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: fl
         entry = {"patient_id": patient_id, "scenario": body.scenario, "status": body.status,
                  "reason": body.reason, "by": user.name}
         with twin_lock(path):
-            audit.record_event(path, float(twins.meta(path)["version"]), "override", entry)
+            audit.record_event(path, twins.record(path).version, "override", entry)
         return {**entry, "recorded": True}
 
     @app.get("/patients/{patient_id}/predictions",
@@ -388,12 +394,6 @@ def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: fl
 
     app.state.registry, app.state.users = twins, users
     return app
-
-
-def _outcome_rows(twin: DigitalTwin) -> list[tuple[str, str, int]]:
-    from ..api import _outcome_rows as rows
-
-    return rows(twin.panel, twin.meta["outcome"])
 
 
 def _overrides(path: Path, patient: str) -> dict[str, dict]:
@@ -445,7 +445,7 @@ def _pseudonym_secret(folder: Path) -> bytes:
         return key
     path = folder / "pseudonym.secret"
     if not path.exists():
-        from .. import atomic
+        from migraine_bayes.store import atomic
 
         with atomic.atomic_path(path, mode=0o600) as tmp:
             tmp.write_bytes(os.urandom(32))

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from .. import crypto
+from migraine_bayes.store import crypto
 
 
 def register(app: typer.Typer, handled: Callable, say: Callable[[str], None]) -> None:
@@ -41,8 +41,8 @@ def register(app: typer.Typer, handled: Callable, say: Callable[[str], None]) ->
         """
         import uvicorn
 
-        from .app import REGISTRY_ENV
-        from .twins import TwinRegistry
+        from migraine_bayes.service.app import REGISTRY_ENV
+        from migraine_bayes.service.twins import TwinRegistry
 
         n = len(TwinRegistry(registry).twin_dirs())
         os.environ[REGISTRY_ENV] = str(registry.resolve())
@@ -70,7 +70,7 @@ def register(app: typer.Typer, handled: Callable, say: Callable[[str], None]) ->
                                                                 "existing user.")] = False,
     ) -> None:
         """Add a user and print their token — once: it is stored only as an Argon2 hash."""
-        from .users import UserStore
+        from migraine_bayes.service.users import UserStore
 
         ids = [p.strip() for p in patients.split(",") if p.strip()] if patients else []
         token = UserStore(registry).add(name, role, ids, days, replace=replace)
@@ -82,7 +82,7 @@ def register(app: typer.Typer, handled: Callable, say: Callable[[str], None]) ->
     @handled
     def user_revoke(name: Annotated[str, typer.Argument()], registry: Registry) -> None:
         """Revoke a user's token (refused from the next request on)."""
-        from .users import UserStore
+        from migraine_bayes.service.users import UserStore
 
         UserStore(registry).revoke(name)
         typer.echo(f"revoked: {name}")
@@ -93,7 +93,7 @@ def register(app: typer.Typer, handled: Callable, say: Callable[[str], None]) ->
         """The registry's users (no tokens)."""
         import pandas as pd
 
-        from .users import UserStore
+        from migraine_bayes.service.users import UserStore
 
         typer.echo(pd.DataFrame(UserStore(registry).list()).to_string(index=False))
 
@@ -121,7 +121,7 @@ def register(app: typer.Typer, handled: Callable, say: Callable[[str], None]) ->
         The current key (MIGRAINE_BAYES_KEY or --key-file) opens them; twins not yet
         encrypted are encrypted. Each twin is verified first and rewritten atomically.
         """
-        from ..rotation import rotate
+        from migraine_bayes.service.rotation import rotate
 
         new = crypto.read_key_file(new_key_file)
         for result in rotate(paths, crypto.active_key(), new):
@@ -145,7 +145,7 @@ def register(app: typer.Typer, handled: Callable, say: Callable[[str], None]) ->
         force: Annotated[bool, typer.Option("--force")] = False,
     ) -> None:
         """Export a cohort: pseudonymised for research, or sealed with the key."""
-        from ..export import export as run
+        from migraine_bayes.cohort.export import export as run
 
         res = run(cohort, out, pseudonymised=pseudonymise, mapping=mapping, force=force)
         what = ("pseudonymised" if pseudonymise else

@@ -8,7 +8,7 @@ A twin updated through the service needs its diary: the cohort it was fitted on 
 ``twin.json`` names as ``data_source``, read, never written) plus the rows posted since, kept
 in the twin directory's ``diary/`` (Parquet, every cell as the text posted; sealed with the
 key when there is one). A post is validated alone (its own rows) and then with the stored
-diary, exactly as files are (:func:`migraine_bayes.io.cohort_from_frames`).
+diary, exactly as files are (:func:`migraine_bayes.cohort.io.cohort_from_frames`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import atomic, audit, crypto
-from ..errors import InputDataError, Problem
-from ..io import _COLUMNS, Cohort, _to_csv_frame, cohort_from_frames, load_cohort
-from ..locking import real_path
-from ..targets import is_twin, read_meta
-from ..twin import DigitalTwin, TwinError
+from migraine_bayes.cohort.io import (
+    _COLUMNS,
+    Cohort,
+    _to_csv_frame,
+    cohort_from_frames,
+    load_cohort,
+)
+from migraine_bayes.errors import InputDataError, Problem
+from migraine_bayes.store import atomic, audit, crypto
+from migraine_bayes.store.locking import real_path
+from migraine_bayes.store.targets import is_twin
+from migraine_bayes.twin.core import DigitalTwin
+from migraine_bayes.twin.record import TwinError, TwinRecord
 
 DIARY = "diary"
 FORECASTS_KEPT = 1024
@@ -56,13 +63,13 @@ class TwinRegistry:
         return sorted(p for p in self.root.iterdir()
                       if p.is_dir() and not p.name.startswith(".") and is_twin(p))
 
-    def meta(self, path: Path) -> dict:
-        """A twin's ``twin.json``, re-read only when it changed."""
+    def record(self, path: Path) -> TwinRecord:
+        """A twin's record (``twin.json``), re-read only when it changed."""
         stamp = _stamp(path)
         with self._lock:
             cached = self._metas.get(path)
         if cached is None or cached[0] != stamp:
-            cached = (stamp, read_meta(path))
+            cached = (stamp, TwinRecord.read(path))
             with self._lock:
                 self._metas[path] = cached
         return cached[1]
@@ -71,7 +78,7 @@ class TwinRegistry:
         """Patient id → the twin directory that holds it (the first, by name)."""
         out: dict[str, Path] = {}
         for path in self.twin_dirs():
-            for pid in self.meta(path)["patients"]:
+            for pid in self.record(path).patients:
                 out.setdefault(str(pid), path)
         return out
 
@@ -114,13 +121,13 @@ class TwinRegistry:
     # ------------------------------------------------------------ the diary
     def source_frames(self, path: Path) -> dict[str, pd.DataFrame]:
         """The twin's patients' rows of the cohort it was fitted on, as text cells."""
-        meta = self.meta(path)
-        source = Path(str(meta.get("data_source") or ""))
+        record = self.record(path)
+        source = Path(str(record.data_source or ""))
         if not source.is_absolute():
             source = Path.cwd() / source
         if not source.is_dir():
             raise TwinError(f"the twin {path.name}'s diary (the cohort it was fitted on, "
-                            f"{meta.get('data_source')!r}) is not reachable from the service")
+                            f"{record.data_source!r}) is not reachable from the service")
         stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in source.iterdir()))
         key = str(source)
         with self._lock:
@@ -131,7 +138,7 @@ class TwinRegistry:
                               for stem in (*TABLES, "patients")})
             with self._lock:
                 self._sources[key] = cached
-        patients = set(meta["patients"])
+        patients = set(record.patients)
         return {stem: df[df["patient_id"].isin(patients)].reset_index(drop=True)
                 for stem, df in cached[1].items()}
 

@@ -32,8 +32,8 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .. import crypto
-from ..errors import MigraineBayesError
+from migraine_bayes.errors import MigraineBayesError
+from migraine_bayes.store import crypto
 
 ROLES = ("clinician", "researcher", "admin")
 FOLDER = ".service"  # inside the registry: users, the service's audit trail

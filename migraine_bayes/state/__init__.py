@@ -7,9 +7,9 @@
 - :mod:`.exposure` — treatment exposure profiles.
 """
 
-from .panel import OUTCOMES, build_panel, state_from_panel
-from .patient_state import PARTS, PatientState, split_feature
-from .summary import summarise_panel
+from migraine_bayes.state.panel import OUTCOMES, build_panel, state_from_panel
+from migraine_bayes.state.patient_state import PARTS, PatientState, split_feature
+from migraine_bayes.state.summary import summarise_panel
 
 __all__ = ["OUTCOMES", "PARTS", "PatientState", "build_panel", "split_feature",
            "state_from_panel", "summarise_panel"]

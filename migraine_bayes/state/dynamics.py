@@ -30,10 +30,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..dims import DAY, FEATURE, PATIENT
-from ..registry import Registry
-from .derived import KNOWN_AHEAD
-from .imputation import MAX_R, MIN_OBSERVED, distance_to_previous, lag1_autocorrelation
+from migraine_bayes.cohort.registry import Registry
+from migraine_bayes.dims import DAY, FEATURE, PATIENT
+from migraine_bayes.state.derived import KNOWN_AHEAD
+from migraine_bayes.state.imputation import (
+    MAX_R,
+    MIN_OBSERVED,
+    distance_to_previous,
+    lag1_autocorrelation,
+)
 
 WEEKDAYS = 7
 TAU_WEEKDAY = (0.03, 0.1, 0.3)  # between-patient sd of a weekday's level (standardised)

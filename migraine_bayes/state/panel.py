@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..dims import DAY, FEATURE, INTERVENTION, PATIENT
-from ..io import Cohort
-from ..registry import BOOKKEEPING, Registry
-from .derived import DERIVED, KNOWN_AHEAD, NOT_IMPUTED, yesterday_unrecorded
-from .exposure import TIME_CONSTANTS, exposure_profile
-from .imputation import MIN_OBSERVED, impute_series
-from .patient_state import PatientState
+from migraine_bayes.cohort.io import Cohort
+from migraine_bayes.cohort.registry import BOOKKEEPING, Registry
+from migraine_bayes.dims import DAY, FEATURE, INTERVENTION, PATIENT
+from migraine_bayes.state.derived import DERIVED, KNOWN_AHEAD, NOT_IMPUTED, yesterday_unrecorded
+from migraine_bayes.state.exposure import TIME_CONSTANTS, exposure_profile
+from migraine_bayes.state.imputation import MIN_OBSERVED, impute_series
+from migraine_bayes.state.patient_state import PatientState
 
 PANEL_VERSION = 1
 OUTCOMES = ("onset", "headache_day")
@@ -34,7 +34,7 @@ def build_panel(cohort: Cohort, patients: Sequence[str] | None = None,
     Parameters
     ----------
     cohort : Cohort
-        A validated cohort (:func:`migraine_bayes.io.load_cohort`).
+        A validated cohort (:func:`migraine_bayes.cohort.io.load_cohort`).
     patients : sequence of str, optional
         Subset and order of patients (default: all, sorted).
     horizon_days : int

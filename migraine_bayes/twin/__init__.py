@@ -1,0 +1,13 @@
+"""The fitted twin: :class:`DigitalTwin` and the parts it is made of.
+
+:mod:`.record` (constants, errors, the typed reader of ``twin.json``), :mod:`.core` (the
+dataclass), its seams :mod:`.fitting`, :mod:`.forecasting`, :mod:`.updating` and :mod:`.store`
+(the twin directory), :mod:`.forecast` (posterior terms and summaries), :mod:`.filtering`
+(particle filter), :mod:`.history` (has the past changed?), :mod:`.two_stage` and
+:mod:`.cluster` (cohorts fitted patient by patient on Dask workers).
+"""
+
+from migraine_bayes.twin.core import DigitalTwin, fit_patients
+from migraine_bayes.twin.record import HistoryError, TwinError, TwinVersionError
+
+__all__ = ["DigitalTwin", "HistoryError", "TwinError", "TwinVersionError", "fit_patients"]
