@@ -312,7 +312,8 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
         cluster: ClusterOptions | None = None) -> DigitalTwin:
     """Fit a twin and save it to ``out``: one patient → patient model, several → hierarchy.
 
-    ``cluster`` (:class:`~migraine_bayes.twin.cluster.ClusterOptions`): fit the cohort in two stages,
+    ``cluster`` (:class:`~migraine_bayes.twin.cluster.ClusterOptions`): fit the cohort in two
+    stages,
     each patient on a Dask worker (:mod:`migraine_bayes.twin.two_stage`). Its finished work is kept
     in ``.<out name>.fitting`` beside ``out`` until the twin is saved, so an interrupted fit
     started again with the same data and settings fits only the patients still missing.
@@ -442,7 +443,7 @@ def monitor(twin: str | os.PathLike, cohort: str | os.PathLike | Cohort, start: 
             out: str | os.PathLike, every: int = 7, seed: int = 0, retrain: bool = True,
             retrain_after: int = 90, force: bool = False, dedupe: bool = False,
             progress=None) -> pd.DataFrame:
-    """Walk a saved twin forward over ``cohort`` from ``start`` (:mod:`migraine_bayes.living.monitor`).
+    """Walk a saved twin forward over ``cohort`` from ``start`` (:mod:`.living.monitor`).
 
     Every ``every`` days: update, sequential drift test, retraining after an alarm or when
     more than ``retrain_after`` diary days have passed since the fit (``retrain=False``:

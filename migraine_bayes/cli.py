@@ -30,10 +30,10 @@ from migraine_bayes.errors import InputDataError, MigraineBayesError  # noqa: E4
 from migraine_bayes.model.features import SHAPES  # noqa: E402
 from migraine_bayes.model.inference import InferenceWarning  # noqa: E402
 from migraine_bayes.progress import reporter  # noqa: E402
-from migraine_bayes.store import atomic
+from migraine_bayes.store import atomic  # noqa: E402
 from migraine_bayes.store.targets import check_output_file  # noqa: E402
 from migraine_bayes.twin.history import describe as describe_change  # noqa: E402
-from migraine_bayes.twin.record import TwinError
+from migraine_bayes.twin.record import TwinError  # noqa: E402
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_STRICT = 0, 1, 2, 3
 

@@ -223,7 +223,7 @@ def test_saves_keep_modes_and_leave_no_temporaries(small, tmp_path, monkeypatch)
     def broken(*_a, **_k):
         raise OSError("disk full")
 
-    import migraine_bayes.twin.core as twin_module
+    import migraine_bayes.twin.store as twin_module
 
     monkeypatch.setattr(twin_module, "write_netcdf", broken)  # the posterior's writer
     with pytest.raises(OSError, match="disk full"):

@@ -101,7 +101,7 @@ def test_crash_during_save_keeps_previous_twin(twin, tmp_path: Path, monkeypatch
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    import migraine_bayes.twin.core as twin_module
+    import migraine_bayes.twin.store as twin_module
 
     monkeypatch.setattr(twin_module, "write_netcdf", boom)  # the posterior's writer
     with pytest.raises(RuntimeError, match="disk full"):

@@ -41,6 +41,7 @@ from migraine_bayes.cohort.registry import BOOKKEEPING, Registry
 from migraine_bayes.course import hierarchy
 from migraine_bayes.course.records import PHASES, course_records
 from migraine_bayes.dims import DRAW, PATIENT
+from migraine_bayes.model.catalogue import catalogue
 
 PHASE, SEVERITY, SYMPTOM, DRUG = "phase", "severity", "symptom", "acute_drug"
 N_DRAWS = 1000
@@ -236,8 +237,6 @@ def _phase(by: dict[str, pd.DataFrame], patients: list[str], phase: str, n_draws
 
 def _acute_catalogue() -> dict:
     """The catalogue's acute drugs (imported here: the interventions package imports twins)."""
-    from migraine_bayes.model.catalogue import catalogue
-
     return catalogue()["acute"]
 
 

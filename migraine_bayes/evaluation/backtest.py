@@ -36,6 +36,7 @@ import xarray as xr
 
 from migraine_bayes.analysis.partner import combination_forecasts
 from migraine_bayes.cohort.io import Cohort
+from migraine_bayes.cohort.truncate import truncate
 from migraine_bayes.dims import DAY, FEATURE, PATIENT
 from migraine_bayes.evaluation.baselines import baseline_forecasts
 from migraine_bayes.evaluation.ex_ante import (
@@ -64,8 +65,11 @@ from migraine_bayes.progress import counted
 from migraine_bayes.state import build_panel
 from migraine_bayes.state.summary import wearable
 from migraine_bayes.twin.cluster import ClusterOptions
+from migraine_bayes.twin.core import DigitalTwin, fit_patients
 from migraine_bayes.twin.filtering import FilterState, filter_days
 from migraine_bayes.twin.forecast import posterior_terms, top_factors
+from migraine_bayes.twin.record import TwinError
+from migraine_bayes.twin.two_stage import fit_two_stage
 
 INFORMATION = ("ex_ante", "observed")
 REFIT_EVERY = 30
@@ -186,8 +190,6 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
         Fit each origin's cohort twin in two stages on Dask workers
         (:mod:`migraine_bayes.twin.two_stage`; ``settings`` are then each patient's).
     """
-    from migraine_bayes.twin.record import TwinError
-
     if state_model not in STATE_MODELS:
         raise ValueError(f"state_model must be one of {STATE_MODELS}, got {state_model!r}")
     if information not in INFORMATION:
@@ -329,9 +331,6 @@ def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[
     walked from it who have none are admitted from the population. Independent twins are
     fitted for the walked patients with days (the others get none).
     """
-    from migraine_bayes.cohort.truncate import truncate
-    from migraine_bayes.twin.core import DigitalTwin, fit_patients
-
     train = truncate(cohort, origin)
     kw = {"outcome": outcome, "options": options} | ({} if settings is None else
                                               {"settings": settings})
@@ -339,7 +338,6 @@ def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[
     if hierarchical and len(seen) > 1:
         say(f"fitting {len(seen)} patient(s) on data up to {origin.date()}")
         if cluster is not None:
-            from migraine_bayes.twin.two_stage import fit_two_stage
 
             twin = fit_two_stage(train, seen, outcome, settings, options=options,
                                  deviations=deviations, cluster_options=cluster)
@@ -364,8 +362,6 @@ def _walk(twin, panel: xr.Dataset, ahead: xr.Dataset | None, start: int, stop: i
     patient: before day 0, from the population draws) and move with each day's outcome.
     ``ahead`` is the patient's :func:`ex_ante_panel` for an ex-ante backtest (None: observed).
     """
-    from migraine_bayes.twin.record import TwinError
-
     center, half, _ = domain = twin.domain
     pid = str(panel[PATIENT].values[0])
     if stop - 1 > center + half:

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from migraine_bayes.course import hierarchy
+from migraine_bayes.course.model import BINOMIAL_PRIORS, DRUG_SIGMA_SCALE, PHASE_PRIOR
 from migraine_bayes.evaluation.sbc import SBCResult, _uniformity_p
 from migraine_bayes.state import dynamics
 
@@ -38,8 +39,6 @@ def course_sbc(replicates: int = 200, seed: int = 0, bins: int = 10) -> SBCResul
     within-patient sd (lognormal). The severity family is left out: its pooled shares are a
     plug-in, so only its coverage is checked (``make validate``).
     """
-    from migraine_bayes.course.model import BINOMIAL_PRIORS, DRUG_SIGMA_SCALE, PHASE_PRIOR
-
     rng = np.random.default_rng(seed)
     rows = []
     p0, m_sd, scale = BINOMIAL_PRIORS["p_aura"]

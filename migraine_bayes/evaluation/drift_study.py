@@ -19,8 +19,16 @@ import numpy as np
 import pandas as pd
 
 from migraine_bayes.cohort.truncate import truncate
-from migraine_bayes.living.drift import check_drift
-from migraine_bayes.living.sequential import BLOCK_DAYS
+from migraine_bayes.living.drift import check_drift, monitored_null
+from migraine_bayes.living.sequential import (
+    BLOCK_DAYS,
+    Null,
+    calibrate,
+    count_pit,
+    cusum,
+    log_likelihood_ratios,
+    sequential_test,
+)
 from migraine_bayes.model import build_design
 from migraine_bayes.model.inference import InferenceWarning
 from migraine_bayes.state import build_panel
@@ -138,15 +146,11 @@ def sequential_oracle(patient: dict, q, days: np.ndarray, y: np.ndarray, alpha: 
 def _oracle_threshold(p0: np.ndarray, shift: np.ndarray, alpha: float,
                       rng: np.random.Generator) -> float:
     """The sequential oracle's threshold: ``alpha`` alarms per 28 days under null ``p0`` (n,)."""
-    from migraine_bayes.living.sequential import Null, calibrate
-
     return calibrate(Null.fixed(p0[None]), shift[None], np.zeros(1), rng, alpha)[0]
 
 
 def _oracle_alarms(y: np.ndarray, p0: np.ndarray, shift: np.ndarray, h: float) -> np.ndarray:
     """Alarms (..., n) of the sequential oracle's CUSUM (threshold ``h``) on outcomes (..., n)."""
-    from migraine_bayes.living.sequential import cusum, log_likelihood_ratios
-
     return cusum(log_likelihood_ratios(y, p0, shift[None]), np.zeros(1), h)[1]
 
 
@@ -421,9 +425,6 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
     kind and overall, false alarms per 28-day window by kind, the level's PITs, the bounds and
     the ratios).
     """
-    from migraine_bayes.living.drift import monitored_null
-    from migraine_bayes.living.sequential import Null, count_pit, sequential_test
-
     sc, full, patients = _study(n_patients, seed, lead, n_days, cache)
     truth = {t["patient_id"]: t for t in sc.truth["patients"]}
     rows, kept = [], []

@@ -39,7 +39,7 @@ import pandas as pd
 from migraine_bayes.cohort.io import load_cohort
 from migraine_bayes.evaluation.backtest import backtest
 from migraine_bayes.model.features import SHAPES, FeatureOptions
-from migraine_bayes.model.inference import COHORT_SETTINGS
+from migraine_bayes.model.inference import COHORT_SETTINGS, InferenceWarning
 from migraine_bayes.progress import LineProgress
 from migraine_bayes.store import atomic
 from migraine_bayes.synthetic.cohort import simulate_cohort
@@ -169,7 +169,6 @@ def main() -> None:
     """Command line: run the suite and write its tables (``make validate``)."""
     import warnings
 
-    from migraine_bayes.model.inference import InferenceWarning
 
     warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
     warnings.filterwarnings("ignore", category=InferenceWarning)  # each fit's checks: its twin

@@ -3,9 +3,11 @@
 Two cohorts are generated (``simulate_cohort``, ``--days`` days, the same seed): in the first
 every patient's baseline odds double on a day drawn from 40–70% of the diary
 (``drift_kinds=("baseline",)``), in the second nothing changes. Each is written in the
-documented file format, a cohort twin is fitted (as :func:`migraine_bayes.api.fit` fits it) on the days
+documented file format, a cohort twin is fitted (as :func:`migraine_bayes.api.fit` fits it) on the
+days
 before 40% of the diary — before any shift — and walked forward with
-:func:`migraine_bayes.living.monitor.monitor` (the ``monitor`` command) from there to the diary's end,
+:func:`migraine_bayes.living.monitor.monitor` (the ``monitor`` command) from there to the diary's
+end,
 every ``--every`` days, without retraining, so that the evidence of each patient accumulates
 against the one fit. Measured per cohort: the share of shifted patients whose first alarm
 comes after their shift, the share of those alarms labelled "baseline shift", the share of

@@ -1,6 +1,7 @@
 """Recovery of known truth: the twin's trigger sensitivities against the generator's.
 
-Maps each true trigger of ``truth.json`` (``migraine_bayes.synthetic.cohort``) to the model feature it
+Maps each true trigger of ``truth.json`` (``migraine_bayes.synthetic.cohort``) to the model feature
+it
 acts through, on the model's scale (log odds ratio per SD, or of presence for 0/1 features).
 """
 
@@ -22,7 +23,8 @@ def recovery_table(sensitivities: pd.DataFrame, truth: dict, scaling: dict) -> p
     Parameters
     ----------
     sensitivities : DataFrame
-        :func:`migraine_bayes.analysis.sensitivity.trigger_sensitivities` of one or more twins; needs
+        :func:`migraine_bayes.analysis.sensitivity.trigger_sensitivities` of one or more twins;
+        needs
         ``log_or_mean``/``log_or_sd`` and the 90% bounds ``or_low``/``or_high``.
     truth : dict
         ``truth.json`` content.

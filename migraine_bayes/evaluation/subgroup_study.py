@@ -3,7 +3,8 @@
 A cohort is generated with known trigger profiles (``simulate_cohort(profiles=…)``: patient ``i``
 has profile ``i % 3`` — stress and sleep, lifestyle and weather, or no trigger — and is
 sensitive to exactly its triggers), fitted in two stages (:mod:`migraine_bayes.twin.two_stage`), and
-grouped by :func:`migraine_bayes.analysis.insights.subgroups`. Measured: the adjusted Rand index of the
+grouped by :func:`migraine_bayes.analysis.insights.subgroups`. Measured: the adjusted Rand index of
+the
 subgroups against the profiles, and the same for the best a classifier can do with these
 posteriors — the deconvolved mixture's classification when each patient's true profile is
 used to estimate the subgroups' centres and spreads (a bound from the data: what is left is
@@ -27,6 +28,7 @@ from migraine_bayes.analysis.insights import effect_profiles, subgroups
 from migraine_bayes.store import atomic
 from migraine_bayes.synthetic.cohort import simulate_cohort
 from migraine_bayes.twin.cluster import ClusterOptions
+from migraine_bayes.twin.core import DigitalTwin
 from migraine_bayes.twin.two_stage import fit_two_stage
 
 PROFILES = (("derived.stress_letdown", "derived.sleep_debt", "trigger.stress"),
@@ -63,8 +65,6 @@ def run(out: Path, patients: int = 60, days: int = 365, workers: int = 2, seed: 
 
     ``cache``: a folder where the fitted twin is saved and, on a rerun, read.
     """
-    from migraine_bayes.twin.core import DigitalTwin
-
     syn = simulate_cohort(n_patients=patients, n_days=days, seed=seed, profiles=PROFILES)
     truth = {p["patient_id"]: int(p["profile"]) for p in syn.truth["patients"]}
     stored = None if cache is None else cache / f"subgroups-{patients}-{days}-{seed}"

@@ -33,7 +33,7 @@ from scipy.special import expit, logit
 
 from migraine_bayes.cohort.io import Cohort
 from migraine_bayes.dims import CHAIN, DRAW, FEATURE, PATIENT
-from migraine_bayes.living.sequential import Null
+from migraine_bayes.living.sequential import Null, sequential_check
 from migraine_bayes.model.hsgp import ar1_persistence
 from migraine_bayes.state import build_panel
 from migraine_bayes.twin.core import DigitalTwin
@@ -120,8 +120,6 @@ def check_sequential(twin: DigitalTwin, cohort: Cohort | xr.Dataset | None = Non
         outcome), ``statistic``, ``threshold``, ``alarm``, ``alarm_date``, ``p_value``,
         ``category``, ``alternative``, ``evidence``.
     """
-    from migraine_bayes.living.sequential import sequential_check
-
     panel = _panel(twin, cohort)
     design = twin.design(panel)
     beta = twin.posterior.posterior["beta"]
@@ -157,7 +155,7 @@ def check_sequential(twin: DigitalTwin, cohort: Cohort | xr.Dataset | None = Non
 
 def monitored_null(twin: DigitalTwin, design, row: int, days: np.ndarray, last_fitted: int
                    ) -> Null:
-    """The twin's :class:`~migraine_bayes.living.sequential.Null` of design patient ``row`` on ``days``.
+    """The twin's :class:`~.sequential.Null` of design patient ``row`` on ``days``.
 
     Every term of each posterior draw but the latent state on ``days`` (after the fit), and
     the draw's latent state on ``last_fitted`` (the fit's last diary day) carried forward as

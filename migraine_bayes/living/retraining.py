@@ -22,12 +22,15 @@ import pandas as pd
 from migraine_bayes.cohort.io import Cohort
 from migraine_bayes.cohort.truncate import truncate
 from migraine_bayes.metrics import brier, log_score
+from migraine_bayes.model.inference import COHORT_SETTINGS, PATIENT_SETTINGS, SamplerSettings
 from migraine_bayes.state import build_panel
 from migraine_bayes.store import audit
 from migraine_bayes.store.locking import twin_lock
+from migraine_bayes.twin.cluster import ClusterOptions
 from migraine_bayes.twin.core import DigitalTwin
 from migraine_bayes.twin.forecast import predict_days
 from migraine_bayes.twin.record import HORIZON_DAYS, TwinError
+from migraine_bayes.twin.two_stage import fit_two_stage
 
 
 @dataclass(frozen=True)
@@ -113,14 +116,9 @@ def _retrain(path: Path, cohort: Cohort, reasons: list[str] | None, holdout_days
 
 def _fit_like(old: DigitalTwin, cohort: Cohort, seed: int) -> DigitalTwin:
     """A fit of the same kind, features and scale as ``old`` (cohort, two-stage or patient)."""
-    from migraine_bayes.model.inference import COHORT_SETTINGS, PATIENT_SETTINGS
-
     spec = old.spec
     fitting = old.record.fitting or {}
     if fitting.get("method") == "two-stage":  # refitted the same way, where it was fitted
-        from migraine_bayes.model.inference import SamplerSettings
-        from migraine_bayes.twin.cluster import ClusterOptions
-        from migraine_bayes.twin.two_stage import fit_two_stage
 
         return fit_two_stage(
             cohort, old.patients, spec.outcome,

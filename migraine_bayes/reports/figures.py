@@ -218,7 +218,8 @@ def forest(table: pd.DataFrame, title: str) -> Figure:
 def forest_grid(table: pd.DataFrame, patients: list[str]) -> Figure:
     """Small multiples of :func:`forest`: one panel per patient, features in one shared order.
 
-    ``table``: :func:`migraine_bayes.analysis.sensitivity.trigger_sensitivities` rows (``patient_id``
+    ``table``: :func:`migraine_bayes.analysis.sensitivity.trigger_sensitivities` rows
+    (``patient_id``
     column); a feature a patient did not measure leaves its row empty in that panel.
     """
     order = list(table.groupby("feature")["log_or_mean"].mean().sort_values().index)
@@ -349,7 +350,8 @@ def within_patient_c(by_patient: pd.DataFrame) -> Figure:
 def treatment_forest(rows: pd.DataFrame, treatment: str) -> Figure:
     """Rate ratio of one treatment per patient who started it, and pooled (90% intervals).
 
-    ``rows``: :func:`migraine_bayes.analysis.treatment_effects.treatment_effects` rows of the treatment.
+    ``rows``: :func:`migraine_bayes.analysis.treatment_effects.treatment_effects` rows of the
+    treatment.
     """
     t = rows.iloc[::-1]
     fig, ax = plt.subplots(figsize=(5.6, 0.32 * len(t) + 1.2))

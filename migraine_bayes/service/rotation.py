@@ -3,7 +3,8 @@
 Each twin is rotated under its lock: its files (``twin.json``, ``posterior.nc``, kept
 versions, posted diary) are opened with the old key (or read in clear) and sealed with the new
 one, each written atomically; its audit trail is rebuilt sealed under the new key
-(:func:`migraine_bayes.store.audit.reseal`) and the new head recorded in ``twin.json``. A file already
+(:func:`migraine_bayes.store.audit.reseal`) and the new head recorded in ``twin.json``. A file
+already
 sealed with the new key is left as it is, so a rotation interrupted half-way is finished by
 running it again with the same keys.
 """

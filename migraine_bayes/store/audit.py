@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from migraine_bayes.errors import MigraineBayesError
-from migraine_bayes.store import crypto
+from migraine_bayes.store import atomic, crypto
 
 FILE = "audit.sqlite"
 JOURNAL = "audit-journal.json"
@@ -486,8 +486,6 @@ def reseal(twin_dir: str | Path, old_key: bytes | None, new_key: bytes) -> dict:
     a ``key_rotated`` event closing it records the old chain's length and head. The caller
     holds the twin's lock and then records the new head in ``twin.json``. Returns the new head.
     """
-    from migraine_bayes.store import atomic
-
     path = Path(twin_dir) / FILE
     if not path.exists():
         return {"entries": 0, "hash": GENESIS}

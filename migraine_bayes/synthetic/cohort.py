@@ -197,7 +197,8 @@ def simulate_cohort(n_patients: int = 12, n_days: int = 365, seed: int = 0,
     Returns
     -------
     SyntheticCohort
-        ``.cohort`` (a validated-shape :class:`~migraine_bayes.cohort.io.Cohort`), ``.truth`` (dict, as
+        ``.cohort`` (a validated-shape :class:`~migraine_bayes.cohort.io.Cohort`), ``.truth``
+        (dict, as
         written to ``truth.json``) and ``.config``.
 
     """

@@ -136,12 +136,17 @@ class Fitting:
             course, design.patients, attacks_digest(cohort.attacks, design.patients)))
         if validate:
             say("time-ordered validation fit (last 20% of diary days held out)")
-            twin.record = twin.record.replace(validation=_validate(panel, design, domain, prior, settings,
-                                                data.deviations))
+            twin.record = twin.record.replace(validation=_validate(
+                panel, design, domain, prior, settings, data.deviations))
         return twin
 
 
 def fit_domain(panel: xr.Dataset) -> tuple[float, float, np.ndarray]:
+    """(center, half_width, basis_offset) of the latent basis of a fit of ``panel``.
+
+    Wide enough for the longest diary and :data:`HORIZON_DAYS` beyond it, with as many basis
+    functions as the prior's shortest plausible lengthscale needs.
+    """
     n_fit = int(panel["in_diary"].sum(DAY).max())
     center, half = hsgp.domain(n_fit)
     half = max(half, (n_fit - 1 + HORIZON_DAYS - center) * 1.05)  # room for the horizon
@@ -160,6 +165,7 @@ def slim(idata: az.InferenceData) -> az.InferenceData:
 def metadata(cohort: Cohort, panel: xr.Dataset, design: Design,
               domain: tuple[float, float, np.ndarray], prior: PatientPrior | None, outcome: str,
               diag: Diagnostics) -> TwinRecord:
+    """The record (``twin.json``) of a fresh fit: versions, configuration, coverage, checks."""
     diary = panel["in_diary"]
     known = panel[outcome].notnull()
     coverage = {

@@ -10,7 +10,8 @@ Stage 2 fits each patient's own model under that prior — the same likelihood
 (:func:`migraine_bayes.model.build_model`), design (features, scaling, interventions of the whole
 cohort) and latent basis domain for all — on :mod:`migraine_bayes.twin.cluster` workers. Each fit is
 checked (R-hat, ESS, divergences, E-BFMI) and retried — more chains, or safer settings — by
-:func:`migraine_bayes.model.inference.fit`; a fit that still fails is kept and listed, a patient whose
+:func:`migraine_bayes.model.inference.fit`; a fit that still fails is kept and listed, a patient
+whose
 fit raised is forecast from the population (admitted) and listed — none is dropped.
 
 Every finished patient is written to the work directory at once (sealed when a key is in use),
@@ -112,7 +113,6 @@ class PatientFit:
 
 def fit_one(job: PatientJob) -> PatientFit:
     """Fit one patient under the population prior (runs on a worker; module text)."""
-
     t0 = time.perf_counter()
     panel = build_panel(job.cohort, patients=[job.patient], horizon_days=HORIZON_DAYS)
     design = build_design(panel, job.outcome, job.features, job.interventions, job.scaling,
@@ -266,7 +266,6 @@ class WorkDir:
 
     def read(self, index: int) -> tuple[dict, xr.Dataset]:
         """A stored fit: its record (patient, checks, time, memory) and posterior."""
-
         data = crypto.read_bytes(self.part(index), "two-stage part")
         n = int.from_bytes(data[:8], "big")
         return json.loads(data[8: 8 + n]), netcdf_groups(data[8 + n:])["posterior"]
@@ -287,7 +286,6 @@ def fit_two_stage(cohort: Cohort, patients: list[str] | None = None, outcome: st
     removed at the end); the caller removes it once the twin is saved. ``progress(stage, done,
     total)`` is told each stage and patient.
     """
-
     say = progress or (lambda *_a: None)
     settings = settings or PATIENT_STAGE_SETTINGS
     population_settings = population_settings or dataclasses.replace(COHORT_SETTINGS,
@@ -370,7 +368,6 @@ def _population(work: WorkDir, singles: ByPatient, panel: xr.Dataset, design, ou
                 settings: SamplerSettings, options, deviations: str, opts: ClusterOptions,
                 course: xr.Dataset, say) -> tuple[xr.Dataset, xr.Dataset, dict, list[str]]:
     """Stage 1's posterior, sample stats, checks and patients (fitted once, then read back)."""
-
     stored = work.path / POPULATION
     if stored.is_file():
         groups = netcdf_groups(crypto.read_bytes(stored, "two-stage population"))
@@ -477,7 +474,6 @@ def _assemble(cohort: Cohort, panel: xr.Dataset, design, domain, posterior: xr.D
     Its ``sample_stats`` are stage 1's (thinned like its draws); each patient's own sampler
     checks are in its record's ``fitting['patients']``.
     """
-
     fitted = [str(p) for p in posterior[PATIENT].values]
     diag = _combined(fits, pop_diag, failures, settings)
     record = metadata(cohort, panel, design, domain, None, outcome, diag)
