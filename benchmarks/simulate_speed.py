@@ -40,13 +40,14 @@ SCENARIOS = [
 def loop_baseline(sim: PatientSimulator, draws: int) -> np.ndarray:
     """The baseline simulated draw by draw, day by day (reference implementation)."""
     p = np.empty((draws, sim.horizon))
+    d = sim.draws
     for s in range(draws):
         since = sim.days_since0
         for h in range(sim.horizon):
             z, v = sim.z_pool[sim.r[s, h]], sim.v_pool[sim.r[s, h]]
-            eta = (sim.alpha[s] + z @ sim.beta[s] + sim.delta[s] @ sim.exposure[h]
-                   + sim.latent[s, h] + sim.gamma[s] * np.exp(-(since - 1.0) / sim.tau[s]))
-            p[s, h] = expit(eta / np.sqrt(1.0 + np.pi * (v @ sim.beta[s] ** 2) / 8.0))
+            eta = (d.alpha[s] + z @ d.beta[s] + d.delta[s] @ sim.exposure[h]
+                   + sim.latent[s, h] + d.gamma[s] * np.exp(-(since - 1.0) / d.tau[s]))
+            p[s, h] = expit(eta / np.sqrt(1.0 + np.pi * (v @ d.beta[s] ** 2) / 8.0))
             since = 1.0 if sim.u[s, h] < p[s, h] else since + 1.0
     return p
 

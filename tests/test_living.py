@@ -22,9 +22,10 @@ from migraine_bayes.cohort.truncate import truncate
 from migraine_bayes.living.drift import check_drift
 from migraine_bayes.living.retraining import RetrainPolicy, retrain, retraining_reasons
 from migraine_bayes.metrics import log_score
+from migraine_bayes.model.kernel import probabilities
 from migraine_bayes.store import audit
 from migraine_bayes.twin.core import DigitalTwin
-from migraine_bayes.twin.forecast import posterior_terms, probabilities
+from migraine_bayes.twin.forecast import posterior_terms
 from migraine_bayes.twin.record import TwinError
 
 PID = "syn125-005"

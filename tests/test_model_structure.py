@@ -26,6 +26,13 @@ def panel():
     return build_panel(load_cohort(COMMITTED), patients=["syn125-005", "syn125-002"])
 
 
+@pytest.fixture(scope="module")
+def horizon_panel():
+    """The same patients with days after the diary, as a fitted twin keeps them."""
+    return build_panel(load_cohort(COMMITTED), patients=["syn125-005", "syn125-002"],
+                       horizon_days=10)
+
+
 @pytest.mark.parametrize("spec", [FeatureSpec("f", "x", "fall"),
                                   FeatureSpec("f2", "x", "fall", threshold=2.0),
                                   FeatureSpec("h", "x", "above", threshold=1.5),
@@ -150,34 +157,76 @@ ALL = FeatureOptions((1, 2), "learned", True)
                           (True, "onset", LEARNED, "normal"), (False, "onset", LEARNED, "normal"),
                           (True, "headache_day", ALL, "horseshoe"),
                           (False, "onset", ALL, "normal")])
-def test_numpy_kernel_matches_the_compiled_likelihood(panel, hierarchical, outcome,
-                                                      options, deviations) -> None:
-    """The log-odds that forecast, filter and simulation compute in numpy
-    (:func:`migraine_bayes.twin.forecast.posterior_terms`) give, on random prior draws, the same
-    per-day log-likelihood as the PyMC graph that was fitted."""
-    _kernel_matches_graph(panel, hierarchical, outcome, options, deviations)
+def test_every_caller_of_the_kernel_matches_the_compiled_likelihood(
+        horizon_panel, hierarchical, outcome, options, deviations, monkeypatch) -> None:
+    """The forecast, the particle filter, the counterfactual simulation and the sequential
+    drift test's null (each through :mod:`migraine_bayes.model.kernel`) give, on random prior
+    draws, the same per-day probabilities as the PyMC graph that is fitted — for every
+    structure (lags, learned shapes, interactions, horseshoe, one patient and a cohort)."""
+    _kernel_matches_graph(horizon_panel, hierarchical, outcome, options, deviations,
+                          monkeypatch)
 
 
 @pytest.mark.parametrize("hierarchical", [True, False])
-def test_a_single_patient_model_broadcasts_the_same_likelihood(panel, hierarchical) -> None:
+def test_a_single_patient_model_broadcasts_the_same_likelihood(horizon_panel, hierarchical,
+                                                               monkeypatch) -> None:
     """A one-patient graph broadcasts its parameters over the days (no patient index): the
-    same per-day log-likelihood as the numpy kernel."""
-    one = panel.isel(patient=[1])
-    data = model_data(build_design(one, "onset"))
+    same per-day probabilities from every caller of the numpy kernel."""
     from pytensor.graph.traversal import ancestors
 
+    one = horizon_panel.isel(patient=[1])
+    data = model_data(build_design(one, "onset"))
     model = build_model(data, None if hierarchical else PatientPrior.for_outcome("onset"))
     assert "patient_index" not in {v.name for v in ancestors([model.logp()])}
-    _kernel_matches_graph(one, hierarchical, "onset", None, "normal")
+    _kernel_matches_graph(one, hierarchical, "onset", None, "normal", monkeypatch)
 
 
-def _kernel_matches_graph(panel, hierarchical: bool, outcome: str, options,
-                          deviations: str) -> None:
+def _graph_log_p(data, prior, hierarchical: bool, draws) -> np.ndarray:
+    """log P(y_obs) per draw (S) and row (N) of the PyMC model of ``data`` at ``draws``."""
     import arviz as az
     import pymc as pm
 
+    model = build_model(data, None if hierarchical else PatientPrior.for_outcome(data.outcome))
+    ll = pm.compute_log_likelihood(az.InferenceData(posterior=draws), model=model,
+                                   progressbar=False)
+    return ll.log_likelihood["y_obs"].values.reshape(-1, len(data.y))
+
+
+def _prior_twin(panel, design, domain, draws, hierarchical: bool, outcome: str):
+    """A twin whose posterior is ``draws`` (prior draws): every caller reads it as a fit."""
+    import arviz as az
+
+    from migraine_bayes.twin import DigitalTwin
+    from migraine_bayes.twin.record import FORMAT_VERSION, MODEL_NAME
+
+    diary = panel["in_diary"].sum("day").values
+    record = {
+        "model_name": MODEL_NAME, "format_version": FORMAT_VERSION, "version": 1.0,
+        "patients": design.patients, "outcome": outcome, "hierarchical": hierarchical,
+        "prior": None if hierarchical else PatientPrior.for_outcome(outcome).to_dict(),
+        "features": [f.to_dict() for f in design.features],
+        "scaling": {k: list(v) for k, v in design.scaling.items()}, "centers": design.centers,
+        "interventions": design.interventions,
+        "domain": {"center": float(domain[0]), "half_width": float(domain[1]),
+                   "basis_offset": np.asarray(domain[2]).tolist()},
+        "coverage": {pid: {"diary_days": int(n)} for pid, n in zip(design.patients, diary,
+                                                                     strict=True)},
+        "diagnostics": {"ok": True}}
+    return DigitalTwin(az.InferenceData(posterior=draws), panel, record)
+
+
+def _kernel_matches_graph(panel, hierarchical: bool, outcome: str, options,
+                          deviations: str, monkeypatch) -> None:
+    import dataclasses
+
+    import pymc as pm
+
+    from migraine_bayes.interventions.simulation import PatientSimulator
+    from migraine_bayes.living.drift import monitored_null
+    from migraine_bayes.model.kernel import probabilities
+    from migraine_bayes.twin import filtering
     from migraine_bayes.twin.fitting import fit_domain
-    from migraine_bayes.twin.forecast import posterior_terms, probabilities
+    from migraine_bayes.twin.forecast import posterior_terms
 
     domain = fit_domain(panel)
     design = build_design(panel, outcome, options=options)
@@ -185,16 +234,56 @@ def _kernel_matches_graph(panel, hierarchical: bool, outcome: str, options,
     model = build_model(data, None if hierarchical else PatientPrior.for_outcome(outcome))
     with model:
         prior = pm.sample_prior_predictive(draws=6, random_seed=4).prior
-    idata = az.InferenceData(posterior=prior)
-    graph = pm.compute_log_likelihood(idata, model=model, progressbar=False)
-    graph = graph.log_likelihood["y_obs"].values.reshape(-1, len(data.y))  # (S, N)
-    for i in range(len(design.patients)):
+    graph = _graph_log_p(data, prior, hierarchical, prior)  # (S, N)
+    twin = _prior_twin(panel, design, domain, prior, hierarchical, outcome)
+    monkeypatch.setattr(filtering, "OFFSET_SD", 0.0)  # the filter's drift offset stays 0
+    n_draws = prior.sizes["chain"] * prior.sizes["draw"]
+    for i, pid in enumerate(design.patients):
         rows = np.flatnonzero(data.patient_index == i)
         days = data.day_index[rows]
-        p = probabilities(posterior_terms(prior, design, i, days, domain))  # (S, n)
         y = data.y[rows]
-        kernel = np.where(y == 1, np.log(p), np.log1p(-p))
-        np.testing.assert_allclose(kernel, graph[:, rows], rtol=1e-6, atol=1e-8)
+        expected = np.exp(graph[:, rows])
+        expected = np.where(y == 1, expected, 1 - expected)  # P(attack) per draw and day
+        # the forecast
+        terms = posterior_terms(prior, design, i, days, domain)
+        np.testing.assert_allclose(probabilities(terms), expected, rtol=1e-6, atol=1e-9)
+        # the particle filter: one particle, no drift offset — its one-step prediction
+        for s in range(n_draws):
+            state = filtering.FilterState.start(design.patients, 1, np.full(len(design.patients),
+                                                                             days[0] - 1))
+            state.index[:] = s
+            res = filtering.filter_days(state, i, prior, design, days, domain,
+                                        np.random.default_rng(0))
+            np.testing.assert_allclose(res["p_pred"], expected[s], rtol=1e-6, atol=1e-9)
+        # the sequential test's null, its latent state known (no AR(1) uncertainty)
+        null = monitored_null(twin, design, i, days, int(days[0]) - 1)
+        known = dataclasses.replace(null, eta=null.eta + terms["latent"],
+                                    start=np.zeros(n_draws), start_var=np.zeros(n_draws),
+                                    amplitude=np.zeros(n_draws), rho=np.ones(n_draws))
+        np.testing.assert_allclose(known.probabilities(), expected, rtol=1e-6, atol=1e-9)
+        # the simulation: its horizon's days, resampled covariates and simulated refractory
+        # history, scored by the graph as data rows of the same draws
+        sim = PatientSimulator(twin, pid, horizon_days=5, n_draws=n_draws, seed=1)
+        p_sim = sim.run(None).p  # (S, H)
+        since = np.empty_like(p_sim)
+        since[:, 0] = sim.days_since0
+        for h in range(1, p_sim.shape[1]):
+            since[:, h] = np.where(sim.u[:, h - 1] < p_sim[:, h - 1], 1.0, since[:, h - 1] + 1.0)
+        alpha = prior["alpha"].sel(patient=pid).values.ravel()
+        order = np.array([np.flatnonzero(alpha == a)[0] for a in sim.draws.alpha])
+        center, half, offset = domain
+        n_basis = len(offset)
+        rows_sim = dataclasses.replace(
+            data, patient_index=np.full(p_sim.size, i), day_index=np.tile(sim.days, n_draws),
+            z=sim.z_pool[sim.r].reshape(p_sim.size, -1),
+            z_var=sim.v_pool[sim.r].reshape(p_sim.size, -1),
+            exposure=np.tile(sim.exposure, (n_draws, 1)), days_since=since.ravel(),
+            phi=np.tile(hsgp.basis(sim.days, center, half, n_basis) - np.asarray(offset),
+                        (n_draws, 1)),
+            y=np.ones(p_sim.size, dtype="int64"))
+        scored = np.exp(_graph_log_p(rows_sim, prior, hierarchical, prior))  # (S, S*H)
+        by_draw = scored.reshape(n_draws, n_draws, -1)[order, np.arange(n_draws)]
+        np.testing.assert_allclose(p_sim, by_draw, rtol=1e-6, atol=1e-9)
 
 
 def test_model_spec_round_trip_and_hash(panel) -> None:

@@ -30,9 +30,10 @@ import pandas as pd
 from scipy import stats
 
 from migraine_bayes.dims import CHAIN, DRAW
+from migraine_bayes.model.kernel import probabilities
 from migraine_bayes.state.exposure import TIME_CONSTANTS
 from migraine_bayes.twin.core import DigitalTwin
-from migraine_bayes.twin.forecast import posterior_terms, probabilities
+from migraine_bayes.twin.forecast import posterior_terms
 
 INTERVAL = (0.05, 0.95)
 BLOCK = 28  # attacks per 28 days

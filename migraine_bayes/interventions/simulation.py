@@ -7,6 +7,9 @@ For each of S posterior draws and each day h of the horizon (the days after the 
     p[s, h]   = logit^-1(eta / sqrt(1 + pi v / 8)) * prodrome factor
     attack    = u[s, h] < p[s, h]        (d: days since the simulated last attack)
 
+Each term and the link come from the likelihood kernel (:mod:`migraine_bayes.model.kernel`),
+the one the forecast, the filter and the drift test use and that is tested against the PyMC
+graph.
 Covariates are whole days resampled from the patient's own diary (``r``, so a day's triggers
 stay together) unless a behavioural scenario changes them; the latent state ``f`` continues its
 posterior HSGP path. Every scenario of a comparison reuses the same draws, resampled days,
@@ -22,7 +25,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from migraine_bayes.course import acute_response
 from migraine_bayes.dims import FEATURE, INTERVENTION, PATIENT
@@ -32,9 +34,17 @@ from migraine_bayes.model import hsgp
 from migraine_bayes.model.catalogue import catalogue
 from migraine_bayes.model.design import Design
 from migraine_bayes.model.features import panel_sources
+from migraine_bayes.model.kernel import (
+    feature_effects,
+    intervention_effects,
+    inverse_link,
+    latent_state,
+    refractory,
+    spread,
+)
 from migraine_bayes.state.exposure import TIME_CONSTANTS, exposure_profile
 from migraine_bayes.twin.core import DigitalTwin
-from migraine_bayes.twin.forecast import Draws
+from migraine_bayes.twin.forecast import posterior_draws
 from migraine_bayes.twin.record import HORIZON_DAYS, TwinError
 
 INTERVAL = (0.05, 0.95)
@@ -86,17 +96,14 @@ class PatientSimulator:
         if self.days[-1] > center + half:
             raise TwinError(f"patient {patient}: day {self.days[-1]} lies beyond the twin's "
                             "latent-state domain; refit the twin")
-        draws = Draws.from_posterior(twin.posterior.posterior, patient,
-                                     hsgp.sqrt_eigenvalues(half, offset.size))
+        draws = posterior_draws(twin.posterior.posterior, patient,
+                                hsgp.sqrt_eigenvalues(half, offset.size))
         particles, drift = _particles(twin, patient, self.diary_days, draws.alpha.size,
                                       horizon_days)
         pick = rng.choice(particles.size, n_draws, replace=n_draws > particles.size)
-        idx = particles[pick]
-        self.alpha, self.beta = draws.alpha[idx], draws.beta[idx]
-        self.gamma, self.tau = draws.gamma[idx], draws.tau[idx]
-        self.delta = draws.delta[idx]
+        self.draws = draws.take(particles[pick])
         phi = hsgp.basis(self.days, center, half, offset.size) - offset
-        self.latent = draws.weights[idx] @ phi.T + drift[pick]  # (S, H)
+        self.latent = latent_state(self.draws.weights, phi) + drift[pick]  # (S, H)
         diary = np.flatnonzero(self.panel["in_diary"].values[0])
         self.pool = diary[diary >= 1]  # day 0 has no lagged features
         if not self.pool.size:  # no diary day yet: the horizon's own days, whose covariates
@@ -154,14 +161,15 @@ class PatientSimulator:
             w = weight[k][None, :]
             z[:, :, k] = z[:, :, k] + w * (values[self.r] - z[:, :, k])
             v[:, :, k] = v[:, :, k] + w * (v_mod[k][self.r] - v[:, :, k])
-        eta = (self.alpha[:, None] + np.einsum("shk,sk->sh", z, self.beta)
-               + self.delta @ exposure.T + self.latent + extra)
-        scale = 1.0 / np.sqrt(1.0 + np.pi * np.einsum("shk,sk->sh", v, self.beta**2) / 8.0)
+        d = self.draws
+        eta = (d.alpha[:, None] + feature_effects(d.beta, z).sum(-1)
+               + intervention_effects(d.delta, exposure).sum(-1) + self.latent + extra)
+        variance = spread(d.beta, v)
         p = np.empty((s, h_n))
         since = np.full(s, self.days_since0)
-        for h in range(h_n):
-            e = eta[:, h] + self.gamma * np.exp(-(since - 1.0) / self.tau)
-            p[:, h] = expit(e * scale[:, h]) * factor[:, h]
+        for h in range(h_n):  # the refractory term follows each draw's own simulated attacks
+            e = eta[:, h] + refractory(d.gamma, d.tau, since)
+            p[:, h] = inverse_link(e, variance[:, h]) * factor[:, h]
             since = np.where(self.u[:, h] < p[:, h], 1.0, since + 1.0)
         return ScenarioRun(BASELINE if scenario is None else scenario.name, scenario, p,
                            p.sum(1), pain_free, evidence)
@@ -184,14 +192,14 @@ class PatientSimulator:
             exposure[after, m] = self.last_exposure[m] * np.exp(
                 -(h[after] - item.start_day + 1) / tau_off)
             return {"intervention": item.name, "basis": "patient posterior",
-                    "log_or": _summary(self.delta[:, m]),
+                    "log_or": _summary(self.draws.delta[:, m]),
                     "days_on_drug": int((self.design.exposure[0, :self.diary_days, m]
                                          > TAKING).sum())}
         if own:  # taken before and stopped: the patient's own posterior effect
             m = names.index(item.name)
-            extra += self.delta[:, m][:, None] * window[None, :]
+            extra += self.draws.delta[:, m][:, None] * window[None, :]
             return {"intervention": item.name, "basis": "patient posterior",
-                    "log_or": _summary(self.delta[:, m]),
+                    "log_or": _summary(self.draws.delta[:, m]),
                     "days_on_drug": int((self.design.exposure[0, :self.diary_days, m]
                                          > TAKING).sum())}
         prior = item.prior
@@ -226,7 +234,7 @@ class PatientSimulator:
             weight[k] = np.maximum(weight.get(k, 0.0), window)
         return {"intervention": item.name, "basis": "patient posterior sensitivity",
                 "variable": var, "features": [self.design.features[k].name for k in cols],
-                "log_or_per_step": {self.design.features[k].name: _summary(self.beta[:, k])
+                "log_or_per_step": {self.design.features[k].name: _summary(self.draws.beta[:, k])
                                     for k in cols}}
 
     def _prodrome(self, item: Intervention) -> tuple[np.ndarray, np.ndarray, dict]:

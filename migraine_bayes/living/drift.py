@@ -29,15 +29,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy import optimize, stats
-from scipy.special import expit, logit
 
 from migraine_bayes.cohort.io import Cohort
 from migraine_bayes.dims import CHAIN, DRAW, FEATURE, PATIENT
 from migraine_bayes.living.sequential import Null, sequential_check
 from migraine_bayes.model.hsgp import ar1_persistence
+from migraine_bayes.model.kernel import inverse_link, link, log_odds, probabilities
 from migraine_bayes.state import build_panel
 from migraine_bayes.twin.core import DigitalTwin
-from migraine_bayes.twin.forecast import log_odds, posterior_terms, probabilities
+from migraine_bayes.twin.forecast import posterior_terms
 from migraine_bayes.twin.record import HORIZON_DAYS, TwinError
 
 WINDOW_DAYS = 28
@@ -257,10 +257,10 @@ def _two_sided_mid_p(samples: np.ndarray, obs: float) -> float:
 
 def _offset(y: np.ndarray, pbar: np.ndarray) -> float:
     """Log-odds shift making the expected count equal the observed one (±3 at most)."""
-    eta = logit(np.clip(pbar, 1e-9, 1 - 1e-9))
+    eta = link(pbar)
 
     def gap(d: float) -> float:
-        return float(expit(eta + d).sum() - y.sum())
+        return float(inverse_link(eta + d).sum() - y.sum())
 
     if gap(-3.0) > 0:
         return -3.0

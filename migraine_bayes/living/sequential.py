@@ -36,7 +36,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.special import expit, logit, logsumexp, softmax
+from scipy.special import logsumexp, softmax
+
+from migraine_bayes.model.kernel import flattening, inverse_link, link
 
 BLOCK_DAYS = 28
 ALPHA = 0.05
@@ -60,15 +62,6 @@ def alternatives(z: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[tupl
             shifts.append(sign * SHIFT * z[:, k])
             labels.append((name, f"attacks follow {name} {word}"))
     return np.array(shifts), labels
-
-
-def _flattened(log_odds: np.ndarray, variance: np.ndarray) -> np.ndarray:
-    """``logit^-1(log_odds / sqrt(1 + pi variance / 8))``.
-
-    The model's likelihood link with Gaussian uncertainty of the log-odds integrated out
-    (:mod:`migraine_bayes.model.builder`).
-    """
-    return expit(log_odds / np.sqrt(1 + np.pi * variance / 8))
 
 
 @dataclass(frozen=True)
@@ -96,7 +89,7 @@ class Null:
         """Known per-draw probabilities ``p`` (S, n) on consecutive days, no latent state."""
         p = np.asarray(p, dtype=float)
         s = p.shape[0]
-        return cls(logit(np.clip(p, 1e-9, 1 - 1e-9)), np.zeros(p.shape), np.zeros(s),
+        return cls(link(p), np.zeros(p.shape), np.zeros(s),
                    np.zeros(s), np.ones(s), np.zeros(s), np.ones(p.shape[1]))
 
     @property
@@ -115,7 +108,7 @@ class Null:
         reach = np.cumsum(self.gaps)[None, :]
         a = self.rho[:, None] ** reach
         var = a**2 * self.start_var[:, None] + self.amplitude[:, None] ** 2 * (1 - a**2)
-        return _flattened(self.eta + a * self.start[:, None], self.spread + var)
+        return inverse_link(self.eta + a * self.start[:, None], self.spread + var)
 
     def one_step(self, y: np.ndarray, days: np.ndarray | None = None,
                  gaps: np.ndarray | None = None) -> np.ndarray:
@@ -139,13 +132,13 @@ class Null:
         for t in range(y.shape[-1]):
             a = self.rho ** gaps[..., t, None]
             m, v = a * m, a * a * v + amp2 * (1 - a * a)
-            q = np.clip(_flattened(eta[..., t] + m, spread[..., t] + v), 1e-9, 1 - 1e-9)
+            q = np.clip(inverse_link(eta[..., t] + m, spread[..., t] + v), 1e-9, 1 - 1e-9)
             out[..., t] = np.sum(softmax(log_w, axis=-1) * q, axis=-1)
             yt = y[..., t, None]
             log_w += np.where(yt > 0, np.log(q), np.log1p(-q))
             # the latent state's Gaussian update: one Newton step of the day's likelihood
-            scale = 1.0 / np.sqrt(1 + np.pi * spread[..., t] / 8)
-            mode = _flattened(eta[..., t] + m, spread[..., t])
+            scale = flattening(spread[..., t])
+            mode = inverse_link(eta[..., t] + m, spread[..., t])
             v_new = v / (1 + v * scale**2 * mode * (1 - mode))
             m, v = m + v_new * scale * (yt - mode), v_new
         return out
@@ -165,7 +158,7 @@ class Null:
             x = a * x + amp * np.sqrt(1 - a * a) * rng.standard_normal(draws.size)
             path[:, j] = x
         eta, spread = self.eta[draws[:, None], days], self.spread[draws[:, None], days]
-        return (rng.random(days.shape) < _flattened(eta + path, spread)).astype(float)
+        return (rng.random(days.shape) < inverse_link(eta + path, spread)).astype(float)
 
 
 def count_pit(null: Null, y: np.ndarray, rng: np.random.Generator,
@@ -189,7 +182,7 @@ def count_pit(null: Null, y: np.ndarray, rng: np.random.Generator,
 def log_likelihood_ratios(y: np.ndarray, p0: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     """``l_at`` (..., A, n): outcomes ``y`` and null ``p0`` (..., n), shifts (..., A, n)."""
     p0 = np.clip(np.asarray(p0), 1e-9, 1 - 1e-9)[..., None, :]
-    p1 = np.clip(expit(logit(p0) + shifts), 1e-12, 1 - 1e-12)
+    p1 = np.clip(inverse_link(link(p0) + shifts), 1e-12, 1 - 1e-12)
     y = np.asarray(y)[..., None, :]
     return np.where(y > 0, np.log(p1 / p0), np.log1p(-p1) - np.log1p(-p0))
 

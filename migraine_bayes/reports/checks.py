@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import arviz as az
 import numpy as np
 
-from migraine_bayes.twin.forecast import posterior_terms, probabilities
+from migraine_bayes.model.kernel import probabilities
+from migraine_bayes.twin.forecast import posterior_terms
 
 
 @dataclass

@@ -22,7 +22,8 @@ import xarray as xr
 from scipy.special import expit
 
 from migraine_bayes.dims import PATIENT
-from migraine_bayes.twin.forecast import log_odds, posterior_terms
+from migraine_bayes.model.kernel import log_likelihood, log_odds
+from migraine_bayes.twin.forecast import posterior_terms
 
 RHO = float(np.exp(-1.0 / 30.0))
 OFFSET_SD = 0.35
@@ -113,7 +114,7 @@ def filter_days(state: FilterState, i: int, posterior: xr.Dataset, design, days:
     noise = OFFSET_SD * np.sqrt(1.0 - RHO**2)
     for t in range(days.size):
         x = RHO * x + noise * rng.standard_normal(n)
-        logit_p = (eta[idx, t] + x) * scale[idx, t]
+        logit_p = (eta[idx, t] + x) * scale[idx, t]  # the flattened log-odds (model.kernel)
         p = expit(logit_p)
         q = p if same else expit((eta_p[idx, t] + x) * scale_p[idx, t])
         w = np.exp(logw - logw.max())
@@ -121,8 +122,7 @@ def filter_days(state: FilterState, i: int, posterior: xr.Dataset, design, days:
         p_pred[t] = float(w @ q)
         p_low[t], p_high[t] = weighted_quantiles(q, w, (0.05, 0.95))
         if not np.isnan(y[t]):
-            # log p or log(1 - p) from the log-odds: no log(0) when p rounds to 0 or 1
-            logw -= np.logaddexp(0.0, -logit_p if y[t] > 0 else logit_p)
+            logw += log_likelihood(y[t], logit_p)
             w = np.exp(logw - logw.max())
             w /= w.sum()
         ess[t] = 1.0 / float(np.sum(w**2))

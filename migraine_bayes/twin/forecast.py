@@ -1,101 +1,59 @@
 """Posterior-predictive forecasting from a twin's posterior draws (numpy, vectorised over draws).
 
 For each draw ``s`` the day's probability is ``p_s = logit^-1(eta_s / sqrt(1 + pi v_s / 8))``
-(:mod:`migraine_bayes.model.builder`): covariates not yet known (tomorrow's stress) enter as the
-panel's one-sided imputation with its variance. The forecast is the posterior-predictive mean
-``E_s[p_s]`` with the 90% interval of ``p_s`` (epistemic); the outcome's total variance splits
-into aleatoric ``E[p(1-p)]`` and epistemic ``Var[p]``.
+(the likelihood kernel, :mod:`migraine_bayes.model.kernel`): covariates not yet known
+(tomorrow's stress) enter as the panel's one-sided imputation with its variance. The forecast
+is the posterior-predictive mean ``E_s[p_s]`` with the 90% interval of ``p_s`` (epistemic);
+the outcome's total variance splits into aleatoric ``E[p(1-p)]`` and epistemic ``Var[p]``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import xarray as xr
-from scipy.special import expit
 
 from migraine_bayes.dims import CHAIN, DRAW, PATIENT
 from migraine_bayes.model import hsgp
 from migraine_bayes.model.design import Design
+from migraine_bayes.model.kernel import Draws, day_terms, probabilities
 
 INTERVAL = (0.05, 0.95)
 
 
-@dataclass
-class Draws:
-    """One patient's posterior draws, flattened over chains: S draws."""
+def posterior_draws(posterior: xr.Dataset, patient: str, sqrt_eigs: np.ndarray) -> Draws:
+    """One patient's draws of a posterior Dataset, stacked chain-major (as ``stack(chain, draw)``).
 
-    alpha: np.ndarray  # (S,)
-    beta: np.ndarray  # (S, K)
-    gamma: np.ndarray  # (S,)
-    tau: np.ndarray  # (S,)
-    delta: np.ndarray  # (S, M)
-    weights: np.ndarray  # (S, B) latent basis weights sqrt(psd) * coef
+    ``sqrt_eigs``: the square roots of the latent basis's eigenvalues, which turn the posterior's
+    amplitude, lengthscale and coefficients into basis weights.
+    """
+    post = posterior.sel({PATIENT: patient})
+    n = post.sizes[CHAIN] * post.sizes[DRAW]
 
-    @classmethod
-    def from_posterior(cls, posterior: xr.Dataset, patient: str, sqrt_eigs: np.ndarray
-                       ) -> Draws:
-        """Extract (and stack) one patient's draws from a posterior Dataset."""
-        post = posterior.sel({PATIENT: patient})
-        n = post.sizes[CHAIN] * post.sizes[DRAW]
+    def arr(name: str) -> np.ndarray:
+        values = post[name].transpose(CHAIN, DRAW, ...).values
+        return np.asarray(values.reshape(n, *values.shape[2:]), dtype=float)
 
-        def arr(name: str) -> np.ndarray:  # chain-major, like stack(sample=(chain, draw))
-            values = post[name].transpose(CHAIN, DRAW, ...).values
-            return np.asarray(values.reshape(n, *values.shape[2:]), dtype=float)
-
-        amp, ell = arr("gp_amplitude"), arr("lengthscale")
-        weights = hsgp.sqrt_psd(amp[:, None], ell[:, None], sqrt_eigs[None, :]) * arr("gp_coef")
-        delta = arr("delta") if "delta" in post else np.zeros((n, 0))
-        return cls(arr("alpha"), arr("beta"), arr("gamma"), arr("tau_refractory"), delta,
-                   weights)
-
-
-def day_terms(draws: Draws, design: Design, patient: int, days: np.ndarray, phi: np.ndarray
-              ) -> dict[str, np.ndarray]:
-    """Log-odds terms for the given days, each (S, n_days); ``spread`` is the variance term."""
-    z = design.z_mean[patient, days]  # (n, K)
-    v = design.z_var[patient, days]
-    e = design.exposure[patient, days]  # (n, M)
-    ds = design.days_since[patient, days]
-    return {
-        "baseline": np.repeat(draws.alpha[:, None], len(days), axis=1),
-        "features": draws.beta[:, None, :] * z[None, :, :],  # (S, n, K)
-        "refractory": draws.gamma[:, None] * np.exp(-(ds[None, :] - 1.0) / draws.tau[:, None]),
-        "interventions": draws.delta[:, None, :] * e[None, :, :],  # (S, n, M)
-        "latent": draws.weights @ phi.T,  # (S, n)
-        "spread": (draws.beta[:, None, :] ** 2 * v[None, :, :]).sum(-1),
-    }
+    amp, ell = arr("gp_amplitude"), arr("lengthscale")
+    weights = hsgp.sqrt_psd(amp[:, None], ell[:, None], sqrt_eigs[None, :]) * arr("gp_coef")
+    delta = arr("delta") if "delta" in post else np.zeros((n, 0))
+    return Draws(arr("alpha"), arr("beta"), arr("gamma"), arr("tau_refractory"), delta, weights)
 
 
 def posterior_terms(posterior: xr.Dataset, design: Design, patient: int, days: np.ndarray,
                     domain: tuple[float, float, np.ndarray]) -> dict[str, np.ndarray]:
-    """:func:`day_terms` of design patient ``patient`` on ``days`` under a posterior.
+    """The log-odds terms of design patient ``patient`` on ``days`` under a posterior.
+
+    :func:`migraine_bayes.model.kernel.day_terms` of the patient's draws and days.
 
     ``domain`` = (center, half_width, basis_offset) of the twin's latent basis.
     """
     center, half, offset = domain
     offset = np.asarray(offset)
     phi = hsgp.basis(days, center, half, offset.size) - offset
-    draws = Draws.from_posterior(posterior, design.patients[patient],
-                                 hsgp.sqrt_eigenvalues(half, offset.size))
-    return day_terms(draws, design, patient, days, phi)
-
-
-def log_odds(terms: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Summed log-odds ``eta`` (S, n_days) and its flattening factor ``1/sqrt(1 + pi v / 8)``.
-
-    The factor is the imputation-uncertainty correction of :mod:`.model.builder`.
-    """
-    eta = (terms["baseline"] + terms["features"].sum(-1) + terms["refractory"]
-           + terms["interventions"].sum(-1) + terms["latent"])
-    return eta, 1.0 / np.sqrt(1.0 + np.pi * terms["spread"] / 8.0)
-
-
-def probabilities(terms: dict[str, np.ndarray]) -> np.ndarray:
-    """Per-draw probability (S, n_days) from :func:`day_terms`."""
-    eta, scale = log_odds(terms)
-    return expit(eta * scale)
+    draws = posterior_draws(posterior, design.patients[patient],
+                            hsgp.sqrt_eigenvalues(half, offset.size))
+    return day_terms(draws, design.z_mean[patient, days], design.z_var[patient, days],
+                     design.exposure[patient, days], design.days_since[patient, days], phi)
 
 
 def predict_days(posterior: xr.Dataset, design: Design, domain: tuple[float, float, np.ndarray],

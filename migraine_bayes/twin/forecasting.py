@@ -16,12 +16,12 @@ from migraine_bayes.dims import DAY, PATIENT
 from migraine_bayes.model import (
     Design,
 )
+from migraine_bayes.model.kernel import probabilities
 from migraine_bayes.state import build_panel
 from migraine_bayes.state.dynamics import fit_state_model, next_state
 from migraine_bayes.twin.filtering import FilterState, filter_days
 from migraine_bayes.twin.forecast import (
     posterior_terms,
-    probabilities,
     summarise,
     time_to_onset,
     top_factors,
