@@ -18,6 +18,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash .ci/install-chromium
 	$(BIN)/ruff check migraine_bayes tests benchmarks
+	$(BIN)/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest -q -m "not slow" --durations=15
 
@@ -44,6 +45,7 @@ docs: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check migraine_bayes tests benchmarks
+	$(BIN)/lint-imports
 
 # Regenerate the committed synthetic cohort and study (the exact commands that made them).
 data: $(STAMP)

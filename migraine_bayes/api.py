@@ -14,6 +14,8 @@ from migraine_bayes.course.prodrome import with_prodrome
 from migraine_bayes.errors import InputDataError
 from migraine_bayes.evaluation import SBCResult
 from migraine_bayes.living.drift import check_drift
+from migraine_bayes.living.monitor import MonitorPolicy, walk_file
+from migraine_bayes.living.monitor import monitor as walk
 from migraine_bayes.living.transaction import save_fit, update_saved
 from migraine_bayes.model import FeatureOptions
 from migraine_bayes.model.inference import COHORT_SETTINGS, PATIENT_SETTINGS, SamplerSettings
@@ -452,9 +454,6 @@ def monitor(twin: str | os.PathLike, cohort: str | os.PathLike | Cohort, start: 
     step; the same walk started again continues where it stopped. An ``out`` that is not this
     walk's is replaced only with ``force``.
     """
-    from migraine_bayes.living.monitor import MonitorPolicy, walk_file
-    from migraine_bayes.living.monitor import monitor as walk
-
     if not walk_file(out).is_file():
         check_output_file(out, force, inputs=[twin, cohort])
     c = cohort if isinstance(cohort, Cohort) else load_cohort(cohort, dedupe=dedupe)

@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from migraine_bayes.service.users import FILE, FOLDER, UserStore
 from migraine_bayes.store import atomic, audit, crypto
 from migraine_bayes.store.locking import real_path, twin_lock
 from migraine_bayes.store.targets import is_twin
@@ -86,8 +87,6 @@ def _key_id_of_trail(path: Path) -> str | None:
 
 def rotate_registry(root: Path, old: bytes | None, new: bytes) -> None:
     """The service's own audit trail and sealed user fields of a registry."""
-    from migraine_bayes.service.users import FILE, FOLDER, UserStore
-
     folder = root / FOLDER
     if (folder / audit.FILE).exists() and _key_id_of_trail(folder) != crypto.key_id(new).hex():
         audit.reseal(folder, old, new)

@@ -258,4 +258,9 @@ def read_json(path: str | os.PathLike) -> dict:
 
     Only for :class:`TwinRecord` and for key rotation, which re-seals the file as it is.
     """
-    return json.loads(crypto.read_text(Path(path) / FILE))
+    file = Path(path) / FILE
+    try:
+        return json.loads(crypto.read_text(file))
+    except json.JSONDecodeError as exc:
+        raise TwinVersionError(f"{file}: not valid JSON (line {exc.lineno}, column "
+                               f"{exc.colno}: {exc.msg}); restore it or refit the twin") from None
