@@ -19,7 +19,7 @@ test: $(STAMP)
 	bash .ci/install-chromium
 	$(BIN)/ruff check migraine_bayes tests benchmarks
 	$(BIN)/lint-imports
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	PATH="$(CURDIR)/$(BIN):$$PATH" NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest -q -m "not slow" --durations=15
 
 bench: $(STAMP)
@@ -39,9 +39,10 @@ validate: $(STAMP)
 	$(BIN)/python -m migraine_bayes.evaluation.subgroup_study --out reports/validation --patients 60
 	$(BIN)/python -m migraine_bayes.evaluation.monitor_study --out reports/validation
 
-# the documentation site (docs/ → build/site/); a warning is an error
+# the documentation site (docs/ → build/site/); a warning is an error. The CLI reference page
+# runs the venv's `typer` to read the command line, hence the PATH.
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	PATH="$(CURDIR)/$(BIN):$$PATH" NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: $(STAMP)
 	$(BIN)/ruff check migraine_bayes tests benchmarks
