@@ -1,9 +1,14 @@
 """migraine_bayes: per-patient Bayesian digital twins of migraine.
 
-Data flow (each module imports only from those above it)::
+The package's layers, bottom to top (a folder imports only from those below it; checked by
+``lint-imports``, docs/architecture.md)::
 
-    registry -> io -> state -> synthetic -> model -> inference -> twin
-             -> forecast -> interventions -> drift -> evaluation -> reports -> cli
+    errors, dims, metrics, progress -> store -> cohort -> state -> model -> course
+    -> twin, synthetic -> analysis, interventions -> living -> evaluation, reports
+    -> api -> service -> cli
+
+Start with :mod:`migraine_bayes.api` (one function per command) and
+:class:`migraine_bayes.twin.DigitalTwin`.
 """
 
 from importlib.metadata import PackageNotFoundError, version

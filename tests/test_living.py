@@ -166,7 +166,7 @@ def test_retraining_policy_reasons(fitted, cohort) -> None:
     reasons = retraining_reasons(twin, table)
     assert any("35 diary days since the last fit" in r for r in reasons), reasons
     twin.filter_state.adaptations[:] = 6
-    twin.meta["validation"] = {"brier": 0.01}
+    twin.record = twin.record.replace(validation={"brier": 0.01})
     reasons = retraining_reasons(twin, table, RetrainPolicy(max_days_since_retraining=60))
     assert len(reasons) == 2, reasons
     assert any("drift adaptations" in r for r in reasons)

@@ -245,7 +245,7 @@ def _data(doc: Document, twin) -> None:
     outcome = {"onset": "the day an attack began (its onset date in the attacks table)",
                "headache_day": "a day with headache (any attack lasting into the day)"}
     doc.paragraph(
-        f"Outcome: {outcome.get(m['outcome'], m['outcome'])}, as recorded by the patient in "
+        f"Outcome: {outcome.get(m.outcome, m.outcome)}, as recorded by the patient in "
         "the diary (self-report: no outcome assessor, no blinding). Horizon: the next day; "
         "every forecast uses only what was known by the end of the day before. Study size: "
         "every diary day of every patient enters; there is no sample-size calculation.")
