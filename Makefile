@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/ruff check migraine_bayes tests benchmarks
 	$(BIN)/lint-imports
 	PATH="$(CURDIR)/$(BIN):$$PATH" NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
-	$(BIN)/python -m pytest -q -m "not slow" --durations=15
+	$(BIN)/python -m pytest -q -m "not slow" -n auto --dist loadfile --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/load_panel.py

@@ -252,6 +252,7 @@ def test_cli_update_and_drift(fitted, cohort, tmp_path) -> None:
     assert res.exit_code == 2
 
 
+@pytest.mark.slow  # a statistical check: make validate and .ci/run
 def test_small_drift_detection_study() -> None:
     """A small version of the study of ``make validate`` (figures there)."""
     from migraine_bayes.evaluation.drift_study import drift_detection_study
@@ -300,6 +301,7 @@ def _sequence(rng, n: int, shift_from: int | None):
     return p, z, y
 
 
+@pytest.mark.slow  # a statistical check: make validate and .ci/run
 def test_sequential_test_holds_its_false_alarm_rate_and_names_a_baseline_shift() -> None:
     from migraine_bayes.living.sequential import sequential_check
 
@@ -339,6 +341,7 @@ def test_null_without_latent_state_weights_draws_by_their_likelihood() -> None:
     assert np.allclose(Null.fixed(p).one_step(np.tile(y, (3, 1))), expected, atol=1e-12)
 
 
+@pytest.mark.slow  # a statistical check: make validate and .ci/run
 def test_sequential_test_expects_the_latent_wander_the_twin_fitted() -> None:
     """A stationary patient whose risk wanders as the twin's latent state says (amplitude 0.4,
     three-week memory) stays within the false-alarm rate; a doubling on top is still found."""
@@ -394,6 +397,7 @@ def test_count_pit_is_uniform_when_the_null_describes_the_diary() -> None:
     assert tails[1] > 0.4, tails
 
 
+@pytest.mark.slow  # a statistical check: make validate and .ci/run
 def test_sequential_oracle_power_is_the_mean_of_the_oracle_on_diaries() -> None:
     """The expected sequential oracle equals the sequential oracle's detection averaged over
     diaries drawn from the same probabilities, and grows with the drift and the wait."""

@@ -38,6 +38,7 @@ def test_generators_record_their_misspecification() -> None:
     assert any(p["preventive_fade_days"] == 45.0 for p in fading)
 
 
+@pytest.mark.slow  # a statistical check: make validate and .ci/run
 @pytest.mark.filterwarnings("ignore::migraine_bayes.model.inference.InferenceWarning")
 def test_small_suite_runs_twin_beside_oracle(tmp_path) -> None:
     table = run_suite(patients=3, days=130, test_days=35, generators=["lagged"],

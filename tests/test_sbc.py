@@ -28,6 +28,7 @@ def sbc_data(days: int):
     return model_data(design), design
 
 
+@pytest.mark.slow  # a statistical check: make validate and .ci/run
 def test_sbc_smoke() -> None:
     data, design = sbc_data(150)
     # seed 3 gave a minimum p of 0.0011 (beta over6) before the one-patient graph broadcast its
