@@ -315,9 +315,8 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     """Fit a twin and save it to ``out``: one patient → patient model, several → hierarchy.
 
     ``cluster`` (:class:`~migraine_bayes.twin.cluster.ClusterOptions`): fit the cohort in two
-    stages,
-    each patient on a Dask worker (:mod:`migraine_bayes.twin.two_stage`). Its finished work is kept
-    in ``.<out name>.fitting`` beside ``out`` until the twin is saved, so an interrupted fit
+    stages, each patient on a Dask worker (:mod:`migraine_bayes.twin.two_stage`). Its finished work
+    is kept in ``.<out name>.fitting`` beside ``out`` until the twin is saved, so an interrupted fit
     started again with the same data and settings fits only the patients still missing.
 
     ``validate`` (time-ordered holdout, a second fit) defaults to on for one patient and off

@@ -1,19 +1,17 @@
 """`monitor` over months on generated cohorts: a mid-diary baseline shift, and no change at all.
 
-Two cohorts are generated (``simulate_cohort``, ``--days`` days, the same seed): in the first
-every patient's baseline odds double on a day drawn from 40–70% of the diary
-(``drift_kinds=("baseline",)``), in the second nothing changes. Each is written in the
-documented file format, a cohort twin is fitted (as :func:`migraine_bayes.api.fit` fits it) on the
-days
-before 40% of the diary — before any shift — and walked forward with
+Two cohorts are generated (``simulate_cohort``, ``--days`` days, the same seed): in the first every
+patient's baseline odds double on a day drawn from 40–70% of the diary
+(``drift_kinds=("baseline",)``), in the second nothing changes. Each is written in the documented
+file format, a cohort twin is fitted (as :func:`migraine_bayes.api.fit` fits it) on the days before
+40% of the diary — before any shift — and walked forward with
 :func:`migraine_bayes.living.monitor.monitor` (the ``monitor`` command) from there to the diary's
-end,
-every ``--every`` days, without retraining, so that the evidence of each patient accumulates
-against the one fit. Measured per cohort: the share of shifted patients whose first alarm
-comes after their shift, the share of those alarms labelled "baseline shift", the share of
-patients alarming before their shift, and, on the stationary cohort, the patients with an
-alarm against the most the stated rate allows (``alpha`` per 28 days over the monitored days:
-``alpha × days / 28``, a bound on P(any alarm)). Writes ``monitor.md`` and ``monitor.json``.
+end, every ``--every`` days, without retraining, so that the evidence of each patient accumulates
+against the one fit. Measured per cohort: the share of shifted patients whose first alarm comes
+after their shift, the share of those alarms labelled "baseline shift", the share of patients
+alarming before their shift, and, on the stationary cohort, the patients with an alarm against the
+most the stated rate allows (``alpha`` per 28 days over the monitored days: ``alpha × days / 28``, a
+bound on P(any alarm)). Writes ``monitor.md`` and ``monitor.json``.
 
     python -m migraine_bayes.evaluation.monitor_study --out reports/validation \
         [--patients 16] [--days 300] [--every 14] [--seed 21]

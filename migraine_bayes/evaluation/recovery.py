@@ -1,8 +1,7 @@
 """Recovery of known truth: the twin's trigger sensitivities against the generator's.
 
 Maps each true trigger of ``truth.json`` (``migraine_bayes.synthetic.cohort``) to the model feature
-it
-acts through, on the model's scale (log odds ratio per SD, or of presence for 0/1 features).
+it acts through, on the model's scale (log odds ratio per SD, or of presence for 0/1 features).
 """
 
 from __future__ import annotations
@@ -24,8 +23,7 @@ def recovery_table(sensitivities: pd.DataFrame, truth: dict, scaling: dict) -> p
     ----------
     sensitivities : DataFrame
         :func:`migraine_bayes.analysis.sensitivity.trigger_sensitivities` of one or more twins;
-        needs
-        ``log_or_mean``/``log_or_sd`` and the 90% bounds ``or_low``/``or_high``.
+        needs ``log_or_mean``/``log_or_sd`` and the 90% bounds ``or_low``/``or_high``.
     truth : dict
         ``truth.json`` content.
     scaling : dict

@@ -1,14 +1,13 @@
 """Subgroup recovery: the population insights' subgroups against subgroups known to be there.
 
 A cohort is generated with known trigger profiles (``simulate_cohort(profiles=…)``: patient ``i``
-has profile ``i % 3`` — stress and sleep, lifestyle and weather, or no trigger — and is
-sensitive to exactly its triggers), fitted in two stages (:mod:`migraine_bayes.twin.two_stage`), and
-grouped by :func:`migraine_bayes.analysis.insights.subgroups`. Measured: the adjusted Rand index of
-the
-subgroups against the profiles, and the same for the best a classifier can do with these
-posteriors — the deconvolved mixture's classification when each patient's true profile is
-used to estimate the subgroups' centres and spreads (a bound from the data: what is left is
-posterior noise, not the grouping method). Writes ``subgroups.md`` and ``.json``.
+has profile ``i % 3`` — stress and sleep, lifestyle and weather, or no trigger — and is sensitive to
+exactly its triggers), fitted in two stages (:mod:`migraine_bayes.twin.two_stage`), and grouped by
+:func:`migraine_bayes.analysis.insights.subgroups`. Measured: the adjusted Rand index of the
+subgroups against the profiles, and the same for the best a classifier can do with these posteriors
+— the deconvolved mixture's classification when each patient's true profile is used to estimate the
+subgroups' centres and spreads (a bound from the data: what is left is posterior noise, not the
+grouping method). Writes ``subgroups.md`` and ``.json``.
 
     python -m migraine_bayes.evaluation.subgroup_study --out reports/validation \
         [--patients 60] [--days 365] [--workers 2] [--seed 9]

@@ -1,13 +1,12 @@
 """The fitted configuration of a twin, as one typed, serialisable value with a hash.
 
-Everything that fixes a twin's likelihood — the outcome, the model features (transforms and
-lags), the interventions, the feature scaling and per-patient centres, the prior structure
-(and the cohort's deviation prior) and the latent basis — read from ``twin.json`` once, in
-one place (:attr:`migraine_bayes.twin.record.TwinRecord.spec`), instead of being decoded by hand
-wherever it is
-needed. :meth:`ModelSpec.digest` is saved with the twin (``spec_hash``) and checked on load,
-so a ``twin.json`` edited by hand (a changed scaling, a dropped feature) is refused instead of
-silently forecasting on another scale.
+Everything that fixes a twin's likelihood — the outcome, the model features (transforms and lags),
+the interventions, the feature scaling and per-patient centres, the prior structure (and the
+cohort's deviation prior) and the latent basis — read from ``twin.json`` once, in one place
+(:attr:`migraine_bayes.twin.record.TwinRecord.spec`), instead of being decoded by hand wherever it
+is needed. :meth:`ModelSpec.digest` is saved with the twin (``spec_hash``) and checked on load, so a
+``twin.json`` edited by hand (a changed scaling, a dropped feature) is refused instead of silently
+forecasting on another scale.
 """
 
 from __future__ import annotations

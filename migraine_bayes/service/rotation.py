@@ -1,11 +1,10 @@
 """Key rotation: every sealed file and audit row of twins (and a registry) under a new key.
 
-Each twin is rotated under its lock: its files (``twin.json``, ``posterior.nc``, kept
-versions, posted diary) are opened with the old key (or read in clear) and sealed with the new
-one, each written atomically; its audit trail is rebuilt sealed under the new key
+Each twin is rotated under its lock: its files (``twin.json``, ``posterior.nc``, kept versions,
+posted diary) are opened with the old key (or read in clear) and sealed with the new one, each
+written atomically; its audit trail is rebuilt sealed under the new key
 (:func:`migraine_bayes.store.audit.reseal`) and the new head recorded in ``twin.json``. A file
-already
-sealed with the new key is left as it is, so a rotation interrupted half-way is finished by
+already sealed with the new key is left as it is, so a rotation interrupted half-way is finished by
 running it again with the same keys.
 """
 

@@ -1,8 +1,7 @@
 """How each synthetic attack unfolds, and how the patient responds to an acute drug.
 
 The attack *onsets* come from :mod:`migraine_bayes.synthetic.cohort`; this module draws, from a
-random
-stream of its own (so the onsets, triggers and diaries do not change with it), each patient's
+random stream of its own (so the onsets, triggers and diaries do not change with it), each patient's
 true attack course and acute response and writes the attack rows. Per patient ``i``:
 
 - prodrome (premonitory phase) lead time before the headache, hours:

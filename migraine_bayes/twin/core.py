@@ -3,9 +3,9 @@
 A twin directory (docs/SCHEMA.md §2) holds ``posterior.nc`` (ArviZ netCDF: ``posterior``,
 ``sample_stats`` and a ``fit_data`` group with the daily panel the twin was fitted on, including
 ``HORIZON_DAYS`` days ahead) and ``twin.json`` (:mod:`migraine_bayes.twin.record`).
-The class is put together from its seams: :class:`~.fitting.Fitting`,
-:class:`~.forecasting.Forecasting`,
-:class:`~.updating.Updating` and :class:`~.store.Storage`.
+The class is put together from its seams: :class:`~.fitting.Fitting` (the constructors),
+:class:`~.forecasting.Forecasting`, :class:`~.updating.Updating` (new patients, new days) and
+:class:`~.store.Storage` (save and load).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from migraine_bayes import __version__
 from migraine_bayes.errors import MigraineBayesError
 from migraine_bayes.model.spec import ModelSpec
 from migraine_bayes.store import crypto
@@ -69,8 +70,9 @@ class TwinRecord:
         if fmt != FORMAT_VERSION or name != MODEL_NAME:
             raise TwinVersionError(
                 f"{where}: twin format {fmt!r} of model {name!r} (written by migraine_bayes "
-                f"{data.get('package_version')}); this version reads format "
-                f"{FORMAT_VERSION} of {MODEL_NAME!r}: refit the twin with this version")
+                f"{data.get('package_version')}); this is migraine_bayes {__version__}, which "
+                f"reads format {FORMAT_VERSION} of {MODEL_NAME!r}: refit the twin with this "
+                "version")
         for key, types in REQUIRED.items():
             if key not in data:
                 raise TwinVersionError(f"{where}: field {key!r} is missing; refit the twin")

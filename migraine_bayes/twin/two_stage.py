@@ -11,8 +11,7 @@ Stage 2 fits each patient's own model under that prior — the same likelihood
 cohort) and latent basis domain for all — on :mod:`migraine_bayes.twin.cluster` workers. Each fit is
 checked (R-hat, ESS, divergences, E-BFMI) and retried — more chains, or safer settings — by
 :func:`migraine_bayes.model.inference.fit`; a fit that still fails is kept and listed, a patient
-whose
-fit raised is forecast from the population (admitted) and listed — none is dropped.
+whose fit raised is forecast from the population (admitted) and listed — none is dropped.
 
 Every finished patient is written to the work directory at once (sealed when a key is in use),
 so a run that stops — killed, a machine lost — and is started again fits only the patients
