@@ -31,6 +31,7 @@ from migraine_bayes.synthetic.cohort import SyntheticCohort, simulate_cohort
 from migraine_bayes.synthetic.study import SyntheticStudy, simulate_study
 from migraine_bayes.twin.cluster import ClusterOptions
 from migraine_bayes.twin.core import DigitalTwin
+from migraine_bayes.twin.forecasting import data_hashes
 from migraine_bayes.twin.record import TwinRecord
 from migraine_bayes.twin.store import twin_target
 from migraine_bayes.twin.two_stage import PATIENT_STAGE_SETTINGS, fit_two_stage
@@ -382,9 +383,7 @@ def forecast(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | 
     if prodrome is not None:
         panel = with_prodrome(panel, prodrome)
     table = t.forecast_panel(panel, horizon)
-    hashes = {pid: audit.data_hash(panel["imputed"].sel(patient=pid).values,
-                                   panel["onset"].sel(patient=pid).values)
-              for pid in panel["patient"].values}
+    hashes = data_hashes(panel)
     with twin_lock(twin):
         audit.record_forecasts(twin, table, t.record.version, hashes)
     return table

@@ -28,10 +28,11 @@ from migraine_bayes.cohort.io import (
     load_cohort,
 )
 from migraine_bayes.errors import InputDataError, Problem
-from migraine_bayes.store import atomic, audit, crypto
+from migraine_bayes.store import atomic, crypto
 from migraine_bayes.store.locking import real_path
 from migraine_bayes.store.targets import is_twin
 from migraine_bayes.twin.core import DigitalTwin
+from migraine_bayes.twin.forecasting import data_hashes
 from migraine_bayes.twin.record import TwinError, TwinRecord
 
 DIARY = "diary"
@@ -110,8 +111,7 @@ class TwinRegistry:
         if cached is None:
             twin = self.twin(path)
             panel = twin.panel.sel(patient=[patient])
-            cached = (twin.forecast_panel(panel, horizon),
-                      audit.data_hash(panel["imputed"].values, panel["onset"].values))
+            cached = (twin.forecast_panel(panel, horizon), data_hashes(panel)[patient])
             with self._lock:
                 if len(self._forecasts) >= FORECASTS_KEPT:
                     self._forecasts.clear()

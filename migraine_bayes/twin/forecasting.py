@@ -19,6 +19,7 @@ from migraine_bayes.model import (
 from migraine_bayes.model.kernel import probabilities
 from migraine_bayes.state import build_panel
 from migraine_bayes.state.dynamics import fit_state_model, next_state
+from migraine_bayes.store import audit
 from migraine_bayes.twin.filtering import FilterState, filter_days
 from migraine_bayes.twin.forecast import (
     posterior_terms,
@@ -191,3 +192,14 @@ class Forecasting:
 def _check_horizon(horizon: int) -> None:
     if horizon < 1 or horizon > HORIZON_DAYS:
         raise TwinError(f"horizon must be between 1 and {HORIZON_DAYS} days, got {horizon}")
+
+
+def data_hashes(panel: xr.Dataset) -> dict[str, str]:
+    """Per patient of ``panel``, the hash of the data a forecast from it used (for the audit).
+
+    The imputed features and the outcomes (:func:`migraine_bayes.store.audit.data_hash`): the
+    same for the API's forecasts and the service's.
+    """
+    return {str(pid): audit.data_hash(panel["imputed"].sel({PATIENT: pid}).values,
+                                      panel["onset"].sel({PATIENT: pid}).values)
+            for pid in panel[PATIENT].values}
