@@ -375,19 +375,32 @@ def test_random_kills_never_leave_twin_and_audit_inconsistent(small, tmp_path) -
     duration = float(np.median([_timed_update(copy(small["twin"], tmp_path / f"whole{i}"),
                                               small["d20"]) for i in range(3)]))
     outcomes, trials = {0: 0, 1: 0}, 20
-    for trial in range(trials):  # kill times stratified over 0 .. 1.2 x a whole update
-        path = copy(small["twin"], tmp_path / f"t{trial}")
+
+    def kill_after(seconds: float, name: str) -> None:
+        path = copy(small["twin"], tmp_path / name)
         proc = _run(_update, str(path), str(small["d20"]))
-        time.sleep((trial + rng.uniform()) / trials * 1.2 * duration)
+        time.sleep(seconds)
         if proc.is_alive():
             os.kill(proc.pid, signal.SIGKILL)
         proc.join(60)
         updates, events = consistent(path)
-        assert updates == events, (trial, updates, events)
+        assert updates == events, (name, updates, events)
         outcomes[updates] += 1
         res = api.update(path, small["d20"], retrain_when_due=False)  # and it carries on
         assert len(res["days"]) in (0, 10)
         assert consistent(path) == (updates + 1, events + 1)
+
+    for trial in range(trials):  # kill times stratified over 0 .. 1.2 x a whole update
+        kill_after((trial + rng.uniform()) / trials * 1.2 * duration, f"t{trial}")
+    # another test process may slow the machine after the update was timed (make test runs
+    # test files side by side): then kill later (or earlier) until a kill has landed on each
+    # side of the commit, at most 6 more times
+    for extra in range(6):
+        if outcomes[0] and outcomes[1]:
+            break
+        later = outcomes[1] == 0
+        kill_after(duration * (1.5 + extra) if later else duration * 0.05 / (1 + extra),
+                   f"extra{extra}")
     assert outcomes[0] and outcomes[1], outcomes  # kills landed before and after the commit
 
 

@@ -1,4 +1,11 @@
-"""PyMC model of the twin: feature design, HSGP latent state, priors and the model builder."""
+"""The model of the twin: the PyMC graph and its one numpy likelihood.
+
+Feature design (:mod:`.features`, :mod:`.design`), the HSGP latent state (:mod:`.hsgp`), priors
+(:mod:`.priors`, the published drug priors in :mod:`.catalogue`), the configuration
+(:mod:`.spec`), the graph (:mod:`.builder`), the numpy likelihood kernel that every caller
+outside the graph uses (:mod:`.kernel`), sampling with its checks (:mod:`.inference`) and a new
+patient's draws from the population (:mod:`.population`).
+"""
 
 from migraine_bayes.model.builder import LATENT_VARS, ModelData, build_model, model_data
 from migraine_bayes.model.design import Design, build_design
