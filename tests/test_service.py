@@ -273,7 +273,36 @@ def test_restart_finds_everything_and_nothing_is_in_clear(service) -> None:
 
 
 def test_failed_authentications_are_throttled(service) -> None:
-    bad = _client(service, token="mbt.0123456789abcdef.nope")
-    codes = [bad.get("/patients").status_code for _ in range(MAX_FAILURES + 1)]
+    """Guesses at one token id lock that id out, and malformed tokens their address — but a
+    valid token of another user from the same address still gets in (behind a proxy every
+    user shares an address: ten bad tokens must not lock a clinic out)."""
+    alice_id = service["tokens"]["alice"].split(".")[1]
+    guess = _client(service, token=f"mbt.{alice_id}.not-her-secret")
+    codes = [guess.get("/patients").status_code for _ in range(MAX_FAILURES + 1)]
     assert codes[0] == 401 and codes[-1] == 429
-    assert _client(service, "alice").get("/patients").status_code == 429  # the address waits
+    assert _client(service, "alice").get("/patients").status_code == 429  # her id waits
+    assert _client(service, "carol").get("/patients").status_code == 200  # same address
+    junk = _client(service, token="garbage")
+    codes = [junk.get("/patients").status_code for _ in range(MAX_FAILURES + 1)]
+    assert codes[0] == 401 and codes[-1] == 429
+    assert _client(service, "carol").get("/patients").status_code == 200
+    assert _client(service, "bob").get("/cohort/calibration").status_code == 200
+
+
+def test_the_client_address_is_read_from_trusted_proxies_only() -> None:
+    from starlette.requests import Request
+
+    from migraine_bayes.service.app import client_address, throttle_key
+
+    def request(peer: str, forwarded: str | None) -> Request:
+        headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
+        return Request({"type": "http", "client": (peer, 1234), "headers": headers})
+
+    trusted = frozenset({"10.0.0.2"})
+    assert client_address(request("203.0.113.9", "1.2.3.4"), trusted) == "203.0.113.9"
+    assert client_address(request("10.0.0.2", "1.2.3.4, 198.51.100.7"), trusted) == (
+        "198.51.100.7")  # the right-most hop the proxy saw, not what the client wrote first
+    assert client_address(request("10.0.0.2", None), trusted) == "10.0.0.2"
+    assert throttle_key("mbt.0123456789abcdef.x", "1.2.3.4") == "id:0123456789abcdef"
+    assert throttle_key("mbt.short.x", "1.2.3.4") == throttle_key(None, "1.2.3.4") == (
+        "addr:1.2.3.4")

@@ -4,8 +4,10 @@ Every endpoint needs ``Authorization: Bearer <token>`` (:mod:`.users`); the Open
 (``/openapi.json``) is public. Every request — who, what, when, the status, allowed or
 refused — is appended to the registry's audit trail (``.service/audit.sqlite``, the hash-chained
 :mod:`migraine_bayes.store.audit`, sealed with the key when there is one). Failed authentications
-are throttled per client address: after ``max_failures`` within ``window_s`` seconds the
-address gets 429 for ``lockout_s`` seconds.
+are throttled per token id (a token whose id is malformed: per client address): after
+``max_failures`` within ``window_s`` seconds that id (or address) gets 429 for ``lockout_s``
+seconds, and no one else does. Behind a reverse proxy the client address is read from
+``X-Forwarded-For`` only when the proxy is listed in ``MIGRAINE_BAYES_TRUSTED_PROXIES``.
 
 Status codes: 401 no, expired, revoked or unknown token; 403 the wrong role or another
 clinician's patient; 404 a patient of the caller that no twin of the registry holds; 409 a post
@@ -18,6 +20,7 @@ row, column, rule); 429 throttled.
 import datetime as dt
 import math
 import os
+import re
 import threading
 import time
 from collections import defaultdict, deque
@@ -46,6 +49,7 @@ from migraine_bayes.twin.core import DigitalTwin
 from migraine_bayes.twin.record import HORIZON_DAYS
 
 REGISTRY_ENV = "MIGRAINE_BAYES_REGISTRY"  # the registry of app_from_env (uvicorn workers)
+TRUSTED_ENV = "MIGRAINE_BAYES_TRUSTED_PROXIES"  # comma-separated addresses of reverse proxies
 Cell = str | float | int | bool | None
 
 
@@ -130,7 +134,14 @@ class UserIn(_Body):
 
 # ---------------------------------------------------------------- helpers
 class Throttle:
-    """Failed authentications per client address within a window; too many lock it out."""
+    """Failed authentications per key within a window; too many lock that key out.
+
+    A key is a token id (``id:<token id>``: guesses at one user's secret) or, for tokens
+    without a well-formed id, a client address (``addr:<address>``). A lock-out blocks only its
+    key: a valid token of another user is never refused because someone near it failed.
+    """
+
+    MAX_KEYS = 100_000  # keys remembered at once; past it, keys with no recent failure go
 
     def __init__(self, max_failures: int, window_s: float, lockout_s: float) -> None:
         self.max_failures, self.window_s, self.lockout_s = max_failures, window_s, lockout_s
@@ -138,22 +149,57 @@ class Throttle:
         self._until: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def locked(self, client: str) -> float:
-        """Seconds the client must still wait (0 when it may try)."""
+    def locked(self, key: str) -> float:
+        """Seconds the key must still wait (0 when it may try)."""
         with self._lock:
-            return max(0.0, self._until.get(client, 0.0) - time.monotonic())
+            return max(0.0, self._until.get(key, 0.0) - time.monotonic())
 
-    def fail(self, client: str) -> None:
-        """Count a failure; lock the client out once it reaches the limit."""
+    def fail(self, key: str) -> None:
+        """Count a failure; lock the key out once it reaches the limit."""
         now = time.monotonic()
         with self._lock:
-            fails = self._fails[client]
+            if len(self._fails) >= self.MAX_KEYS:
+                self._forget(now)
+            fails = self._fails[key]
             fails.append(now)
             while fails and fails[0] < now - self.window_s:
                 fails.popleft()
             if len(fails) >= self.max_failures:
-                self._until[client] = now + self.lockout_s
+                self._until[key] = now + self.lockout_s
                 fails.clear()
+
+    def _forget(self, now: float) -> None:
+        """Drop keys without a failure in the window and lock-outs that have ended."""
+        for key in [k for k, f in self._fails.items() if not f or f[-1] < now - self.window_s]:
+            del self._fails[key]
+        for key in [k for k, t in self._until.items() if t <= now]:
+            del self._until[key]
+
+
+def throttle_key(token: str | None, address: str) -> str:
+    """The key a failed authentication counts against (see :class:`Throttle`)."""
+    parts = (token or "").split(".")
+    if len(parts) == 3 and parts[0] == "mbt" and re.fullmatch(r"[0-9a-f]{16}", parts[1]):
+        return f"id:{parts[1]}"
+    return f"addr:{address}"
+
+
+def client_address(request: Request, trusted: frozenset[str]) -> str:
+    """The caller's address: the peer's, or behind a trusted proxy its ``X-Forwarded-For``.
+
+    Only a peer listed in ``trusted`` (``MIGRAINE_BAYES_TRUSTED_PROXIES``) may name the client:
+    the right-most address of the header that is not itself a trusted proxy. Anyone else's
+    header is ignored (it could name any address).
+    """
+    peer = request.client.host if request.client else "?"
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")
+            if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop
+    return peer
 
 
 def _json_value(v: object) -> object:
@@ -187,8 +233,13 @@ def _problem_text(error: dict) -> str:
 
 # ---------------------------------------------------------------- the application
 def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: float = 60.0,
-               lockout_s: float = 60.0) -> FastAPI:
-    """The service of the twins in ``registry`` (see the module doc for the rules)."""
+               lockout_s: float = 60.0, trusted_proxies: frozenset[str] = frozenset()
+               ) -> FastAPI:
+    """The service of the twins in ``registry`` (see the module doc for the rules).
+
+    ``trusted_proxies``: addresses of reverse proxies whose ``X-Forwarded-For`` names the
+    client (:func:`client_address`).
+    """
     root = Path(registry)
     twins = TwinRegistry(root)
     users = UserStore(root)
@@ -205,7 +256,7 @@ def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: fl
         audit.record_event(service_dir, 0.0, "request", {
             "user": user.name if user else None, "role": user.role if user else None,
             "method": request.method, "path": request.url.path, "status": status,
-            "allowed": status < 400, "client": request.client.host if request.client else None})
+            "allowed": status < 400, "client": client_address(request, trusted_proxies)})
 
     @app.middleware("http")
     async def audit_every_request(request: Request, call_next: Callable):
@@ -232,8 +283,9 @@ def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: fl
 
     def authenticated(request: Request, credentials: Annotated[
             HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User:
-        client = request.client.host if request.client else "?"
-        wait = throttle.locked(client)
+        key = throttle_key(credentials.credentials if credentials else None,
+                           client_address(request, trusted_proxies))
+        wait = throttle.locked(key)
         if wait > 0:
             raise HTTPException(429, "too many failed authentications; try again later",
                                 headers={"Retry-After": str(math.ceil(wait))})
@@ -242,7 +294,7 @@ def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: fl
                                 headers={"WWW-Authenticate": "Bearer"})
         user = users.authenticate(credentials.credentials)
         if user is None:
-            throttle.fail(client)
+            throttle.fail(key)
             raise HTTPException(401, "the token is invalid, expired or revoked",
                                 headers={"WWW-Authenticate": "Bearer"})
         request.state.user = user
@@ -457,5 +509,7 @@ def app_from_env() -> FastAPI:
     registry = os.environ.get(REGISTRY_ENV)
     if not registry:
         raise RuntimeError(f"{REGISTRY_ENV} is not set")
+    trusted = frozenset(a.strip() for a in os.environ.get(TRUSTED_ENV, "").split(",")
+                        if a.strip())
     return create_app(registry, max_failures=int(os.environ.get(
-        "MIGRAINE_BAYES_MAX_FAILURES", "10")))
+        "MIGRAINE_BAYES_MAX_FAILURES", "10")), trusted_proxies=trusted)

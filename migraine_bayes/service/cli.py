@@ -30,9 +30,13 @@ def register(app: typer.Typer, handled: Callable, say: Callable[[str], None]) ->
         host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
         workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-        max_failures: Annotated[int, typer.Option(min=1, help="Failed authentications from "
-                                                  "one address within a minute before it is "
+        max_failures: Annotated[int, typer.Option(min=1, help="Failed authentications of "
+                                                  "one token id (a malformed token: of one "
+                                                  "address) within a minute before it is "
                                                   "refused for a minute (429).")] = 10,
+        trusted_proxy: Annotated[list[str] | None, typer.Option(
+            help="Address of a reverse proxy whose X-Forwarded-For names the client "
+                 "(repeat for several).")] = None,
     ) -> None:
         """Serve the registry's twins over HTTP (FastAPI, uvicorn); every request audited.
 
@@ -41,12 +45,14 @@ def register(app: typer.Typer, handled: Callable, say: Callable[[str], None]) ->
         """
         import uvicorn
 
-        from migraine_bayes.service.app import REGISTRY_ENV
+        from migraine_bayes.service.app import REGISTRY_ENV, TRUSTED_ENV
         from migraine_bayes.service.twins import TwinRegistry
 
         n = len(TwinRegistry(registry).twin_dirs())
         os.environ[REGISTRY_ENV] = str(registry.resolve())
         os.environ["MIGRAINE_BAYES_MAX_FAILURES"] = str(max_failures)
+        if trusted_proxy:
+            os.environ[TRUSTED_ENV] = ",".join(trusted_proxy)
         key = crypto.active_key()
         if key is not None:  # workers read the key from the environment
             import base64
