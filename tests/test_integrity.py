@@ -218,6 +218,16 @@ def test_saves_keep_modes_and_leave_no_temporaries(small, tmp_path, monkeypatch)
     twin.save(path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o750
     assert stat.S_IMODE(os.stat(path / "twin.json").st_mode) == 0o640
+    os.chmod(path, 0o777)  # opened to everyone by hand: a save takes back what others had
+    os.chmod(path / "twin.json", 0o666)
+    twin.save(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o770
+    assert stat.S_IMODE(os.stat(path / "twin.json").st_mode) == 0o660
+    folder = tmp_path / "shared"  # an empty folder everyone may write: a new twin is private
+    folder.mkdir()
+    os.chmod(folder, 0o777)
+    twin.save(folder)
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
     (tmp_path / ".twin.k1ll3d_x.tmp").mkdir()  # what a killed save leaves
 
     def broken(*_a, **_k):

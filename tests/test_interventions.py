@@ -95,6 +95,19 @@ def test_scenarios_file_errors(tmp_path: Path) -> None:
         parse_scenarios(f)
     with pytest.raises(InputDataError, match="file not found"):
         parse_scenarios(tmp_path / "missing.json")
+    f.write_text("[" * 100_000 + "]" * 100_000)  # a parser's recursion, not a traceback
+    with pytest.raises(InputDataError, match="nested too deeply"):
+        parse_scenarios(f)
+    f.write_text(json.dumps([{"name": "s", "type": "behavioral", "params": {
+        "behavior": "stress_reduction", "intensity": [[[[[[["moderate"]]]]]]]}}]))
+    with pytest.raises(InputDataError, match="nested deeper than 8 levels"):
+        parse_scenarios(f)
+    f.write_text(json.dumps([SCHEMA_EXAMPLE[0] | {"name": f"s{i}"} for i in range(51)]))
+    with pytest.raises(InputDataError, match="51 scenarios: at most 50"):
+        parse_scenarios(f)
+    f.write_text(" " * 1_000_001 + "[]")
+    with pytest.raises(InputDataError, match="larger than 1,000,000 bytes"):
+        parse_scenarios(f)
 
 
 # ------------------------------------------------------------------ on fitted twins
@@ -117,6 +130,22 @@ def test_twin_specific_problems_are_caught_before_simulation(committed_twins) ->
             compare(twin, ok, horizon_days=horizon)
     with pytest.raises(InputDataError, match="draws must be"):
         simulate(twin, None, n_draws=0)
+    # bounded work: no run that grows to gigabytes, no change no patient can have
+    with pytest.raises(InputDataError, match=r"draws must be a whole number 1\.\.10000"):
+        simulate(twin, None, n_draws=100_000_000)
+    with pytest.raises(InputDataError, match=r"draws × horizon must be at most 300,000"):
+        simulate(twin, None, horizon_days=60, n_draws=6000)
+    for params, message in [
+        ({"behavior": "covariate", "variable": "trigger.stress", "operation": "set",
+          "value": -1e9}, r"set 'trigger.stress' to -1e\+09: outside its range \[0, 10\]"),
+        ({"behavior": "covariate", "variable": "trigger.stress", "operation": "shift",
+          "value": 1e308}, "larger than its whole range"),
+        ({"behavior": "stress_reduction", "shift": -50}, "larger than its whole range"),
+        ({"behavior": "alcohol_limit", "max_drinks": 400}, r"outside its range \[0, 40\]"),
+    ]:
+        scen = parse_scenarios([{"name": "s", "type": "behavioral", "params": params}])
+        with pytest.raises(InputDataError, match=message):
+            compare(twin, scen)
 
 
 def test_common_random_numbers_and_reproducibility(committed_twins) -> None:

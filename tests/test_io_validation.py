@@ -202,3 +202,22 @@ def test_from_wide_reports_missing_columns() -> None:
         from_wide(wide, {"HRV": "hrv_rmssd", "Steps": "steps"})
     cols = {p.column for p in info.value.problems}
     assert cols == {"patient_id", "Steps"}
+
+
+def test_names_that_a_spreadsheet_would_run_as_formulas_are_refused(tmp_path: Path) -> None:
+    """A patient id or treatment name written into forecast, backtest or export files must not
+    start a formula (``=HYPERLINK(...)``, ``@SUM``, ``+cmd``) nor hide a control character."""
+    tables = small_tables()
+    for table in ("observations", "attacks", "treatments", "patients"):
+        tables[table]["patient_id"] = tables[table]["patient_id"].replace(
+            "p2", '=HYPERLINK("http://x","p2")')
+    tables["treatments"].loc[0, "name"] = "@erenumab"
+    probs = problems_of(write_tables(tmp_path / "c", tables))
+    where = {(p.file, p.column) for p in probs}
+    assert {("observations.csv", "patient_id"), ("attacks.csv", "patient_id"),
+            ("patients.csv", "patient_id"), ("treatments.csv", "name")} <= where
+    assert all("formula" in p.rule for p in probs if p.column in ("patient_id", "name"))
+    tables = small_tables()
+    tables["patients"].loc[0, "patient_id"] = "p1\x07"
+    assert any(p.column == "patient_id" and "control characters" in p.rule
+               for p in problems_of(write_tables(tmp_path / "d", tables)))

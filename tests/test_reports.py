@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 from xml.etree import ElementTree
@@ -112,6 +113,10 @@ def test_every_figure_is_also_written_as_png_and_svg(report_files) -> None:
         root = ElementTree.parse(svg).getroot()
         assert root.tag.endswith("svg"), svg
     assert len(list(folder.iterdir())) == 2 * len(names)
+    # they name patients: private to their owner, like the report itself
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    for path in [Path(html), *folder.iterdir()]:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
 
 
 def test_reliability_table_counts_the_days_of_each_bin(report_files, small_backtest) -> None:

@@ -125,11 +125,20 @@ def test_forecast_from_a_date_uses_only_the_past(twin, cohort) -> None:
     pd.testing.assert_frame_equal(f, twin.forecast(altered, date=date))
 
 
-def test_bad_forecast_requests(twin) -> None:
+def test_bad_forecast_requests(twin, cohort) -> None:
     with pytest.raises(TwinError, match="horizon"):
         twin.forecast(horizon=0)
     with pytest.raises(TwinError, match="needs the cohort"):
         twin.forecast(date="2025-06-01")
+    # a date is a day of the data, written YYYY-MM-DD: never clamped to the diary, never guessed
+    for date in ("1900-01-01", "2100-01-01", "2025-01-06"):
+        with pytest.raises(TwinError, match=r"outside the cohort's data \(2025-01-06 to "
+                                            r"2026-01-05\)"):
+            twin.forecast(cohort, date=date)
+    for date in ("31/12/2025", "2025-13-01", "yesterday"):
+        with pytest.raises(ValueError, match=r"YYYY-MM-DD|not a calendar day"):
+            twin.forecast(cohort, date=date)
+    assert len(twin.forecast(cohort, date="2026-01-06")) == 1  # the day after the data
 
 
 def test_sensitivities_and_dose_response(twin) -> None:

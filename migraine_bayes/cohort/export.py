@@ -145,7 +145,7 @@ def export(cohort: str | os.PathLike, out: str | os.PathLike, pseudonymised: boo
     table.to_csv(buffer, index=False)
     with atomic.atomic_path(map_file, mode=0o600) as tmp:
         tmp.write_bytes(crypto.seal(buffer.getvalue().encode("utf-8"), "export mapping"))
-    (Path(out) / "EXPORT.json").write_text(json.dumps({
+    atomic.write_text(Path(out) / "EXPORT.json", json.dumps({
         "pseudonymised": True, "patients": len(table), "k_anonymity": K_ANONYMITY,
         "top_code_quantiles": list(TOP_CODE), "date_shift_weeks": list(SHIFT_WEEKS),
         "key_id": crypto.key_id(key).hex()}, indent=1), encoding="utf-8")

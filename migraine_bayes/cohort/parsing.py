@@ -5,6 +5,7 @@ Nothing is coerced silently: a value that does not parse is reported, never turn
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import numpy as np
@@ -121,3 +122,19 @@ def as_text(series: pd.Series) -> pd.Series:
     """Strings with surrounding white space removed; blank → <NA>."""
     text = series.astype("string").str.strip()
     return text.mask(text.eq(""))
+
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_day(text: str, what: str = "date") -> pd.Timestamp:
+    """A calendar day given as ``YYYY-MM-DD`` (nothing else: ``31/12/2025`` is ambiguous).
+
+    Raises ``ValueError`` naming ``what`` and the rule.
+    """
+    if not isinstance(text, str) or not _DAY.match(text.strip()):
+        raise ValueError(f"{what} {text!r} is not a day in the form YYYY-MM-DD")
+    try:
+        return pd.Timestamp(dt.date.fromisoformat(text.strip()))
+    except ValueError:
+        raise ValueError(f"{what} {text!r} is not a calendar day") from None

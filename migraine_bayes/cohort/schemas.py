@@ -79,6 +79,22 @@ def _not_blank(col: str) -> Rule:
     return Rule(col, f"{col} is empty", lambda d: ~is_blank(d[col]), (col,))
 
 
+# a cell starting so is run as a formula by a spreadsheet that opens an output file
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def _plain_text(col: str) -> Rule:
+    """A name written into output files: no formula start, no control character."""
+    def ok(d: pd.DataFrame) -> pd.Series:
+        text = as_text(d[col])
+        bad = text.str.startswith(FORMULA_STARTS) | text.str.contains(r"[\x00-\x1f\x7f]",
+                                                                    regex=True)
+        return ~bad.fillna(False).astype(bool)
+
+    return Rule(col, f"{col} may not start with =, +, - or @ nor hold control characters (a "
+                     "spreadsheet opening an output file would run it as a formula)", ok, (col,))
+
+
 def _timestamp(col: str) -> list[Rule]:
     first, last = plausible_window()
     return [
@@ -178,6 +194,7 @@ def observations_spec(registry: Registry) -> TableSpec:
         optional=("source",),
         rules=(
             _not_blank("patient_id"),
+            _plain_text("patient_id"),
             _not_blank("time"),
             *_timestamp("time"),
             _not_blank("variable"),
@@ -212,6 +229,7 @@ def attacks_spec(registry: Registry) -> TableSpec:
                   "recurrence_48h"),
         rules=(
             _not_blank("patient_id"),
+            _plain_text("patient_id"),
             _not_blank("onset"),
             *_timestamp("onset"),
             *_timestamp("end"),
@@ -248,9 +266,11 @@ def treatments_spec() -> TableSpec:
         optional=("end", "dose_mg", "frequency"),
         rules=(
             _not_blank("patient_id"),
+            _plain_text("patient_id"),
             _not_blank("kind"),
             _one_of("kind", TREATMENT_KINDS),
             _not_blank("name"),
+            _plain_text("name"),
             _not_blank("start"),
             *_timestamp("start"),
             *_timestamp("end"),
@@ -268,6 +288,7 @@ def patients_spec() -> TableSpec:
         optional=("sex", "birth_year", "diagnosis", "diary_start", "diary_end"),
         rules=(
             _not_blank("patient_id"),
+            _plain_text("patient_id"),
             _unique(("patient_id",), "patient"),
             *_number("birth_year", minimum=1900, integer=True),
             *_timestamp("diary_start"),
@@ -290,6 +311,7 @@ def variables_spec() -> TableSpec:
         optional=("description",),
         rules=(
             _not_blank("name"),
+            _plain_text("name"),
             Rule("name", "name may not contain '.'",
                  lambda d: ~as_text(d["name"]).str.contains(".", regex=False).fillna(False),
                  ("name",)),

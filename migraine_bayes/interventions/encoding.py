@@ -35,6 +35,9 @@ _MED_KEYS = {"medication", "dosage", "dose_mg", "frequency", "timing", "action",
 _BEH_KEYS = {"behavior", "behaviour", "intensity", "duration", "shift", "value", "max_drinks",
              "shift_mg", "variable", "operation", "start_day", "duration_days"}
 _OPERATIONS = ("shift", "cap", "set")
+MAX_SCENARIOS = 50  # simulated at once (the service's limit too)
+MAX_DEPTH = 8  # a scenario is a list of objects with a params object: 4 levels; overrides 5
+MAX_FILE_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -300,6 +303,18 @@ def _number(params: dict, key: str, col: _Collector, required: bool = False) -> 
     return float(raw)
 
 
+def _depth(x: Any, limit: int = 64) -> int:
+    """How deeply ``x`` nests lists and objects (counted up to ``limit``, without recursion)."""
+    deepest, stack = 0, [(x, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list) and depth <= limit:
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict)
+                                                  else item))
+    return deepest
+
+
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
@@ -317,14 +332,26 @@ def parse_scenarios(spec: list[dict] | str | os.PathLike, file: str | None = Non
         path = Path(spec)
         file = file or path.name
         try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise InputDataError([Problem(file, f"larger than {MAX_FILE_BYTES:,} bytes: a "
+                                                    "scenarios file lists a few scenarios")],
+                                     file)
             spec = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise InputDataError([Problem(file, "file not found")], file) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputDataError([Problem(file, f"not valid JSON: {exc}")], file) from None
+        except RecursionError:
+            raise InputDataError([Problem(file, "JSON nested too deeply")], file) from None
     file = file or "scenarios"
     if not isinstance(spec, list) or not spec:
         raise InputDataError([Problem(file, "must be a non-empty JSON list of scenarios")], file)
+    if len(spec) > MAX_SCENARIOS:
+        raise InputDataError([Problem(file, f"{len(spec)} scenarios: at most {MAX_SCENARIOS} "
+                                            "are simulated at once")], file)
+    if _depth(spec) > MAX_DEPTH:
+        raise InputDataError([Problem(file, f"JSON nested deeper than {MAX_DEPTH} levels")],
+                             file)
     problems: list[Problem] = []
     out: list[Scenario] = []
     seen: set[str] = set()

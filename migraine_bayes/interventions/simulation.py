@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from migraine_bayes.cohort.registry import Registry
 from migraine_bayes.course import acute_response
 from migraine_bayes.dims import FEATURE, INTERVENTION, PATIENT
 from migraine_bayes.errors import InputDataError, Problem
@@ -48,6 +49,8 @@ from migraine_bayes.twin.forecast import posterior_draws
 from migraine_bayes.twin.record import HORIZON_DAYS, TwinError
 
 INTERVAL = (0.05, 0.95)
+MAX_DRAWS = 10_000  # posterior draws simulated per patient
+MAX_DRAW_DAYS = 300_000  # draws × horizon days: bounds the memory of one scenario's run
 TAKING = 0.05  # exposure above which a patient counts as taking a drug at the end of the diary
 PRODROME_SHARE_PRIOR = (7.0, 3.0)  # Beta: ~70% of attacks have premonitory symptoms (Giffin 2003)
 PAIN_FREE_PRIOR_N = 20.0  # prior strength (attacks) of a published pain-free rate for one patient
@@ -334,9 +337,14 @@ def check_settings(twin: DigitalTwin, patient: str, horizon_days: int, n_draws: 
             1 <= horizon_days <= HORIZON_DAYS):
         problems.append(Problem("arguments", f"horizon must be 1..{HORIZON_DAYS} days", None,
                                 "horizon", str(horizon_days)))
-    if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer) or n_draws < 1:
-        problems.append(Problem("arguments", "draws must be a whole number ≥ 1", None, "draws",
-                                str(n_draws)))
+    if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer) or not (
+            1 <= n_draws <= MAX_DRAWS):
+        problems.append(Problem("arguments", f"draws must be a whole number 1..{MAX_DRAWS}",
+                                None, "draws", str(n_draws)))
+    elif not problems and n_draws * horizon_days > MAX_DRAW_DAYS:
+        problems.append(Problem("arguments", f"draws × horizon must be at most {MAX_DRAW_DAYS:,} "
+                                f"(draws {n_draws} × {horizon_days} days); simulate fewer draws",
+                                None, "draws", str(n_draws)))
     if patient not in twin.patients:
         problems.append(Problem("arguments", "patient not in this twin", None, "patient",
                                 str(patient)))
@@ -347,8 +355,9 @@ def check_settings(twin: DigitalTwin, patient: str, horizon_days: int, n_draws: 
 def check_scenarios(twin: DigitalTwin, patient: str, scenarios: list[Scenario]) -> None:
     """Problems a scenario has *for this twin and patient*, raised before any simulation.
 
-    A behavioural change of a covariate the twin has no feature from; starting a preventive
-    the patient is already taking; stopping one they are not taking.
+    A behavioural change of a covariate the twin has no feature from, or by an amount outside
+    what the covariate can take (:func:`covariate_bounds`); starting a preventive the patient
+    is already taking; stopping one they are not taking.
     """
     taking = _taking(twin, patient)
     specs = twin.spec.feature_specs
@@ -360,6 +369,8 @@ def check_scenarios(twin: DigitalTwin, patient: str, scenarios: list[Scenario]) 
             if item.pathway == "covariate" and item.variable not in sources:
                 rule = (f"the twin has no feature from {item.variable!r}; it has: "
                         f"{sorted(sources)}")
+            elif item.pathway == "covariate" and item.value is not None:
+                rule = _out_of_bounds(item, covariate_bounds(twin, item.variable))
             elif item.kind == "preventive" and item.action == "start" and item.name in taking:
                 rule = f"patient {patient} is already taking {item.name}"
             elif item.kind == "preventive" and item.action == "stop" and item.name not in taking:
@@ -368,6 +379,37 @@ def check_scenarios(twin: DigitalTwin, patient: str, scenarios: list[Scenario]) 
                 problems.append(Problem("scenarios", rule, row, "params", sc.name))
     if problems:
         raise InputDataError(problems, "scenarios")
+
+
+def covariate_bounds(twin: DigitalTwin, variable: str) -> tuple[float, float]:
+    """The values a panel covariate can take: its registry range, else what the cohort shows.
+
+    A measured variable (``trigger.stress``: ``stress``) has the registry's [min, max]; a derived
+    one (``derived.sleep_debt``) the range observed in the twin's panel, widened by that range
+    on each side.
+    """
+    registry = Registry.builtin()
+    name = variable.split(".", 1)[-1]
+    if name in registry:
+        return float(registry[name].min), float(registry[name].max)
+    values = twin.panel["value"].sel({FEATURE: variable}).values
+    values = values[np.isfinite(values)]
+    if not values.size:  # never observed: nothing to hold a change to
+        return -np.inf, np.inf
+    lo, hi = float(values.min()), float(values.max())
+    return lo - (hi - lo), hi + (hi - lo)
+
+
+def _out_of_bounds(item: Intervention, bounds: tuple[float, float]) -> str | None:
+    """Why a covariate change is impossible (None: it is not)."""
+    lo, hi = bounds
+    if item.operation == "shift" and abs(item.value) > hi - lo:
+        return (f"a shift of {item.value:g} in {item.variable!r} is larger than its whole range "
+                f"[{lo:g}, {hi:g}]")
+    if item.operation in ("set", "cap") and not lo <= item.value <= hi:
+        return (f"{item.operation} {item.variable!r} to {item.value:g}: outside its range "
+                f"[{lo:g}, {hi:g}]")
+    return None
 
 
 def _taking(twin: DigitalTwin, patient: str) -> set[str]:

@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from migraine_bayes.store import atomic
+
 STYLE = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 1100px;
        margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
@@ -107,11 +109,12 @@ class Document:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=PNG_DPI, bbox_inches="tight")
         if self.figure_dir is not None:
-            self.figure_dir.mkdir(parents=True, exist_ok=True)
+            self.figure_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             for ext, dpi in (("png", 200), ("svg", None)):
                 path = self.figure_dir / f"{key}.{ext}"
-                fig.savefig(path, format=ext, dpi=dpi, bbox_inches="tight",
-                            metadata={"Date": None} if ext == "svg" else None)
+                with atomic.atomic_path(path) as tmp:  # private: figures name patients
+                    fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight",
+                                metadata={"Date": None} if ext == "svg" else None)
                 self.exported.append(path)
         plt.close(fig)
         data = base64.b64encode(buf.getvalue()).decode("ascii")

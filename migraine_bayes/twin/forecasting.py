@@ -9,6 +9,7 @@ import pandas as pd
 import xarray as xr
 
 from migraine_bayes.cohort.io import Cohort
+from migraine_bayes.cohort.parsing import parse_day
 from migraine_bayes.cohort.truncate import truncate
 from migraine_bayes.course import next_attack
 from migraine_bayes.course.prodrome import with_prodrome
@@ -98,7 +99,13 @@ class Forecasting:
         if cohort is None:
             return self.panel
         if date is not None:
-            cohort = truncate(cohort, pd.Timestamp(date) - pd.Timedelta(days=1))
+            day = parse_day(date, "the forecast's date")
+            first, last = _data_days(cohort)
+            if not first < day <= last + pd.Timedelta(days=1):
+                raise TwinError(f"the forecast's date {date} lies outside the cohort's data "
+                                f"({first.date()} to {last.date()}): a forecast needs a day of "
+                                "data before it, and no day after the data's last day + 1")
+            cohort = truncate(cohort, day - pd.Timedelta(days=1))
         return build_panel(cohort, patients=self._with_new(cohort), horizon_days=HORIZON_DAYS)
 
     def _with_new(self, cohort: Cohort) -> list[str]:
@@ -187,6 +194,14 @@ class Forecasting:
         out = {k: v[f.index[i]] for k, v in terms.items()}
         out["latent"] = out["latent"] + f.propagate(i, np.arange(1, out["latent"].shape[1] + 1))
         return out
+
+
+def _data_days(cohort: Cohort) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and the last day with an observation or an attack in ``cohort``."""
+    times = pd.concat([cohort.observations["time"], cohort.attacks["onset"]]).dropna()
+    if times.empty:
+        raise TwinError("the cohort holds no observation and no attack to forecast from")
+    return times.min().normalize(), times.max().normalize()
 
 
 def _check_horizon(horizon: int) -> None:

@@ -59,7 +59,9 @@ class Storage:
                 spec_hash=self.spec.digest(),
                 audit_head={**audit.head(path), "journal": journal["id"] if journal else None})
             file_mode = atomic.final_mode(path / "twin.json", 0o600, 0o666)
-            with atomic.atomic_directory(path, mode=0o700) as tmp:
+            # a folder that holds no twin yet (an empty one the user made, even 0777) becomes a
+            # private twin directory; an existing twin keeps its mode (less "others")
+            with atomic.atomic_directory(path, mode=0o700, keep=is_twin(path)) as tmp:
                 # sealed (AES-GCM) when a key is in use: migraine_bayes.store.crypto; else written
                 # straight to the file (a cohort's posterior is not held twice in memory)
                 if crypto.active_key() is None:
