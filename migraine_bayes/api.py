@@ -467,7 +467,7 @@ def audit_verify(twin: str | os.PathLike) -> audit.Verification:
         raise FileNotFoundError(f"{twin} is not a twin directory (no twin.json)")
     with twin_lock(path):
         audit.apply_journal(path)
-        return audit.verify(path, TwinRecord.read(path).audit_head)
+        return audit.verify(path, TwinRecord.read(path).audit_head, files=True)
 
 
 COMMITTED_COHORT = Path(__file__).resolve().parent.parent / "data" / "synthetic"

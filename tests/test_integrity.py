@@ -414,6 +414,44 @@ def test_random_kills_never_leave_twin_and_audit_inconsistent(small, tmp_path) -
     assert outcomes[0] and outcomes[1], outcomes  # kills landed before and after the commit
 
 
+def test_a_rolled_back_twin_is_refused(small, tmp_path) -> None:
+    """The files of a twin before its update, copied back over it, still pass the hash chain
+    (the trail holds the entries they point to): the trail's record of the files last saved
+    catches them — on load, in ``audit verify`` and through the API. Sealed twins too, after
+    a key rotation."""
+    from migraine_bayes.service.rotation import rotate
+    from migraine_bayes.store import crypto
+
+    for sealed in (False, True):
+        path = copy(small["twin"], tmp_path / f"twin{sealed}")
+        key = crypto.parse_key(crypto.new_key(), "test") if sealed else None
+        if sealed:
+            rotate([path], None, key)
+        with crypto.using(key):
+            backup = copy(path, tmp_path / f"backup{sealed}")  # the twin before its update
+            api.update(path, small["d20"], retrain_when_due=False)
+            assert DigitalTwin.load(path).record.filter["updates"] == 1
+            for name in ("twin.json", "posterior.nc"):
+                shutil.copy2(backup / name, path / name)
+            with pytest.raises(audit.AuditError, match=r"twin\.json and posterior\.nc are not "
+                                                       r"the file\(s\) the audit trail last"):
+                DigitalTwin.load(path)
+            check = api.audit_verify(path)
+            assert not check.ok and "restored from an older copy" in check.problems[0]
+            with pytest.raises(audit.AuditError):
+                api.forecast(path)
+    # the files the trail last recorded, put back, load again
+    path = copy(small["twin"], tmp_path / "restored")
+    saved = copy(path, tmp_path / "saved")
+    api.update(path, small["d20"], retrain_when_due=False)
+    after = copy(path, tmp_path / "after")
+    shutil.copy2(saved / "posterior.nc", path / "posterior.nc")
+    with pytest.raises(audit.AuditError, match=r"posterior\.nc is not the file"):
+        DigitalTwin.load(path)
+    shutil.copy2(after / "posterior.nc", path / "posterior.nc")
+    assert DigitalTwin.load(path).record.filter["updates"] == 1
+
+
 # ---------------------------------------------------------------- a patient with one day
 @quick
 def test_one_day_patient_fits_or_is_told(tmp_path) -> None:

@@ -272,6 +272,30 @@ def test_restart_finds_everything_and_nothing_is_in_clear(service) -> None:
         DigitalTwin.load(registry / "twin-a")
 
 
+def test_cohort_calibration_cannot_be_differenced(service) -> None:
+    """The differencing attack: a researcher reads the cohort calibration, one patient's
+    forecast is served and the day's outcome posted, the researcher reads again. A release
+    recomputed per request changes by exactly that patient-day (its bin's count and rate, the
+    patient's Brier score give the forecast and the outcome); a frozen release of closed months
+    does not change at all."""
+    bob, carol = _client(service, "bob"), _client(service, "carol")
+    before = bob.get("/cohort/calibration").json()
+    assert before["k"] >= 5 and before["months"]  # January 2026 is long closed
+    forecast = carol.get("/patients/syn125-002/forecast").json()[0]
+    day = forecast["date"]
+    posted = carol.post("/patients/syn125-002/diary", json={
+        "observations": [{"time": f"{day}T09:00:00", "variable": "stress", "value": 6}],
+        "attacks": [{"onset": f"{day}T11:00:00"}]})
+    assert posted.status_code == 200, posted.text
+    with crypto.using(crypto.parse_key(service["key"], "test")):
+        joined = audit.prediction_outcomes(service["registry"] / "twin-b")
+    assert ((joined["date"] == day) & (joined["outcome"] == 1)).any()  # the attack is known
+    after = bob.get("/cohort/calibration").json()
+    assert after == before
+    for month in after["months"]:  # no released cell rests on fewer than k patients
+        assert "suppressed" in month or month["patients"] >= after["k"]
+
+
 def test_failed_authentications_are_throttled(service) -> None:
     """Guesses at one token id lock that id out, and malformed tokens their address — but a
     valid token of another user from the same address still gets in (behind a proxy every

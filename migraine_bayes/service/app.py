@@ -40,6 +40,7 @@ from migraine_bayes import __version__
 from migraine_bayes.cohort.io import Cohort
 from migraine_bayes.errors import InputDataError, MigraineBayesError
 from migraine_bayes.living.transaction import update_saved
+from migraine_bayes.service import release
 from migraine_bayes.service import twins as diary
 from migraine_bayes.service.twins import TwinRegistry
 from migraine_bayes.service.users import FOLDER, User, UserError, UserStore
@@ -415,10 +416,11 @@ def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: fl
 
     # ------------------------------------------------------------ research
     @app.get("/cohort/calibration",
-             summary="Pseudonymised cohort-level calibration of the registry's forecasts")
+             summary="Cohort calibration per closed month, frozen once released (k ≥ 5)")
     def calibration(user: Authed) -> dict:
         need(user, "researcher")
-        return _calibration(twins)
+        return release.calibration(twins.twin_dirs(), twins.root / FOLDER,
+                                   _pseudonym_secret(twins.root / FOLDER))
 
     # ------------------------------------------------------------ users
     @app.get("/users", summary="Every user (admins)")
@@ -459,36 +461,6 @@ def _overrides(path: Path, patient: str) -> dict[str, dict]:
         if d.get("patient_id") == patient:
             kept[d["scenario"]] = {"status": d["status"], "reason": d["reason"], "by": d["by"]}
     return kept
-
-
-def _calibration(twins: TwinRegistry, bins: int = 10) -> dict:
-    """Forecasts with known outcomes of every twin, by probability bin; patients as pseudonyms.
-
-    Pseudonyms are keyed hashes (the key's sub-key when there is one, else a secret kept in
-    the registry's ``.service`` folder); no id, date or single forecast leaves.
-    """
-    import numpy as np
-    import pandas as pd
-
-    frames = [audit.prediction_outcomes(p) for p in twins.twin_dirs()]
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["patient_id", "p_attack", "outcome"])
-    known = table.dropna(subset=["outcome"])
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(known["p_attack"].astype(float), edges) - 1, 0, bins - 1)
-    out_bins = []
-    for b in range(bins):
-        sel = known[which == b]
-        if len(sel) >= 5:  # small cells are suppressed
-            out_bins.append({"p_low": edges[b], "p_high": edges[b + 1], "forecasts": len(sel),
-                             "mean_forecast": float(sel["p_attack"].mean()),
-                             "observed_rate": float(sel["outcome"].mean())})
-    secret = _pseudonym_secret(twins.root / FOLDER)
-    per = [{"patient": crypto.keyed_hash(str(pid), "service pseudonym", secret),
-            "forecasts": len(g), "brier": float(((g["p_attack"] - g["outcome"]) ** 2).mean())}
-           for pid, g in known.groupby("patient_id") if len(g) >= 5]
-    return {"forecasts": len(table), "with_outcome": len(known), "bins": out_bins,
-            "patients": sorted(per, key=lambda r: r["patient"])}
 
 
 def _pseudonym_secret(folder: Path) -> bytes:

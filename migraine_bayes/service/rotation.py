@@ -3,7 +3,8 @@
 Each twin is rotated under its lock: its files (``twin.json``, ``posterior.nc``, kept versions,
 posted diary) are opened with the old key (or read in clear) and sealed with the new one, each
 written atomically; its audit trail is rebuilt sealed under the new key
-(:func:`migraine_bayes.store.audit.reseal`) and the new head recorded in ``twin.json``. A file
+(:func:`migraine_bayes.store.audit.reseal`) and the new head recorded in ``twin.json``; the
+trail of an audited twin then records the resealed files' digests (the rollback check). A file
 already sealed with the new key is left as it is, so a rotation interrupted half-way is finished by
 running it again with the same keys.
 """
@@ -67,9 +68,15 @@ def rotate_twin(path: Path, old: bytes | None, new: bytes) -> dict:
         if _key_id_of_trail(path) != crypto.key_id(new).hex():
             head = audit.reseal(path, old, new)
             record = record.replace(audit_head={**head, "journal": None})
+        with crypto.using(new):
+            audited = audit.last_files(path) is not None
         with atomic.atomic_path(path / "twin.json") as tmp:
             tmp.write_bytes(crypto.seal(json.dumps(record.to_dict(), indent=1).encode("utf-8"),
                                         "twin.json", new))
+        if audited:  # the trail learns the resealed files (else the next load sees a rollback)
+            with crypto.using(new):
+                audit.record_event(path, record.version, "files_resealed", {"files": {
+                    name: audit.file_digest(path / name) for name in audit.TWIN_FILES}})
         return {"path": path, "files": files + 1,
                 "audit_entries": audit.head(path)["entries"] if (path / audit.FILE).exists()
                 else 0, "key_id": crypto.key_id(new).hex()}

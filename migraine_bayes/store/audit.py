@@ -51,6 +51,7 @@ from migraine_bayes.store import atomic, crypto
 
 FILE = "audit.sqlite"
 JOURNAL = "audit-journal.json"
+TWIN_FILES = ("twin.json", "posterior.nc")  # a save records the digests of these
 FORMAT = "2"  # hash-chained rows
 SEALED_FORMAT = "3"  # hash-chained rows, values sealed
 KEY_ENV = "MIGRAINE_BAYES_AUDIT_KEY"
@@ -281,12 +282,14 @@ def head(twin_dir: str | Path) -> dict:
     return {"entries": seq, "hash": digest}
 
 
-def verify(twin_dir: str | Path, expected: dict | None = None) -> Verification:
+def verify(twin_dir: str | Path, expected: dict | None = None,
+           files: bool = False) -> Verification:
     """Recompute the chain of a twin's audit trail and report the first broken row.
 
     ``expected``: a head ``{"entries", "hash", "journal"}`` recorded in ``twin.json`` at the
     last save; the trail must still hold that entry unchanged and the rows of that save's
-    journal (a truncated or rebuilt trail fails).
+    journal (a truncated or rebuilt trail fails). ``files``: the twin's files must also be the
+    ones the trail last recorded (:func:`files_problem`: no rollback, no substitution).
     """
     path = Path(twin_dir) / FILE
     if not path.exists():
@@ -335,7 +338,24 @@ def verify(twin_dir: str | Path, expected: dict | None = None) -> Verification:
             Path(twin_dir) / JOURNAL).exists():
         problems.append(f"the rows of the twin's last save (journal {expected['journal'][:12]}…) "
                         "are missing from the trail: it was truncated")
+    if files and not problems:
+        problems += [p for p in [files_problem(twin_dir)] if p]
     return Verification(seen, prev, keyed, problems)
+
+
+def files_problem(twin_dir: str | Path) -> str | None:
+    """What is wrong when the twin's files are not the ones the trail last recorded."""
+    recorded = last_files(twin_dir)
+    if recorded is None:
+        return None
+    changed = [name for name in TWIN_FILES
+               if file_digest(Path(twin_dir) / name) != recorded.get(name)]
+    if not changed:
+        return None
+    return (f"{' and '.join(changed)} {'is' if len(changed) == 1 else 'are'} not the file(s) "
+            "the audit trail last recorded — restored from an older copy, or replaced? A "
+            "rolled-back twin forecasts from a state its updates have left: put back the files "
+            "of its last save or refit the twin")
 
 
 # ---------------------------------------------------------------- writing
@@ -411,6 +431,33 @@ def record_outcomes(twin_dir: str | Path, outcomes: pd.DataFrame) -> int:
         return _append(con, "outcomes", _new_outcomes(con, rows))
 
 
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes as stored (sealed or not)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def last_files(twin_dir: str | Path) -> dict | None:
+    """The twin files the trail last recorded (``{"twin.json": h, "posterior.nc": h}``).
+
+    Every audited save — fit, update, retrain, a plain save of an audited twin, a key rotation
+    — records the digests of the files it wrote (``files`` of its event). None when the trail
+    records none (a twin saved without audit, or by an older version).
+    """
+    if not (Path(twin_dir) / FILE).exists():
+        return None
+    with connect(twin_dir) as con:
+        ev = _table(con, "events")
+    for detail in reversed(ev["detail"].tolist()):
+        files = json.loads(detail).get("files")
+        if files:
+            return files
+    return None
+
+
 def record_event(twin_dir: str | Path, version: float, kind: str, detail: dict) -> None:
     """Append an event (``fit``, ``update``, ``retrain``, ``drift`` …) with JSON details."""
     with connect(twin_dir) as con, _transaction(con):
@@ -420,7 +467,10 @@ def record_event(twin_dir: str | Path, version: float, kind: str, detail: dict) 
 # ---------------------------------------------------------------- the journal
 def journal(journal_id: str, events: list[tuple[float, str, dict]],
             outcomes: list[tuple[str, str, int]]) -> dict:
-    """The audit rows a save owes, to be written into the new twin directory as :data:`JOURNAL`."""
+    """The audit rows a save owes, to be written into the new twin directory as :data:`JOURNAL`.
+
+    The save adds the digests of the files it wrote to the events (``files``).
+    """
     return {"id": journal_id,
             "events": [[float(v), k, {**d, "journal": journal_id}] for v, k, d in events],
             "outcomes": [[str(p), str(d), int(y)] for p, d, y in outcomes]}

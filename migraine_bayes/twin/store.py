@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -55,6 +56,10 @@ class Storage:
             _clean_stale(path)
             if path.is_dir():
                 audit.apply_journal(path)  # rows a crashed save still owed, first
+            if journal is None and audit.last_files(path) is not None:
+                # an audited twin saved again by hand: the trail learns its new files too
+                journal = audit.journal(uuid.uuid4().hex, [(self.record.version, "save", {})],
+                                        [])
             self.record = self.record.replace(
                 spec_hash=self.spec.digest(),
                 audit_head={**audit.head(path), "journal": journal["id"] if journal else None})
@@ -71,7 +76,10 @@ class Storage:
                                                                      "posterior.nc"))
                 (tmp / "twin.json").write_bytes(crypto.encode(json.dumps(
                     self.record.to_dict(), indent=1, default=_json).encode("utf-8"), "twin.json"))
-                if journal is not None:
+                if journal is not None:  # with the digests of the files it commits
+                    files = {name: audit.file_digest(tmp / name) for name in audit.TWIN_FILES}
+                    journal = {**journal, "events": [[v, k, {**d, "files": files}]
+                                                     for v, k, d in journal["events"]]}
                     (tmp / audit.JOURNAL).write_bytes(crypto.encode(
                         json.dumps(journal).encode("utf-8"), audit.JOURNAL))
                 for name in ("posterior.nc", "twin.json", audit.JOURNAL):
@@ -110,6 +118,8 @@ class Storage:
         meta_file = path / "twin.json"
         if not meta_file.is_file() or not (path / "posterior.nc").is_file():
             raise TwinError(f"{path} is not a twin directory (needs twin.json and posterior.nc)")
+        if version is None:
+            _check_files(root)
         record = TwinRecord.read(path)
         if record.spec_hash is not None and record.spec.digest() != record.spec_hash:
             raise TwinError(f"{path}: the model configuration in twin.json does not match its "
@@ -126,6 +136,23 @@ class Storage:
                                      sample_stats=groups["sample_stats"])
         state = FilterState.from_dataset(groups["filter"]) if "filter" in groups else None
         return cls(posterior, panel, record, state, groups.get("course"))
+
+
+def _check_files(root: Path) -> None:
+    """Refuse a twin whose files are not the ones its audit trail last recorded.
+
+    An older copy of ``twin.json`` and ``posterior.nc`` put back over the twin (a rollback:
+    its updates lost, its forecasts from an old state) passes the hash chain, since the trail
+    still holds the entries the old copy points to — but the trail has recorded newer files
+    since (:func:`migraine_bayes.store.audit.files_problem`). A save racing this read is ruled
+    out by looking again under the twin's lock.
+    """
+    if audit.files_problem(root) is None:
+        return
+    with twin_lock(root):
+        problem = audit.files_problem(root)
+    if problem is not None:
+        raise audit.AuditError(f"{root.name}: {problem}")
 
 
 def netcdf_bytes(groups: dict[str, xr.Dataset]) -> bytes:
