@@ -38,9 +38,18 @@ def normalise_id(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw)
 
 
+# ASCII look-alikes of Unicode TR39's confusables that ids mix up: O/0, l/1/I/|, rn/m, vv/w
+_ASCII_CONFUSABLE = str.maketrans({"0": "o", "O": "o", "1": "l", "I": "l", "|": "l"})
+
+
 def skeleton(pid: str) -> str:
-    """What an id looks like: case-folded, dashes unified, invisible characters dropped."""
-    text = normalise_id(pid).translate(_CONFUSABLE).casefold()
+    """What an id looks like (its skeleton, after Unicode TR39).
+
+    Case-folded, dashes unified, look-alike letters and digits made one (``O``/``0``,
+    ``l``/``1``/``I``, ``rn``/``m``, Greek and Cyrillic capitals), invisible characters dropped.
+    """
+    text = normalise_id(pid).translate(_CONFUSABLE).translate(_ASCII_CONFUSABLE).casefold()
+    text = text.replace("rn", "m").replace("vv", "w")
     return "".join(c for c in text if unicodedata.category(c) not in ("Cf", "Zs", "Cc"))
 
 

@@ -120,6 +120,14 @@ def cases() -> dict[str, tuple[Callable[[Tables], None], list[str]]]:
         "cyrillic_letter_id": (set_cell("observations", 9, "patient_id", "\u0420-01"),
                                ["looks like 'P-01'"]),
         "lower_case_id": (set_cell("attacks", 0, "patient_id", "p-01"), ["looks like 'P-01'"]),
+        "letter_o_for_zero_id": (set_cell("observations", 5, "patient_id", "P-O1"),
+                                 ["looks like 'P-01'", "'P-O1'"]),
+        "letter_l_for_one_id": (set_cell("attacks", 0, "patient_id", "P-0l"),
+                                ["looks like 'P-01'", "'P-0l'"]),
+        "greek_capital_id": (set_cell("observations", 7, "patient_id", "\u03a1-01"),
+                             ["looks like 'P-01'", "<U+03A1>"]),
+        "formula_patient_id": (set_cell("observations", 2, "patient_id", "=1+2"),
+                               ["row 3", "column 'patient_id'", "formula"]),
         "zero_width_space_id": (set_cell("observations", 3, "patient_id", "P-01\u200b"),
                                 ["looks like 'P-01'", "<U+200B>"]),
         "not_iso_date": (set_cell("observations", 0, "time", "03/01/2024 07:00"),
@@ -173,6 +181,9 @@ def cases() -> dict[str, tuple[Callable[[Tables], None], list[str]]]:
     out["treatment_kind_unknown"] = (
         lambda t: t.__setitem__("treatments", treat.assign(kind="pill")),
         ["kind must be one of"])
+    out["formula_treatment_name"] = (
+        lambda t: t.__setitem__("treatments", treat.assign(name="@SUM(A1)")),
+        ["column 'name'", "formula"])
     out["treatment_end_before_start"] = (
         lambda t: t.__setitem__("treatments", treat.assign(end="2024-03-01")),
         ["treatment end is before its start"])
