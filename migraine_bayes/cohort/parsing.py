@@ -67,7 +67,7 @@ def parse_timestamps(series: pd.Series) -> tuple[pd.Series, pd.Series]:
         return parsed.where((parsed >= first) & (parsed <= last)), pd.Series(
             False, index=series.index)
     text = series.astype("string").str.strip()
-    shape_ok = text.str.match(_ISO).fillna(False).astype(bool)
+    shape_ok = text.str.match(_ISO).fillna(False).astype(bool) & _offset_ok(text)
     years = _years(text, shape_ok)
     representable = shape_ok & years.between(1678, 2261).fillna(False).astype(bool)
     naive = text.where(representable).str.replace(_OFFSET, "", regex=True).str.replace(",", ".")
@@ -77,6 +77,14 @@ def parse_timestamps(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     return parsed.where(~outside), invalid
 
 
+def _offset_ok(text: pd.Series) -> pd.Series:
+    """False where a UTC offset is not one a clock shows (beyond ±14:00, or minutes ≥ 60)."""
+    parts = text.str.extract(r"[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?([+-])(\d{2}):?(\d{2})$")
+    hours, minutes = pd.to_numeric(parts[1]), pd.to_numeric(parts[2])
+    bad = (hours > 14) | (minutes >= 60) | ((hours == 14) & (minutes > 0))
+    return ~bad.fillna(False).astype(bool)
+
+
 def outside_window(series: pd.Series) -> pd.Series:
     """True where a well-formed date lies outside :func:`plausible_window` (year 1, 2300 …)."""
     first, last = plausible_window()
@@ -84,7 +92,7 @@ def outside_window(series: pd.Series) -> pd.Series:
         s = series.dt.tz_localize(None) if getattr(series.dt, "tz", None) is not None else series
         return (s.notna() & ((s < first) | (s > last))).astype(bool)
     text = series.astype("string").str.strip()
-    shape_ok = text.str.match(_ISO).fillna(False).astype(bool)
+    shape_ok = text.str.match(_ISO).fillna(False).astype(bool) & _offset_ok(text)
     years = _years(text, shape_ok)
     day = pd.to_datetime(text.where(shape_ok & years.between(1678, 2261).fillna(False)
                                     .astype(bool)).str[:10], format="%Y-%m-%d", errors="coerce")

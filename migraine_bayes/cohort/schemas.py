@@ -9,6 +9,7 @@ of millions of bad rows costs neither hours nor gigabytes.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -79,6 +80,9 @@ def _not_blank(col: str) -> Rule:
     return Rule(col, f"{col} is empty", lambda d: ~is_blank(d[col]), (col,))
 
 
+MAX_DOSE_MG = 10_000  # above any single or daily dose of a migraine drug (valproate: 3,000)
+MAX_ATTACK_DAYS = 30  # an attack lasts 4-72 h; a month is a typo in its end date
+
 # a cell starting so is run as a formula by a spreadsheet that opens an output file
 FORMULA_STARTS = ("=", "+", "-", "@")
 
@@ -105,12 +109,18 @@ def _timestamp(col: str) -> list[Rule]:
     ]
 
 
-def _number(col: str, minimum: float | None = None, integer: bool = False) -> list[Rule]:
+def _number(col: str, minimum: float | None = None, integer: bool = False,
+            maximum: float | None = None, why: str = "") -> list[Rule]:
     rules = [Rule(col, f"{col} is not a number", lambda d: ~parse_numbers(d[col])[1], (col,))]
     if minimum is not None:
         rules.append(
             Rule(col, f"{col} must be ≥ {minimum}",
                  lambda d: ~(parse_numbers(d[col])[0] < minimum), (col,))
+        )
+    if maximum is not None:
+        rules.append(
+            Rule(col, f"{col} must be ≤ {maximum:g}{why}",
+                 lambda d: ~(parse_numbers(d[col])[0] > maximum), (col,))
         )
     if integer:
         def whole(d: pd.DataFrame) -> pd.Series:
@@ -131,6 +141,11 @@ def _not_before(later: str, earlier: str, text: str) -> Rule:
         return ~(a < b)
 
     return Rule(later, text, ok, (later, earlier))
+
+
+def _attack_not_too_long(d: pd.DataFrame) -> pd.Series:
+    end, onset = parse_timestamps(d["end"])[0], parse_timestamps(d["onset"])[0]
+    return ~((end - onset) > pd.Timedelta(days=MAX_ATTACK_DAYS))
 
 
 def _recurrence_after_relief(d: pd.DataFrame) -> pd.Series:
@@ -234,6 +249,9 @@ def attacks_spec(registry: Registry) -> TableSpec:
             *_timestamp("onset"),
             *_timestamp("end"),
             _not_before("end", "onset", "attack end is before its onset"),
+            Rule("end", f"attack lasts more than {MAX_ATTACK_DAYS} days (a typo in the end's "
+                        "date? an attack lasts 4–72 h, status migrainosus longer)",
+                 _attack_not_too_long, ("end", "onset")),
             *_number("peak_severity", minimum=0, integer=True),
             Rule("peak_severity", "peak_severity must be 0, 1, 2 or 3 (none/mild/moderate/severe)",
                  lambda d: ~(parse_numbers(d["peak_severity"])[0] > 3), ("peak_severity",)),
@@ -243,7 +261,8 @@ def attacks_spec(registry: Registry) -> TableSpec:
             Rule("symptoms",
                  f"symptoms must be ';'-separated symptom names from {sorted(symptoms)}",
                  symptom_names, ("symptoms",)),
-            *_number("acute_dose_mg", minimum=0),
+            *_number("acute_dose_mg", minimum=0, maximum=MAX_DOSE_MG,
+                     why=" (no single dose of a migraine drug comes near it)"),
             *_timestamp("acute_time"),
             _boolean("pain_free_2h"),
             *_timestamp("postdrome_end"),
@@ -275,7 +294,8 @@ def treatments_spec() -> TableSpec:
             *_timestamp("start"),
             *_timestamp("end"),
             _not_before("end", "start", "treatment end is before its start"),
-            *_number("dose_mg", minimum=0),
+            *_number("dose_mg", minimum=0, maximum=MAX_DOSE_MG,
+                     why=" (no daily dose of a migraine drug comes near it)"),
         ),
     )
 
@@ -290,7 +310,8 @@ def patients_spec() -> TableSpec:
             _not_blank("patient_id"),
             _plain_text("patient_id"),
             _unique(("patient_id",), "patient"),
-            *_number("birth_year", minimum=1900, integer=True),
+            *_number("birth_year", minimum=1900, integer=True,
+                     maximum=float(dt.date.today().year), why=" (this year)"),
             *_timestamp("diary_start"),
             *_timestamp("diary_end"),
             _not_before("diary_end", "diary_start", "diary_end is before diary_start"),

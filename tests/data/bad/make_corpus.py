@@ -175,6 +175,14 @@ def cases() -> dict[str, tuple[Callable[[Tables], None], list[str]]]:
             ["diary_end is before diary_start"]),
         "birth_year_1800": (set_cell("patients", 0, "birth_year", 1800),
                             ["birth_year must be ≥ 1900"]),
+        "birth_year_2999": (set_cell("patients", 1, "birth_year", 2999),
+                            ["birth_year must be ≤", "row 2"]),
+        "acute_dose_1e300": (set_cell("attacks", 1, "acute_dose_mg", 1e300),
+                             ["acute_dose_mg must be ≤ 10000", "row 2"]),
+        "attack_of_300_days": (set_cell("attacks", 0, "end", "2024-12-28T16:00"),
+                               ["attack lasts more than 30 days", "column 'end'"]),
+        "utc_offset_99_hours": (set_cell("observations", 4, "time", "2024-03-02T20:00+99:99"),
+                                ["not an ISO 8601 date", "row 5"]),
     }
     treat = pd.DataFrame({"patient_id": ["P-01"], "kind": ["preventive"], "name": ["erenumab"],
                           "start": ["2024-03-05"], "end": [""], "dose_mg": [70]})
