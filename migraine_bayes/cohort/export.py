@@ -148,7 +148,7 @@ def export(cohort: str | os.PathLike, out: str | os.PathLike, pseudonymised: boo
     atomic.write_text(Path(out) / "EXPORT.json", json.dumps({
         "pseudonymised": True, "patients": len(table), "k_anonymity": K_ANONYMITY,
         "top_code_quantiles": list(TOP_CODE), "date_shift_weeks": list(SHIFT_WEEKS),
-        "key_id": crypto.key_id(key).hex()}, indent=1), encoding="utf-8")
+        "key_id": crypto.key_id(key).hex()}, indent=1))
     return {"out": Path(out), "patients": len(table), "sealed": False, "mapping": map_file}
 
 

@@ -118,12 +118,12 @@ class Storage:
         meta_file = path / "twin.json"
         if not meta_file.is_file() or not (path / "posterior.nc").is_file():
             raise TwinError(f"{path} is not a twin directory (needs twin.json and posterior.nc)")
-        if version is None:
-            _check_files(root)
         record = TwinRecord.read(path)
         if record.spec_hash is not None and record.spec.digest() != record.spec_hash:
             raise TwinError(f"{path}: the model configuration in twin.json does not match its "
                             "hash (spec_hash) — edited by hand? Restore it or refit the twin")
+        if version is None:
+            _check_files(root)
         root_record = record if version is None else TwinRecord.read(root)
         check = audit.verify(root, root_record.audit_head)
         if not check.ok:
