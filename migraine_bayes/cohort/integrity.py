@@ -119,6 +119,7 @@ def observation_problems(obs: pd.DataFrame, registry: Registry, file: str,
                             "same time from the same source; keep one",
                             row=int(i) + 1, column="value", value=f"{obs.at[i, 'value']:g}"),
                     rule="conflicting values at one time")
+    _two_sources(obs, file, log)
     summed = [v.name for v in registry if v.aggregate == "sum"]
     sums = obs[obs["variable"].isin(summed)]
     if sums.empty:
@@ -136,6 +137,34 @@ def observation_problems(obs: pd.DataFrame, registry: Registry, file: str,
                         f"{var.unit} (duplicated or overlapping records?)",
                         row=int(i) + 1, column="value", value=f"{sums.at[i, 'value']:g}"),
                 rule="daily total above the daily maximum")
+
+
+def _two_sources(obs: pd.DataFrame, file: str, log: ProblemLog) -> None:
+    """One variable of one patient-day from two sources (sleep from the diary and a wearable).
+
+    Aggregated together they would be summed or averaged into a value neither recorded (two
+    nights of sleep in one day); the cohort must keep one source per variable.
+    """
+    if "source" not in obs or obs["source"].isna().all():
+        return
+    rows = obs.dropna(subset=["source"])
+    day = rows["time"].dt.normalize()
+    sources = rows.groupby([rows["patient_id"], rows["variable"], day], sort=False)[
+        "source"].transform("nunique")
+    mixed = rows[sources > 1]
+    if mixed.empty:
+        return
+    first = mixed.groupby([mixed["patient_id"], mixed["variable"]], sort=False).head(1)
+    for i in first.index:
+        names = sorted(map(str, rows.loc[(rows["patient_id"] == rows.at[i, "patient_id"])
+                                         & (rows["variable"] == rows.at[i, "variable"])
+                                         & (day == day[i]), "source"].unique()))
+        log.add(Problem(file, f"'{rows.at[i, 'variable']}' of this patient comes from "
+                        f"{len(names)} sources on one day ({', '.join(names)}): they would be "
+                        "combined into a value neither recorded — keep one source per variable "
+                        "(drop the other's rows, or give them another variable name)",
+                        row=int(i) + 1, column="source", value=str(rows.at[i, "source"])),
+                rule="one variable from two sources")
 
 
 def attack_problems(att: pd.DataFrame, file: str, log: ProblemLog) -> None:

@@ -175,6 +175,11 @@ def cases() -> dict[str, tuple[Callable[[Tables], None], list[str]]]:
             ["diary_end is before diary_start"]),
         "birth_year_1800": (set_cell("patients", 0, "birth_year", 1800),
                             ["birth_year must be ≥ 1900"]),
+        "sleep_from_two_sources": (
+            lambda t: (t["observations"].__setitem__("source", "diary"),
+                       obs_row(t, "P-02", "2024-03-04T06:30", "sleep_duration", 6.5, "wristband")),
+            ["'sleep_duration' of this patient comes from 2 sources on one day (diary, "
+             "wristband)", "column 'source'"]),
         "birth_year_2999": (set_cell("patients", 1, "birth_year", 2999),
                             ["birth_year must be ≤", "row 2"]),
         "acute_dose_1e300": (set_cell("attacks", 1, "acute_dose_mg", 1e300),
