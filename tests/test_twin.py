@@ -131,7 +131,7 @@ def test_bad_forecast_requests(twin, cohort) -> None:
     with pytest.raises(TwinError, match="needs the cohort"):
         twin.forecast(date="2025-06-01")
     # a date is a day of the data, written YYYY-MM-DD: never clamped to the diary, never guessed
-    for date in ("1900-01-01", "2100-01-01", "2025-01-06"):
+    for date in ("1900-01-01", "2100-01-01", "2025-01-05", "2026-01-07"):
         with pytest.raises(TwinError, match=r"outside the cohort's data \(2025-01-06 to "
                                             r"2026-01-05\)"):
             twin.forecast(cohort, date=date)

@@ -101,10 +101,11 @@ class Forecasting:
         if date is not None:
             day = parse_day(date, "the forecast's date")
             first, last = _data_days(cohort)
-            if not first < day <= last + pd.Timedelta(days=1):
+            if not first <= day <= last + pd.Timedelta(days=1):
                 raise TwinError(f"the forecast's date {date} lies outside the cohort's data "
-                                f"({first.date()} to {last.date()}): a forecast needs a day of "
-                                "data before it, and no day after the data's last day + 1")
+                                f"({first.date()} to {last.date()}): from its first day (a "
+                                "patient with no day yet is forecast from the population) to "
+                                "the day after its last")
             cohort = truncate(cohort, day - pd.Timedelta(days=1))
         return build_panel(cohort, patients=self._with_new(cohort), horizon_days=HORIZON_DAYS)
 
