@@ -75,8 +75,8 @@ def rotate_twin(path: Path, old: bytes | None, new: bytes) -> dict:
                                         "twin.json", new))
         if audited:  # the trail learns the resealed files (else the next load sees a rollback)
             with crypto.using(new):
-                audit.record_event(path, record.version, "files_resealed", {"files": {
-                    name: audit.file_digest(path / name) for name in audit.TWIN_FILES}})
+                audit.record_event(path, record.version, "files_resealed",
+                                   {"files": audit.file_digests(path)})
         return {"path": path, "files": files + 1,
                 "audit_entries": audit.head(path)["entries"] if (path / audit.FILE).exists()
                 else 0, "key_id": crypto.key_id(new).hex()}

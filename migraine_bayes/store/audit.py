@@ -348,8 +348,8 @@ def files_problem(twin_dir: str | Path) -> str | None:
     recorded = last_files(twin_dir)
     if recorded is None:
         return None
-    changed = [name for name in TWIN_FILES
-               if file_digest(Path(twin_dir) / name) != recorded.get(name)]
+    current = file_digests(twin_dir)
+    changed = [name for name in TWIN_FILES if current[name] != recorded.get(name)]
     if not changed:
         return None
     return (f"{' and '.join(changed)} {'is' if len(changed) == 1 else 'are'} not the file(s) "
@@ -438,6 +438,11 @@ def file_digest(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def file_digests(twin_dir: str | Path) -> dict[str, str]:
+    """The digests of a twin directory's :data:`TWIN_FILES` (what a save records)."""
+    return {name: file_digest(Path(twin_dir) / name) for name in TWIN_FILES}
 
 
 def last_files(twin_dir: str | Path) -> dict | None:

@@ -258,7 +258,7 @@ class TwinRecord:
 def read_json(path: str | os.PathLike) -> dict:
     """The raw JSON of the twin directory ``path``'s ``twin.json`` (decrypted when sealed).
 
-    Only for :class:`TwinRecord` and for key rotation, which re-seals the file as it is.
+    Read through :meth:`TwinRecord.read`; nothing else opens the file's content.
     """
     file = Path(path) / FILE
     try:

@@ -77,7 +77,7 @@ class Storage:
                 (tmp / "twin.json").write_bytes(crypto.encode(json.dumps(
                     self.record.to_dict(), indent=1, default=_json).encode("utf-8"), "twin.json"))
                 if journal is not None:  # with the digests of the files it commits
-                    files = {name: audit.file_digest(tmp / name) for name in audit.TWIN_FILES}
+                    files = audit.file_digests(tmp)
                     journal = {**journal, "events": [[v, k, {**d, "files": files}]
                                                      for v, k, d in journal["events"]]}
                     (tmp / audit.JOURNAL).write_bytes(crypto.encode(

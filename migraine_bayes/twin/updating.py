@@ -60,7 +60,7 @@ class Updating:
         self.filter_state = self.filter_state.extended(new, n_draws)
         spec = self.spec
         centres = {name: center for name, (center, _scale) in spec.scaling_dict.items()}
-        centers, coverage = self.record.spec.centers_dict, self.record.coverage
+        centers, coverage = spec.centers_dict, self.record.coverage
         for pid in new:
             centers[pid] = dict(centres)
             coverage[pid] = {"diary_start": None, "diary_days": 0, "known_days": 0,
