@@ -81,6 +81,35 @@ def test_full_width_ids_are_normalised_into_one_patient(tmp_path) -> None:
     assert any("NFKC" in n for n in c.notices)
 
 
+def test_days_that_have_not_happened_are_refused(tmp_path) -> None:
+    """A diary, an attack or a declared period after today (beyond tomorrow by UTC) is refused."""
+    soon = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=5)
+    t = make_corpus.base()
+    make_corpus.obs_row(t, "P-01", f"{soon:%Y-%m-%d}T20:00", "stress", 3)
+    make_corpus.att_row(t, patient_id="P-02", onset=f"{soon:%Y-%m-%d}T10:00")
+    t["patients"]["diary_end"] = ["", f"{soon:%Y-%m-%d}"]
+    t["patients"]["diary_start"] = ["", "2024-03-01"]
+    make_corpus.write(tmp_path / "c", t)
+    with pytest.raises(InputDataError) as err:
+        load_cohort(tmp_path / "c")
+    text = str(err.value)
+    for where in ("observations.csv, row 121 (line 122), column 'time'",
+                  "attacks.csv, row 7 (line 8), column 'onset'",
+                  "patients.csv, row 2 (line 3), column 'diary_end'"):
+        assert where in text, text
+    assert text.count("after today: a diary holds only days that have happened") >= 3
+    t = make_corpus.base()  # tomorrow is a day lived east of UTC
+    tomorrow = soon - pd.Timedelta(days=4)
+    make_corpus.obs_row(t, "P-01", f"{tomorrow:%Y-%m-%d}T08:00+13:00", "stress", 3)
+    t["patients"]["diary_start"] = ["2024-03-01", "2024-03-01"]
+    t["patients"]["diary_end"] = [f"{tomorrow:%Y-%m-%d}", "2024-03-20"]
+    t["observations"] = t["observations"][t["observations"]["time"] < "2024-03-05"]  # short
+    make_corpus.write(tmp_path / "d", t)
+    with pytest.raises(InputDataError) as err:  # …but the gap to it is not a kept diary
+        load_cohort(tmp_path / "d")
+    assert "after today" not in str(err.value)
+
+
 def test_stray_date_is_not_fitted_silently(tmp_path) -> None:
     res = runner.invoke(app, ["fit", str(BAD / "stray_date_1900"), "--out",
                               str(tmp_path / "twin")])
@@ -450,6 +479,54 @@ def test_a_rolled_back_twin_is_refused(small, tmp_path) -> None:
         DigitalTwin.load(path)
     shutil.copy2(after / "posterior.nc", path / "posterior.nc")
     assert DigitalTwin.load(path).record.filter["updates"] == 1
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_a_diary_post_cannot_invent_days(small, tmp_path) -> None:
+    """Posts to a patient without diary_entry rows (every day kept, docs/SCHEMA.md): a value
+    dated days after the last one would make each day between a kept, attack-free day — refused
+    (422) with the reason; a post of the next day, or of an attack alone, goes through; a day
+    not yet lived is refused; a post past the twin's domain is a 409. No request leaves a twin
+    that answers 500."""
+    from fastapi.testclient import TestClient
+
+    from migraine_bayes.service.app import create_app
+    from migraine_bayes.service.users import UserStore
+
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    copy(small["twin"], registry / "twin")
+    token = UserStore(registry).add("alice", "clinician", ["P-01"])
+    client = TestClient(create_app(registry), raise_server_exceptions=False)
+    headers = {"Authorization": f"Bearer {token}"}
+    scenario = {"scenarios": [{"name": "calm", "type": "behavioral", "params": {
+        "behavior": "stress_reduction", "intensity": "moderate"}}], "draws": 200, "horizon": 7}
+
+    def post(body: dict) -> tuple[int, str]:
+        res = client.post("/patients/P-01/diary", json=body, headers=headers)
+        sim = client.post("/patients/P-01/simulate", json=scenario, headers=headers)
+        fc = client.get("/patients/P-01/forecast?horizon=2", headers=headers)
+        assert sim.status_code == 200 and fc.status_code == 200, (sim.text, fc.text)
+        return res.status_code, res.text
+
+    def stress(day: str) -> dict:
+        return {"observations": [{"time": f"{day}T20:00", "variable": "stress", "value": 4}]}
+
+    code, text = post(stress("2024-03-26"))  # the twin's diary ends 2024-03-15
+    assert code == 422 and "would count 10 day(s) (2024-03-16 to 2024-03-25)" in text, text
+    code, text = post(stress("2024-04-22"))
+    assert code == 422 and "37 days in a row (2024-03-16 to 2024-04-21)" in text, text
+    assert "body.observations, row 1, column 'time'" in text
+    soon = pd.Timestamp.now(tz="UTC").tz_localize(None) + pd.Timedelta(days=3)
+    code, text = post(stress(f"{soon:%Y-%m-%d}"))
+    assert code == 422 and "after today" in text, text
+    assert post(stress("2024-03-16"))[0] == 200
+    code, text = post({"attacks": [{"onset": "2024-03-17T09:00", "end": "2024-03-17T15:00"}]})
+    assert code == 200 and '"outcome":1.0' in text, text
+    days = pd.date_range("2024-03-18", periods=500)
+    code, text = post({"observations": [{"time": f"{d:%Y-%m-%d}T20:00", "variable": "stress",
+                                         "value": 4} for d in days]})
+    assert code == 409 and "latent-state domain" in text, text
 
 
 # ---------------------------------------------------------------- a patient with one day

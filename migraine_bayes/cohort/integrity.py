@@ -18,6 +18,7 @@ from migraine_bayes.cohort.registry import Registry
 from migraine_bayes.errors import Problem, ProblemLog
 
 MAX_GAP_DAYS = 180  # a date this far from the rest of an undeclared diary is a stray
+MAX_SILENT_DAYS = 14  # days in a row without a record, counted as kept without attack
 PRODROME_MAX_H = 72  # premonitory symptoms start at most this long before the headache
 ACUTE_BEFORE_H = 12  # an acute dose may precede the recorded onset by this much
 ACUTE_AFTER_H = 72  # … and follow it by this much when the attack has no end
@@ -249,3 +250,87 @@ def outside_declared(obs: pd.DataFrame, periods: pd.DataFrame, file: str,
                         "diary_end)", row=int(i) + 1, column="time",
                         value=f"{obs.at[i, 'time']:%Y-%m-%dT%H:%M}"),
                 rule="observation outside the declared diary period")
+
+
+def record_days(obs: pd.DataFrame, att: pd.DataFrame, registry: Registry) -> pd.DataFrame:
+    """Each patient's days with a record of the patient: ``patient_id, day, file, row, column``.
+
+    A record is an attack (every day from onset to end) or an observation of a variable that is
+    not environmental (weather reaches a diary whether or not the patient kept it). Rows are
+    those of the tables given (1-based), first record of each day.
+    """
+    environmental = set(registry.names("environmental"))
+    own = obs[~obs["variable"].isin(environmental)]
+    frames = [pd.DataFrame({"patient_id": own["patient_id"].astype(str),
+                            "day": own["time"].dt.normalize(), "file": "observations",
+                            "row": own.index + 1, "column": "time"})]
+    if len(att):
+        start = att["onset"].dt.normalize()
+        n = ((att["end"].fillna(att["onset"]).dt.normalize() - start).dt.days
+             .clip(lower=0).fillna(0).astype(int).to_numpy() + 1)
+        idx = np.repeat(np.arange(len(att)), n)
+        offset = np.concatenate([np.arange(k) for k in n]) if len(n) else np.array([], int)
+        frames.append(pd.DataFrame({
+            "patient_id": att["patient_id"].astype(str).to_numpy()[idx],
+            "day": start.to_numpy()[idx] + offset.astype("timedelta64[D]"),
+            "file": "attacks", "row": att.index.to_numpy()[idx] + 1, "column": "onset"}))
+    out = pd.concat(frames, ignore_index=True).dropna(subset=["day"])
+    return out.sort_values(["patient_id", "day", "row"]).drop_duplicates(["patient_id", "day"])
+
+
+def unkept_days(obs: pd.DataFrame, att: pd.DataFrame, periods: pd.DataFrame,
+                patients: pd.DataFrame, registry: Registry, names: dict[str, str],
+                log: ProblemLog) -> None:
+    """Days a diary would count as kept although nothing says the patient kept them.
+
+    docs/SCHEMA.md: a patient without ``diary_entry`` rows kept a complete diary, every day of
+    the period known (attack-free unless an attack says otherwise). That holds only where the
+    data or the declaration say so:
+
+    - a patient with a declared period but no observation and no attack (nothing kept);
+    - a declared period reaching more than :data:`MAX_GAP_DAYS` beyond the patient's data;
+    - without ``diary_entry`` rows and without a declared period, more than
+      :data:`MAX_SILENT_DAYS` days in a row with no record of the patient (an attack, or an
+      observation that is not environmental) — each would be an invented attack-free day.
+    """
+    days = record_days(obs, att, registry)
+    logs_entries = set(obs.loc[obs["variable"] == "diary_entry", "patient_id"].astype(str))
+    pfile = names.get("patients", "patients")
+    row_of = {str(pid): i + 1 for i, pid in patients["patient_id"].items()}
+    any_rows = (set(obs["patient_id"].astype(str)) | set(att["patient_id"].astype(str)))
+    span = days.groupby("patient_id")["day"].agg(["min", "max"])
+    for pid, period in periods[periods["declared"]].iterrows():
+        pid = str(pid)
+        if pid not in any_rows:
+            log.add(Problem(pfile, f"patient {pid} has a declared diary period but no "
+                            "observation and no attack: nothing says a day of it was kept",
+                            row=row_of.get(pid), column="patient_id", value=pid),
+                    rule="patient without data")
+            continue
+        if pid not in span.index:
+            continue
+        for col, gap in (("diary_start", (span.at[pid, "min"] - period["start"]).days),
+                         ("diary_end", (period["end"] - span.at[pid, "max"]).days)):
+            if gap > MAX_GAP_DAYS:
+                day = period["start"] if col == "diary_start" else period["end"]
+                log.add(Problem(pfile, f"declared diary period reaches {gap} days beyond "
+                                f"patient {pid}'s records (more than {MAX_GAP_DAYS}): days "
+                                "without any record would count as kept without attack",
+                                row=row_of.get(pid), column=col, value=f"{day:%Y-%m-%d}"),
+                        rule="declared period far outside the data")
+    undeclared = set(periods.index[~periods["declared"]].astype(str)) - logs_entries
+    for pid, g in days[days["patient_id"].isin(undeclared)].groupby("patient_id", sort=False):
+        d = g["day"].to_numpy()
+        silent = (np.diff(d) / np.timedelta64(1, "D")).astype(int) - 1
+        for k in np.flatnonzero((silent > MAX_SILENT_DAYS) & (silent < MAX_GAP_DAYS)):
+            r = g.iloc[k + 1]
+            first, last = pd.Timestamp(d[k]) + pd.Timedelta(days=1), r["day"] - pd.Timedelta(days=1)
+            log.add(Problem(names.get(r["file"], r["file"]),
+                            f"{silent[k]} days in a row ({first:%Y-%m-%d} to {last:%Y-%m-%d}) "
+                            "hold no record of "
+                            f"patient {pid}, yet a diary without diary_entry rows counts each "
+                            "as kept without attack (more than "
+                            f"{MAX_SILENT_DAYS}); add diary_entry rows for the days kept, or "
+                            "declare diary_start/diary_end in patients",
+                            row=int(r["row"]), column=r["column"], value=f"{r['day']:%Y-%m-%d}"),
+                    rule="days without a record")

@@ -343,6 +343,8 @@ def _integrity(t: dict[str, pd.DataFrame], names: dict[str, str], registry: Regi
     integrity.outside_declared(t["observations"], periods, name["observations"], log)
     integrity.stray_dates(t["observations"], t["attacks"],
                           set(periods.index[periods["declared"]]), name, log)
+    integrity.unkept_days(t["observations"], t["attacks"], periods, t["patients"], registry,
+                          name, log)
     return {stem: df.reset_index(drop=True) for stem, df in t.items()}
 
 

@@ -38,6 +38,20 @@ def plausible_window() -> tuple[pd.Timestamp, pd.Timestamp]:
             pd.Timestamp.now().normalize() + pd.Timedelta(days=WINDOW_AHEAD_DAYS))
 
 
+def last_lived_day() -> pd.Timestamp:
+    """The latest day a diary can hold: tomorrow by UTC's calendar (docs/SCHEMA.md §1).
+
+    A patient east of UTC is already living tomorrow; no one is living the day after.
+    """
+    return pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=1)
+
+
+def after_today(series: pd.Series) -> pd.Series:
+    """True where a valid date lies after :func:`last_lived_day` (a day that has not happened)."""
+    parsed = parse_timestamps(series)[0]
+    return (parsed.notna() & (parsed.dt.normalize() > last_lived_day())).astype(bool)
+
+
 def _years(text: pd.Series, shape_ok: pd.Series) -> pd.Series:
     return pd.to_numeric(text.where(shape_ok).str[:4], errors="coerce")
 

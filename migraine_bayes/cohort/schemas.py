@@ -18,6 +18,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from migraine_bayes.cohort.parsing import (
+    after_today,
     as_text,
     is_blank,
     outside_window,
@@ -107,6 +108,12 @@ def _timestamp(col: str) -> list[Rule]:
         Rule(col, f"{col} is outside the plausible window {first:%Y-%m-%d} – {last:%Y-%m-%d} "
                   "(a typo in the year?)", lambda d: ~outside_window(d[col]), (col,)),
     ]
+
+
+def _lived(col: str) -> Rule:
+    """A day the patient has lived: not after today (a diary cannot hold the future)."""
+    return Rule(col, f"{col} is after today: a diary holds only days that have happened",
+                lambda d: ~after_today(d[col]), (col,))
 
 
 def _number(col: str, minimum: float | None = None, integer: bool = False,
@@ -212,6 +219,7 @@ def observations_spec(registry: Registry) -> TableSpec:
             _plain_text("patient_id"),
             _not_blank("time"),
             *_timestamp("time"),
+            _lived("time"),
             _not_blank("variable"),
             Rule("variable", "unknown variable: not in the registry nor declared in 'variables'",
                  known, ("variable",)),
@@ -247,7 +255,9 @@ def attacks_spec(registry: Registry) -> TableSpec:
             _plain_text("patient_id"),
             _not_blank("onset"),
             *_timestamp("onset"),
+            _lived("onset"),
             *_timestamp("end"),
+            _lived("end"),
             _not_before("end", "onset", "attack end is before its onset"),
             Rule("end", f"attack lasts more than {MAX_ATTACK_DAYS} days (a typo in the end's "
                         "date? an attack lasts 4–72 h, status migrainosus longer)",
@@ -257,6 +267,7 @@ def attacks_spec(registry: Registry) -> TableSpec:
                  lambda d: ~(parse_numbers(d["peak_severity"])[0] > 3), ("peak_severity",)),
             _boolean("aura"),
             *_timestamp("prodrome_onset"),
+            _lived("prodrome_onset"),
             _not_before("onset", "prodrome_onset", "prodrome_onset is after the attack onset"),
             Rule("symptoms",
                  f"symptoms must be ';'-separated symptom names from {sorted(symptoms)}",
@@ -264,8 +275,10 @@ def attacks_spec(registry: Registry) -> TableSpec:
             *_number("acute_dose_mg", minimum=0, maximum=MAX_DOSE_MG,
                      why=" (no single dose of a migraine drug comes near it)"),
             *_timestamp("acute_time"),
+            _lived("acute_time"),
             _boolean("pain_free_2h"),
             *_timestamp("postdrome_end"),
+            _lived("postdrome_end"),
             _not_before("postdrome_end", "end", "postdrome_end is before the attack's end"),
             _not_before("postdrome_end", "onset", "postdrome_end is before the attack onset"),
             _boolean("recurrence_48h"),
@@ -313,7 +326,9 @@ def patients_spec() -> TableSpec:
             *_number("birth_year", minimum=1900, integer=True,
                      maximum=float(dt.date.today().year), why=" (this year)"),
             *_timestamp("diary_start"),
+            _lived("diary_start"),
             *_timestamp("diary_end"),
+            _lived("diary_end"),
             _not_before("diary_end", "diary_start", "diary_end is before diary_start"),
         ),
     )

@@ -11,7 +11,8 @@ seconds, and no one else does. Behind a reverse proxy the client address is read
 
 Status codes: 401 no, expired, revoked or unknown token; 403 the wrong role or another
 clinician's patient; 404 a patient of the caller that no twin of the registry holds; 409 a post
-that would rewrite days the twin has seen, or a twin whose diary is unreachable; 422 a
+that would rewrite days the twin has seen, a twin whose diary is unreachable, or anything else
+the twin refuses (:class:`~migraine_bayes.errors.MigraineBayesError`: never a 500); 422 a
 malformed body, every problem listed as the CLI lists them (file — here ``body.<table>`` —,
 row, column, rule); 429 throttled.
 """
@@ -282,6 +283,11 @@ def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: fl
             "detail": f"invalid input data in {exc.source}",
             "problems": [str(p) for p in exc.problems]})
 
+    @app.exception_handler(MigraineBayesError)
+    async def refused(_request: Request, exc: MigraineBayesError) -> JSONResponse:
+        """What the twin refuses (its state, its domain, its history): a conflict, never a 500."""
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
+
     def authenticated(request: Request, credentials: Annotated[
             HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User:
         key = throttle_key(credentials.credentials if credentials else None,
@@ -372,9 +378,18 @@ def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: fl
 
         def combined() -> Cohort:
             cohort, posted["store"] = diary.combined(source, diary.posted_frames(path), rows)
+            posted["cohort"] = cohort
             return cohort
 
         def accept(_twin: DigitalTwin, table: pd.DataFrame) -> dict:
+            unrecorded = diary.unrecorded_days(posted["cohort"], patient_id, table)
+            if unrecorded:
+                raise HTTPException(422, f"the post would count {len(unrecorded)} day(s) "
+                                         f"({unrecorded[0]} to {unrecorded[-1]}) as diary days "
+                                         "kept without attack, yet nothing of the patient is "
+                                         "recorded on them; post each day the diary was kept "
+                                         "(a diary_entry row marks a day with nothing else to "
+                                         "record)")
             changes = table.attrs.get("history_changes", [])
             edits = [c for c in changes if c["was"] != "missing" or c["fitted"]]
             if edits:

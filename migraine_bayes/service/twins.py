@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from migraine_bayes.cohort.integrity import record_days
 from migraine_bayes.cohort.io import (
     _COLUMNS,
     Cohort,
@@ -39,6 +40,7 @@ DIARY = "diary"
 FORECASTS_KEPT = 1024
 TABLES = ("observations", "attacks", "treatments")
 _CROSS_FILE = ("has no diary period", "outside the patient's diary period")
+_NO_ROWS = "file has a header but no data rows"
 
 
 def _stamp(path: Path) -> tuple[int, int, int]:
@@ -196,9 +198,10 @@ def check_alone(rows: dict[str, pd.DataFrame]) -> None:
     """
     try:
         cohort_from_frames(rows["observations"], rows["attacks"], rows["treatments"])
-    except InputDataError as exc:
+    except InputDataError as exc:  # a post of attacks alone holds no observation: that is fine
         problems = [_renamed(p, 0) for p in exc.problems
-                    if not any(s in p.rule for s in _CROSS_FILE)]
+                    if not any(s in p.rule for s in _CROSS_FILE)
+                    and not (p.rule == _NO_ROWS and p.file == "observations")]
         if problems:
             raise InputDataError(problems, "the posted rows") from None
 
@@ -252,3 +255,19 @@ def _renamed(p: Problem, before: int) -> Problem:
     if p.row > before:
         return Problem(f"body.{p.file}", p.rule, p.row - before, p.column, p.value)
     return Problem(f"diary {p.file}", p.rule, p.row, p.column, p.value)
+
+
+def unrecorded_days(cohort: Cohort, patient: str, days: pd.DataFrame) -> list[str]:
+    """The new days a post would count as kept although nothing of the patient is on them.
+
+    ``days``: the update's new days (:meth:`~migraine_bayes.twin.DigitalTwin.update`). A day
+    with a known outcome must hold a record of the patient: an attack, a ``diary_entry`` or
+    another observation that is not environmental. Otherwise a single late value would make
+    every day since the last one a "kept, no attack" day (a complete diary, docs/SCHEMA.md).
+    """
+    mine = days[(days["patient_id"] == patient) & days["outcome"].notna()]
+    if mine.empty:
+        return []
+    kept = record_days(cohort.observations, cohort.attacks, cohort.registry)
+    recorded = set(kept.loc[kept["patient_id"] == patient, "day"].dt.date)
+    return [str(d) for d in mine["date"] if d not in recorded]

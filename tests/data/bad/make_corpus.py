@@ -188,6 +188,25 @@ def cases() -> dict[str, tuple[Callable[[Tables], None], list[str]]]:
                                ["attack lasts more than 30 days", "column 'end'"]),
         "utc_offset_99_hours": (set_cell("observations", 4, "time", "2024-03-02T20:00+99:99"),
                                 ["not an ISO 8601 date", "row 5"]),
+        "patient_only_in_patients": (
+            lambda t: (declare(t), t.__setitem__("patients", pd.concat([t["patients"], pd.DataFrame(
+                {"patient_id": ["P-03"], "sex": ["F"], "birth_year": [1980],
+                 "diary_start": ["2024-03-01"], "diary_end": ["2024-04-29"]})],
+                ignore_index=True))),
+            ["patient P-03 has a declared diary period but no observation and no attack",
+             "row 3", "column 'patient_id'"]),
+        "declared_period_far_beyond_data": (
+            lambda t: (declare(t), set_cell("patients", 0, "diary_end", "2025-03-20")(t)),
+            ["declared diary period reaches 365 days beyond patient P-01's records",
+             "column 'diary_end'"]),
+        "silent_month_counted_as_kept": (
+            lambda t: obs_row(t, "P-01", "2024-04-20T20:00", "stress", 3),
+            ["30 days in a row (2024-03-21 to 2024-04-19) hold no record of patient P-01",
+             "row 121", "column 'time'"]),
+        "an_observation_every_170_days": (
+            lambda t: [obs_row(t, "P-02", f"{day:%Y-%m-%d}T20:00", "stress", 3)
+                       for day in pd.date_range(end="2024-03-01", periods=22, freq="170D")[:-1]],
+            ["169 days in a row", "hold no record of patient P-02"]),
     }
     treat = pd.DataFrame({"patient_id": ["P-01"], "kind": ["preventive"], "name": ["erenumab"],
                           "start": ["2024-03-05"], "end": [""], "dose_mg": [70]})
