@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bad_file.py
 	$(BIN)/python benchmarks/service.py
 	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/linkage.py
 
 validate: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

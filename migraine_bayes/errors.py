@@ -34,13 +34,14 @@ class Problem:
     row: int | None = None
     column: str | None = None
     value: str | None = None
+    line: int | None = None  # a CSV row's first line when a quoted cell spans lines
 
     def __str__(self) -> str:
         where = self.file
         if self.row is not None:
             where += f", row {self.row}"
             if self.file.endswith(".csv"):
-                where += f" (line {self.row + 1})"
+                where += f" (line {self.line or self.row + 1})"
         if self.column is not None:
             where += f", column '{self.column}'"
         text = f"{where}: {self.rule}"

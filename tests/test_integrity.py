@@ -191,6 +191,22 @@ def test_update_with_the_same_history_goes_through(small, tmp_path) -> None:
     assert consistent(path) == (1, 1)
 
 
+def test_days_inserted_before_the_fit_get_the_true_reason(small, tmp_path) -> None:
+    """Days before the twin's first day shift every position: the refusal says so, instead of
+    naming an outcome that did not change."""
+    path = copy(small["twin"], tmp_path / "twin")
+    t = make_corpus.base()
+    for day in ("2024-02-27", "2024-02-28", "2024-02-29"):
+        make_corpus.obs_row(t, "P-01", f"{day}T20:00", "stress", 2)
+    make_corpus.write(tmp_path / "earlier", t)
+    res = runner.invoke(app, ["update", str(path), str(tmp_path / "earlier"), "--no-retrain"])
+    assert res.exit_code == 2, res.output
+    assert ("patient P-01: the new data's diary starts on 2024-02-27, 3 day(s) before the "
+            "twin's (2024-03-01)") in res.output
+    assert "was 1" not in res.output and "was 0" not in res.output
+    assert consistent(path) == (0, 0)
+
+
 def test_fit_never_replaces_another_twin_without_force(small, tmp_path) -> None:
     path = copy(small["twin"], tmp_path / "twin")
     res = runner.invoke(app, ["fit", str(small["d15"]), "--out", str(path), "--patients",

@@ -176,6 +176,37 @@ def test_parquet_and_csv_give_the_same_cohort(tmp_path: Path, small_cohort_dir: 
     pd.testing.assert_frame_equal(a.attacks, b.attacks)
 
 
+def test_parquet_timestamps_are_checked_like_text(tmp_path: Path,
+                                                  small_cohort_dir: Path) -> None:
+    """Typed Parquet times: a year pandas cannot hold is named by file, row and column (not an
+    overflow); a zoned time is the wall clock of its zone; a date column reads as a date."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    a = load_cohort(small_cohort_dir)
+    obs = a.observations.copy()
+    micros = (obs["time"] - pd.Timestamp("1970-01-01")) // pd.Timedelta(microseconds=1)
+    micros = micros.to_numpy().copy()
+    micros[4] = (pd.Timestamp("2262-01-01").value // 1000) * 2  # year ~2554: beyond ns
+    table = pa.table({"patient_id": obs["patient_id"].astype(str), "variable":
+                      obs["variable"].astype(str), "value": obs["value"],
+                      "time": pa.array(micros, type=pa.timestamp("us"))})
+    folder = write_tables(tmp_path / "c", {k: v for k, v in small_tables().items()
+                                           if k != "observations"})
+    pq.write_table(table, folder / "observations.parquet")
+    problems = problems_of(folder)
+    assert [(p.file, p.row, p.column) for p in problems] == [
+        ("observations.parquet", 5, "time")], problems
+    assert "outside the plausible window" in problems[0].rule
+    zoned = obs["time"].dt.tz_localize("Asia/Tokyo")
+    pq.write_table(table.set_column(3, "time", pa.array(zoned)), folder / "observations.parquet")
+    b = load_cohort(folder)
+    pd.testing.assert_series_equal(b.observations["time"], a.observations["time"])
+    dates = pa.array(obs["time"].dt.date)
+    pq.write_table(table.set_column(3, "time", dates), folder / "observations.parquet")
+    assert (load_cohort(folder).observations["time"] == obs["time"].dt.normalize()).all()
+
+
 def test_offsets_keep_local_wall_clock_day(tmp_path: Path) -> None:
     tables = small_tables()
     tables["attacks"].loc[0, "onset"] = "2024-03-03T23:30:00+09:00"

@@ -8,6 +8,7 @@ and rule. Nothing is silently dropped, clipped or coerced.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -189,7 +190,7 @@ def read_chunks(path: Path, log: ProblemLog) -> Iterator[pd.DataFrame]:
             import pyarrow.parquet as pq
 
             for batch in pq.ParquetFile(source).iter_batches(batch_size=CHUNK_ROWS):
-                yield batch.to_pandas()
+                yield _as_text_times(batch).to_pandas()
             return
         with _text(source) as fh:
             header = next(csv.reader(fh), [])
@@ -206,6 +207,25 @@ def read_chunks(path: Path, log: ProblemLog) -> Iterator[pd.DataFrame]:
         log.add(Problem(name, f"cannot parse CSV: {exc}".strip()))
     except Exception as exc:  # pyarrow raises many types for corrupt Parquet
         log.add(Problem(name, f"cannot read file: {type(exc).__name__}: {exc}"))
+
+
+def _as_text_times(batch):
+    """Parquet timestamps and dates as ISO text, checked like a CSV's cells.
+
+    Converted by pandas they would overflow (year 3000 in microseconds) before any rule could
+    name the row; a zoned timestamp becomes the wall-clock time of its zone (docs/SCHEMA.md).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_timestamp(column.type):
+            column = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")
+        elif pa.types.is_date(column.type):
+            column = column.cast(pa.string())
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def _text(source: Path | io.BytesIO) -> TextIO:
@@ -254,9 +274,49 @@ def load_cohort(folder: str | os.PathLike, registry: Registry | None = None,
     paths, problems = find_table_files(folder)
     log = ProblemLog(MAX_ROWS_PER_RULE)
     log.extend(problems)
+    sealed = {stem: crypto.is_sealed_file(path) for stem, path in paths.items()
+              if path.stat().st_size}
+    if any(sealed.values()):  # a sealed cohort: a file in clear was not written with the key
+        log.extend(Problem(paths[stem].name, "file in clear in a sealed cohort (the other files "
+                           "are sealed with the key): a file dropped in would add or change "
+                           "rows; seal it (migraine-twin export with the key) or remove it")
+                   for stem, is_sealed in sealed.items() if not is_sealed)
     chunks = {stem: read_chunks(path, log) for stem, path in paths.items()}
     names = {stem: path.name for stem, path in paths.items()}
-    return _validate(chunks, names, registry, str(folder), log, dedupe)
+    try:
+        return _validate(chunks, names, registry, str(folder), log, dedupe)
+    except InputDataError as exc:
+        by_name = {path.name: path for path in paths.values() if path.suffix == ".csv"}
+        raise InputDataError(_with_lines(exc.problems, by_name), exc.source) from None
+
+
+def _with_lines(problems: list[Problem], paths: dict[str, Path]) -> list[Problem]:
+    """The problems with each CSV row's true first line where a quoted cell spans lines."""
+    wanted: dict[str, set[int]] = {}
+    for p in problems:
+        if p.row is not None and p.file in paths:
+            wanted.setdefault(p.file, set()).add(p.row)
+    lines: dict[tuple[str, int], int] = {}
+    for name, rows in wanted.items():
+        path, last = paths[name], max(rows)
+        try:
+            source = (io.BytesIO(crypto.read_bytes(path)) if crypto.is_sealed_file(path)
+                      else path)
+            with _text(source) as fh:
+                reader = csv.reader(fh)
+                next(reader, None)
+                start = reader.line_num + 1
+                for row, _record in enumerate(reader, start=1):
+                    if row in rows and start != row + 1:
+                        lines[name, row] = start
+                    if row >= last:
+                        break
+                    start = reader.line_num + 1
+        except (OSError, csv.Error, UnicodeDecodeError, crypto.EncryptionKeyError):
+            continue  # the rows stand; only the line hint is lost
+    if not lines:
+        return problems
+    return [dataclasses.replace(p, line=lines.get((p.file, p.row))) for p in problems]
 
 
 def cohort_from_frames(

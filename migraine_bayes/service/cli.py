@@ -141,9 +141,10 @@ def register(app: typer.Typer, handled: Callable, say: Callable[[str], None]) ->
         cohort: Annotated[Path, typer.Argument(help="Cohort folder.")],
         out: Annotated[Path, typer.Argument(help="Folder to write (new or empty).")],
         pseudonymise: Annotated[bool, typer.Option("--pseudonymise", help="Keyed-hash ids, "
-                                                   "dates shifted by whole weeks per "
-                                                   "patient, rare values coarsened, free "
-                                                   "text dropped; the mapping sealed apart "
+                                                   "days moved back by whole weeks per "
+                                                   "patient, k-anonymous (k = 5) "
+                                                   "quasi-identifiers, no times of day or "
+                                                   "free text; the mapping sealed apart "
                                                    "(needs a key).")] = False,
         mapping: Annotated[Path | None, typer.Option(help="Where the sealed mapping goes "
                                                           "(default: OUT.mapping.sealed).")
@@ -158,3 +159,5 @@ def register(app: typer.Typer, handled: Callable, say: Callable[[str], None]) ->
                 "encrypted" if res["sealed"] else "not encrypted (no key)")
         typer.echo(f"{res['patients']} patients exported to {res['out']} ({what})"
                    + (f"; mapping sealed to {res['mapping']}" if res["mapping"] else ""))
+        for notice in res.get("notices", []):
+            typer.echo(f"  {notice}")

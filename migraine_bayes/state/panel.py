@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from migraine_bayes.cohort.daily import aggregate
 from migraine_bayes.cohort.io import Cohort
 from migraine_bayes.cohort.registry import BOOKKEEPING, Registry
 from migraine_bayes.dims import DAY, FEATURE, INTERVENTION, PATIENT
@@ -197,24 +198,7 @@ def _aggregate_daily(obs: pd.DataFrame, registry: Registry, periods: pd.DataFram
     length = obs["patient_id"].map(dict(zip(periods.index, n_days, strict=True))).to_numpy()
     keep = (day >= 0) & (day < length)
     obs = obs.loc[keep, ["patient_id", "time", "variable", "value"]].assign(day=day[keep])
-    rule = obs["variable"].map({v.name: v.aggregate for v in registry})
-    keys = ["patient_id", "variable", "day"]
-    parts = []
-    for how in ("mean", "sum", "max"):
-        sub = obs[rule == how]
-        if len(sub):
-            parts.append(sub.groupby(keys, sort=False)["value"].agg(how).reset_index())
-    sub = obs[rule == "last"]
-    if len(sub):
-        parts.append(sub.sort_values("time").groupby(keys, sort=False)["value"].last()
-                     .reset_index())
-    sub = obs[rule == "any"]
-    if len(sub):
-        anyv = sub.assign(value=(sub["value"] > 0).astype(float))
-        parts.append(anyv.groupby(keys, sort=False)["value"].max().reset_index())
-    if not parts:
-        return pd.DataFrame(columns=[*keys, "value"])
-    return pd.concat(parts, ignore_index=True)
+    return aggregate(obs, registry, ["patient_id", "variable", "day"])
 
 
 def _diary_entry_days(entries: np.ndarray, in_diary: np.ndarray) -> np.ndarray:

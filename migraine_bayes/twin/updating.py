@@ -106,6 +106,15 @@ class Updating:
         old_days = self.panel["in_diary"].sum(DAY)
         post = self.posterior.posterior
         known = {str(p) for p in self.panel[PATIENT].values}
+        for pid in sorted(known & set(self.patients)):  # before days are compared by position
+            was = pd.Timestamp(self.panel["date"].sel({PATIENT: pid, DAY: 0}).item()).date()
+            now = pd.Timestamp(panel["date"].sel({PATIENT: pid, DAY: 0}).item()).date()
+            if now != was and int(old_days.sel({PATIENT: pid})) > 0:
+                when = "before" if now < was else "after"
+                raise TwinError(f"patient {pid}: the new data's diary starts on {now}, "
+                                f"{abs((now - was).days)} day(s) {when} the twin's ({was}); an "
+                                "update adds days after the twin's last day — to change where "
+                                "the diary starts, fit the twin again")
         fitted = {pid: int(c["diary_days"]) for pid, c in self.record.coverage.items()}
         changes = history.first_changes(
             self.panel, panel, {p: int(old_days.sel({PATIENT: p})) for p in self.patients

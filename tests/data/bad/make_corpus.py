@@ -229,6 +229,13 @@ def cases() -> dict[str, tuple[Callable[[Tables], None], list[str]]]:
             {"name": ["airq"], "category": ["environmental"], "unit": ["index"], "min": [10],
              "max": [0], "aggregate": ["mean"]})),
         ["min is greater than max"])
+    def quoted_newline(t: Tables) -> None:
+        t["observations"]["source"] = "diary"
+        t["observations"].loc[2, "source"] = "diary app\n(paper copy)"  # one cell, two lines
+        t["observations"].loc[10, "value"] = 11  # stress beyond 10, on line 13 of the file
+
+    out["quoted_newline_before_the_bad_row"] = (
+        quoted_newline, ["observations.csv, row 11 (line 13), column 'value'"])
     return out
 
 
