@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 from migraine_bayes.service.users import FOLDER, UserStore
@@ -206,32 +207,42 @@ def test_fuzzing_finds_no_server_error(service, tmp_path, capsys) -> None:
             service["tokens"][name] = store.add(name, "clinician", [pid], replace=True)
 
 
-def _post(service, who: str, patient: str, day: str, stress: float) -> int:
-    body = {"observations": [{"time": f"{day}T09:00:00", "variable": "stress",
-                              "value": stress}]}
+def _post(service, who: str, patient: str, day: str, value: float,
+          variable: str = "stress") -> int:
+    body = {"observations": [{"time": f"{day}T09:00:00", "variable": variable,
+                              "value": value}]}
     return _client(service, who).post(f"/patients/{patient}/diary", json=body).status_code
 
 
 def test_concurrent_posts_lose_nothing(service) -> None:
-    """Clients posting days at once — two patients, three days of one — all land, audited."""
+    """Clients posting at once — three days of one patient, two values of one day of another —
+    all land, audited. (syn125-002 logs diary_entry: days may land in any order. syn125-001
+    keeps a complete diary: a day must not be posted before the one before it, which would
+    count as kept without a record — so both posts are of its next day.)"""
     registry = service["registry"]
     before = audit.head(registry / FOLDER)["entries"]
-    jobs = [("alice", "syn125-001", f"2026-01-{d:02d}", d - 5.0) for d in (7, 8, 9)]
-    jobs += [("carol", "syn125-002", f"2026-01-{d:02d}", 5.0) for d in (6, 7)]
+    with crypto.using(crypto.parse_key(service["key"], "test")):
+        seen = DigitalTwin.load(registry / "twin-a").panel.sel(patient="syn125-001")
+    last = pd.Timestamp(seen["date"].values[seen["in_diary"].values][-1])
+    next_day = f"{last + pd.Timedelta(days=1):%Y-%m-%d}"
+    jobs = [("carol", "syn125-002", f"2026-01-{d:02d}", d - 5.0) for d in (7, 8, 9)]
+    jobs += [("alice", "syn125-001", next_day, 6.0, v) for v in ("stress", "sleep_quality")]
     with cf.ThreadPoolExecutor(len(jobs)) as pool:
         codes = list(pool.map(lambda j: _post(service, *j), jobs))
     assert codes == [200] * len(jobs)
     with crypto.using(crypto.parse_key(service["key"], "test")):
-        for name, pid, days in (("twin-a", "syn125-001", (7, 8, 9)),
-                                ("twin-b", "syn125-002", (6, 7))):
+        for name, pid, days in (("twin-a", "syn125-001", [next_day]),
+                                ("twin-b", "syn125-002", [f"2026-01-{d:02d}" for d in (7, 8, 9)])):
             twin = DigitalTwin.load(registry / name)
             panel = twin.panel.sel(patient=pid)
             dates = [str(d)[:10] for d in panel["date"].values[panel["in_diary"].values]]
-            assert all(f"2026-01-{d:02d}" in dates for d in days)
-            stress = panel["value"].sel(feature="trigger.stress").values
-            for d in days:
-                if pid == "syn125-001":
-                    assert stress[dates.index(f"2026-01-{d:02d}")] == d - 5.0
+            assert all(d in dates for d in days)
+            for feature in (("trigger.stress", "trigger.sleep_quality") if name == "twin-a"
+                            else ("trigger.stress",)):
+                values = panel["value"].sel(feature=feature).values
+                for d in days:
+                    want = 6.0 if name == "twin-a" else int(d[-2:]) - 5.0
+                    assert values[dates.index(d)] == want, (pid, d, feature)
         service_trail = audit.events(registry / FOLDER)
         assert audit.verify(registry / FOLDER).ok
     posts = service_trail[service_trail["seq"] > before]
