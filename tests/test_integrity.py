@@ -545,6 +545,54 @@ def test_a_diary_post_cannot_invent_days(small, tmp_path) -> None:
     assert code == 409 and "latent-state domain" in text, text
 
 
+def test_an_interrupted_registry_rotation_is_finished_by_running_it_again(small, tmp_path,
+                                                                          monkeypatch) -> None:
+    """Killed half-way through the second twin, a rotation of a registry (twins, the service's
+    trail, users, released statistics) leaves files under two keys; running it again with the
+    same keys finishes it, and everything opens with the new key alone."""
+    from migraine_bayes.service import release, rotation
+    from migraine_bayes.service.users import FOLDER, UserStore
+    from migraine_bayes.store import crypto
+
+    old, new = (crypto.parse_key(crypto.new_key(), "test") for _ in range(2))
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    for name in ("twin-a", "twin-b"):
+        copy(small["twin"], registry / name)
+    rotation.rotate([registry], None, old)
+    with crypto.using(old):
+        UserStore(registry).add("alice", "clinician", ["P-01"])
+        audit.record_event(registry / FOLDER, 0.0, "request", {"status": 200})
+        (registry / FOLDER / release.FILE).write_bytes(crypto.seal(b'{"2024-03": {}}',
+                                                                   release.FILE))
+    real, calls = rotation._reseal_file, []
+
+    def dies_in_the_second_twin(*args):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        return real(*args)
+
+    monkeypatch.setattr(rotation, "_reseal_file", dies_in_the_second_twin)
+    with pytest.raises(KeyboardInterrupt):
+        rotation.rotate([registry], old, new)
+    monkeypatch.setattr(rotation, "_reseal_file", real)
+    with crypto.using(new):
+        with pytest.raises(crypto.EncryptionKeyError):  # half-way: twin-b still on the old key
+            DigitalTwin.load(registry / "twin-b")
+    rotation.rotate([registry], old, new)
+    rotation.rotate([registry], old, new)  # and again: nothing left to do, nothing breaks
+    with crypto.using(new):
+        for name in ("twin-a", "twin-b"):
+            twin = DigitalTwin.load(registry / name)
+            assert audit.verify(registry / name, twin.record.audit_head).ok
+        assert UserStore(registry).list()[0]["patients"] == 1
+        assert audit.verify(registry / FOLDER).ok
+        assert crypto.read_text(registry / FOLDER / release.FILE) == '{"2024-03": {}}'
+    for f in [*registry.glob("twin-*/*.nc"), *registry.glob("twin-*/twin.json")]:
+        assert rotation._sealed_with(f, new), f
+
+
 # ---------------------------------------------------------------- a patient with one day
 @quick
 def test_one_day_patient_fits_or_is_told(tmp_path) -> None:

@@ -4,9 +4,10 @@ Each twin is rotated under its lock: its files (``twin.json``, ``posterior.nc``,
 posted diary) are opened with the old key (or read in clear) and sealed with the new one, each
 written atomically; its audit trail is rebuilt sealed under the new key
 (:func:`migraine_bayes.store.audit.reseal`) and the new head recorded in ``twin.json``; the
-trail of an audited twin then records the resealed files' digests (the rollback check). A file
-already sealed with the new key is left as it is, so a rotation interrupted half-way is finished by
-running it again with the same keys.
+trail of an audited twin then records the resealed files' digests (the rollback check). A file,
+trail or user field already sealed with the new key is left as it is, and a twin whose
+``twin.json`` is is read with it, so a rotation interrupted anywhere — in a twin, between twins,
+in the registry's own files — is finished by running it again with the same keys.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from migraine_bayes.service.release import FILE as RELEASES
 from migraine_bayes.service.users import FILE, FOLDER, UserStore
 from migraine_bayes.store import atomic, audit, crypto
 from migraine_bayes.store.locking import real_path, twin_lock
@@ -52,14 +54,24 @@ def _reseal_file(path: Path, old: bytes | None, new: bytes) -> bool:
     return True
 
 
+def _sealed_with(path: Path, key: bytes) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(len(crypto.MAGIC) + crypto.KEY_ID_BYTES)
+    return crypto.is_sealed(head) and crypto.sealed_key_id(head) == crypto.key_id(key)
+
+
 def rotate_twin(path: Path, old: bytes | None, new: bytes) -> dict:
     """Rotate one twin directory (see the module doc)."""
     with twin_lock(path):
-        with crypto.using(old):
+        done = _sealed_with(path / "twin.json", new)  # an interrupted rotation got this far
+        trail_done = _key_id_of_trail(path) == crypto.key_id(new).hex()
+        with crypto.using(new if trail_done else old):
             audit.apply_journal(path)
+        with crypto.using(new if done else old):
             record = TwinRecord.read(path)
+        with crypto.using(new if trail_done else old):
             check = audit.verify(path, record.audit_head)
-            if not check.ok and _key_id_of_trail(path) != crypto.key_id(new).hex():
+            if not check.ok and not trail_done:
                 raise audit.AuditError(f"{path.name}: the audit trail fails verification — "
                                        f"{check.problems[0]}; nothing was rotated")
         files = sum(_reseal_file(f, old, new) for pattern in SEALED_FILES
@@ -75,8 +87,9 @@ def rotate_twin(path: Path, old: bytes | None, new: bytes) -> dict:
                                         "twin.json", new))
         if audited:  # the trail learns the resealed files (else the next load sees a rollback)
             with crypto.using(new):
-                audit.record_event(path, record.version, "files_resealed",
-                                   {"files": audit.file_digests(path)})
+                if audit.last_files(path) != audit.file_digests(path):
+                    audit.record_event(path, record.version, "files_resealed",
+                                       {"files": audit.file_digests(path)})
         return {"path": path, "files": files + 1,
                 "audit_entries": audit.head(path)["entries"] if (path / audit.FILE).exists()
                 else 0, "key_id": crypto.key_id(new).hex()}
@@ -92,13 +105,20 @@ def _key_id_of_trail(path: Path) -> str | None:
 
 
 def rotate_registry(root: Path, old: bytes | None, new: bytes) -> None:
-    """The service's own audit trail and sealed user fields of a registry."""
+    """The service's own audit trail, released statistics and sealed user fields of a registry.
+
+    Each part already under the new key (an interrupted rotation) is left as it is.
+    """
     folder = root / FOLDER
     if (folder / audit.FILE).exists() and _key_id_of_trail(folder) != crypto.key_id(new).hex():
         audit.reseal(folder, old, new)
+    if (folder / RELEASES).exists():
+        _reseal_file(folder / RELEASES, old, new)
     if (folder / FILE).exists():
         with sqlite3.connect(folder / FILE) as con:
             for name, stored in con.execute("SELECT name, patients FROM users").fetchall():
+                if UserStore.sealed_key_id(stored) == crypto.key_id(new):
+                    continue  # rotated before an interruption
                 with crypto.using(old):
                     patients = UserStore._open_patients(stored)
                 with crypto.using(new):

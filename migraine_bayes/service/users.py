@@ -159,6 +159,13 @@ class UserStore:
 
     # ------------------------------------------------------------ sealing
     @staticmethod
+    def sealed_key_id(stored: str) -> bytes | None:
+        """The id of the key a stored patient list is sealed with (None: in clear)."""
+        if not stored.startswith("sealed:"):
+            return None
+        return crypto.sealed_key_id(base64.b64decode(stored.removeprefix("sealed:")))
+
+    @staticmethod
     def _seal_patients(patients: list[str]) -> str:
         text = json.dumps(patients).encode("utf-8")
         if crypto.active_key() is None:
