@@ -7,9 +7,9 @@ served by ``migraine-twin serve`` with 1 and with 2 workers, measured side by si
 - **latency**: ``--requests`` sequential forecasts (one patient, horizon 1) of the loaded twin;
 - **throughput**: 8 client threads asking forecasts of random patients for ``--seconds`` s;
 - **concurrent posts**: ``--patients`` clients each posting the next day of its own patient and
-  5 clients posting days of one patient, all at once; then every posted day must be in the
-  twin, the twin's audit trail must hold one update per post and the service's trail one
-  allowed request per post, both chains intact.
+  5 clients posting later days of one patient who logs ``diary_entry``, all at once; then
+  every posted day must be in the twin, the twin's audit trail must hold one update per post
+  and the service's trail one allowed request per post, both chains intact.
 
 Writes ``reports/benchmarks/service.md`` and ``.json``.
 
@@ -87,10 +87,12 @@ def measure(url: str, token: str, patients: list[str], n: int, seconds: float) -
 
 
 def concurrent_posts(url: str, tokens: dict[str, str], patients: list[str], last: str,
-                     registry: Path, key: bytes) -> dict:
+                     registry: Path, key: bytes, busy: str) -> dict:
+    """``busy`` gets 5 more days at once: a patient who logs ``diary_entry``, whose days may
+    land in any order (a complete diary's day posted before the day before it is refused)."""
     day = pd.Timestamp(last) + pd.Timedelta(days=1)
     jobs = [(p, day) for p in patients]
-    jobs += [(patients[0], day + pd.Timedelta(days=k)) for k in range(1, 6)]
+    jobs += [(busy, day + pd.Timedelta(days=k)) for k in range(1, 6)]
 
     def post(job) -> int:
         pid, when = job
@@ -156,6 +158,9 @@ def main() -> None:
             tokens = {p: store.add(f"c{i}", "clinician", [p]) for i, p in enumerate(patients)}
             everyone = store.add("all", "clinician", patients)
         last = str(pd.Timestamp(cohort.diary_periods()["end"].max()).date())
+        obs = cohort.observations
+        loggers = set(obs.loc[obs["variable"] == "diary_entry", "patient_id"])
+        busy = next((p for p in patients if p in loggers), patients[0])
         results = {}
         for workers, port in ((1, 18731), (2, 18732)):
             proc = start(registry, key_text, port, workers)
@@ -164,7 +169,7 @@ def main() -> None:
                                                        patients, args.requests, args.seconds)
                 if workers == 2:
                     results["posts"] = concurrent_posts(f"http://127.0.0.1:{port}", tokens,
-                                                        patients, last, registry, key)
+                                                        patients, last, registry, key, busy)
             finally:
                 proc.terminate()
                 proc.wait(30)

@@ -47,9 +47,19 @@ def last_lived_day() -> pd.Timestamp:
 
 
 def after_today(series: pd.Series) -> pd.Series:
-    """True where a valid date lies after :func:`last_lived_day` (a day that has not happened)."""
-    parsed = parse_timestamps(series)[0]
-    return (parsed.notna() & (parsed.dt.normalize() > last_lived_day())).astype(bool)
+    """True where a valid date lies after :func:`last_lived_day` (a day that has not happened).
+
+    Reads only the date part (like :func:`outside_window`): the cell rules run on every row.
+    """
+    last, window_end = last_lived_day(), plausible_window()[1]  # beyond it: said once, there
+    if pd.api.types.is_datetime64_any_dtype(series):
+        s = series.dt.tz_localize(None) if getattr(series.dt, "tz", None) is not None else series
+        day = s.dt.normalize()
+    else:
+        text = series.astype("string").str.strip()
+        shape_ok = text.str.match(_ISO).fillna(False).astype(bool)
+        day = pd.to_datetime(text.where(shape_ok).str[:10], format="%Y-%m-%d", errors="coerce")
+    return ((day > last) & (day <= window_end)).fillna(False).astype(bool)
 
 
 def _years(text: pd.Series, shape_ok: pd.Series) -> pd.Series:
@@ -93,10 +103,16 @@ def parse_timestamps(series: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def _offset_ok(text: pd.Series) -> pd.Series:
     """False where a UTC offset is not one a clock shows (beyond ±14:00, or minutes ≥ 60)."""
-    parts = text.str.extract(r"[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?([+-])(\d{2}):?(\d{2})$")
+    ok = pd.Series(True, index=text.index)
+    zoned = text.str.contains(r"\d[+-]\d{2}:?\d{2}$", regex=True).fillna(False).astype(bool)
+    if not zoned.any():  # most diaries hold no offset: no per-row extraction
+        return ok
+    parts = text[zoned].str.extract(
+        r"[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?([+-])(\d{2}):?(\d{2})$")
     hours, minutes = pd.to_numeric(parts[1]), pd.to_numeric(parts[2])
     bad = (hours > 14) | (minutes >= 60) | ((hours == 14) & (minutes > 0))
-    return ~bad.fillna(False).astype(bool)
+    ok[zoned] = ~bad.fillna(False).astype(bool)
+    return ok
 
 
 def outside_window(series: pd.Series) -> pd.Series:
