@@ -268,6 +268,8 @@ def unrecorded_days(cohort: Cohort, patient: str, days: pd.DataFrame) -> list[st
     mine = days[(days["patient_id"] == patient) & days["outcome"].notna()]
     if mine.empty:
         return []
-    kept = record_days(cohort.observations, cohort.attacks, cohort.registry)
-    recorded = set(kept.loc[kept["patient_id"] == patient, "day"].dt.date)
+    obs, att = cohort.observations, cohort.attacks
+    kept = record_days(obs[obs["patient_id"] == patient], att[att["patient_id"] == patient],
+                       cohort.registry)
+    recorded = set(kept["day"].dt.date)
     return [str(d) for d in mine["date"] if d not in recorded]
