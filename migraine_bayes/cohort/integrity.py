@@ -319,6 +319,27 @@ def unkept_days(obs: pd.DataFrame, att: pd.DataFrame, periods: pd.DataFrame,
                                 row=row_of.get(pid), column=col, value=f"{day:%Y-%m-%d}"),
                         rule="declared period far outside the data")
     undeclared = set(periods.index[~periods["declared"]].astype(str)) - logs_entries
+    ofile = names.get("observations", "observations")
+    for pid in sorted(undeclared):  # the diary's own ends: weather alone before or after
+        start, end = periods.at[pid, "start"], periods.at[pid, "end"]
+        if pid in span.index:
+            edges = (("start", (span.at[pid, "min"] - start).days),
+                     ("end", (end - span.at[pid, "max"]).days))
+        else:
+            edges = (("start", (end - start).days + 1),)
+        mine = obs[obs["patient_id"].astype(str) == pid]
+        for edge, silent_days in edges:
+            if silent_days <= MAX_SILENT_DAYS or mine.empty:
+                continue
+            at = mine["time"].idxmin() if edge == "start" else mine["time"].idxmax()
+            log.add(Problem(ofile, f"{silent_days} days at the {edge} of patient {pid}'s diary "
+                            "hold no record of the patient (only environmental data), yet a "
+                            "diary without diary_entry rows counts each as kept without attack "
+                            f"(more than {MAX_SILENT_DAYS}); add diary_entry rows for the days "
+                            "kept, or declare diary_start/diary_end in patients",
+                            row=int(at) + 1, column="time",
+                            value=f"{mine.at[at, 'time']:%Y-%m-%d}"),
+                    rule="days without a record")
     for pid, g in days[days["patient_id"].isin(undeclared)].groupby("patient_id", sort=False):
         d = g["day"].to_numpy()
         silent = (np.diff(d) / np.timedelta64(1, "D")).astype(int) - 1

@@ -203,6 +203,11 @@ def cases() -> dict[str, tuple[Callable[[Tables], None], list[str]]]:
             lambda t: obs_row(t, "P-01", "2024-04-20T20:00", "stress", 3),
             ["30 days in a row (2024-03-21 to 2024-04-19) hold no record of patient P-01",
              "row 121", "column 'time'"]),
+        "weather_for_a_month_after_the_diary": (
+            lambda t: [obs_row(t, "P-02", f"{day:%Y-%m-%d}T12:00", "pressure", 1012)
+                       for day in pd.date_range("2024-03-21", periods=30)],
+            ["30 days at the end of patient P-02's diary hold no record of the patient",
+             "row 150", "column 'time'"]),
         "an_observation_every_170_days": (
             lambda t: [obs_row(t, "P-02", f"{day:%Y-%m-%d}T20:00", "stress", 3)
                        for day in pd.date_range(end="2024-03-01", periods=22, freq="170D")[:-1]],
