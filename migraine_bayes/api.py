@@ -11,7 +11,7 @@ import pandas as pd
 
 from migraine_bayes.cohort.io import Cohort, load_cohort
 from migraine_bayes.course.prodrome import with_prodrome
-from migraine_bayes.errors import InputDataError
+from migraine_bayes.errors import InputDataError, Problem
 from migraine_bayes.evaluation import SBCResult
 from migraine_bayes.living.drift import check_drift
 from migraine_bayes.living.monitor import MonitorPolicy, walk_file
@@ -33,6 +33,7 @@ from migraine_bayes.twin.cluster import ClusterOptions
 from migraine_bayes.twin.core import DigitalTwin
 from migraine_bayes.twin.forecasting import data_hashes
 from migraine_bayes.twin.record import TwinRecord
+from migraine_bayes.twin.selection import Candidate, select
 from migraine_bayes.twin.store import twin_target
 from migraine_bayes.twin.two_stage import PATIENT_STAGE_SETTINGS, fit_two_stage
 
@@ -312,7 +313,7 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
         dedupe: bool = False, lags: tuple[int, ...] = (),
         deviations: str = "normal", shapes: str = "fixed",
         interactions: bool = False, progress=None,
-        cluster: ClusterOptions | None = None) -> DigitalTwin:
+        cluster: ClusterOptions | None = None, structure: str = "fixed") -> DigitalTwin:
     """Fit a twin and save it to ``out``: one patient → patient model, several → hierarchy.
 
     ``cluster`` (:class:`~migraine_bayes.twin.cluster.ClusterOptions`): fit the cohort in two
@@ -329,16 +330,42 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     dose–response; ``interactions``: pairwise trigger interactions under a horseshoe
     (:class:`migraine_bayes.model.FeatureOptions`); ``deviations``: the cohort prior of
     patients' trigger deviations (``normal`` or sparse ``horseshoe``). ``progress(stage)`` is
-    told each stage (:mod:`migraine_bayes.progress`).
+    told each stage (:mod:`migraine_bayes.progress`). ``structure="auto"``: the structure is
+    chosen from the data — every candidate of :mod:`migraine_bayes.twin.selection` fitted and
+    compared by PSIS-LOO, the simplest within noise of the best kept, the table in the twin's
+    ``selection``.
     """
+    if structure not in ("fixed", "auto"):
+        raise InputDataError([Problem("arguments", f"structure must be fixed or auto, not "
+                                      f"{structure!r}")], "arguments")
     options = FeatureOptions(tuple(lags), shapes, interactions)
+    if structure == "auto" and (options != FeatureOptions() or deviations != "normal"
+                                or cluster is not None):
+        raise InputDataError([Problem("arguments", "--structure auto chooses the lags, shapes, "
+                                      "interactions and deviations itself (and fits in one "
+                                      "stage): leave those flags out, or fix the structure")],
+                             "arguments")
     c = load_cohort(cohort, dedupe=dedupe)
     _check_patients(c, patients)
     ids = patients or c.patient_ids
     twin_target(out, ids, force, aside=False)  # fail before a long fit, not after it
     settings = sampler_settings(len(ids) > 1, seed, draws, chains)
     work = None
-    if cluster is not None and len(ids) > 1:
+    if structure == "auto":
+        def one(candidate: Candidate) -> DigitalTwin:
+            if progress is not None:
+                progress(f"fitting candidate structure: {candidate.name}")
+            if len(ids) == 1:
+                return DigitalTwin.fit_patient(c, ids[0], outcome=outcome, settings=settings,
+                                               validate=True if validate is None else validate,
+                                               options=candidate.options)
+            return DigitalTwin.fit_cohort(c, ids, outcome=outcome, settings=settings,
+                                          validate=bool(validate), options=candidate.options,
+                                          deviations=candidate.deviations)
+
+        twin, chosen = select(one, len(ids) > 1)
+        twin.record = twin.record.replace(selection=chosen)
+    elif cluster is not None and len(ids) > 1:
         work = fitting_dir(out)
         per_patient = sampler_settings(False, seed, draws, chains, PATIENT_STAGE_SETTINGS)
         twin = fit_two_stage(c, ids, outcome, per_patient, settings, options, deviations,

@@ -287,6 +287,12 @@ def fit(
     shapes: Shapes = "fixed",
     interactions: Interactions = False,
     deviations: Deviations = "normal",
+    structure: Annotated[str, typer.Option(help="fixed: the structure the flags above give; "
+                                                "auto: every candidate structure (same-day, "
+                                                "lag 0-2, learned shapes, interactions, sparse "
+                                                "deviations) is fitted and compared by PSIS-LOO, "
+                                                "and the simplest within noise of the best is "
+                                                "kept (its table in twin.json).")] = "fixed",
     workers: Workers = None,
     scheduler: Scheduler = None,
     population_patients: PopulationPatients = 20,
@@ -307,7 +313,7 @@ def fit(
                            chains=chains, outcome=outcome, force=force, dedupe=dedupe,
                            lags=_lags(lags), deviations=_deviations(deviations),
                            shapes=_shapes(shapes), interactions=interactions,
-                           progress=progress,
+                           progress=progress, structure=structure,
                            cluster=_cluster(workers, scheduler, population_patients))
     d = twin.record.diagnostics
     typer.echo(f"fitted {len(twin.patients)} patient(s) in {time.perf_counter() - t0:.0f} s; "
@@ -318,6 +324,7 @@ def fit(
         if strict:
             raise typer.Exit(EXIT_STRICT)
     _say_two_stage(twin)
+    _say_selection(twin)
     _say_lags(twin)
     _say_shapes(twin)
     if twin.record.previous_version is not None:
@@ -417,6 +424,16 @@ def _say_shapes(twin) -> None:
         typer.echo(f"interactions ({len(pairs)} pairs, horseshoe): " + ("; ".join(
             f"{r.pair} OR {r.odds_ratio:.2f} ({r.or_low:.2f}-{r.or_high:.2f})"
             for r in strong.itertuples()) or "none credibly away from OR 1"))
+
+
+def _say_selection(twin) -> None:
+    chosen = twin.record.selection
+    if not chosen:
+        return
+    typer.echo(f"structure chosen by PSIS-LOO: {chosen['chosen']} — {chosen['reason']}")
+    for row in chosen["table"]:
+        typer.echo(f"  {row['structure']:<22} ELPD {row['elpd_loo']:9.1f} (SE {row['se']:.1f})"
+                   f"  difference to the best {row['elpd_diff']:6.1f} (SE {row['se_diff']:.1f})")
 
 
 def _say_lags(twin) -> None:

@@ -252,3 +252,14 @@ def test_fit_with_lags_shapes_and_interactions_says_what_it_learned(tmp_path: Pa
     assert (table["weight"] <= table["weight_high"]).all()
     res = runner.invoke(app, ["forecast", str(twin)])
     assert res.exit_code == 0, res.output
+
+
+def test_structure_auto_refuses_flags_it_would_choose(small_cohort_dir, tmp_path) -> None:
+    """``fit --structure auto`` chooses lags, shapes, interactions and deviations itself: given
+    with them (or an unknown structure) it stops before any fit, naming the clash."""
+    for extra in (["--structure", "auto", "--lags", "1,2"], ["--structure", "maybe"]):
+        res = runner.invoke(app, ["fit", str(small_cohort_dir), "--out", str(tmp_path / "t"),
+                                  *extra])
+        assert res.exit_code == 2, res.output
+        assert ("chooses the lags" in res.output) or ("fixed or auto" in res.output)
+        assert not (tmp_path / "t").exists()

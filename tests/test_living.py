@@ -563,3 +563,21 @@ def test_sequential_drift_study() -> None:
             <= summary["oracle_power_within_42"]), summary
     assert summary["baseline_alarms_labelled_baseline"] >= 0.8, summary
     assert summary["known_null_within_120"] > summary["detected_within_120"], summary
+
+
+def test_psis_loo_of_a_fitted_twin(committed_twins) -> None:
+    """The structure selection's criterion on a fitted twin: PSIS-LOO over every fitted day
+    with a known outcome, an ELPD below the in-sample log score, a twin against itself no
+    different."""
+    from migraine_bayes.twin.selection import compare, loo, pointwise_log_likelihood
+
+    twin = committed_twins["syn125-001"]
+    ll = pointwise_log_likelihood(twin)
+    design = twin.design()
+    fitted = twin.record.coverage["syn125-001"]["diary_days"]
+    assert ll.sizes["day"] == int((~np.isnan(design.y[0, :fitted])).sum())
+    res = loo(twin)
+    in_sample = float(np.log(np.exp(ll).mean(("chain", "draw"))).sum())
+    assert np.isfinite(res.elpd_loo) and res.elpd_loo < in_sample and res.se > 0
+    table = compare({"a": twin, "b": twin})
+    assert table["elpd_diff"].abs().max() == 0 and table["se_diff"].max() == 0

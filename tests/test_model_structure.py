@@ -284,6 +284,12 @@ def _kernel_matches_graph(panel, hierarchical: bool, outcome: str, options,
         scored = np.exp(_graph_log_p(rows_sim, prior, hierarchical, prior))  # (S, S*H)
         by_draw = scored.reshape(n_draws, n_draws, -1)[order, np.arange(n_draws)]
         np.testing.assert_allclose(p_sim, by_draw, rtol=1e-6, atol=1e-9)
+    # the structure selection's pointwise log likelihood (PSIS-LOO's input), every known day
+    from migraine_bayes.twin.selection import pointwise_log_likelihood
+
+    ll = pointwise_log_likelihood(twin).values.reshape(n_draws, -1)
+    rows = np.lexsort((data.day_index, data.patient_index))
+    np.testing.assert_allclose(ll, graph[:, rows], rtol=1e-6, atol=1e-9)
 
 
 def test_model_spec_round_trip_and_hash(panel) -> None:

@@ -82,3 +82,22 @@ def test_a_missing_field_is_named(tmp_path: Path) -> None:
 def test_read_gives_what_was_written(tmp_path: Path) -> None:
     (tmp_path / "twin.json").write_text(json.dumps(BASE))
     assert TwinRecord.read(tmp_path).to_dict() == BASE
+
+
+def test_the_simplest_structure_within_noise_of_the_best_is_chosen() -> None:
+    """PSIS-LOO comparison rule (:mod:`migraine_bayes.twin.selection`): a difference below 4
+    ELPD or below 2 SE of the paired difference is noise; the simplest such candidate wins."""
+    import pandas as pd
+
+    from migraine_bayes.twin.selection import choose
+
+    def table(diffs, ses):
+        names = ["same-day triggers", "distributed lag 0-2", "learned shapes"]
+        return pd.DataFrame({"structure": names, "elpd_diff": diffs, "se_diff": ses})
+
+    assert choose(table([3.0, 0.0, 1.0], [1.0, 0.0, 1.0]))[0] == "same-day triggers"
+    name, why = choose(table([9.0, 0.0, 1.0], [5.0, 0.0, 1.0]))  # 9 < 2 × 5
+    assert name == "same-day triggers" and "within 2 SE" in why
+    name, why = choose(table([12.0, 0.0, 1.0], [3.0, 0.0, 1.0]))  # beyond noise: the lag
+    assert name == "distributed lag 0-2" and "simplest within noise" in why
+    assert choose(table([12.0, 7.0, 0.0], [3.0, 2.0, 0.0]))[0] == "learned shapes"

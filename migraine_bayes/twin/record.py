@@ -243,6 +243,14 @@ class TwinRecord:
             return False
         return self.checks_ok
 
+    @property
+    def selection(self) -> dict | None:
+        """How the structure was chosen (``fit --structure auto``), or None (fixed by flags).
+
+        The criterion, the table, the choice and the reason (:mod:`migraine_bayes.twin.selection`).
+        """
+        return self._get("selection")
+
     # ------------------------------------------------------------ the living twin
     @property
     def filter(self) -> dict | None:
