@@ -55,12 +55,28 @@ def small_cohort_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def committed_twins() -> dict:
-    """One twin per patient of the committed cohort (model compiled once), shared by tests."""
-    from migraine_bayes.cohort.io import load_cohort
-    from migraine_bayes.twin.core import fit_patients
+def committed_twins(tmp_path_factory) -> dict:
+    """One twin per patient of the committed cohort (model compiled once), shared by tests.
 
-    return fit_patients(load_cohort(COMMITTED))
+    Fitted once per test run: the first test process fits and saves them under the run's
+    shared temporary folder, the others (pytest-xdist workers) load them — the same twins.
+    """
+    from filelock import FileLock
+
+    from migraine_bayes.cohort.io import load_cohort
+    from migraine_bayes.twin.core import DigitalTwin, fit_patients
+
+    shared = tmp_path_factory.getbasetemp().parent / "committed_twins"
+    with FileLock(str(shared) + ".lock"):
+        done = shared / "DONE"
+        if done.exists():
+            return {pid: DigitalTwin.load(shared / pid)
+                    for pid in done.read_text().split()}
+        twins = fit_patients(load_cohort(COMMITTED))
+        for pid, twin in twins.items():
+            twin.save(shared / pid)
+        done.write_text(" ".join(twins))
+    return twins
 
 
 @pytest.fixture(scope="session")
