@@ -351,33 +351,31 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     twin_target(out, ids, force, aside=False)  # fail before a long fit, not after it
     settings = sampler_settings(len(ids) > 1, seed, draws, chains)
     work = None
+
+    def one_stage(options: FeatureOptions, deviations: str) -> DigitalTwin:
+        if len(ids) == 1:
+            return DigitalTwin.fit_patient(c, ids[0], outcome=outcome, settings=settings,
+                                           validate=True if validate is None else validate,
+                                           options=options, progress=progress)
+        return DigitalTwin.fit_cohort(c, ids, outcome=outcome, settings=settings,
+                                      validate=bool(validate), options=options,
+                                      deviations=deviations, progress=progress)
+
     if structure == "auto":
-        def one(candidate: Candidate) -> DigitalTwin:
+        def candidate_fit(candidate: Candidate) -> DigitalTwin:
             if progress is not None:
                 progress(f"fitting candidate structure: {candidate.name}")
-            if len(ids) == 1:
-                return DigitalTwin.fit_patient(c, ids[0], outcome=outcome, settings=settings,
-                                               validate=True if validate is None else validate,
-                                               options=candidate.options)
-            return DigitalTwin.fit_cohort(c, ids, outcome=outcome, settings=settings,
-                                          validate=bool(validate), options=candidate.options,
-                                          deviations=candidate.deviations)
+            return one_stage(candidate.options, candidate.deviations)
 
-        twin, chosen = select(one, len(ids) > 1)
+        twin, chosen = select(candidate_fit, len(ids) > 1)
         twin.record = twin.record.replace(selection=chosen)
     elif cluster is not None and len(ids) > 1:
         work = fitting_dir(out)
         per_patient = sampler_settings(False, seed, draws, chains, PATIENT_STAGE_SETTINGS)
         twin = fit_two_stage(c, ids, outcome, per_patient, settings, options, deviations,
                              cluster, work, progress)
-    elif len(ids) == 1:
-        twin = DigitalTwin.fit_patient(c, ids[0], outcome=outcome, settings=settings,
-                                       validate=True if validate is None else validate,
-                                       options=options, progress=progress)
     else:
-        twin = DigitalTwin.fit_cohort(c, ids, outcome=outcome, settings=settings,
-                                      validate=bool(validate), options=options,
-                                      deviations=deviations, progress=progress)
+        twin = one_stage(options, deviations)
     if progress is not None:
         progress("saving the twin")
     save_fit(twin, out, ids, force)
