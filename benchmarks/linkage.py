@@ -11,13 +11,12 @@ same cohort with only its ids replaced. Writes ``reports/benchmarks/linkage.md``
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from migraine_bayes.cohort.export import K_ANONYMITY, pseudonymise
-from migraine_bayes.evaluation.linkage import linkage_attack
+from migraine_bayes.evaluation.linkage import ids_replaced, linkage_attack
 from migraine_bayes.store import atomic, crypto
 from migraine_bayes.synthetic.cohort import simulate_cohort
 
@@ -38,12 +37,7 @@ def main() -> int:
     cohort = simulate_cohort(args.patients, args.days, seed=args.seed).cohort
     key = crypto.parse_key(crypto.new_key(), "benchmark")
     shared, mapping = pseudonymise(cohort, key)
-    alias = dict(zip(mapping["patient_id"], mapping["pseudonym"], strict=True))
-    # ids replaced only (the reference: what pseudonymous ids alone protect)
-    naive = dataclasses.replace(cohort, **{
-        stem: getattr(cohort, stem).assign(patient_id=getattr(cohort, stem)["patient_id"].map(
-            lambda p: alias.get(p, f"x{p}")))
-        for stem in ("observations", "attacks", "treatments", "patients")})
+    naive = ids_replaced(cohort, mapping)  # ids replaced only: what pseudonymous ids protect
     full_mapping = mapping.set_index("patient_id").reindex(
         sorted(set(cohort.patients["patient_id"]))).reset_index()
     full_mapping["pseudonym"] = full_mapping["pseudonym"].fillna(

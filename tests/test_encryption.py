@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 
@@ -15,7 +14,7 @@ from migraine_bayes.cli import app
 from migraine_bayes.cohort.export import K_ANONYMITY, mapping_path, pseudonymise, read_mapping
 from migraine_bayes.cohort.io import load_cohort
 from migraine_bayes.errors import InputDataError
-from migraine_bayes.evaluation.linkage import linkage_attack
+from migraine_bayes.evaluation.linkage import ids_replaced, linkage_attack
 from migraine_bayes.store import audit, crypto
 from migraine_bayes.synthetic.cohort import simulate_cohort
 from migraine_bayes.twin.core import DigitalTwin
@@ -141,10 +140,7 @@ def test_the_linkage_attack_finds_no_one_beyond_k_anonymity() -> None:
     cohort = simulate_cohort(40, 120, seed=11).cohort
     key = crypto.parse_key(crypto.new_key(), "test")
     shared, mapping = pseudonymise(cohort, key)
-    naive = dataclasses.replace(cohort, **{
-        stem: getattr(cohort, stem).assign(patient_id=getattr(cohort, stem)["patient_id"].map(
-            dict(zip(mapping["patient_id"], mapping["pseudonym"], strict=True))))
-        for stem in ("observations", "attacks", "treatments", "patients")})
+    naive = ids_replaced(cohort, mapping)
     before = linkage_attack(cohort, naive, mapping, "background", band=1)
     after = linkage_attack(cohort, shared, mapping, "background")
     assert before.reidentified >= 0.8 * before.patients, before

@@ -8,24 +8,24 @@ and no more:
   stable under one key, meaningless without it;
 - **days, not times**: every date of a patient moved back by the same whole number of weeks
   (4–52, from a keyed hash of the id; never forward, so no day lands after today), then cut
-  to the day: weekdays and day intervals are
-  kept, calendar dates and times of day are not. Observations become one value per patient,
-  variable and day (the registry's aggregate rule, :mod:`.daily`, as the model reads them);
-  attacks one row per attack day; the times within an attack (prodrome, acute dose,
-  postdrome) are dropped;
-- **k-anonymous quasi-identifiers**: birth year, sex and diagnosis are generalised together,
-  one step at a time for the whole cohort (5-year birth bands, then 10, then 20; then diagnosis,
-  sex and birth band withheld) until every combination is shared by at least :data:`K_ANONYMITY`
-  patients; a cohort of fewer patients is not exported;
+  to the day: weekdays and day intervals are kept, calendar dates and times of day are not.
+  Observations become one value per patient, variable and day (the registry's aggregate rule,
+  :mod:`.daily`, as the model reads them); attacks one row per attack day; the times within an
+  attack (prodrome, acute dose, postdrome) are dropped;
+- **k-anonymous quasi-identifiers** (:func:`_k_anonymous`): what a clinic letter tells — the
+  birth band, sex, diagnosis, drugs with their doses and the attack frequency class — is
+  released for each patient at the first rung of :data:`LADDER` where at least
+  :data:`K_ANONYMITY` patients share it; a patient whose frequency class alone is rarer is
+  withheld, and a cohort of fewer patients is not exported;
 - **rare values**: an acute drug, treatment name or frequency held by fewer than
   :data:`K_ANONYMITY` patients becomes ``other``, and its dose is withheld; each variable's
-  values beyond the cohort's 1st/99th percentiles are top- and bottom-coded to them;
+  daily values beyond the cohort's 1st/99th percentiles are top- and bottom-coded to them;
 - **no free text**: ``observations.source`` (device names) dropped; declared variables renamed
   ``user_variable_1`` … with unit ``units`` and no description; any ``attacks.symptoms``
   entry that is not a registry symptom dropped.
 
-What it does not protect against is written in docs/SCHEMA.md ("Export"): whoever holds a
-patient's own diary can find it again by its days.
+What it does not protect against is measured in docs/SERVICE.md ("Pseudonymised export"):
+whoever knows a patient's attack count or a stretch of attack days can find the diary again.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ TIME_COLUMNS = {"observations": ("time",), "attacks": ("onset", "end"),
 WITHIN_ATTACK = ("prodrome_onset", "acute_time", "postdrome_end")  # dropped: times of day
 RARE = {"attacks": (("acute_medication", "acute_dose_mg"),),
         "treatments": (("name", "dose_mg"), ("frequency", None))}
+DRUGS = (("attacks", "acute_medication", "acute_dose_mg"), ("treatments", "name", "dose_mg"))
 BIRTH_BAND = 10  # years: birth years are released as the first year of their band
 WITHHELD = "withheld"  # a treatment's name where the patient's drugs are withheld
 # the generalisation ladder, per patient: birth band, sex, diagnosis, drugs ("doses": names and
@@ -181,8 +182,7 @@ def frequency_class(tables: dict[str, pd.DataFrame]) -> pd.Series:
 
 def _drug_profile(tables: dict[str, pd.DataFrame], doses: bool) -> pd.Series:
     parts = []
-    for stem, name, dose in (("attacks", "acute_medication", "acute_dose_mg"),
-                             ("treatments", "name", "dose_mg")):
+    for stem, name, dose in DRUGS:
         df = tables[stem]
         if name in df and len(df):
             d = df.dropna(subset=[name])
@@ -213,6 +213,8 @@ def _k_anonymous(tables: dict[str, pd.DataFrame]
     freq = frequency_class(tables).reindex(ids)
     year = (pats["birth_year"] if "birth_year" in pats else pd.Series(dtype="Int64")).reindex(ids)
     rung = pd.Series(-1, index=ids)
+    profiles = {level: _drug_profile(tables, level == "doses").reindex(ids)
+                for level in ("doses", "names")}
     shown = {}
     for r, (band, sex, diagnosis, drugs) in enumerate(LADDER):
         q = pd.DataFrame({"frequency": freq}, index=ids)
@@ -220,7 +222,7 @@ def _k_anonymous(tables: dict[str, pd.DataFrame]
         q["sex"] = pats["sex"].reindex(ids) if sex and "sex" in pats else pd.NA
         q["diagnosis"] = (pats["diagnosis"].reindex(ids) if diagnosis and "diagnosis" in pats
                           else pd.NA)
-        q["drugs"] = _drug_profile(tables, drugs == "doses").reindex(ids) if drugs else pd.NA
+        q["drugs"] = profiles[drugs] if drugs else pd.NA
         keys = pd.Series([tuple(None if pd.isna(v) else str(v) for v in row)
                           for row in q.itertuples(index=False)], index=q.index, dtype=object)
         ok = (keys.map(keys.value_counts()) >= K_ANONYMITY) & (rung < 0)
@@ -237,8 +239,7 @@ def _k_anonymous(tables: dict[str, pd.DataFrame]
             dtype = ("Int64" if col == "birth_year" else
                      p[col].dtype if pd.api.types.is_string_dtype(p[col]) else object)
             p[col] = pd.Series(values, index=p.index, dtype=object).astype(dtype)
-    for stem, name, dose in (("attacks", "acute_medication", "acute_dose_mg"),
-                             ("treatments", "name", "dose_mg")):
+    for stem, name, dose in DRUGS:
         df = out[stem]
         if not len(df):
             continue

@@ -20,6 +20,7 @@ k-anonymous release bounds the background attacker at one patient in k.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,6 +129,18 @@ def _holds_stretch(real: object, shown: object, n: int) -> bool:
         if all(base + int(off) + int(s) in shown_set for s in steps):
             return True
     return False
+
+
+def ids_replaced(cohort: Cohort, mapping: pd.DataFrame) -> Cohort:
+    """The cohort with only its ids replaced by the mapping's pseudonyms.
+
+    The reference the export is measured against; a patient the mapping lacks gets ``x`` + id.
+    """
+    alias = dict(zip(mapping["patient_id"], mapping["pseudonym"], strict=True))
+    return dataclasses.replace(cohort, **{
+        stem: getattr(cohort, stem).assign(patient_id=getattr(cohort, stem)["patient_id"].map(
+            lambda p: alias.get(p, f"x{p}")))
+        for stem in ("observations", "attacks", "treatments", "patients")})
 
 
 def linkage_attack(original: Cohort, shared: Cohort, mapping: pd.DataFrame,

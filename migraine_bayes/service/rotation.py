@@ -6,8 +6,9 @@ written atomically; its audit trail is rebuilt sealed under the new key
 (:func:`migraine_bayes.store.audit.reseal`) and the new head recorded in ``twin.json``; the
 trail of an audited twin then records the resealed files' digests (the rollback check). A file,
 trail or user field already sealed with the new key is left as it is, and a twin whose
-``twin.json`` is is read with it, so a rotation interrupted anywhere — in a twin, between twins,
-in the registry's own files — is finished by running it again with the same keys.
+``twin.json`` is already under it is read with it, so a rotation interrupted anywhere — in a
+twin, between twins, in the registry's own files — is finished by running it again with the
+same keys.
 """
 
 from __future__ import annotations
@@ -45,19 +46,22 @@ def twin_dirs(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 def _reseal_file(path: Path, old: bytes | None, new: bytes) -> bool:
     data = path.read_bytes()
-    sealed = crypto.is_sealed(data)
-    if sealed and crypto.sealed_key_id(data) == crypto.key_id(new):
+    if _under(data, new):
         return False  # done by an earlier, interrupted rotation
-    plain = crypto.unseal(data, path.name, str(path), old) if sealed else data
+    plain = crypto.unseal(data, path.name, str(path), old) if crypto.is_sealed(data) else data
     with atomic.atomic_path(path) as tmp:
         tmp.write_bytes(crypto.seal(plain, path.name, new))
     return True
 
 
+def _under(data: bytes, key: bytes) -> bool:
+    """Whether ``data`` (a file, or its first bytes) is sealed with ``key``."""
+    return crypto.is_sealed(data) and crypto.sealed_key_id(data) == crypto.key_id(key)
+
+
 def _sealed_with(path: Path, key: bytes) -> bool:
     with open(path, "rb") as fh:
-        head = fh.read(len(crypto.MAGIC) + crypto.KEY_ID_BYTES)
-    return crypto.is_sealed(head) and crypto.sealed_key_id(head) == crypto.key_id(key)
+        return _under(fh.read(len(crypto.MAGIC) + crypto.KEY_ID_BYTES), key)
 
 
 def rotate_twin(path: Path, old: bytes | None, new: bytes) -> dict:
@@ -87,9 +91,10 @@ def rotate_twin(path: Path, old: bytes | None, new: bytes) -> dict:
                                         "twin.json", new))
         if audited:  # the trail learns the resealed files (else the next load sees a rollback)
             with crypto.using(new):
-                if audit.last_files(path) != audit.file_digests(path):
+                digests = audit.file_digests(path)
+                if audit.last_files(path) != digests:  # not yet recorded by an earlier run
                     audit.record_event(path, record.version, "files_resealed",
-                                       {"files": audit.file_digests(path)})
+                                       {"files": digests})
         return {"path": path, "files": files + 1,
                 "audit_entries": audit.head(path)["entries"] if (path / audit.FILE).exists()
                 else 0, "key_id": crypto.key_id(new).hex()}
