@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/service.py
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/linkage.py
+	$(BIN)/python benchmarks/help_speed.py
 
 validate: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 
 # arviz 0.23 announces its 1.0 refactor once a day on import: noise for a CLI user
@@ -25,15 +24,30 @@ warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=Fu
 warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS",
                         category=UserWarning)
 
-from migraine_bayes import api  # noqa: E402
-from migraine_bayes.errors import InputDataError, MigraineBayesError  # noqa: E402
-from migraine_bayes.model.features import SHAPES  # noqa: E402
-from migraine_bayes.model.inference import InferenceWarning  # noqa: E402
+from migraine_bayes.errors import InferenceWarning, InputDataError, MigraineBayesError  # noqa: E402
 from migraine_bayes.progress import reporter  # noqa: E402
 from migraine_bayes.store import atomic  # noqa: E402
 from migraine_bayes.store.targets import check_output_file  # noqa: E402
-from migraine_bayes.twin.history import describe as describe_change  # noqa: E402
 from migraine_bayes.twin.record import TwinError  # noqa: E402
+
+
+class _OnUse:
+    """A module imported when first used.
+
+    The command line answers ``--help`` and usage errors without importing PyMC, pandas or
+    ArviZ (every ``--help`` in under a second); a command pays for what it needs when it runs.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+
+api: Any = _OnUse("migraine_bayes.api")
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_STRICT = 0, 1, 2, 3
 
@@ -44,6 +58,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain click help: wraps to the terminal instead of cutting text in 80-column boxes,
+    # shows on/off flags as --flag/--no-flag and the real metavars
+    rich_markup_mode=None,
 )
 
 # options several commands share, declared once
@@ -53,6 +70,17 @@ Dedupe = Annotated[bool, typer.Option("--dedupe", help="Drop exact duplicate row
                                                        "many) instead of rejecting them.")]
 NewerData = Annotated[Path | None, typer.Option("--cohort", help="Newer data for the twin's "
                                                                  "patients.")]
+Draws = Annotated[int | None, typer.Option(min=50, metavar="N", help="Draws per chain after "
+                                                                  "1000 tuning steps [default: "
+                                                                  "1000 for one patient, 1500 "
+                                                                  "for a cohort].")]
+Chains = Annotated[int | None, typer.Option(min=1, metavar="N", help="Chains [default: 4; more "
+                                                                    "are added when R-hat or "
+                                                                    "ESS fail].")]
+Outcome = Annotated[str, typer.Option(metavar="onset|headache_day", help=(
+    "What the model forecasts: onset (an attack starts that day) or headache_day (the day is "
+    "covered by an attack: monthly migraine days, the outcome of a paper diary that records "
+    "headache days)."))]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display (for "
                                                           "scripts).")]
 Deviations = Annotated[str, typer.Option(help="Cohort prior of patients' trigger deviations "
@@ -89,6 +117,9 @@ def _err(message: str) -> None:
 
 
 # commands that write twins, audit rows or exports: without a key they say so
+# what the root callback found, for the command it runs (one invocation per process; reset by
+# every invocation, so CliRunner tests see their own)
+_RUN: dict[str, bool] = {}
 WRITERS = {"fit", "update", "forecast", "drift", "monitor", "serve", "export"}
 
 
@@ -109,9 +140,8 @@ def _keys(
     except MigraineBayesError as exc:
         _err(f"error: {exc}")
         raise typer.Exit(EXIT_INPUT) from None
-    if key is None and ctx.invoked_subcommand in WRITERS:
-        _err("note: no encryption key (MIGRAINE_BAYES_KEY or --key-file): data are written "
-             "unencrypted")
+    # said when a command that writes patient data runs (not on its --help): see `handled`
+    _RUN["unencrypted"] = key is None and ctx.invoked_subcommand in WRITERS
 
 
 def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -119,6 +149,9 @@ def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _RUN.pop("unencrypted", False):
+            _err("note: no encryption key (MIGRAINE_BAYES_KEY or --key-file): data are written "
+                 "unencrypted")
         try:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.TyperException):
@@ -143,7 +176,9 @@ def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _print_table(df: pd.DataFrame) -> None:
+def _print_table(df) -> None:
+    import pandas as pd
+
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         typer.echo(df.round(2).to_string())
 
@@ -243,6 +278,8 @@ def _deviations(value: str) -> str:
 
 
 def _shapes(value: str) -> str:
+    from migraine_bayes.model.features import SHAPES
+
     if value not in SHAPES:
         raise typer.BadParameter(f"must be one of {', '.join(SHAPES)}", param_hint="--shapes")
     return value
@@ -273,9 +310,9 @@ def fit(
     patients: Annotated[str | None, typer.Option(help="Comma-separated patient ids "
                                                       "(default: all).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    draws: Annotated[int | None, typer.Option(min=50, help="Draws per chain.")] = None,
-    chains: Annotated[int | None, typer.Option(min=1, help="Chains.")] = None,
-    outcome: Annotated[str, typer.Option(help="onset or headache_day.")] = "onset",
+    draws: Draws = None,
+    chains: Chains = None,
+    outcome: Outcome = "onset",
     strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when the sampler's checks "
                                                           "fail.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace a twin of other patients or a "
@@ -523,8 +560,8 @@ def backtest(
     separate: Annotated[bool, typer.Option("--separate", help="Independent patient twins "
                                                               "instead of one cohort "
                                                               "twin.")] = False,
-    draws: Annotated[int | None, typer.Option(min=50, help="Draws per chain.")] = None,
-    chains: Annotated[int | None, typer.Option(min=1, help="Chains.")] = None,
+    draws: Draws = None,
+    chains: Chains = None,
     threshold: Annotated[float | None, typer.Option(min=0, max=1, help="Alarm threshold of "
                                                                       "the alarm metrics "
                                                                       "(default: the "
@@ -532,7 +569,7 @@ def backtest(
                                                                       "rate).")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="JSON lines instead of "
                                                             "CSV.")] = False,
-    outcome: Annotated[str, typer.Option(help="onset or headache_day.")] = "onset",
+    outcome: Outcome = "onset",
     refit_every: Annotated[int, typer.Option(min=1, max=62, help="Days between refits of "
                                                                 "the twin.")] = 30,
     lags: Lags = None,
@@ -698,6 +735,8 @@ def update(
     res = api.update(twin, cohort, seed=seed, retrain_when_due=retrain,
                      rewrite_history=rewrite_history, dedupe=dedupe)
     days = res["days"]
+    from migraine_bayes.twin.history import describe as describe_change
+
     for change in res["history_rewritten"]:
         typer.echo(f"history rewritten (audited): {describe_change(change)}")
     typer.echo(f"{len(days)} new day(s) filtered; drift adaptations so far: "

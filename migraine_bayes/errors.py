@@ -128,3 +128,11 @@ class ProblemLog:
             out.append(Problem(file, f"{rule}: {n} more rows (rows {first}…{last})",
                                column=column))
         return out
+
+
+class InferenceWarning(UserWarning):
+    """The sampler's checks failed even after the retry: treat this posterior with suspicion.
+
+    Defined here (and re-exported by :mod:`migraine_bayes.model.inference`) so that a caller
+    can filter it without importing PyMC.
+    """

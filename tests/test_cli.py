@@ -263,3 +263,42 @@ def test_structure_auto_refuses_flags_it_would_choose(small_cohort_dir, tmp_path
         assert res.exit_code == 2, res.output
         assert ("chooses the lags" in res.output) or ("fixed or auto" in res.output)
         assert not (tmp_path / "t").exists()
+
+
+def test_help_imports_nothing_heavy() -> None:
+    """``--help`` answers at once: the command line imports PyMC, ArviZ, pandas and xarray only
+    when a command runs (the timing itself is benchmarks/help_speed.py's)."""
+    code = ("import sys, migraine_bayes.cli\n"
+            "heavy = sorted(m for m in ('pymc', 'pytensor', 'arviz', 'pandas', 'xarray', "
+            "'scipy', 'matplotlib') if m in sys.modules)\n"
+            "print(','.join(heavy))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert res.stdout.strip() == ""
+    exe = Path(sys.executable).with_name("migraine-twin")
+    res = subprocess.run([str(exe), "fit", "--help"], capture_output=True, text=True,
+                         check=True, env={**__import__("os").environ, "COLUMNS": "80"})
+    assert "no encryption key" not in res.stdout + res.stderr  # said when data are written
+    assert "<bool>" not in res.stdout and "--draws N" in res.stdout
+    assert "default: 1000 for one patient" in res.stdout
+    assert "headache_day" in res.stdout and "paper diary" in res.stdout
+
+
+def test_unencrypted_note_when_a_writer_runs(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("MIGRAINE_BAYES_KEY", raising=False)
+    res = runner.invoke(app, ["fit", str(tmp_path / "none"), "--out", str(tmp_path / "t")])
+    assert "no encryption key" in res.output
+    res = runner.invoke(app, ["validate-data", str(tmp_path / "none")])
+    assert "no encryption key" not in res.output  # reads only
+
+
+def test_file_for_a_folder_and_a_misspelt_variable_say_so(tmp_path: Path) -> None:
+    t = small_tables()
+    cohort = write_tables(tmp_path / "c", t)
+    res = runner.invoke(app, ["validate-data", str(cohort / "observations.csv")])
+    assert res.exit_code == 2
+    assert "is a file; a cohort is a folder" in res.output
+    t["observations"].loc[2, "variable"] = "sleep_duraton"
+    res = runner.invoke(app, ["validate-data", str(write_tables(tmp_path / "d", t))])
+    assert res.exit_code == 2
+    assert "did you mean 'sleep_duration'" in res.output

@@ -269,6 +269,11 @@ def load_cohort(folder: str | os.PathLike, registry: Registry | None = None,
 
     """
     folder = Path(folder)
+    if folder.is_file():
+        raise InputDataError([Problem(str(folder), "is a file; a cohort is a folder of the files "
+                                                   "of docs/SCHEMA.md (patients, observations, "
+                                                   "attacks ...): give the folder that holds it")],
+                             str(folder))
     if not folder.is_dir():
         raise InputDataError([Problem(str(folder), "cohort folder does not exist")], str(folder))
     paths, problems = find_table_files(folder)

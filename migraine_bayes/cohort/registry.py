@@ -6,6 +6,7 @@ its ``variables`` file, which :meth:`Registry.extended` adds to the built-in one
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -125,7 +126,10 @@ class Registry:
         try:
             return self._vars[name]
         except KeyError:
-            raise KeyError(f"unknown variable {name!r}; available: {sorted(self._vars)}") from None
+            close = difflib.get_close_matches(str(name), list(self._vars), n=3, cutoff=0.6)
+            hint = (f"did you mean {' or '.join(map(repr, close))}?" if close
+                    else f"known: {', '.join(sorted(self._vars))}")
+            raise KeyError(f"unknown variable {name!r}; {hint}") from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._vars

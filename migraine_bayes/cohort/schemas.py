@@ -10,6 +10,7 @@ of millions of bad rows costs neither hours nor gigabytes.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -205,6 +206,10 @@ def observations_spec(registry: Registry) -> TableSpec:
         low, high = var.map(lo).astype(float), var.map(hi).astype(float)
         return ~((val < low) | (val > high))
 
+    def describe_unknown(d: pd.DataFrame, i: int) -> str:
+        return ("unknown variable: not in the registry nor declared in 'variables'"
+                + _did_you_mean(str(d.at[i, "variable"]), list(lo)))
+
     def describe_range(d: pd.DataFrame, i: int) -> str:
         var = registry[str(d.at[i, "variable"]).strip()]
         return (f"value outside the registry range of '{var.name}': "
@@ -222,7 +227,7 @@ def observations_spec(registry: Registry) -> TableSpec:
             _lived("time"),
             _not_blank("variable"),
             Rule("variable", "unknown variable: not in the registry nor declared in 'variables'",
-                 known, ("variable",)),
+                 known, ("variable",), describe_unknown),
             _not_blank("value"),
             *_number("value"),
             Rule("value", "value outside the variable's registry range", in_range,
@@ -370,10 +375,20 @@ def variables_spec() -> TableSpec:
 
 # ---------------------------------------------------------------- running
 def _suggest(missing: str, present: list[str]) -> str:
+    """A hint for a missing column.
+
+    ' (found …)' for a column present under other case or spaces, else ' (did you mean …?)'
+    for the closest names, else ''.
+    """
     for col in present:
         if str(col).strip().lower() == missing:
             return f" (found '{col}': check spelling, case and spaces)"
-    return ""
+    return _did_you_mean(missing, [str(c) for c in present])
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name.strip().lower(), known, n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
 def validate_table(df: pd.DataFrame, spec: TableSpec, file_name: str,

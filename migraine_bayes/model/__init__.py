@@ -5,14 +5,30 @@ Feature design (:mod:`.features`, :mod:`.design`), the HSGP latent state (:mod:`
 (:mod:`.spec`), the graph (:mod:`.builder`), the numpy likelihood kernel that every caller
 outside the graph uses (:mod:`.kernel`), sampling with its checks (:mod:`.inference`) and a new
 patient's draws from the population (:mod:`.population`).
+
+The names below are loaded on first use (PEP 562), so importing a light module of this package
+(``model.spec``, ``model.kernel``) does not import PyMC: the CLI's ``--help`` and the service's
+hot path never pay for it.
 """
 
-from migraine_bayes.model.builder import LATENT_VARS, ModelData, build_model, model_data
-from migraine_bayes.model.design import Design, build_design
-from migraine_bayes.model.features import FeatureOptions, FeatureSpec, default_feature_specs
-from migraine_bayes.model.priors import Hyper, PatientPrior
-from migraine_bayes.model.spec import ModelSpec
+from importlib import import_module
+
+_HOME = {
+    "LATENT_VARS": "builder", "ModelData": "builder", "build_model": "builder",
+    "model_data": "builder", "Design": "design", "build_design": "design",
+    "FeatureOptions": "features", "FeatureSpec": "features",
+    "default_feature_specs": "features", "Hyper": "priors", "PatientPrior": "priors",
+    "ModelSpec": "spec",
+}
 
 __all__ = ["LATENT_VARS", "Design", "FeatureOptions", "FeatureSpec", "Hyper", "ModelData",
            "ModelSpec", "PatientPrior",
            "build_design", "build_model", "default_feature_specs", "model_data"]
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        value = getattr(import_module(f"{__name__}.{_HOME[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,11 +10,14 @@ which columns are lagged copies of one trigger. :mod:`.design` turns the specs i
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 
 from migraine_bayes.dims import FEATURE, PATIENT
+
+if TYPE_CHECKING:  # xarray only in annotations: importing the spec stays light
+    import xarray as xr
 
 
 @dataclass(frozen=True)

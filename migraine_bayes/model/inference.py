@@ -23,6 +23,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from migraine_bayes.errors import InferenceWarning
 from migraine_bayes.model import LATENT_VARS, ModelData, build_model
 from migraine_bayes.model.priors import PatientPrior
 
@@ -35,10 +36,6 @@ BFMI_MIN = 0.3
 # maximum R-hat over a patient's ~60 parameters exceeds 1.01 by chance in about half of 4 ×
 # 400-draw fits (rank-normalised split-R-hat's noise; migraine_bayes.twin.two_stage)
 MAX_CHAIN_SETS = 3
-
-
-class InferenceWarning(UserWarning):
-    """The sampler's checks failed even after the retry: treat this posterior with suspicion."""
 
 
 @dataclass(frozen=True)

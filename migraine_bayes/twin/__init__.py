@@ -7,7 +7,19 @@ dataclass), its seams :mod:`.fitting`, :mod:`.forecasting`, :mod:`.updating` and
 :mod:`.cluster` (cohorts fitted patient by patient on Dask workers).
 """
 
-from migraine_bayes.twin.core import DigitalTwin, fit_patients
-from migraine_bayes.twin.record import HistoryError, TwinError, TwinVersionError
+
+from importlib import import_module
+
+# loaded on first use (PEP 562): ``twin.record`` alone does not import PyMC
+_HOME = {"DigitalTwin": "core", "fit_patients": "core", "HistoryError": "record",
+         "TwinError": "record", "TwinVersionError": "record"}
 
 __all__ = ["DigitalTwin", "HistoryError", "TwinError", "TwinVersionError", "fit_patients"]
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        value = getattr(import_module(f"{__name__}.{_HOME[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
