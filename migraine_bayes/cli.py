@@ -364,10 +364,25 @@ def fit(
     _say_selection(twin)
     _say_lags(twin)
     _say_shapes(twin)
+    _say_data_use(twin)
     if twin.record.previous_version is not None:
         typer.echo(f"version {twin.record.version} (version "
                    f"{twin.record.previous_version} kept under versions/)")
     typer.echo(f"twin written to {out}")
+
+
+def _say_data_use(twin) -> None:
+    """What the data went into; every recorded variable or treatment no model uses, and why."""
+    from migraine_bayes.twin.data_use import data_use
+
+    use = data_use(twin)
+    unused = use[use["used_by"] == "unused"]
+    used = use[use["used_by"] != "unused"]
+    typer.echo(f"data used: {int((used['kind'] == 'variable').sum())} recorded or derived "
+               f"variable(s) and {int((used['kind'] == 'treatment').sum())} treatment(s); "
+               f"{len(unused)} unused" + (":" if len(unused) else ""))
+    for r in unused.itertuples():
+        typer.echo(f"  unused: {r.item} — {r.how}")
 
 
 @app.command()
@@ -698,13 +713,14 @@ def simulate(
     if out is None:
         typer.echo(json.dumps(result, indent=1))
         return
+    from migraine_bayes.interventions.recommend import change_words
+
     for p in result["patients"]:
         typer.echo(f"{p['patient_id']}: ranking {' > '.join(p['ranking'])}")
         for s in p["scenarios"]:
             r = s["relative_risk_reduction"]
             a = s["expected_attacks"]
-            rrr = "" if r is None else (f", risk reduction {r['median']:+.0%} "
-                                        f"[{r['low']:+.0%}, {r['high']:+.0%}]")
+            rrr = "" if r is None else f"; {change_words(r)}"
             typer.echo(f"  {s['name']}: {a['mean']:.2f} attacks [{a['low']:.2f}, "
                        f"{a['high']:.2f}]{rrr}")
     typer.echo(f"simulation written to {out}")

@@ -131,3 +131,35 @@ def test_yesterday_unrecorded_marks_the_day_after_an_unknown_outcome() -> None:
     # day 0: nothing known before the diary; day 5 follows the unrecorded day 4; after the
     # diary end (day 9) only the first future day's yesterday is known
     np.testing.assert_array_equal(flag, [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1])
+
+
+def test_acute_use_days_count_the_month_before_never_the_day_itself() -> None:
+    from migraine_bayes.state.derived import OVERUSE_MIN_HISTORY, acute_use_days
+
+    use = np.zeros((1, 60))
+    use[0, [20, 40, 41]] = 1
+    known = np.ones((1, 60), dtype=bool)
+    out = acute_use_days(use, known)
+    assert np.isnan(out[0, :OVERUSE_MIN_HISTORY]).all()  # too little history
+    # the dose of day 20 counts from day 21 on (21 known days so far: scaled to 30)
+    assert out[0, 20] == 0 and out[0, 21] == pytest.approx(30 / 21)
+    assert out[0, 40] == 1 and out[0, 41] == 2  # today's dose is not in today's value
+    assert out[0, 50] == 3 and out[0, 51] == 2  # day 20 leaves the window on day 51
+    half = known.copy()  # 15 of the 30 days before day 30 known, one dose: 2 per 30 days
+    half[0, :15] = False
+    assert acute_use_days(use, half)[0, 30] == pytest.approx(2.0)
+    half[0, :17] = False  # 13 known: too few
+    assert np.isnan(acute_use_days(use, half)[0, 30])
+
+
+def test_acute_medication_on_attack_rows_becomes_a_panel_feature() -> None:
+    t = small_tables()
+    c = cohort_from_frames(**t)
+    assert "derived.acute_use_days" not in build_panel(c)["feature"].values  # none recorded
+    att = t["attacks"].copy()
+    att["acute_medication"] = "sumatriptan"
+    att["acute_time"] = pd.to_datetime(att["onset"]) + pd.Timedelta(hours=1)
+    panel = build_panel(cohort_from_frames(**{**t, "attacks": att}))
+    assert "derived.acute_use_days" in panel["feature"].values
+    unit = panel["feature_unit"].sel(feature="derived.acute_use_days").item()
+    assert unit == "days in 30"

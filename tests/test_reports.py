@@ -92,7 +92,8 @@ def test_report_opens_with_the_summary_and_holds_every_section(report_files) -> 
     assert order == sorted(order) and text.index('id="summary"') < text.index('id="toc"')
     summary = text[text.index('id="summary"'):text.index('id="toc"')]
     for words in ("AUC, forecasts walked forward", "within-patient C", "Brier skill",
-                  "Calibration:", "Top triggers per patient", "Recommended scenario",
+                  "AUC of the best baseline", "twin − baseline",
+                  "Calibration", "Top triggers per patient", "Recommended scenario",
                   f"{len(twin.patients)} patient(s)"):
         assert words in summary, words
     for pid in twin.patients:
@@ -112,7 +113,9 @@ def test_every_figure_is_also_written_as_png_and_svg(report_files) -> None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
         root = ElementTree.parse(svg).getroot()
         assert root.tag.endswith("svg"), svg
-    assert len(list(folder.iterdir())) == 2 * len(names)
+    assert len(list(folder.glob("fig*"))) == 2 * len(names)
+    tables = sorted(folder.glob("tab*.csv"))  # the machine tables beside the printed ones
+    assert tables and all(pd.read_csv(t).shape[1] >= 1 for t in tables if t.stat().st_size > 1)
     # they name patients: private to their owner, like the report itself
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
     for path in [Path(html), *folder.iterdir()]:
@@ -129,9 +132,10 @@ def test_reliability_table_counts_the_days_of_each_bin(report_files, small_backt
     head = re.findall(r"<th>(.*?)</th>", table)
     cells = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table,
                                                                          re.S)]
-    bins = pd.DataFrame(cells, columns=head).astype(float)
-    assert bins["days"].sum() == twin_days
-    assert bins["attacks"].sum() == int(
+    bins = pd.DataFrame(cells, columns=head)[["Days", "Attacks"]].replace(
+        ",", "", regex=True).astype(float)
+    assert bins["Days"].sum() == twin_days
+    assert bins["Attacks"].sum() == int(
         result.predictions.loc[result.predictions["model"] == "twin", "attack"].sum())
 
 
@@ -266,3 +270,45 @@ def test_calibration_verdict_reads_the_intervals() -> None:
     text = calibration_verdict(high)
     assert "too high on average" in text and "too extreme" in text
     assert "not estimable" in calibration_verdict(ok | {"cal_slope_low": float("nan")})
+
+
+def test_every_label_a_report_shows_comes_from_the_registry(report_files) -> None:
+    """No internal identifier reaches the reader: text, headers, captions and table cells say
+    "Sleep debt (h below usual)", never derived.sleep_debt, trigger.stress or @lag1."""
+    _twin, html, _ = report_files
+    text = Path(html).read_text(encoding="utf-8")
+    visible = re.sub(r'src="data:image/png;base64,[^"]*"', "", text)
+    for internal in ("derived.", "trigger.", "symptom.", "physiological.", "environmental.",
+                     "temporal.", "@lag", "@over", "auc_low", "or_high", "p_positive",
+                     "patient_id"):
+        assert internal not in visible, (internal, visible[visible.find(internal) - 200:
+                                                            visible.find(internal) + 100])
+    assert "Sleep debt" in visible and "Odds ratio" in visible
+    assert re.search(r"0\.\d{3} \(0\.\d{3}–0\.\d{3}\)", visible)  # AUC (interval), 3 decimals
+    # every recorded variable and treatment: used by a model, or listed as unused with why
+    assert "What each recorded variable and treatment went into" in visible
+    # printed tables are at most 8 columns wide (wider ones split)
+    for table in re.findall(r"<table.*?</table>", visible, re.S):
+        header = re.search(r"<thead>(.*?)</thead>", table, re.S)
+        assert header is None or header.group(1).count("<th") <= 8
+
+
+@pytest.mark.filterwarnings("ignore::migraine_bayes.errors.InferenceWarning")  # 40 days
+def test_small_data_get_cautions_instead_of_trigger_claims(tmp_path) -> None:
+    """2 patients × 20 days: no trigger is named and no recommendation made; the reason is said;
+    the methods do not describe a backtest that was not run."""
+    from migraine_bayes.model.inference import SamplerSettings
+    from migraine_bayes.synthetic.cohort import simulate_cohort
+    from migraine_bayes.twin.core import DigitalTwin
+
+    sc = simulate_cohort(2, 20, seed=7, attacks_per_month_median=14.0)
+    twin = DigitalTwin.fit_cohort(sc.cohort, settings=SamplerSettings(
+        draws=100, tune=200, chains=2))
+    twin.save(tmp_path / "twin")
+    out = api.report(tmp_path / "twin", tmp_path / "r.html")
+    text = out.read_text(encoding="utf-8")
+    summary = text[text.index('id="summary"'):text.index('id="toc"')]
+    assert "withheld" in summary and "below the stated minimum" in summary
+    assert "Small data" in summary
+    assert " OR " not in summary  # no trigger claim on the first screen
+    assert "no backtest was run" in text and "walked forward" not in summary

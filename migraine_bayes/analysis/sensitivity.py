@@ -12,6 +12,7 @@ import pandas as pd
 from migraine_bayes.dims import CHAIN, DRAW, FEATURE, LAG, PAIR, PATIENT, TRIGGER
 from migraine_bayes.model import FeatureSpec
 from migraine_bayes.model.features import KNOT, is_hinge, is_interaction, panel_sources
+from migraine_bayes.model.labels import feature_label, natural_step
 from migraine_bayes.twin.core import DigitalTwin
 
 INTERVAL = (0.05, 0.95)
@@ -38,14 +39,22 @@ def _rows(beta: np.ndarray, features: list[FeatureSpec], scaling: dict, prefix: 
         b = beta[:, k]
         lo, hi = np.quantile(b, INTERVAL)
         p_pos = float((b > 0).mean())
+        sd = 1.0 if spec.binary else float(scaling[spec.name][1])
+        step = None if spec.binary else natural_step(spec.name)
+        per = b * (step[0] / sd) if step else b  # the same effect per natural unit
+        n_lo, n_hi = np.quantile(per, INTERVAL)
         rows.append(prefix | {
-            "feature": spec.name, "source": spec.source, "lag": int(spec.lag),
+            "feature": spec.name, "label": feature_label(spec.name), "source": spec.source,
+            "lag": int(spec.lag),
             "step": "presence" if spec.binary else "+1 SD",
-            "unit_per_step": 1.0 if spec.binary else float(scaling[spec.name][1]),
+            "unit_per_step": sd,
             "odds_ratio": float(np.exp(np.median(b))), "or_low": float(np.exp(lo)),
             "or_high": float(np.exp(hi)), "log_or_mean": float(b.mean()),
             "log_or_sd": float(b.std()), "p_positive": p_pos,
             "evidence": evidence_label(p_pos), "kind": _kind(spec.name),
+            "natural_step": step[1] if step else "presence",
+            "or_natural": float(np.exp(np.median(per))), "or_natural_low": float(np.exp(n_lo)),
+            "or_natural_high": float(np.exp(n_hi)),
         })
     return rows
 
@@ -57,10 +66,13 @@ def trigger_sensitivities(twin: DigitalTwin) -> pd.DataFrame:
     source's day at which the effect acts), ``step, unit_per_step, odds_ratio`` (posterior median),
     ``or_low, or_high`` (90% interval), ``log_or_mean, log_or_sd, p_positive`` (P(effect > 0)),
     ``evidence``, ``kind`` (``effect``, a learned shape's ``slope change`` or an
-    ``interaction``) and ``coverage`` (share of the patient's diary days on which the feature's
-    source was measured). A feature the patient never measured (a cohort twin's wearable
-    feature for a patient without a wearable) carries only the population's effect: its
-    ``evidence`` says so instead of claiming the patient's own.
+    ``interaction``), ``label`` (the human name, :mod:`migraine_bayes.model.labels`), the same
+    effect per natural unit ``natural_step, or_natural, or_natural_low, or_natural_high`` (per
+    hour of sleep, per 10 hPa ...; presence for a 0/1 feature) and ``coverage`` (share of the
+    patient's diary days on which the feature's source was measured). A feature the patient
+    never measured (a cohort twin's wearable feature for a patient without a wearable) carries
+    only the population's effect: its ``evidence`` says so instead of claiming the patient's
+    own.
     """
     spec = twin.spec  # parsed once, not per patient
     features, scaling = spec.feature_specs, spec.scaling_dict

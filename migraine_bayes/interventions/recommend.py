@@ -23,6 +23,40 @@ PATHWAY_WORDS = {
 }
 
 
+def change_words(rrr: dict) -> str:
+    """A relative risk reduction in words whose sign cannot be misread.
+
+    ``rrr`` (``median, low, high``) is the fall in expected attacks against no change: 0.10
+    reads "attacks fall by 10%", −0.10 "attacks rise by 10%"; the 90% interval is said as a
+    range of changes in the same direction words ("from a 19% rise to a 34% fall").
+    """
+    def one(x: float) -> str:
+        if round(abs(x) * 100) == 0:
+            return "no change"
+        return f"a {abs(x):.0%} {'fall' if x > 0 else 'rise'}"
+
+    m = float(rrr["median"])
+    head = ("attacks unchanged" if round(abs(m) * 100) == 0
+            else f"attacks {'fall' if m > 0 else 'rise'} by {abs(m):.0%}")
+    return f"{head} (90% interval: from {one(float(rrr['low']))} to {one(float(rrr['high']))})"
+
+
+def why_not(entry: dict, scenario: Scenario) -> str:
+    """Why a scenario is not recommended, against the rule stated in this module's docstring."""
+    override = entry.get("override")
+    if override and override["status"] == "excluded":
+        return "excluded by a clinician"
+    if scenario.pathways == ["attack_outcome"]:
+        better = min(ev["p_better_than_current"] for ev in entry["evidence"])
+        return (f"P(more attacks pain-free at 2 h than now) = {better:.2f}, below the "
+                f"{LIKELY:.2f} required")
+    p = float(entry["p_risk_reduced"])
+    rrr = entry["relative_risk_reduction"]
+    if p < LIKELY:
+        return f"P(fewer attacks) = {p:.2f}, below the {LIKELY:.2f} required"
+    return (f"expected fall in attacks {rrr['mean']:.0%}, below the {MIN_RRR:.0%} required")
+
+
 def certainty(p: float) -> str:
     """Words for P(the scenario reduces attacks)."""
     if p >= SURE:
@@ -59,9 +93,8 @@ def recommendation(entry: dict, scenario: Scenario, twin: DigitalTwin, patient: 
         "pathways": [PATHWAY_WORDS[p_] for p_ in scenario.pathways],
         "evidence": basis,
         "certainty": how_sure,
-        "risk_reduction": (f"{rrr['median']:+.0%} expected attacks over the horizon "
-                           f"(90% interval {rrr['low']:+.0%} to {rrr['high']:+.0%})"
-                           ).replace("+-", "-"),
+        "risk_reduction": f"{change_words(rrr)} over the horizon",
+        "why_not": None if recommended else why_not(entry, scenario),
         "to_be_surer": [_next_step(ev, days) for ev in entry["evidence"]],
         "clinician": None if override is None else (
             f"{override['status']} by {override['by'] or 'clinician'}: {override['reason']}"),

@@ -158,7 +158,8 @@ _LAGGED_CATEGORIES = ("physiological", "symptom")
 _NOT_FEATURES = ("derived.days_since_attack", "derived.cycle_day")
 # features that may act on later days (``lags``): what a patient does or goes through
 _LAGGABLE_CATEGORIES = ("trigger", "derived")
-_NOT_LAGGABLE = ("derived.yesterday_unrecorded",)  # already about the day before
+# already about the days before
+_NOT_LAGGABLE = ("derived.yesterday_unrecorded", "derived.acute_use_days")
 
 
 def default_feature_specs(panel: xr.Dataset, options: FeatureOptions | None = None

@@ -16,8 +16,34 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from migraine_bayes.metrics import calibration_curve
+from migraine_bayes.model.labels import feature_name, treatment_label
 
 TWIN_COLOR, OBS_COLOR = "#1f5fa6", "#c0392b"
+# legible at print size: nothing below 8 pt on a figure that keeps its size in the page
+plt.rcParams.update({"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9,
+                     "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8})
+LOG_TICKS = (0.1, 0.2, 0.25, 0.5, 1, 2, 4, 5, 10, 20)
+
+
+def plain_log_axis(ax, axis: str = "x") -> None:
+    """A log axis labelled 0.5, 1, 2 … (never ``10⁰`` or ``3×10⁻¹``)."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, StrMethodFormatter
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    ticks = [t for t in LOG_TICKS if lo <= t <= hi] or [1]
+    target.set_major_locator(FixedLocator(ticks))
+    target.set_major_formatter(StrMethodFormatter("{x:g}"))
+    target.set_minor_formatter(NullFormatter())
+
+
+def date_axis(ax) -> None:
+    """Dates that never overlap: at most 4 ticks, concise labels (month, year when it turns)."""
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(minticks=2, maxticks=4)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 BLOCK_DAYS = 28  # "monthly" attack counts: 4-week blocks
 KS_90 = 1.224  # Kolmogorov-Smirnov 90% critical value times sqrt(n)
 
@@ -191,24 +217,43 @@ def reliability(predictions: pd.DataFrame, models: list[str], bins: int = 10) ->
     return fig
 
 
+def _per(feature: str, natural: object) -> str:
+    """A forest row's label: the factor's human name and the step its odds ratio is for."""
+    name = feature_name(feature)[0]
+    if not isinstance(natural, str) or not natural:
+        return name
+    return f"{name} (if present)" if natural == "presence" else f"{name} (per {natural})"
+
+
 def _forest(ax, t: pd.DataFrame, order: list[str], labels: bool) -> None:
     t = t.set_index("feature").reindex(order)
+    natural = "or_natural" in t  # per natural unit (per hour, per 10 hPa) when known
+    est, lo, hi = (("or_natural", "or_natural_low", "or_natural_high") if natural
+                   else ("odds_ratio", "or_low", "or_high"))
     y = np.arange(len(order))
     strong = ((t["p_positive"] >= 0.95) | (t["p_positive"] <= 0.05)).to_numpy()
-    ax.hlines(y, t["or_low"], t["or_high"], color=np.where(strong, OBS_COLOR, TWIN_COLOR))
-    ax.plot(t["odds_ratio"], y, "o", color="k", ms=2.5)
+    ax.hlines(y, t[lo], t[hi], color=np.where(strong, OBS_COLOR, TWIN_COLOR))
+    ax.plot(t[est], y, "o", color="k", ms=2.5)
     ax.axvline(1.0, color="0.5", ls="--", lw=0.8)
     ax.set_xscale("log")
-    steps = t["step"].fillna("")
-    ax.set_yticks(y, [f"{f} (per {s})" if s else f for f, s in zip(order, steps, strict=True)]
-                  if labels else [], fontsize=7)
+    steps = t["natural_step"] if natural else t["step"].fillna("")
+    ax.set_yticks(y, [_per(f, s) for f, s in zip(order, steps, strict=True)]
+                  if labels else [], fontsize=8)
     ax.set_ylim(-0.7, len(order) - 0.3)
+    values = np.concatenate([t[lo], t[hi], [1.0]]).astype(float)
+    values = values[np.isfinite(values) & (values > 0)]
+    ax.set_xlim(values.min() / 1.15, values.max() * 1.15)
+    plain_log_axis(ax)
 
 
 def forest(table: pd.DataFrame, title: str) -> Figure:
-    """Odds ratios with 90% credible intervals (``feature, odds_ratio, or_low, or_high``)."""
+    """Odds ratios with 90% credible intervals.
+
+    ``table``: ``feature, odds_ratio, or_low, or_high`` (per natural unit with ``or_natural,
+    or_natural_low, or_natural_high, natural_step``).
+    """
     order = list(table.sort_values("odds_ratio")["feature"])
-    fig, ax = plt.subplots(figsize=(6, 0.28 * len(order) + 1.2))
+    fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(order) + 1.2))
     _forest(ax, table, order, labels=True)
     ax.set(xlabel="odds ratio, 90% credible interval", title=title)
     fig.tight_layout()
@@ -224,14 +269,14 @@ def forest_grid(table: pd.DataFrame, patients: list[str]) -> Figure:
     """
     order = list(table.groupby("feature")["log_or_mean"].mean().sort_values().index)
     ncols = min(4, len(patients))
-    fig, axes, center = _labelled_grid(len(patients), ncols, 2.9, 2.2,
-                                       0.16 * len(order) + 0.5)
+    fig, axes, center = _labelled_grid(len(patients), ncols, 3.4, 2.2,
+                                       0.19 * len(order) + 0.5)
     for k, (ax, pid) in enumerate(zip(axes, patients, strict=True)):
         _forest(ax, table[table["patient_id"] == pid], order, labels=k % ncols == 0)
         ax.set_title(pid, fontsize=9)
-        ax.tick_params(axis="x", labelsize=7)
-    fig.supxlabel("odds ratio per step, 90% credible interval (red: P(effect > 0) ≥ 0.95 or "
-                  "≤ 0.05)", fontsize=9, x=center)
+        ax.tick_params(axis="x", labelsize=8)
+    fig.supxlabel("odds ratio per the step in brackets, 90% credible interval (red: "
+                  "P(effect > 0) ≥ 0.95 or ≤ 0.05)", fontsize=9, x=center)
     return fig
 
 
@@ -244,32 +289,38 @@ def _forecasts(ax, forecasts: pd.DataFrame, patient: str) -> None:
     hit = (d["attack"] == 1).to_numpy()
     ax.plot(dates[hit], np.zeros(hit.sum()) + 0.005, "v", color=OBS_COLOR, ms=5,
             label="attack")
-    ax.set_ylim(0, None)
+    date_axis(ax)
 
 
 def forecast_series(forecasts: pd.DataFrame, patient: str) -> Figure:
     """Backtest forecasts of one patient with their 90% interval and the attacks that came."""
     fig, ax = plt.subplots(figsize=(7, 2.6))
     _forecasts(ax, forecasts, patient)
+    ax.set_ylim(0, _top(forecasts[forecasts["patient_id"] == patient]))
     ax.set(ylabel="probability", title=f"{patient}: one-day-ahead forecasts, walked forward")
     ax.legend(fontsize=8, loc="upper left", ncols=3)
-    fig.autofmt_xdate()
     fig.tight_layout()
     return fig
 
 
 def forecast_grid(forecasts: pd.DataFrame, patients: list[str]) -> Figure:
     """Small multiples of :func:`forecast_series`, one panel per patient, shared axes."""
-    fig, axes = _grid(len(patients), 4, 2.6, 1.8, sharex=True, sharey=True)
+    fig, axes = _grid(len(patients), 4, 2.9, 2.0, sharex=True, sharey=True)
     for ax, pid in zip(axes, patients, strict=True):
         _forecasts(ax, forecasts, pid)
         ax.set_title(pid, fontsize=9)
-        ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=6, loc="upper left")
+    axes[0].set_ylim(0, _top(forecasts[forecasts["patient_id"].isin(patients)]))  # shared
+    axes[0].legend(fontsize=8, loc="upper left")
     fig.supylabel("one-day-ahead p(attack)", fontsize=9)
-    fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+def _top(forecasts: pd.DataFrame) -> float:
+    """The y-limit that shows every interval: the largest upper bound plus a margin."""
+    high = pd.to_numeric(forecasts["p_high"], errors="coerce").to_numpy(dtype=float)
+    high = high[np.isfinite(high)]
+    return min(1.0, float(high.max()) * 1.08 + 0.01) if high.size else 1.0
 
 
 def _counterfactuals(ax, summaries: list[dict], labels: bool) -> None:
@@ -280,12 +331,12 @@ def _counterfactuals(ax, summaries: list[dict], labels: bool) -> None:
     ax.barh(y, mean, color=[("0.6" if n == "baseline" else TWIN_COLOR) for n in names])
     err = np.clip([mean - [x["low"] for x in a], [x["high"] for x in a] - mean], 0, None)
     ax.errorbar(mean, y, xerr=err, fmt="none", color="k", capsize=3)
-    ax.set_yticks(y, names if labels else [], fontsize=8)
+    ax.set_yticks(y, [treatment_label(n) for n in names] if labels else [], fontsize=9)
 
 
 def counterfactuals(summaries: list[dict], patient: str, horizon: int) -> Figure:
     """Expected attacks over the horizon per scenario, with 90% intervals."""
-    fig, ax = plt.subplots(figsize=(6, 0.45 * len(summaries) + 1.2))
+    fig, ax = plt.subplots(figsize=(6.5, 0.5 * len(summaries) + 1.4))
     _counterfactuals(ax, summaries, labels=True)
     ax.set(xlabel=f"expected attacks in the next {horizon} days (90% interval)",
            title=f"{patient}: what if …?")
@@ -297,11 +348,11 @@ def counterfactual_grid(patients: list[dict], horizon: int) -> Figure:
     """Small multiples of :func:`counterfactuals`: one panel per patient of a simulation."""
     ncols = min(4, len(patients))
     n_scen = max(len(p["scenarios"]) for p in patients)
-    fig, axes, center = _labelled_grid(len(patients), ncols, 1.8, 2.4, 0.3 * n_scen + 0.4)
+    fig, axes, center = _labelled_grid(len(patients), ncols, 2.0, 2.6, 0.34 * n_scen + 0.5)
     for k, (ax, p) in enumerate(zip(axes, patients, strict=True)):
         _counterfactuals(ax, p["scenarios"], labels=k % ncols == 0)
         ax.set_title(p["patient_id"], fontsize=9)
-        ax.tick_params(axis="x", labelsize=7)
+        ax.tick_params(axis="x", labelsize=8)
     fig.supxlabel(f"expected attacks in the next {horizon} days (90% interval)", fontsize=9,
                   x=center)
     return fig
@@ -368,10 +419,11 @@ def treatment_forest(rows: pd.DataFrame, treatment: str) -> Figure:
     values = np.concatenate([t["rr_low"], t["rr_high"], crude[ok], [1.0]]).astype(float)
     values = values[np.isfinite(values) & (values > 0)]
     ax.set_xlim(values.min() / 1.15, values.max() * 1.15)
+    plain_log_axis(ax)
     ax.set_yticks(y, [f"{p} (n={n})" if p == "pooled" else p
                       for p, n in zip(t["patient_id"], t["patients"], strict=True)], fontsize=8)
     ax.set(xlabel="attack rate ratio at full effect, 90% interval",
-           title=f"{treatment}: per patient and pooled")
+           title=f"{treatment_label(treatment)}: per patient and pooled")
     if ok.any():
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()

@@ -43,6 +43,7 @@ from migraine_bayes.reports.html import Document
 from migraine_bayes.reports.summary import Summary, summarise
 from migraine_bayes.reports.tripod import checklist_html
 from migraine_bayes.store import atomic
+from migraine_bayes.twin.data_use import data_use
 
 MIN_POPULATION = 3  # patients for the population section
 TRACE_VARS = ["mu_alpha", "alpha", "gamma", "tau_refractory", "lengthscale", "gp_amplitude"]
@@ -110,7 +111,7 @@ def build_report(twin, out: str | os.PathLike, backtest: dict | None = None,
         doc.contents()
         step("data")
         _data(doc, twin)
-        _methods(doc, twin)
+        _methods(doc, twin, backtest)
         step("diagnostics")
         _diagnostics(doc, twin)
         step("predictive checks")
@@ -258,18 +259,51 @@ def _data(doc: Document, twin) -> None:
         "validated first: a bad row is an error naming file, row, column and rule, never a "
         "silent drop.")
     doc.paragraph(
-        "Treatments: each course is an exposure in [0, 1] that ramps up after the start and "
-        "washes out after the end (preventives: 14 and 30 days; behavioural programmes: 7 and "
-        "14 days; acute drugs: the days of use), with one log-odds effect per patient and "
-        "treatment; see the N-of-1 section.")
+        "Treatments: a preventive or behavioural course is an exposure in [0, 1] that ramps up "
+        "after the start and washes out after the end (preventives: 14 and 30 days; "
+        "behavioural programmes: 7 and 14 days), with one log-odds effect per patient and "
+        "treatment (see the N-of-1 section). Acute drugs do not prevent attacks: they enter "
+        "the attack-course model (pain-free at 2 h and recurrence, per drug) and, as the days "
+        "of acute use in the 30 days before each day, the attack model — medication overuse "
+        "(ICHD-3 8.2: 10 days a month for triptans, ergots, opioids and combinations, 15 for "
+        "simple analgesics). The window ends the day before, so a dose taken for an attack "
+        "cannot explain that attack.")
+    use = data_use(twin)
+    unused = use[use["used_by"] == "unused"]
+    doc.paragraph("What each recorded variable and treatment went into"
+                  + (f" ({len(unused)} unused, with the reason):" if len(unused) else
+                     " (nothing recorded is left unused):"))
+    doc.table(use.rename(columns={"item": "recorded", "kind": "type", "used_by": "used by",
+                                  "how": "as"}), css="text", name="data-use")
 
 
-def _methods(doc: Document, twin) -> None:
+def _structure(twin) -> str:
+    """The predictors' structure as fitted, in words (what was actually run)."""
+    options = twin.spec.options
+    parts = []
+    if options.lags:
+        parts.append("distributed lags over " + ", ".join(
+            str(k) for k in (0, *options.lags)) + " days")
+    if options.shapes == "learned":
+        parts.append("learned dose-responses (hinges at the dose quartiles)")
+    if options.interactions:
+        parts.append("pairwise trigger interactions under a horseshoe prior")
+    sel = twin.record.selection
+    chosen = (f" Structure chosen by PSIS-LOO among {len(sel.get('table', []))} candidates: "
+              f"{sel.get('chosen')} ({sel.get('reason')}).") if sel else ""
+    return ("Linear on that scale, each factor on its own day (symptoms and physiology the "
+            "day before)" if not parts else "With " + "; ".join(parts)) + "." + chosen
+
+
+def _methods(doc: Document, twin, backtest: dict | None = None) -> None:
     spec = twin.spec
     doc.section("methods", SECTIONS["methods"])
+    evaluated = ("evaluated by walking forward through time (validation section)"
+                 if backtest is not None else "not evaluated in this report: no backtest was "
+                 "run (`migraine-twin backtest`, then `report --backtest`)")
     doc.paragraph(
         "Objective: development of per-patient prediction models (digital twins) of next-day "
-        "attack risk, evaluated by walking forward through time. Each day's attack is "
+        f"attack risk, {evaluated}. Each day's attack is "
         "Bernoulli with log-odds = the patient's baseline + Σ trigger effects × standardised "
         "triggers + a refractory term after each attack + Σ treatment effects × exposure + a "
         "latent susceptibility (a Hilbert-space Gaussian process over days); a cohort twin "
@@ -281,14 +315,15 @@ def _methods(doc: Document, twin) -> None:
         f"Predictors ({len(spec.feature_specs)}): the registry's triggers, environment, "
         "premonitory symptoms and derived features (pressure change, stress let-down, sleep "
         "debt …), each centred on the patient's own mean and scaled by the cohort's SD, so an "
-        "effect is per within-patient SD (presence for 0/1 factors); measured by the patient "
-        "or a wearable, not blinded to the outcome. Linear on that scale unless the twin was "
-        "fitted with learned shapes (hinges at the dose quartiles) or lags.")
+        "effect is per within-patient SD (presence for 0/1 factors), and is also reported per "
+        "natural unit (per hour of sleep, per 10 hPa); measured by the patient or a wearable, "
+        f"not blinded to the outcome. {_structure(twin)}")
+    alarm = (f"; an alarm when it reaches {backtest['meta'].get('threshold', 'the')} (the "
+             "backtest's threshold)" if backtest is not None and backtest.get("meta") else "")
     doc.paragraph(
         "Output: the posterior-predictive probability of an attack tomorrow with its 90% "
-        "interval; an alarm when it reaches the backtest's threshold. No resampling for class "
-        "imbalance: the likelihood is fitted on every day, which keeps the probabilities "
-        "calibrated. Updating: the living twin refits on new diary days and checks for drift.")
+        f"interval{alarm}. No resampling for class imbalance: the likelihood is fitted on every "
+        "day, which keeps the probabilities calibrated.")
 
 
 def _diagnostics(doc: Document, twin) -> None:
@@ -362,11 +397,13 @@ def _sensitivities(doc: Document, twin, sens: pd.DataFrame, shown: list[str]) ->
                    "P(effect > 0) ≥ 0.95 or ≤ 0.05.", "forest-population")
     measured = measured_effects(sens)
     doc.figure(figures.forest_grid(measured, shown),
-               "Each patient's odds ratio of an attack per step of each factor they measured "
-               "(90% credible interval; a step is one within-patient SD, or presence for 0/1 "
-               "factors), features in one order in every panel.", "forest-patients")
+               "Each patient's odds ratio of an attack per natural step of each factor they "
+               "measured (the step in brackets: per hour, per 10 hPa …, or presence for 0/1 "
+               "factors; 90% credible interval), factors in one order in every panel.",
+               "forest-patients")
     flagged = measured[measured["p_positive"] >= 0.95][[
-        "patient_id", "feature", "odds_ratio", "or_low", "or_high", "p_positive", "coverage"]]
+        "patient_id", "feature", "natural_step", "or_natural", "or_natural_low",
+        "or_natural_high", "p_positive", "coverage"]]
     doc.paragraph(f"{len(flagged)} patient-trigger pairs raise risk with P(effect > 0) ≥ 0.95:")
     doc.table(flagged)
     lags = lag_weights(twin)

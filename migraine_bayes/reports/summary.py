@@ -11,6 +11,17 @@ from migraine_bayes.analysis.sensitivity import measured_effects
 
 TOP_TRIGGERS = 3
 MIN_EVIDENCE = 0.80  # P(effect > 0) for a trigger to be named on the first screen
+# Below these a patient's trigger claims and recommendations are withheld, with the reason:
+# about 50 parameters per patient (triggers, state, treatments) under partial pooling, and
+# the rule of thumb of ≥ 10 events per parameter for stable effects (Peduzzi et al. 1996; Riley
+# et al. 2019 for prediction models) cannot be met per patient, so the stated minimum asks
+# for one attack per trigger column and a full season of diary
+MIN_ATTACKS = 20  # attacks with a known day in the patient's own diary
+MIN_KNOWN_DAYS = 90  # days with a known outcome
+# below this many attacks in the backtest, no calibration verdict (the interval of the
+# calibration slope spans everything; Riley et al. 2021 ask ≥ 100 events for validation)
+MIN_VALIDATION_ATTACKS = 100
+BASELINES = ("logistic", "running_logistic", "boosting", "running_rate", "base_rate")
 # what the first screen calls a trigger: not a premonitory symptom (a warning sign, listed
 # apart) nor the diary's bookkeeping features
 NOT_TRIGGERS = ("derived.days_since_attack", "derived.yesterday_unrecorded")
@@ -74,6 +85,9 @@ def _headline(twin, backtest: dict | None, patient: str | None
         if patient is None and "twin" in scores.index:
             row = scores.loc["twin"].to_dict()
             boxes.append(("AUC, forecasts walked forward", *_interval(row, "auc")))
+            base = _best_baseline(scores)
+            if base is not None:
+                boxes.append(base)
         val = backtest.get("validation")
         if patient is None and val is not None and len(val) and (val["model"] == "twin").any():
             v = val[val["model"] == "twin"].iloc[0].to_dict()
@@ -82,7 +96,11 @@ def _headline(twin, backtest: dict | None, patient: str | None
                           f"{note}; quartiles over patients {v['within_c_q25']:.2f}–"
                           f"{v['within_c_q75']:.2f}".lstrip("; ")))
             boxes.append(("Brier skill vs own base rate", *_interval(v, "brier_skill")))
-            verdicts.append(calibration_verdict(v))
+            attacks = int(scores.loc["twin", "attacks"]) if "twin" in scores.index else 0
+            verdicts.append(calibration_verdict(v) if attacks >= MIN_VALIDATION_ATTACKS else (
+                f"Calibration: no verdict from {attacks} attacks in the backtest (fewer than "
+                f"{MIN_VALIDATION_ATTACKS}: the calibration slope's interval spans every "
+                "answer)."))
         if patient is not None:
             by = backtest.get("by_patient")
             mine = by[(by["patient_id"] == patient) & (by["model"] == "twin")] if by is not None \
@@ -106,13 +124,52 @@ def _headline(twin, backtest: dict | None, patient: str | None
     return boxes, verdicts
 
 
+def _best_baseline(scores: pd.DataFrame) -> tuple[str, str, str] | None:
+    """The headline's baseline box: the best baseline's AUC and the twin's paired difference."""
+    there = [m for m in BASELINES if m in scores.index and np.isfinite(scores.at[m, "auc"])]
+    if not there or "auc_vs_twin" not in scores:
+        return None
+    best = max(there, key=lambda m: scores.at[m, "auc"])
+    r = scores.loc[best]
+    diff, lo, hi = -r["auc_vs_twin"], -r["auc_vs_twin_high"], -r["auc_vs_twin_low"]
+    verdict = ("better than" if lo > 0 else "worse than" if hi < 0 else "within noise of")
+    return (f"AUC of the best baseline ({_model_name(best)})", f"{r['auc']:.2f}",
+            f"twin − baseline {diff:+.3f} (90% {lo:+.3f} to {hi:+.3f}): the twin is {verdict} "
+            "it")
+
+
+def _model_name(model: str) -> str:
+    return {"logistic": "per-patient logistic regression",
+            "running_logistic": "logistic regression refitted as days come",
+            "boosting": "gradient boosting", "running_rate": "recent attack rate",
+            "base_rate": "own base rate"}.get(model, model)
+
+
+def withheld(twin, patient: str) -> str | None:
+    """Why a patient's trigger claims and recommendations are withheld, or None."""
+    cov = twin.record.coverage[patient]
+    attacks, days = int(cov["events"]), int(cov["known_days"])
+    if attacks >= MIN_ATTACKS and days >= MIN_KNOWN_DAYS:
+        return None
+    return (f"withheld: {attacks} attacks over {days} known days, below the stated minimum "
+            f"({MIN_ATTACKS} attacks and {MIN_KNOWN_DAYS} days per patient) for naming a "
+            "trigger")
+
+
 def _own(sens: pd.DataFrame) -> pd.DataFrame:
     """A patient's own evidence of effects, bookkeeping features left out."""
     own = measured_effects(sens)
     return own[~own["source"].isin(NOT_TRIGGERS)]
 
 
-def _triggers(sens: pd.DataFrame, patients: list[str]) -> pd.DataFrame:
+def effect_words(r) -> str:
+    """``Sleep debt: OR 1.4 per 1 h (1.1–1.8), P 0.97`` from a sensitivity row."""
+    per = "if present" if r.natural_step == "presence" else f"per {r.natural_step}"
+    return (f"{r.label}: OR {r.or_natural:.2g} {per} ({r.or_natural_low:.2g}–"
+            f"{r.or_natural_high:.2g}), P {r.p_positive:.2f}")
+
+
+def _triggers(twin, sens: pd.DataFrame, patients: list[str]) -> pd.DataFrame:
     rows = []
     own = _own(sens)
     symptom = own["source"].str.startswith("symptom.")
@@ -120,15 +177,16 @@ def _triggers(sens: pd.DataFrame, patients: list[str]) -> pd.DataFrame:
     def top(t: pd.DataFrame) -> str:
         t = t[t["p_positive"] >= MIN_EVIDENCE].sort_values(["p_positive", "odds_ratio"],
                                                          ascending=False).head(TOP_TRIGGERS)
-        return "; ".join(f"{r.feature} OR {r.odds_ratio:.2f} ({r.or_low:.2f}–{r.or_high:.2f}), "
-                         f"P {r.p_positive:.2f}" for r in t.itertuples())
+        return "; ".join(effect_words(r) for r in t.itertuples())
 
     for pid in patients:
         mine = own["patient_id"] == pid
-        rows.append({"patient": pid,
-                     "top triggers (OR per step, 90% interval, P(raises risk))":
-                     top(own[mine & ~symptom]) or f"none with P ≥ {MIN_EVIDENCE:.2f}",
-                     "warning signs the day before": top(own[mine & symptom]) or "none"})
+        reason = withheld(twin, pid)
+        rows.append({"Patient": pid,
+                     "Top triggers (odds ratio, 90% interval, P(raises risk))":
+                     reason or top(own[mine & ~symptom]) or f"none with P ≥ {MIN_EVIDENCE:.2f}",
+                     "Warning signs the day before":
+                     reason or top(own[mine & symptom]) or "none"})
     return pd.DataFrame(rows)
 
 
@@ -136,14 +194,15 @@ def _most_flagged(sens: pd.DataFrame, n_patients: int, n: int = 3) -> str:
     """The triggers (not warning signs) most patients have with P(raises risk) ≥ 0.95."""
     own = _own(sens)
     own = own[~own["source"].str.startswith("symptom.") & (own["p_positive"] >= 0.95)]
-    counts = own.groupby("feature")["patient_id"].nunique().sort_values(ascending=False)
+    counts = own.groupby("label")["patient_id"].nunique().sort_values(ascending=False)
     if counts.empty:
         return "No trigger raises risk with P ≥ 0.95 for any patient."
     return ("Triggers most often raising risk (P ≥ 0.95): " + "; ".join(
         f"{f} ({k} of {n_patients} patients)" for f, k in counts.head(n).items()) + ".")
 
 
-def _recommendations(simulation: dict | None, patient: str | None, limit: int) -> pd.DataFrame:
+def _recommendations(twin, simulation: dict | None, patient: str | None, limit: int
+                     ) -> pd.DataFrame:
     rows = []
     simulated = (simulation or {}).get("patients", [])
     for p in simulated if patient is None else [p for p in simulated
@@ -155,12 +214,20 @@ def _recommendations(simulation: dict | None, patient: str | None, limit: int) -
         best = min(recommended or [s for s in p["scenarios"] if s["name"] != "baseline"]
                    or p["scenarios"], key=lambda s: s["rank"])
         rec = best.get("recommendation") or {}
-        rows.append({"patient": p["patient_id"],
-                     "scenario": best["name"] if recommended else
-                     f"none recommended (best: {best['name']}, rank {best['rank']})",
-                     "certainty": rec.get("certainty", ""),
-                     "risk reduction": rec.get("risk_reduction", ""),
-                     "evidence": " ".join(rec.get("evidence", []))})
+        reason = withheld(twin, p["patient_id"]) if p["patient_id"] in twin.patients else None
+        if reason:
+            rows.append({"Patient": p["patient_id"], "Scenario": "none",
+                         "Why": reason.replace("naming a trigger", "a recommendation"),
+                         "Change in attacks": "", "Basis": ""})
+            continue
+        why = (rec.get("certainty", "") if recommended else
+               f"none recommended; best is {best['name']} (rank {best['rank']}): "
+               + (rec.get("why_not") or "no scenario beats no change"))
+        rows.append({"Patient": p["patient_id"],
+                     "Scenario": best["name"] if recommended else "none",
+                     "Why": why,
+                     "Change in attacks": rec.get("risk_reduction", ""),
+                     "Basis": " ".join(rec.get("evidence", []))})
     return pd.DataFrame(rows)
 
 
@@ -191,6 +258,12 @@ def summarise(twin, sens: pd.DataFrame, backtest: dict | None, simulation: dict 
              if patient is not None and len(treatments) else pd.DataFrame())
     cols = ["patient_id", "treatment", "start", "rate_before", "rate_after", "rate_ratio",
             "rr_low", "rr_high", "p_benefit"]
-    return Summary(cohort, boxes, verdicts, _triggers(sens, patients[:max_patients]),
+    if any(withheld(twin, p) for p in patients):
+        few = sum(bool(withheld(twin, p)) for p in patients)
+        verdicts.append(f"Small data: {few} of {len(patients)} patient(s) have fewer than "
+                        f"{MIN_ATTACKS} attacks or {MIN_KNOWN_DAYS} known days; their trigger "
+                        "claims and recommendations are withheld (the estimates stay in the "
+                        "tables below, with intervals as wide as the data leave them).")
+    return Summary(cohort, boxes, verdicts, _triggers(twin, sens, patients[:max_patients]),
                    shown[cols] if len(shown) else pd.DataFrame(),
-                   _recommendations(simulation, patient, max_patients))
+                   _recommendations(twin, simulation, patient, max_patients))

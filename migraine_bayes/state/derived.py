@@ -93,6 +93,38 @@ def cycle_day(menstruation: np.ndarray) -> np.ndarray:
     return out
 
 
+# Medication overuse headache (ICHD-3 8.2): acute drugs on ≥ 10 days a month (triptans, ergots,
+# opioids, combination analgesics) or ≥ 15 days (simple analgesics) for more than 3 months
+OVERUSE_WINDOW = 30
+OVERUSE_MIN_HISTORY = 14
+ICHD3_OVERUSE_DAYS = {"triptan, ergot, opioid or combination analgesic": 10,
+                      "simple analgesic": 15}
+
+
+def acute_use_days(use: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Days with acute medication in the 30 days before today (today excluded), per 30 days.
+
+    ``use`` is 1 on a day the diary records an acute dose (at its ``acute_time``, else on the
+    attack's onset day), else 0; ``known`` marks the days the diary covers. The window is the
+    30 days *before* today, so a dose taken for today's attack — which follows its onset —
+    cannot explain that attack (no reverse causation). Where fewer of the 30 days are known
+    (the diary's first month, days after its end) the count is scaled to 30 days; with fewer
+    than 14 known days it is NaN. Compare with the ICHD-3 overuse thresholds
+    (:data:`ICHD3_OVERUSE_DAYS`: 10 or 15 days a month).
+    """
+    used = np.where(known, np.nan_to_num(use), 0.0)
+    n_pat, n_days = use.shape
+    pad = np.zeros((n_pat, OVERUSE_WINDOW))
+    c_use = np.cumsum(np.concatenate([pad, used], axis=1), axis=1)
+    c_known = np.cumsum(np.concatenate([pad, known.astype(float)], axis=1), axis=1)
+    t = np.arange(n_days) + OVERUSE_WINDOW  # column of day t-1 in the padded sums
+    n_use = c_use[:, t - 1] - c_use[:, t - 1 - OVERUSE_WINDOW]
+    n_known = c_known[:, t - 1] - c_known[:, t - 1 - OVERUSE_WINDOW]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = n_use / n_known * OVERUSE_WINDOW
+    return np.where(n_known >= OVERUSE_MIN_HISTORY, out, np.nan)
+
+
 # derived name -> (function, registry input it needs, or None when it needs the outcome)
 DERIVED = {
     "pressure_change": (pressure_change, "pressure"),
@@ -103,7 +135,7 @@ DERIVED = {
 }
 # derived features that are counters, not noisy measurements: never imputed
 NOT_IMPUTED = frozenset({"derived.days_since_attack", "derived.cycle_day",
-                         "derived.yesterday_unrecorded"})
+                         "derived.yesterday_unrecorded", "derived.acute_use_days"})
 # features whose value on a day after the diary end is known in advance (calendar, counters)
 KNOWN_AHEAD = frozenset({"derived.days_since_attack", "derived.cycle_day", "temporal.weekend",
-                         "derived.yesterday_unrecorded"})
+                         "derived.yesterday_unrecorded", "derived.acute_use_days"})

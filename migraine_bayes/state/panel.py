@@ -17,7 +17,13 @@ from migraine_bayes.cohort.daily import aggregate
 from migraine_bayes.cohort.io import Cohort
 from migraine_bayes.cohort.registry import BOOKKEEPING, Registry
 from migraine_bayes.dims import DAY, FEATURE, INTERVENTION, PATIENT
-from migraine_bayes.state.derived import DERIVED, KNOWN_AHEAD, NOT_IMPUTED, yesterday_unrecorded
+from migraine_bayes.state.derived import (
+    DERIVED,
+    KNOWN_AHEAD,
+    NOT_IMPUTED,
+    acute_use_days,
+    yesterday_unrecorded,
+)
 from migraine_bayes.state.exposure import TIME_CONSTANTS, exposure_profile
 from migraine_bayes.state.imputation import MIN_OBSERVED, impute_series
 from migraine_bayes.state.patient_state import PatientState
@@ -102,6 +108,10 @@ def build_panel(cohort: Cohort, patients: Sequence[str] | None = None,
         else:
             continue
         names.append(f"derived.{name}")
+    use = _acute_use(cohort, periods, ids, n_max)
+    if use is not None:  # recorded acute medication: days of use in the month before
+        columns.append(np.where(in_span, acute_use_days(use, in_diary), np.nan))
+        names.append("derived.acute_use_days")
     columns.append(np.where(in_span, yesterday_unrecorded(
         np.where(in_diary, headache, np.nan)), np.nan))
     names.append("derived.yesterday_unrecorded")
@@ -232,6 +242,31 @@ def _outcomes(cohort: Cohort, periods: pd.DataFrame, ids: list[str], n_max: int,
     return onset, headache
 
 
+def _acute_use(cohort: Cohort, periods: pd.DataFrame, ids: list[str], n_max: int
+               ) -> np.ndarray | None:
+    """The days of acute medication use: 1/0 per (patient, day), None if none is recorded.
+
+    A day of use is the day of an attack row's ``acute_time``, else of its onset, when the row
+    names an ``acute_medication``.
+    """
+    att = cohort.attacks[cohort.attacks["patient_id"].isin(periods.index)]
+    if "acute_medication" not in att.columns:
+        return None
+    drug = att["acute_medication"].astype("string").str.strip()
+    att = att[drug.notna() & (drug != "")]
+    if att.empty:
+        return None
+    when = att["onset"]
+    if "acute_time" in att.columns:
+        when = att["acute_time"].where(att["acute_time"].notna(), when)
+    day = (when.dt.normalize() - att["patient_id"].map(periods["start"])).dt.days.to_numpy()
+    row = att["patient_id"].map({k: i for i, k in enumerate(ids)}).to_numpy()
+    use = np.zeros((len(ids), n_max))
+    keep = (day >= 0) & (day < n_max)
+    use[row[keep], day[keep]] = 1.0
+    return use
+
+
 def _impute(value: np.ndarray, present: np.ndarray, systematic: np.ndarray, names: list[str],
             in_diary: np.ndarray, registry: Registry) -> tuple[np.ndarray, np.ndarray]:
     imputed = np.full_like(value, np.nan)
@@ -273,7 +308,8 @@ def _unit(name: str, registry: Registry) -> str:
     return {"derived.pressure_change": "hPa", "derived.stress_letdown": "points (0–10 scale)",
             "derived.sleep_debt": "h", "derived.days_since_attack": "days",
             "derived.cycle_day": "day of cycle", "temporal.weekend": "0/1",
-            "derived.yesterday_unrecorded": "0/1"}.get(name, "")
+            "derived.yesterday_unrecorded": "0/1",
+            "derived.acute_use_days": "days in 30"}.get(name, "")
 
 
 def _exposures(cohort: Cohort, periods: pd.DataFrame, ids: list[str], n_max: int,

@@ -62,7 +62,7 @@ from migraine_bayes.cohort.registry import Registry
 from migraine_bayes.state.derived import pressure_change, sleep_debt, stress_letdown
 from migraine_bayes.state.exposure import TIME_CONSTANTS, exposure_profile
 from migraine_bayes.store import atomic
-from migraine_bayes.synthetic.course import ACUTE, attack_rows, draw_course
+from migraine_bayes.synthetic.course import ACUTE, TREATED_SHARE, attack_rows, draw_course
 
 DAYS_PER_MONTH = 30.44
 SYMPTOM_PRODROME_P = {"fatigue": 0.5, "yawning": 0.35, "neck_stiffness": 0.35,
@@ -145,6 +145,10 @@ class SyntheticConfig:
     interaction: tuple[str, float, str, float, float] | None = None  # (a, cut, b, cut, log OR)
     regimes: tuple[float, float, float] | None = None  # (P(on), P(off), log OR when on)
     preventive_fade_days: float | None = None  # a preventive's effect fades (time constant)
+    # medication overuse: log OR per day of acute use in the 30 days before (0: none); the
+    # decision to treat an attack is then drawn with the onsets, so the effect feeds back
+    overuse_log_or_per_day: float = 0.0
+    overuse_log_or_sd: float = 0.0  # between patients: each draws N(per_day, sd)
     # known subgroups (population insights): patient i has profile i % K and is sensitive to
     # exactly the triggers of its profile, at `profile_or` (OR at the trigger's contrast)
     profiles: tuple[tuple[str, ...], ...] = ()
@@ -507,13 +511,25 @@ def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: Synth
     p_true = np.zeros(n)
     last = -np.inf
     u = rng.random(n)
+    course = draw_course(course_rng, acute_name, n)  # its own stream: drawn here or later alike
+    overuse = cfg.overuse_log_or_per_day
+    treated = None
+    if overuse:  # which attacks are treated, drawn from a stream of their own
+        treated = np.zeros(n, dtype=bool)
+        treat_rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(index, 2)))
+        treat_u = treat_rng.random(n)
+        overuse = float(overuse + cfg.overuse_log_or_sd * treat_rng.standard_normal())
+        first_drug = min((v["from_day"] for v in course["acute"].values()), default=n)
     for t in range(n):
         since = t - last
         refr = gamma * np.exp(-(since - 1) / tau_r) if np.isfinite(since) else 0.0
-        p_true[t] = 1 / (1 + np.exp(-(eta_fixed[t] + refr)))
+        used = 0.0 if treated is None else float(treated[max(0, t - 30):t].sum())
+        p_true[t] = 1 / (1 + np.exp(-(eta_fixed[t] + refr + overuse * used)))
         if u[t] < p_true[t]:
             onset[t] = 1
             last = t
+            if treated is not None:
+                treated[t] = t >= first_drug and treat_u[t] < TREATED_SHARE
 
     # premonitory symptoms and physiology
     prodrome_p = float(rng.uniform(0.5, 0.9))
@@ -538,14 +554,13 @@ def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: Synth
 
     obs = _observations(rng, pid, cfg, dates, entry, complete_diary, behaviour, weather,
                         symptoms, wearable, prodrome)
-    course = draw_course(course_rng, acute_name, n)
     for drug, resp in list(course["acute"].items())[1:]:  # a second drug tried mid-diary
         treatments.append({"patient_id": pid, "kind": "acute", "name": drug,
                            "start": dates[resp["from_day"]], "end": pd.NaT,
                            "dose_mg": ACUTE[drug][0], "frequency": "as needed",
                            "_responder": None, "_log_or": 0.0})
     att = attack_rows(course_rng, pid, dates, np.flatnonzero(recorded), has_prodrome, symptoms,
-                      prodrome, course)
+                      prodrome, course, treated)
     birth = int(rng.integers(1975, 2006) if female else rng.integers(1960, 2006))
     aura = bool(att["aura"].any()) if len(att) else False
     pat = pd.DataFrame([{"patient_id": pid, "sex": "F" if female else "M", "birth_year": birth,
@@ -574,6 +589,9 @@ def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: Synth
         "regime": regime,
         "preventive_fade_days": cfg.preventive_fade_days if preventive else None,
         "acute_medication": None if acute_name == "none" else acute_name,
+        "overuse": None if not overuse else {
+            "log_or_per_day": overuse, "window_days": 30,
+            "treated_days": np.flatnonzero(treated).tolist()},
         "course": course,
         "state_dynamics": [dict(zip(("from", "to", "lag", "per_unit"), e, strict=True))
                            for e in STATE_DYNAMICS],

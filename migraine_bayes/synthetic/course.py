@@ -82,8 +82,12 @@ def draw_course(rng: np.random.Generator, acute_name: str, n_days: int) -> dict[
 
 def attack_rows(rng: np.random.Generator, pid: str, dates: pd.DatetimeIndex, days: np.ndarray,
                 has_prodrome: np.ndarray, symptoms: dict[str, np.ndarray], prodrome: np.ndarray,
-                course: dict[str, Any]) -> pd.DataFrame:
-    """The ``attacks`` rows of the recorded onset ``days`` under the patient's ``course``."""
+                course: dict[str, Any], treated: np.ndarray | None = None) -> pd.DataFrame:
+    """The ``attacks`` rows of the recorded onset ``days`` under the patient's ``course``.
+
+    ``treated`` (per day, optional): which attacks were treated, when the onsets' generator
+    decided it (medication overuse feeds back on the onsets); else 70% of them at random.
+    """
     rows = []
     drugs = course["acute"]
     for t in days:
@@ -107,7 +111,7 @@ def attack_rows(rng: np.random.Generator, pid: str, dates: pd.DatetimeIndex, day
             names = [s for s, v in symptoms.items() if v[day] == 1]
             row["symptoms"] = ";".join(names) if names else pd.NA
         available = [d for d, v in drugs.items() if v["from_day"] <= t]
-        if available and rng.random() < TREATED_SHARE:
+        if available and (rng.random() < TREATED_SHARE if treated is None else treated[t]):
             drug = available[-1] if len(available) > 1 and rng.random() < 0.5 else available[0]
             row["acute_medication"] = drug
             row["acute_dose_mg"] = ACUTE[drug][0]
