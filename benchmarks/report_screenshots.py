@@ -64,10 +64,11 @@ def shoot(markup: str, style: str, path: Path, browser: str) -> None:
                         f"--screenshot={shot}", f"--window-size={WIDTH},4000",
                         page.as_uri()], check=True, capture_output=True, timeout=120)
         img = Image.open(shot).convert("RGB")
-        ink = np.flatnonzero((np.asarray(img).min(axis=(1, 2)) < 250))
+        ink = np.flatnonzero(np.asarray(img).min(axis=(1, 2)) < 250)
         bottom = int(ink.max()) + 16 if ink.size else img.height
         path.parent.mkdir(parents=True, exist_ok=True)
-        img.crop((0, 0, img.width, min(bottom, img.height))).save(path, optimize=True)
+        img = img.crop((0, 0, img.width, min(bottom, img.height)))
+        img.quantize(colors=128).save(path, optimize=True)  # screenshots: few colours
 
 
 def main() -> None:

@@ -317,7 +317,7 @@ def fit(
                                                           "fail.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace a twin of other patients or a "
                                                         "non-empty folder at --out (kept "
-                                                        "beside it as <out>.replaced-<time>)."
+                                                        "beside it as OUT.replaced-TIME)."
                                         )] = False,
     dedupe: Dedupe = False,
     lags: Lags = None,
@@ -563,7 +563,7 @@ def backtest(
     cohort: Annotated[Path, typer.Argument(help="Cohort folder.")],
     train_until: Annotated[str, typer.Option(help="Last day of the first fit, YYYY-MM-DD.")],
     out: Annotated[Path, typer.Option(help="Forecast table to write (CSV; siblings "
-                                           "<stem>.scores.csv, .predictions.csv, "
+                                           "STEM.scores.csv, .predictions.csv, "
                                            ".state_errors.csv, .meta.json).")],
     patients: Annotated[str | None, typer.Option(help="Comma-separated patient ids "
                                                       "(default: all).")] = None,
@@ -653,7 +653,7 @@ def backtest(
 def report(
     twin: Annotated[Path, typer.Argument(help="Twin directory.")],
     out: Annotated[Path, typer.Option(help="HTML file to write (figures also go to "
-                                           "<stem>_figures/ as PNG and SVG).")],
+                                           "STEM_figures/ as PNG and SVG).")],
     backtest: Annotated[Path | None, typer.Option(help="Forecast file of `migraine-twin "
                                                        "backtest` to include.")] = None,
     simulation: Annotated[Path | None, typer.Option(help="JSON of `migraine-twin simulate` "

@@ -128,7 +128,7 @@ class Registry:
         except KeyError:
             close = difflib.get_close_matches(str(name), list(self._vars), n=3, cutoff=0.6)
             hint = (f"did you mean {' or '.join(map(repr, close))}?" if close
-                    else f"known: {', '.join(sorted(self._vars))}")
+                    else f"available: {', '.join(sorted(self._vars))}")
             raise KeyError(f"unknown variable {name!r}; {hint}") from None
 
     def __contains__(self, name: object) -> bool:

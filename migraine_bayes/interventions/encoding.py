@@ -17,6 +17,7 @@ Every problem of a scenarios file is collected and raised together as
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
@@ -175,6 +176,11 @@ def _common(params: dict, col: _Collector) -> tuple[int, int | None]:
     return int(start), None if duration is None else int(duration)
 
 
+def _did_you_mean(name: object, known: list[str]) -> str:
+    close = difflib.get_close_matches(str(name).strip().lower(), known, n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+
+
 def _medication(kind: str, params: dict, col: _Collector) -> Intervention | None:
     for key in sorted(set(params) - _MED_KEYS):
         col.add(f"params.{key}", f"unknown medication parameter (known: {sorted(_MED_KEYS)})")
@@ -185,7 +191,8 @@ def _medication(kind: str, params: dict, col: _Collector) -> Intervention | None
     name = name.strip().lower()
     cls = medication_class(name)
     if cls is None:
-        col.add("params.medication", f"unknown medication (known: {medications()})", name)
+        col.add("params.medication", f"unknown medication{_did_you_mean(name, medications())} "
+                f"(known: {medications()})", name)
         return None
     if kind in ("preventive", "acute") and kind != cls:
         col.add("type", f"{name} is a {cls} medication, not {kind}", kind)
@@ -254,7 +261,8 @@ def _behaviour(params: dict, col: _Collector) -> Intervention | None:
         col.add(f"params.{key}", f"unknown behavioural parameter (known: {sorted(_BEH_KEYS)})")
     name = params.get("behavior", params.get("behaviour"))
     if not isinstance(name, str) or name.strip().lower() not in behaviours():
-        col.add("params.behavior", f"unknown behaviour (known: {behaviours()})", name)
+        col.add("params.behavior", f"unknown behaviour{_did_you_mean(name, behaviours())} "
+                f"(known: {behaviours()})", name)
         return None
     name = name.strip().lower()
     start, duration = _common(params, col)

@@ -144,6 +144,21 @@ def treatment_label(name: str) -> str:
     return _humanise(str(name))
 
 
+# the backtest's models, as a table or a legend names them
+MODEL_NAMES: dict[str, str] = {
+    "twin": "Twin", "twin+partner": "Twin with the partner model",
+    "running_logistic": "Logistic, refitted as days come", "running_rate": "Recent attack rate",
+    "logistic": "Per-patient logistic", "boosting": "Gradient boosting",
+    "base_rate": "Own base rate", "oracle": "Oracle (true probability)",
+    "oracle_filtered": "Oracle, filtered state", "oracle_hazard": "Oracle, hazard only",
+}
+
+
+def model_label(model: str) -> str:
+    """A backtest model's display name, e.g. "Per-patient logistic" for ``logistic``."""
+    return MODEL_NAMES.get(str(model), str(model))
+
+
 # table headers: machine column → header people read
 HEADERS: dict[str, str] = {
     "patient_id": "Patient", "feature": "Factor", "source": "Measured as",
@@ -156,7 +171,8 @@ HEADERS: dict[str, str] = {
     "subgroup": "Subgroup", "level": "Level", "threshold": "Threshold",
     "net_benefit": "Net benefit", "lag": "Lag (days)", "weight": "Weight",
     "scenario": "Scenario", "log_loss": "Log loss", "rrr": "Attacks fall by",
-    "natural_step": "Per", "or_natural": "Odds ratio", "rate_ratio": "Rate ratio",
+    "natural_step": "Per", "auc_within": "AUC within patients", "log_score": "Log score",
+    "or_natural": "Odds ratio", "rate_ratio": "Rate ratio",
     "p_benefit": "P(benefit)", "rate_before": "Attacks / 28 days before",
     "rate_after": "Attacks / 28 days after", "start": "Start", "diary start": "Diary start",
 }

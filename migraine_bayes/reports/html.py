@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from migraine_bayes.model.labels import HEADERS, feature_label, humanise_text
+from migraine_bayes.model.labels import HEADERS, feature_label, humanise_text, model_label
 from migraine_bayes.store import atomic
 
 STYLE = """
@@ -105,6 +105,8 @@ def for_print(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
                 "–" if not np.isfinite(_float(v)) else
                 f"{_number(v, metric, d)} ({_number(a, metric, d)}–{_number(b, metric, d)})"
                 for v, a, b in zip(df[c], df[lo], df[hi], strict=True)]
+        elif c == "model" and df[c].dtype == object:
+            out[c] = [model_label(v) for v in df[c]]
         elif c in ("feature", "source") and df[c].dtype == object:
             out[c] = [feature_label(str(v)) if isinstance(v, str) else "–" for v in df[c]]
         else:

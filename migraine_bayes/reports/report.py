@@ -364,8 +364,9 @@ def _diagnostics(doc: Document, twin) -> None:
                       f"{v['brier_base_rate']:.3f}), AUC {v['auc']:.3f}; the validation fit's "
                       f"sampler checks {'passed' if v.get('checks_ok') else 'FAILED'}.")
     doc.figure(figures.sampler_trace(twin.posterior, TRACE_VARS),
-               "Trace plots of the baseline, refractory and latent-state parameters; chains "
-               "should overlap.", "trace")
+               "Posterior densities per chain and rank plots of the baseline, refractory and "
+               "latent-state parameters: the chains agree and their ranks are uniform when "
+               "they mix.", "trace")
 
 
 def _predictive_checks(doc: Document, twin, shown: list[str], seed: int) -> None:

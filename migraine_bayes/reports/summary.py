@@ -11,12 +11,12 @@ from migraine_bayes.analysis.sensitivity import measured_effects
 
 TOP_TRIGGERS = 3
 MIN_EVIDENCE = 0.80  # P(effect > 0) for a trigger to be named on the first screen
-# Below these a patient's trigger claims and recommendations are withheld, with the reason:
-# about 50 parameters per patient (triggers, state, treatments) under partial pooling, and
-# the rule of thumb of ≥ 10 events per parameter for stable effects (Peduzzi et al. 1996; Riley
-# et al. 2019 for prediction models) cannot be met per patient, so the stated minimum asks
-# for one attack per trigger column and a full season of diary
-MIN_ATTACKS = 20  # attacks with a known day in the patient's own diary
+# Below these a patient's trigger claims and recommendations are withheld, with the reason.
+# A patient has about 30 effects (triggers, state, treatments) under partial pooling; the rule
+# of thumb of ≥ 10 events per parameter (Peduzzi et al. 1996; Riley et al. 2019 for prediction
+# models) cannot be met per patient, so the stated minimum is a floor, not a guarantee: an
+# attack a month for a year's diary, and a season of days
+MIN_ATTACKS = 12  # attacks with a known day in the patient's own diary (one a month)
 MIN_KNOWN_DAYS = 90  # days with a known outcome
 # below this many attacks in the backtest, no calibration verdict (the interval of the
 # calibration slope spans everything; Riley et al. 2021 ask ≥ 100 events for validation)
