@@ -88,6 +88,8 @@ def test_fit_then_forecast_csv_and_json(tmp_path: Path) -> None:
                               str(twin), "--draws", "500", "--seed", "2"])
     assert res.exit_code == 0, res.output
     assert "max R-hat" in res.output and (twin / "posterior.nc").exists()
+    # what the data went into, and every recorded item no model uses, with the reason
+    assert "data used:" in res.output and "treatment(s)" in res.output
     res = runner.invoke(app, ["forecast", str(twin), "--horizon", "2"])
     assert res.exit_code == 0, res.output
     assert "data are written unencrypted" in res.stderr  # no key: said, on stderr only
@@ -298,6 +300,9 @@ def test_file_for_a_folder_and_a_misspelt_variable_say_so(tmp_path: Path) -> Non
     res = runner.invoke(app, ["validate-data", str(cohort / "observations.csv")])
     assert res.exit_code == 2
     assert "is a file; a cohort is a folder" in res.output
+    res = runner.invoke(app, ["report", str(cohort / "observations.csv"), "--out",
+                              str(tmp_path / "r.html")])
+    assert res.exit_code == 2 and "is a file; a twin is the folder" in res.output
     t["observations"].loc[2, "variable"] = "sleep_duraton"
     res = runner.invoke(app, ["validate-data", str(write_tables(tmp_path / "d", t))])
     assert res.exit_code == 2

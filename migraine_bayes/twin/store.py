@@ -116,6 +116,9 @@ class Storage:
         if version is not None:
             path = path / VERSIONS / str(float(version))
         meta_file = path / "twin.json"
+        if path.is_file():
+            raise TwinError(f"{path} is a file; a twin is the folder `fit --out` wrote (with "
+                            "twin.json and posterior.nc): give that folder")
         if not meta_file.is_file() or not (path / "posterior.nc").is_file():
             raise TwinError(f"{path} is not a twin directory (needs twin.json and posterior.nc)")
         record = TwinRecord.read(path)
