@@ -18,6 +18,13 @@ backtests use ``information="observed"``):
 ``fading``
     half the patients start a preventive whose effect fades after its ramp (time constant 45
     days): tolerance, which the twin's constant exposure effect cannot follow.
+``delayed_threshold`` (issue 34: not one of the generators the defaults were tuned on)
+    sleep debt acts 3 days later and only from 2 h, stress 2 days later and only from 7
+    points, alcohol 2 days later from 2 drinks: beyond the twin's lag-0–2 candidates.
+``cumulative`` (issue 34)
+    sleep debt, stress, screen time and pressure change act through their exposure
+    accumulated over the days before (exponential memory, half-lives 3, 2, 4 and 1.5 days):
+    a sustained exposure has the drawn effect, a one-day spike a fraction of it.
 
 :func:`run_suite` backtests the twin on each (and on a given cohort, e.g. ``data/synthetic``)
 against the baselines and the oracle and returns one score table; ``python -m
@@ -56,6 +63,15 @@ GENERATORS: dict[str, dict] = {
                                     float(np.log(2.5)))},
     "regimes": {"regimes": (0.02, 0.15, float(np.log(3.0)))},
     "fading": {"preventive_fraction": 0.5, "preventive_fade_days": 45.0},
+    # issue 34: generators the defaults were never tuned on
+    "delayed_threshold": {"trigger_lags": (("derived.sleep_debt", 3), ("trigger.stress", 2),
+                                           ("trigger.alcohol", 2)),
+                          "trigger_shapes": (("derived.sleep_debt", "threshold", 2.0),
+                                             ("trigger.stress", "threshold", 7.0),
+                                             ("trigger.alcohol", "threshold", 2.0))},
+    "cumulative": {"trigger_memory": (("derived.sleep_debt", 3.0), ("trigger.stress", 2.0),
+                                      ("trigger.screen_time", 4.0),
+                                      ("derived.pressure_change", 1.5))},
 }
 MODELS = ("twin", "twin+partner", "oracle", "oracle_filtered", "boosting", "logistic",
           "running_logistic", "base_rate")

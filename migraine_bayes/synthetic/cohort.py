@@ -142,6 +142,10 @@ class SyntheticConfig:
     # misspecification knobs (evaluation.misspecification); the defaults change nothing
     trigger_lags: tuple[tuple[str, int], ...] = ()  # (feature, days): acts `days` later
     trigger_shapes: tuple[tuple[str, str, float], ...] = ()  # (feature, shape, cut-point)
+    # (feature, half-life in days): the trigger acts through its exposure accumulated over the
+    # days before (an exponentially weighted sum, today weight 1), scaled so that a sustained
+    # exposure has the drawn effect and a one-day spike a fraction of it
+    trigger_memory: tuple[tuple[str, float], ...] = ()
     interaction: tuple[str, float, str, float, float] | None = None  # (a, cut, b, cut, log OR)
     regimes: tuple[float, float, float] | None = None  # (P(on), P(off), log OR when on)
     preventive_fade_days: float | None = None  # a preventive's effect fades (time constant)
@@ -371,6 +375,8 @@ def _trigger_term(trig: dict[str, Any], z: np.ndarray) -> np.ndarray:
     lag = int(trig.get("lag", 0))
     if lag:
         z = np.concatenate([np.full(lag, np.nan), z[:-lag]])
+    if trig.get("half_life"):
+        z = _accumulated(z, float(trig["half_life"]))
     b = trig["log_or_per_unit"]
     c = trig["contrast"]
     if trig["shape"] == "threshold":
@@ -385,11 +391,26 @@ def _trigger_term(trig: dict[str, Any], z: np.ndarray) -> np.ndarray:
     return b * z
 
 
+def _accumulated(z: np.ndarray, half_life: float, horizon: int = 28) -> np.ndarray:
+    """Exposure accumulated over the days up to each day, normalised.
+
+    ``Σ w_k z_{t-k} / Σ w_k`` with ``w_k = 2^(-k / half_life)`` over ``horizon`` days (missing
+    days count as 0).
+    """
+    w = 2.0 ** (-np.arange(horizon) / half_life)
+    x = np.nan_to_num(z)
+    out = np.convolve(x, w)[: x.size] / w.sum()
+    return np.where(np.isnan(z), np.nan, out)
+
+
 def _misspecify(triggers: list[dict[str, Any]], cfg: SyntheticConfig) -> None:
-    """Apply the config's lags and shapes to the drawn triggers (in place)."""
+    """Apply the config's lags, shapes and memories to the drawn triggers (in place)."""
     lags = dict(cfg.trigger_lags)
     shapes = {f: (shape, cut) for f, shape, cut in cfg.trigger_shapes}
+    memory = dict(cfg.trigger_memory)
     for trig in triggers:
+        if trig["feature"] in memory:
+            trig["half_life"] = float(memory[trig["feature"]])
         if trig["feature"] in lags:
             trig["lag"] = int(lags[trig["feature"]])
         if trig["feature"] in shapes:
