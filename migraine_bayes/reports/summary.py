@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from migraine_bayes.analysis.sensitivity import measured_effects
+from migraine_bayes.model.labels import model_label
 
 TOP_TRIGGERS = 3
 MIN_EVIDENCE = 0.80  # P(effect > 0) for a trigger to be named on the first screen
@@ -133,16 +134,10 @@ def _best_baseline(scores: pd.DataFrame) -> tuple[str, str, str] | None:
     r = scores.loc[best]
     diff, lo, hi = -r["auc_vs_twin"], -r["auc_vs_twin_high"], -r["auc_vs_twin_low"]
     verdict = ("better than" if lo > 0 else "worse than" if hi < 0 else "within noise of")
-    return (f"AUC of the best baseline ({_model_name(best)})", f"{r['auc']:.2f}",
+    name = model_label(best)
+    return (f"AUC of the best baseline ({name[:1].lower() + name[1:]})", f"{r['auc']:.2f}",
             f"twin − baseline {diff:+.3f} (90% {lo:+.3f} to {hi:+.3f}): the twin is {verdict} "
             "it")
-
-
-def _model_name(model: str) -> str:
-    return {"logistic": "per-patient logistic regression",
-            "running_logistic": "logistic regression refitted as days come",
-            "boosting": "gradient boosting", "running_rate": "recent attack rate",
-            "base_rate": "own base rate"}.get(model, model)
 
 
 def withheld(twin, patient: str) -> str | None:
