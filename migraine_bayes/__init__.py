@@ -3,7 +3,7 @@
 The package's layers, bottom to top (a folder imports only from those below it; checked by
 ``lint-imports``, docs/architecture.md)::
 
-    errors, dims, metrics, progress -> store -> cohort -> state -> model -> course
+    errors, dims, metrics, progress, lazy -> store -> cohort -> state -> model -> course
     -> twin, synthetic -> analysis, interventions -> living -> evaluation, reports
     -> api -> service -> cli
 

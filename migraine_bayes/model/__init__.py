@@ -11,7 +11,7 @@ The names below are loaded on first use (PEP 562), so importing a light module o
 hot path never pay for it.
 """
 
-from importlib import import_module
+from migraine_bayes.lazy import lazy_names
 
 _HOME = {
     "LATENT_VARS": "builder", "ModelData": "builder", "build_model": "builder",
@@ -25,10 +25,4 @@ __all__ = ["LATENT_VARS", "Design", "FeatureOptions", "FeatureSpec", "Hyper", "M
            "ModelSpec", "PatientPrior",
            "build_design", "build_model", "default_feature_specs", "model_data"]
 
-
-def __getattr__(name: str):
-    if name in _HOME:
-        value = getattr(import_module(f"{__name__}.{_HOME[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _HOME, globals())

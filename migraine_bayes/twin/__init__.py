@@ -7,8 +7,7 @@ dataclass), its seams :mod:`.fitting`, :mod:`.forecasting`, :mod:`.updating` and
 :mod:`.cluster` (cohorts fitted patient by patient on Dask workers).
 """
 
-
-from importlib import import_module
+from migraine_bayes.lazy import lazy_names
 
 # loaded on first use (PEP 562): ``twin.record`` alone does not import PyMC
 _HOME = {"DigitalTwin": "core", "fit_patients": "core", "HistoryError": "record",
@@ -16,10 +15,4 @@ _HOME = {"DigitalTwin": "core", "fit_patients": "core", "HistoryError": "record"
 
 __all__ = ["DigitalTwin", "HistoryError", "TwinError", "TwinVersionError", "fit_patients"]
 
-
-def __getattr__(name: str):
-    if name in _HOME:
-        value = getattr(import_module(f"{__name__}.{_HOME[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _HOME, globals())
