@@ -6,6 +6,8 @@ can show all of them at once instead of the first one only.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -136,3 +138,13 @@ class InferenceWarning(UserWarning):
     Defined here (and re-exported by :mod:`migraine_bayes.model.inference`) so that a caller
     can filter it without importing PyMC.
     """
+
+
+def did_you_mean(name: object, known: Iterable[str]) -> str:
+    """`` (did you mean 'a' or 'b'?)`` for the known names closest to ``name``, else ``""``.
+
+    The one "did you mean" of every message that names an unknown variable, column, drug or
+    behaviour (case and surrounding spaces ignored).
+    """
+    close = difflib.get_close_matches(str(name).strip().lower(), list(known), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""

@@ -6,9 +6,10 @@ its ``variables`` file, which :meth:`Registry.extended` adds to the built-in one
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+from migraine_bayes.errors import did_you_mean
 
 CATEGORIES = ("physiological", "environmental", "trigger", "symptom", "treatment")
 AGGREGATES = ("mean", "sum", "max", "last", "any")
@@ -126,10 +127,9 @@ class Registry:
         try:
             return self._vars[name]
         except KeyError:
-            close = difflib.get_close_matches(str(name), list(self._vars), n=3, cutoff=0.6)
-            hint = (f"did you mean {' or '.join(map(repr, close))}?" if close
-                    else f"available: {', '.join(sorted(self._vars))}")
-            raise KeyError(f"unknown variable {name!r}; {hint}") from None
+            hint = did_you_mean(name, self._vars) or (
+                f"; available: {', '.join(sorted(self._vars))}")
+            raise KeyError(f"unknown variable {name!r}{hint}") from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._vars

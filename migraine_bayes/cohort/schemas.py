@@ -10,7 +10,6 @@ of millions of bad rows costs neither hours nor gigabytes.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,7 +34,7 @@ from migraine_bayes.cohort.registry import (
     CATEGORIES,
     Registry,
 )
-from migraine_bayes.errors import Problem, ProblemLog
+from migraine_bayes.errors import Problem, ProblemLog, did_you_mean
 
 TREATMENT_KINDS = ("preventive", "acute", "behavioral")
 MAX_ROWS_PER_RULE = 50  # report this many rows per broken rule, then summarise the rest
@@ -208,7 +207,7 @@ def observations_spec(registry: Registry) -> TableSpec:
 
     def describe_unknown(d: pd.DataFrame, i: int) -> str:
         return ("unknown variable: not in the registry nor declared in 'variables'"
-                + _did_you_mean(str(d.at[i, "variable"]), list(lo)))
+                + did_you_mean(d.at[i, "variable"], lo))
 
     def describe_range(d: pd.DataFrame, i: int) -> str:
         var = registry[str(d.at[i, "variable"]).strip()]
@@ -383,12 +382,7 @@ def _suggest(missing: str, present: list[str]) -> str:
     for col in present:
         if str(col).strip().lower() == missing:
             return f" (found '{col}': check spelling, case and spaces)"
-    return _did_you_mean(missing, [str(c) for c in present])
-
-
-def _did_you_mean(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name.strip().lower(), known, n=3, cutoff=0.6)
-    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    return did_you_mean(missing, [str(c) for c in present])
 
 
 def validate_table(df: pd.DataFrame, spec: TableSpec, file_name: str,

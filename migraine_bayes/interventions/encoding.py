@@ -17,7 +17,6 @@ Every problem of a scenarios file is collected and raised together as
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -26,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migraine_bayes.errors import InputDataError, Problem
+from migraine_bayes.errors import InputDataError, Problem, did_you_mean
 from migraine_bayes.model.catalogue import behaviours, catalogue, medication_class, medications
 
 BASELINE = "baseline"
@@ -176,11 +175,6 @@ def _common(params: dict, col: _Collector) -> tuple[int, int | None]:
     return int(start), None if duration is None else int(duration)
 
 
-def _did_you_mean(name: object, known: list[str]) -> str:
-    close = difflib.get_close_matches(str(name).strip().lower(), known, n=2, cutoff=0.6)
-    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
-
-
 def _medication(kind: str, params: dict, col: _Collector) -> Intervention | None:
     for key in sorted(set(params) - _MED_KEYS):
         col.add(f"params.{key}", f"unknown medication parameter (known: {sorted(_MED_KEYS)})")
@@ -191,7 +185,7 @@ def _medication(kind: str, params: dict, col: _Collector) -> Intervention | None
     name = name.strip().lower()
     cls = medication_class(name)
     if cls is None:
-        col.add("params.medication", f"unknown medication{_did_you_mean(name, medications())} "
+        col.add("params.medication", f"unknown medication{did_you_mean(name, medications())} "
                 f"(known: {medications()})", name)
         return None
     if kind in ("preventive", "acute") and kind != cls:
@@ -261,7 +255,7 @@ def _behaviour(params: dict, col: _Collector) -> Intervention | None:
         col.add(f"params.{key}", f"unknown behavioural parameter (known: {sorted(_BEH_KEYS)})")
     name = params.get("behavior", params.get("behaviour"))
     if not isinstance(name, str) or name.strip().lower() not in behaviours():
-        col.add("params.behavior", f"unknown behaviour{_did_you_mean(name, behaviours())} "
+        col.add("params.behavior", f"unknown behaviour{did_you_mean(name, behaviours())} "
                 f"(known: {behaviours()})", name)
         return None
     name = name.strip().lower()

@@ -14,6 +14,7 @@ acute medication) at which :mod:`migraine_bayes.analysis.sensitivity` also state
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -59,6 +60,12 @@ _STEPS: dict[str, tuple[float, str]] = {
 _BINARY_UNITS = ("0/1", "yes/no")
 
 
+@functools.cache
+def _builtin() -> Registry:
+    """The built-in registry, built once (labels are asked for per feature and patient)."""
+    return Registry.builtin()
+
+
 def _humanise(identifier: str) -> str:
     text = identifier.replace("_", " ").strip()
     return text[:1].upper() + text[1:]
@@ -85,7 +92,7 @@ def feature_name(feature: str, registry: Registry | None = None,
     >>> feature_name("derived.sleep_debt@over1.5")
     ('Sleep debt beyond 1.5 h (slope change)', 'h below usual')
     """
-    registry = registry or Registry.builtin()
+    registry = registry or _builtin()
     units = units or {}
     if INTERACTION in feature:
         a, b = feature.split(INTERACTION, 1)
