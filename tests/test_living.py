@@ -325,6 +325,35 @@ def test_sequential_test_holds_its_false_alarm_rate_and_names_a_baseline_shift()
     assert labels.count("baseline shift") >= 0.8 * len(labels)
 
 
+def test_a_feature_above_its_centre_all_run_is_labelled_a_baseline_shift() -> None:
+    """A feature that sits above its centre for the whole run moves the odds as a baseline
+    shift does: the alarm is a baseline shift unless attacks follow the feature's day-to-day
+    changes (then a new association)."""
+    from migraine_bayes.living.sequential import sequential_test
+
+    rng = np.random.default_rng(5)
+    n, after = 200, 80
+    names = ["trigger.x", "trigger.w"]
+    p = np.full((50, n), 0.12)
+    beta = rng.normal(0, 0.1, (50, 2))  # the twin did not believe in either
+    z = rng.normal(0, 1, (n, 2))
+    z[after:, 0] = 2.0 + rng.normal(0, 0.2, n - after)  # high and flat after the shift
+    base = np.full(n, np.log(0.12 / 0.88))
+    test = sequential_test(p, z, names, np.random.default_rng(1), replicates=100)
+    shifted = base + np.where(np.arange(n) >= after, np.log(4.0), 0.0)
+    y = (rng.random(n) < 1 / (1 + np.exp(-shifted))).astype(float)
+    # by accumulated evidence and prior alone, "x more" (log 2 × 2 a day) would name it
+    llr, totals = test.run(y)[2], np.zeros(len(test.labels))
+    for t in range(n):
+        totals = np.maximum(0.0, totals + llr[:, t])
+    assert test.labels[int(np.argmax(totals + test.prior))][0] == "trigger.x"
+    assert test.label(y, n - 1, beta, names)[0] == "baseline shift"
+    # attacks that follow w's daily ups and downs: a feature, not the baseline
+    followed = base + np.where(np.arange(n) >= after, 1.5 * z[:, 1], 0.0)
+    y = (rng.random(n) < 1 / (1 + np.exp(-followed))).astype(float)
+    assert test.label(y, n - 1, beta, names)[0] == "new association"
+
+
 def test_null_without_latent_state_weights_draws_by_their_likelihood() -> None:
     """Known per-draw probabilities: day t's null is the draws' mean weighted by their
     likelihood of the days before t (what the oracles and bounds use)."""

@@ -438,7 +438,7 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
         null = monitored_null(twin, design, 0, days, cut - 1)
         test = sequential_test(null, design.z_mean[0, days], design.feature_names,
                                np.random.default_rng([seed, 1]), alpha)
-        _, alarms, llr = test.run(y)
+        _, alarms, _ = test.run(y)
         quiet = days < day if drift["kind"] else np.ones(days.size, dtype=bool)
         p_null = null.probabilities()
         sure = Null.fixed(p_null.mean(axis=0, keepdims=True))
@@ -449,7 +449,7 @@ def sequential_study(n_patients: int, seed: int, within: tuple[int, ...] = WITHI
         if np.isfinite(after):
             beta = twin.posterior.posterior["beta"].sel(patient=pid).stack(
                 s=("chain", "draw")).transpose("s", "feature").values
-            category = test.label(llr, int(np.searchsorted(days, day + after - 1)), beta,
+            category = test.label(y, int(np.searchsorted(days, day + after - 1)), beta,
                                   design.feature_names)[0]
         rows.append({"patient_id": pid, "drift": drift["kind"] or "none",
                      "drift_day": day if drift["kind"] else None, "cut": cut,

@@ -28,7 +28,9 @@ smallest threshold giving at most ``alpha`` alarms per 28 days over the replicat
 stationary patient the twin describes raises at most ``alpha`` alarms per 28-day window (an
 average run length of 560 days), by construction. The alarm is labelled by the alternative of
 most posterior weight: a baseline shift; a changed trigger sensitivity when the twin believed
-the feature mattered; a new association when it did not.
+the feature mattered; a new association when it did not. A feature names an alarm only if it
+also beats a baseline shift of any size (a feature above its centre all month moves the odds as
+a baseline shift does).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ ALPHA = 0.05
 SHIFT = float(np.log(2.0))  # log odds ratio of every alternative
 N_REPLICATES = 400
 CALIBRATION_DAYS = 224  # days per replicate diary (8 windows of 28)
+BASELINE_SIZES = np.array([0.5, 1.0, 1.5, 2.0, 3.0, 4.0])  # × log 2: what a feature must beat
 BELIEVED = 0.8  # P(effect > 0) beyond which (or below 1 - it) the twin believed a feature
 MIN_DAYS = 3  # a feature's alternative needs it away from its centre on this many days
 NULL_DRAWS = 200  # posterior draws (seeded subsample) behind the one-step predictive
@@ -280,19 +283,38 @@ class SequentialTest:
         m, alarms = cusum(llr, self.prior, self.threshold)
         return m, alarms, llr
 
-    def label(self, llr: np.ndarray, day: int, beta: np.ndarray, names: list[str]
+    def label(self, y: np.ndarray, day: int, beta: np.ndarray, names: list[str]
               ) -> tuple[str, str, float]:
         """What an alarm on ``day`` says: category, alternative and its accumulated evidence.
 
-        ``llr`` (A, n) of the diary; the alternative of most posterior weight on that day
-        names it — a baseline shift; a changed trigger sensitivity when the twin believed the
-        feature mattered (``beta`` (S, K) draws, :data:`BELIEVED`); a new association when not.
+        ``y`` (n,) the outcomes of the monitored days; the alternative of most posterior weight
+        on that day names it — a baseline shift; a changed trigger sensitivity when the twin
+        believed the feature mattered (``beta`` (S, K) draws, :data:`BELIEVED`); a new
+        association when not. A feature names the alarm only if its evidence also beats, with
+        the same prior weights, a baseline shift of any size (:data:`BASELINE_SIZES` times
+        log 2, either way, accumulated as the test does): a feature that sits above (or below)
+        its centre for the whole run moves the odds as a baseline shift does, and that is what
+        it is labelled, unless the attacks follow its day-to-day changes.
         """
+        y = np.asarray(y, dtype=float)
+        p0 = self.null.one_step(y)
+        llr = log_likelihood_ratios(y, p0, self.shifts)
         totals = np.zeros(len(self.labels))  # each alternative's CUSUM on the alarm day
         for t in range(day + 1):
             totals = np.maximum(0.0, totals + llr[:, t])
         a = int(np.argmax(totals + self.prior))
         kind, alternative = self.labels[a]
+        if kind != "baseline":  # does a baseline shift of some size do as well?
+            sizes = SHIFT * np.concatenate([BASELINE_SIZES, -BASELINE_SIZES])
+            const = log_likelihood_ratios(y[:day + 1], p0[:day + 1],
+                                          np.broadcast_to(sizes[:, None], (sizes.size, day + 1)))
+            best = np.zeros(sizes.size)
+            for t in range(day + 1):
+                best = np.maximum(0.0, best + const[:, t])
+            base = [i for i, (k, _) in enumerate(self.labels) if k == "baseline"]
+            if best.max() + self.prior[base[0]] >= totals[a] + self.prior[a]:
+                a = base[0] if sizes[int(np.argmax(best))] > 0 else base[1]
+                return "baseline shift", self.labels[a][1], float(best.max())
         if kind == "baseline":
             return "baseline shift", alternative, float(totals[a])
         p_pos = float((beta[:, names.index(kind)] > 0).mean())
@@ -368,7 +390,7 @@ def sequential_check(null: Null | np.ndarray, y: np.ndarray, z: np.ndarray, name
     evidence = (f"no drift: the {n} days since the fit are what the twin expects (CUSUM "
                 f"{m_obs[-1]:.2f}, alarm above {h:.2f})")
     if first is not None:
-        category, alternative, total = test.label(llr, first, beta, names)
+        category, alternative, total = test.label(y, first, beta, names)
         evidence = (f"{alternative}: accumulated log-likelihood ratio {total:.2f} crossed "
                     f"the threshold {h:.2f} on day {first + 1} of the {n} since the fit "
                     f"(odds ratio {np.exp(SHIFT):.0f} per step against the twin)")
