@@ -11,7 +11,7 @@ import pandas as pd
 
 from migraine_bayes.cohort.io import Cohort, load_cohort
 from migraine_bayes.course.prodrome import with_prodrome
-from migraine_bayes.errors import InputDataError, Problem
+from migraine_bayes.errors import InputDataError, Problem, did_you_mean
 from migraine_bayes.evaluation import SBCResult
 from migraine_bayes.living.drift import check_drift
 from migraine_bayes.living.monitor import MonitorPolicy, walk_file
@@ -70,6 +70,36 @@ def generate_study(out: str | os.PathLike, patients: int = 130, seed: int = 0,
     study = simulate_study(patients, seed, **options)
     study.write(out)
     return study
+
+
+IMPORT_FORMATS = ("diary",)
+
+
+def import_data(format: str, sources: list[str | os.PathLike], out: str | os.PathLike,
+                mapping: str | os.PathLike | None = None, patients: list[str] | None = None,
+                dedupe: bool = False, force: bool = False) -> Cohort:
+    """Import ``sources`` of ``format`` into the cohort folder ``out`` (docs/import-diary.md).
+
+    ``diary``: daily diary tables (CSV, TSV, Excel, Parquet) read with the TOML ``mapping``
+    (:mod:`migraine_bayes.adapters.diary`). The cohort is validated by the rules of
+    ``validate-data`` (every problem named by source file, row and column) and written
+    atomically; a non-empty ``out`` is replaced only with ``force``. Returns the cohort (its
+    notices say what was counted, dropped with ``dedupe`` or not imported).
+    """
+    from migraine_bayes.adapters.common import write_cohort
+    from migraine_bayes.adapters.diary import import_diary
+
+    if format not in IMPORT_FORMATS:
+        raise ValueError(f"unknown import format '{format}'{did_you_mean(format, IMPORT_FORMATS)}"
+                         f"; formats: {', '.join(IMPORT_FORMATS)}")
+    if mapping is None:
+        raise ValueError(f"the {format} format needs --mapping (a TOML file: docs/import-diary.md)")
+    if not sources:
+        raise ValueError("no source file given")
+    check_folder_target(out, force)
+    cohort = import_diary([Path(s) for s in sources], mapping, patients, dedupe)
+    write_cohort(cohort, out, force)
+    return cohort
 
 
 def cohort_summary(cohort: str | os.PathLike | Cohort) -> pd.DataFrame:

@@ -120,7 +120,8 @@ def _err(message: str) -> None:
 # what the root callback found, for the command it runs (one invocation per process; reset by
 # every invocation, so CliRunner tests see their own)
 _RUN: dict[str, bool] = {}
-WRITERS = {"fit", "update", "forecast", "drift", "monitor", "serve", "export"}
+WRITERS = {"fit", "update", "forecast", "drift", "monitor", "serve", "export",
+           "import"}
 
 
 @app.callback()
@@ -195,6 +196,35 @@ def validate_data(
         typer.echo(f"note: {notice}")
     typer.echo(f"ok: {len(c.patient_ids)} patients, {len(c.observations)} observations, "
                f"{len(c.attacks)} attacks, {len(c.treatments)} treatment courses")
+
+
+@app.command("import")
+@handled
+def import_(
+    format: Annotated[str, typer.Argument(help="Source format: diary (daily diary tables: "
+                                               "CSV, TSV, Excel, Parquet).")],
+    sources: Annotated[list[Path], typer.Argument(help="Source files (several are read as "
+                                                       "one table).")],
+    out: Annotated[Path, typer.Option("--out", help="Cohort folder to write (new or empty; "
+                                                    "--force replaces a non-empty one).")],
+    mapping: Annotated[Path | None, typer.Option(help="TOML mapping from the source's "
+                                                      "columns to the cohort's variables "
+                                                      "(docs/import-diary.md).")] = None,
+    patients: Annotated[str | None, typer.Option(help="Comma-separated patient ids to "
+                                                      "import (default: all).")] = None,
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop a row that repeats another "
+                                                          "row's patient, day and every mapped "
+                                                          "cell (and say how many) instead of "
+                                                          "rejecting it.")] = False,
+    force: Force = False,
+) -> None:
+    """Import a study's or clinic's files into a cohort folder, validated as validate-data."""
+    ids = [p.strip() for p in patients.split(",") if p.strip()] if patients else None
+    c = api.import_data(format, sources, out, mapping, ids, dedupe, force)
+    for notice in c.notices:
+        typer.echo(f"note: {notice}")
+    typer.echo(f"wrote {out}: {len(c.patient_ids)} patients, {len(c.observations)} "
+               f"observations, {len(c.attacks)} attacks, {len(c.treatments)} treatment courses")
 
 
 @app.command()

@@ -377,7 +377,7 @@ def sequential_check(null: Null | np.ndarray, y: np.ndarray, z: np.ndarray, name
         ``alternative`` and ``evidence`` (words).
     """
     test = sequential_test(null, z, names, rng, alpha, block, replicates)
-    m_obs, alarms, llr = test.run(y)
+    m_obs, alarms, _ = test.run(y)
     h, m_rep = test.threshold, test.replicate_paths
     crossings = [int(t) for t in np.flatnonzero(alarms)]
     first = crossings[0] if crossings else None
