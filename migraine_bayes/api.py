@@ -72,32 +72,42 @@ def generate_study(out: str | os.PathLike, patients: int = 130, seed: int = 0,
     return study
 
 
-IMPORT_FORMATS = ("diary",)
+IMPORT_FORMATS = ("diary", "redcap")
 
 
 def import_data(format: str, sources: list[str | os.PathLike], out: str | os.PathLike,
                 mapping: str | os.PathLike | None = None, patients: list[str] | None = None,
-                dedupe: bool = False, force: bool = False) -> Cohort:
-    """Import ``sources`` of ``format`` into the cohort folder ``out`` (docs/import-diary.md).
+                dedupe: bool = False, force: bool = False,
+                dictionary: str | os.PathLike | None = None) -> Cohort:
+    """Import ``sources`` of ``format`` into the cohort folder ``out``.
 
     ``diary``: daily diary tables (CSV, TSV, Excel, Parquet) read with the TOML ``mapping``
-    (:mod:`migraine_bayes.adapters.diary`). The cohort is validated by the rules of
-    ``validate-data`` (every problem named by source file, row and column) and written
-    atomically; a non-empty ``out`` is replaced only with ``force``. Returns the cohort (its
-    notices say what was counted, dropped with ``dedupe`` or not imported).
+    (:mod:`migraine_bayes.adapters.diary`, docs/import-diary.md); ``redcap``: REDCap flat CSV
+    exports read with their data ``dictionary`` and a mapping
+    (:mod:`migraine_bayes.adapters.redcap`, docs/import-redcap.md). The cohort is validated
+    by the rules of ``validate-data`` (every problem named by source file, row and column) and
+    written atomically; a non-empty ``out`` is replaced only with ``force``. Returns the
+    cohort (its notices say what was counted, dropped with ``dedupe`` or not imported).
     """
     from migraine_bayes.adapters.common import write_cohort
     from migraine_bayes.adapters.diary import import_diary
+    from migraine_bayes.adapters.redcap import import_redcap
 
     if format not in IMPORT_FORMATS:
         raise ValueError(f"unknown import format '{format}'{did_you_mean(format, IMPORT_FORMATS)}"
                          f"; formats: {', '.join(IMPORT_FORMATS)}")
     if mapping is None:
-        raise ValueError(f"the {format} format needs --mapping (a TOML file: docs/import-diary.md)")
+        raise ValueError(f"the {format} format needs --mapping (a TOML file: "
+                         f"docs/import-{format}.md)")
+    if format == "redcap" and dictionary is None:
+        raise ValueError("the redcap format needs --dictionary (the project's data dictionary "
+                         "CSV)")
     if not sources:
         raise ValueError("no source file given")
     check_folder_target(out, force)
-    cohort = import_diary([Path(s) for s in sources], mapping, patients, dedupe)
+    paths = [Path(s) for s in sources]
+    cohort = (import_redcap(paths, dictionary, mapping, patients, dedupe) if format == "redcap"
+              else import_diary(paths, mapping, patients, dedupe))
     write_cohort(cohort, out, force)
     return cohort
 

@@ -202,14 +202,18 @@ def validate_data(
 @handled
 def import_(
     format: Annotated[str, typer.Argument(help="Source format: diary (daily diary tables: "
-                                               "CSV, TSV, Excel, Parquet).")],
+                                               "CSV, TSV, Excel, Parquet) or redcap (REDCap "
+                                               "flat CSV exports, with --dictionary).")],
     sources: Annotated[list[Path], typer.Argument(help="Source files (several are read as "
                                                        "one table).")],
     out: Annotated[Path, typer.Option("--out", help="Cohort folder to write (new or empty; "
                                                     "--force replaces a non-empty one).")],
     mapping: Annotated[Path | None, typer.Option(help="TOML mapping from the source's "
                                                       "columns to the cohort's variables "
-                                                      "(docs/import-diary.md).")] = None,
+                                                      "(docs/import-diary.md, "
+                                                      "docs/import-redcap.md).")] = None,
+    dictionary: Annotated[Path | None, typer.Option(help="redcap: the project's data "
+                                                         "dictionary (CSV).")] = None,
     patients: Annotated[str | None, typer.Option(help="Comma-separated patient ids to "
                                                       "import (default: all).")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop a row that repeats another "
@@ -220,7 +224,7 @@ def import_(
 ) -> None:
     """Import a study's or clinic's files into a cohort folder, validated as validate-data."""
     ids = [p.strip() for p in patients.split(",") if p.strip()] if patients else None
-    c = api.import_data(format, sources, out, mapping, ids, dedupe, force)
+    c = api.import_data(format, sources, out, mapping, ids, dedupe, force, dictionary)
     for notice in c.notices:
         typer.echo(f"note: {notice}")
     typer.echo(f"wrote {out}: {len(c.patient_ids)} patients, {len(c.observations)} "

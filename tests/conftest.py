@@ -81,12 +81,47 @@ def committed_twins(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="session")
 def small_backtest(tmp_path_factory):
-    """Backtest of three committed patients (one cohort twin, observed information), on disk."""
+    """Backtest of three committed patients (one cohort twin, observed information), on disk.
+
+    Run once per test run, like :func:`committed_twins`: the first test process backtests
+    and keeps the result (its tables pickled, its twins saved) under the run's shared
+    temporary folder; the others load the same result.
+    """
+    import pickle
+
+    from filelock import FileLock
+
     from migraine_bayes import api
     from migraine_bayes.cohort.io import load_cohort
+    from migraine_bayes.twin.core import DigitalTwin
 
-    out = tmp_path_factory.mktemp("bt") / "backtest.csv"
-    cohort = load_cohort(COMMITTED)
-    result = api.backtest(COMMITTED, out, TRAIN_UNTIL, patients=cohort.patient_ids[:3],
-                          information="observed", seed=1, refit_every=61)
+    shared = tmp_path_factory.getbasetemp().parent / "small_backtest"
+    out = shared / "backtest.csv"
+    with FileLock(str(shared) + ".lock"):
+        done = shared / "DONE"
+        if done.exists():
+            result = pickle.loads((shared / "result.pkl").read_bytes())
+            keys = [line.split() for line in done.read_text().splitlines()]
+            twins = {name: DigitalTwin.load(shared / "twins" / name)
+                     for name in {k for *_, k in keys}}
+            result.twins = [{} for _ in range(1 + max((int(o) for o, *_ in keys), default=-1))]
+            for origin, pid, name in keys:
+                result.twins[int(origin)][pid] = twins[name]
+            return result, out
+        shared.mkdir(parents=True, exist_ok=True)
+        cohort = load_cohort(COMMITTED)
+        result = api.backtest(COMMITTED, out, TRAIN_UNTIL, patients=cohort.patient_ids[:3],
+                              information="observed", seed=1, refit_every=61, draws=500)
+        names, keys = {}, []
+        for origin, twins in enumerate(result.twins):
+            for pid, twin in twins.items():
+                if id(twin) not in names:
+                    names[id(twin)] = f"{origin}-{len(names)}"
+                    twin.save(shared / "twins" / names[id(twin)])
+                keys.append(f"{origin} {pid} {names[id(twin)]}")
+        kept = result.twins
+        result.twins = []
+        (shared / "result.pkl").write_bytes(pickle.dumps(result))
+        result.twins = kept
+        done.write_text("\n".join(keys))
     return result, out

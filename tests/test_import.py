@@ -217,3 +217,134 @@ def test_the_committed_cohort_round_trips_through_a_diary_table(tmp_path) -> Non
     np.testing.assert_allclose(back["value"].sel(feature=features).values[:, :n],
                                panel["value"].sel(feature=features).values[:, :n],
                                rtol=1e-12, equal_nan=True)
+
+
+# ---------------------------------------------------------------- REDCap
+REDCAP = ROOT / "tests" / "data" / "public" / "redcapr"
+
+
+def test_published_redcap_exports_go_in_with_their_dictionary(tmp_path) -> None:
+    """REDCapR's test projects (nobody here wrote them): a repeating instrument's instances are
+    the days, the dictionary's choices give the patients' sex, the declared variables their
+    values; a project whose instrument holds three readings on one day is refused at those
+    rows."""
+    project = REDCAP / "multilevel-model-1"
+    out = tmp_path / "ml"
+    res = runner.invoke(app, ["import", "redcap", str(project / "data.csv"), "--dictionary",
+                              str(project / "dictionary.csv"), "--mapping",
+                              str(project / "mapping.toml"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    raw = pd.read_csv(project / "data.csv", dtype=str)
+    visits = raw[raw["redcap_repeat_instrument"] == "appointment"]
+    c = load_cohort(out)
+    assert len(c.patient_ids) == raw["patient_id"].nunique() == 20
+    sexes = raw.dropna(subset=["gender_id"]).set_index("patient_id")["gender_id"]
+    labels = {"1": "male", "2": "female", "255": "unknown"}
+    assert c.patients.set_index("patient_id")["sex"].to_dict() == {
+        pid: labels[code] for pid, code in sexes.items()}
+    # no headache field: every visit day is in the diary, none is counted attack-free
+    entry = c.observations[c.observations["variable"] == "diary_entry"]
+    assert len(entry) == len(visits) and (entry["value"] == 0).all()
+    assert np.isnan(build_panel(c)["headache_day"].values).all()
+    phys = c.observations[c.observations["variable"] == "physical_item_1"]
+    want = visits.assign(time=pd.to_datetime(visits["date_at_visit"]),
+                         value=visits["phys_1"].astype(float))
+    got = phys.merge(want, on=["patient_id", "time"], suffixes=("", "_raw"))
+    assert len(got) == len(visits) and (got["value"] == got["value_raw"]).all()
+    project = REDCAP / "repeating-instruments"
+    res = runner.invoke(app, ["import", "redcap", str(project / "data.csv"), "--dictionary",
+                              str(project / "dictionary.csv"), "--mapping",
+                              str(project / "mapping.toml"), "--out", str(tmp_path / "bp")])
+    assert res.exit_code == 2
+    assert "data.csv, row 3 (line 4), column 'date_bp': a second row of the same patient " \
+           "and day (first: row 2)" in res.output
+
+
+DICTIONARY = '''"Variable / Field Name","Form Name","Section Header","Field Type","Field Label",\
+"Choices, Calculations, OR Slider Labels","Field Note",\
+"Text Validation Type OR Show Slider Number","Text Validation Min","Text Validation Max"
+record_id,enrolment,,text,"Record ID",,,,,
+sex,enrolment,,radio,Sex,"1, Female | 2, Male",,,,
+diary_date,daily_diary,,text,Date,,,date_ymd,,
+headache,daily_diary,,yesno,"Headache today?",,,,,
+severity,daily_diary,,radio,Severity,"1, Mild | 2, Moderate | 3, Severe",,,,
+'''
+
+
+def test_the_committed_cohort_round_trips_through_a_redcap_export(tmp_path) -> None:
+    """The committed cohort as a REDCap project (a repeating daily-diary instrument, a yesno
+    headache field, the registry variables as validated number fields) and back: the same
+    kept days, headache days and daily values."""
+    cohort = load_cohort(COMMITTED)
+    panel = build_panel(cohort)
+    features = [f for f in panel["feature"].values
+                if f.split(".", 1)[0] in ("trigger", "physiological", "environmental")
+                and f.split(".", 1)[1] in cohort.registry]
+    names = {f: f.split(".", 1)[1] for f in features}
+    dictionary = DICTIONARY + "".join(
+        f'{n},daily_diary,,text,{n},,,number,{cohort.registry[n].min:g},'
+        f'{cohort.registry[n].max:g}\n' for n in names.values())
+    rows = []
+    for pid in panel["patient"].values:
+        p = panel.sel(patient=pid)
+        rows.append({"record_id": pid, "redcap_repeat_instrument": "",
+                     "redcap_repeat_instance": "", "sex": "1"})
+        for k, d in enumerate(np.flatnonzero(p["in_diary"].values), start=1):
+            head = p["headache_day"].values[d]
+            row = {"record_id": pid, "redcap_repeat_instrument": "daily_diary",
+                   "redcap_repeat_instance": str(k),
+                   "diary_date": pd.Timestamp(p["date"].values[d]).strftime("%Y-%m-%d"),
+                   "headache": "" if head != head else str(int(head))}
+            for f, n in names.items():
+                v = p["value"].sel(feature=f).values[d]
+                row[n] = repr(float(v)) if v == v else ""
+            rows.append(row)
+    pd.DataFrame(rows).fillna("").to_csv(tmp_path / "export.csv", index=False)
+    (tmp_path / "dictionary.csv").write_text(dictionary)
+    (tmp_path / "m.toml").write_text(
+        '[redcap]\ninstrument = "daily_diary"\n[table]\ndate = "diary_date"\n'
+        '[headache]\ncolumn = "headache"\n[patients]\nsex = "sex"\n[variables]\n'
+        + "".join(f'{n} = {{ name = "{n}" }}\n' for n in names.values()))
+    res = runner.invoke(app, ["import", "redcap", str(tmp_path / "export.csv"),
+                              "--dictionary", str(tmp_path / "dictionary.csv"), "--mapping",
+                              str(tmp_path / "m.toml"), "--out", str(tmp_path / "back")])
+    assert res.exit_code == 0, res.output
+    back_cohort = load_cohort(tmp_path / "back")
+    assert set(back_cohort.patients["sex"]) == {"Female"}
+    back = build_panel(back_cohort)
+    n = min(back.sizes["day"], panel.sizes["day"])
+    for var in ("in_diary", "headache_day"):
+        np.testing.assert_array_equal(back[var].values[:, :n], panel[var].values[:, :n])
+    np.testing.assert_allclose(back["value"].sel(feature=features).values[:, :n],
+                               panel["value"].sel(feature=features).values[:, :n],
+                               rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (("2024-03-02,1,3", "2024-03-02,1,4"), "export.csv, row 3 (line 4), column 'severity': "
+                                          "not one of the codes of severity"),
+    (("2024-03-02,1,3", "2024-03-02,2,3"), "export.csv, row 3 (line 4), column 'headache': "
+                                          "headache cell is neither"),
+    (("P1,,,1,,,", "P1,,,1,,1,"), "export.csv, row 1 (line 2), column 'headache': a diary "
+                                  "field filled outside the diary instrument"),
+    (('column = "headache"', 'column = "headach"'), "no field 'headach' in the data "
+                                                    "dictionary (did you mean 'headache'?)"),
+    (('instrument = "daily_diary"', 'instrument = "daily"'), "no instrument 'daily' in the "
+                                                             "data dictionary"),
+])
+def test_a_bad_redcap_record_is_named(tmp_path, change, expected) -> None:
+    export = ("record_id,redcap_repeat_instrument,redcap_repeat_instance,sex,diary_date,"
+              "headache,severity\nP1,,,1,,,\nP1,daily_diary,1,,2024-03-01,0,\n"
+              "P1,daily_diary,2,,2024-03-02,1,3\n")
+    mapping = ('[redcap]\ninstrument = "daily_diary"\n[table]\ndate = "diary_date"\n'
+               '[headache]\ncolumn = "headache"\nseverity = "severity"\n')
+    old, new = change
+    export, mapping = export.replace(old, new), mapping.replace(old, new)
+    (tmp_path / "export.csv").write_text(export)
+    (tmp_path / "d.csv").write_text(DICTIONARY)
+    (tmp_path / "m.toml").write_text(mapping)
+    from migraine_bayes.adapters.redcap import import_redcap
+
+    with pytest.raises(InputDataError) as err:
+        import_redcap([tmp_path / "export.csv"], tmp_path / "d.csv", tmp_path / "m.toml")
+    assert expected in str(err.value), str(err.value)

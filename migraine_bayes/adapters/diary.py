@@ -106,18 +106,23 @@ class DiaryMapping:
     @property
     def columns(self) -> list[str]:
         """Every source column (or item) the mapping reads, besides patient and day."""
-        cols = [self.headache, *(v.column for v in self.variables),
+        cols = [*([self.headache] if self.headache else []), *(v.column for v in self.variables),
                 *(c for c in (self.severity, self.medication, self.dose_mg) if c),
                 *self.patient_columns.values(), *(t.column for t in self.treatments)]
         return list(dict.fromkeys(cols))
 
 
-def read_mapping(path: str | Path, registry: Registry | None = None) -> DiaryMapping:
-    """The mapping file ``path``; every problem of it raised at once (InputDataError)."""
+def read_mapping(path: str | Path, registry: Registry | None = None,
+                 data: dict | None = None) -> DiaryMapping:
+    """The mapping file ``path``; every problem of it raised at once (InputDataError).
+
+    ``data``: the file's tables as an adapter completed them (:mod:`.redcap`), instead of
+    reading the file. Without a ``[headache]`` table no day's outcome is known.
+    """
     registry = registry or Registry.builtin()
-    m = MappingReader(path)
+    m = MappingReader(path, data)
     m.known("the mapping", m.data, {"table", "headache", "variables", "patients", "treatments"})
-    table, head = m.table("table", required=True), m.table("headache", required=True)
+    table, head = m.table("table", required=True), m.table("headache")
     m.known("[table]", table, TABLE_KEYS)
     m.known("[headache]", head, HEADACHE_KEYS)
     patient = m.text("[table]", table, "patient", required=True)
@@ -136,13 +141,15 @@ def read_mapping(path: str | Path, registry: Registry | None = None) -> DiaryMap
     if (item is None) != (value is None):
         m.add("[table]: a long table needs both 'item' and 'value'", "item")
     yes, no = m.texts("[headache]", head, "yes"), m.texts("[headache]", head, "no")
-    if not yes:
-        m.add("[headache] needs 'yes': the cell values that mean a headache day", "yes")
-    if not no:
-        m.add("[headache] needs 'no': the cell values that mean a kept day without headache",
-              "no")
-    if set(yes) & set(no):
-        m.add("[headache]: a value is both 'yes' and 'no'", "yes", sorted(set(yes) & set(no)))
+    if head:  # without a headache column every day's outcome is unknown
+        if not yes:
+            m.add("[headache] needs 'yes': the cell values that mean a headache day", "yes")
+        if not no:
+            m.add("[headache] needs 'no': the cell values that mean a kept day without "
+                  "headache", "no")
+        if set(yes) & set(no):
+            m.add("[headache]: a value is both 'yes' and 'no'", "yes",
+                  sorted(set(yes) & set(no)))
     variables, declared = [], []
     for column, spec in m.table("variables").items():
         where = f"[variables.{column}]"
@@ -203,7 +210,8 @@ def read_mapping(path: str | Path, registry: Registry | None = None) -> DiaryMap
         file=m.name, patient=patient, date=date, day=day, origin=origin,
         date_format=m.text("[table]", table, "date_format"),
         missing=frozenset(m.texts("[table]", table, "missing", MISSING)), item=item,
-        value=value, headache=m.text("[headache]", head, "column", required=True) or "",
+        value=value,
+        headache=(m.text("[headache]", head, "column", required=True) or "") if head else "",
         yes=frozenset(yes), no=frozenset(no), severity=m.text("[headache]", head, "severity"),
         severity_codes=m.codes("[headache]", head, "severity_codes"),
         medication=m.text("[headache]", head, "medication"),
@@ -379,7 +387,7 @@ def _cells(name: str, df: pd.DataFrame, m: DiaryMapping, log: ProblemLog) -> pd.
                         row=int(r), column=m.date or m.day),
                 "a second row of the same patient and day")
     parts = [base.assign(column=c, text=df[c].to_numpy()[ok]) for c in m.columns]
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat(parts, ignore_index=True) if parts else base.assign(column="", text="")
 
 
 def _dates(name: str, df: pd.DataFrame, m: DiaryMapping, log: ProblemLog) -> pd.Series:
@@ -432,6 +440,8 @@ class _Builder:
             self.notices.append(cells.attrs["notice"])
         recorded = cells[~cells["text"].isin(m.missing)]
         by_col = {c: g for c, g in recorded.groupby("column", sort=False)}
+        if not m.headache:
+            self._no_outcome(cells)
         head = by_col.get(m.headache, recorded.iloc[:0])
         yes, no = head["text"].isin(m.yes), head["text"].isin(m.no)
         for r in head[~(yes | no)].itertuples():
@@ -456,9 +466,23 @@ class _Builder:
         for t in m.treatments:
             self._treatment(t, cells[cells["column"] == t.column])
         n_days, n_head = len(head[yes | no]), len(headache_days)
-        self.notices.append(
-            f"{n_days} kept diary days, {n_head} headache days (attack rows without an end: "
-            "fit and forecast with --outcome headache_day)")
+        if m.headache:
+            self.notices.append(
+                f"{n_days} kept diary days, {n_head} headache days (attack rows without an "
+                "end: fit and forecast with --outcome headache_day)")
+
+    def _no_outcome(self, cells: pd.DataFrame) -> None:
+        """Without a headache column every row's day is marked unknown (``diary_entry`` 0).
+
+        A cohort without ``diary_entry`` rows would count every day as kept and attack-free.
+        """
+        days = cells.drop_duplicates(["patient_id", "date"])
+        for r in days.itertuples():
+            self.add("observations", {"patient_id": r.patient_id, "time": r.date,
+                                      "variable": "diary_entry", "value": 0.0},
+                     Origin(r.file, r.record, self.m.date or self.m.day))
+        self.notices.append(f"no headache column: the outcome of each of the {len(days)} days "
+                            "is unknown (diary_entry = 0), none is counted attack-free")
 
     def _number(self, cells: pd.DataFrame, codes: dict[str, float] | None, what: str
                 ) -> pd.Series:

@@ -19,10 +19,13 @@ from migraine_bayes.errors import InputDataError, Problem, did_you_mean
 class MappingReader:
     """Typed access to one TOML mapping; problems are collected, then raised together."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, data: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
         self.name = self.path.name
         self.problems: list[Problem] = []
+        if data is not None:  # the file's tables, already read (and completed) by an adapter
+            self.data = data
+            return
         try:
             self.data: dict[str, Any] = tomllib.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
