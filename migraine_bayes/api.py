@@ -78,7 +78,7 @@ IMPORT_FORMATS = ("diary", "redcap")
 def import_data(format: str, sources: list[str | os.PathLike], out: str | os.PathLike,
                 mapping: str | os.PathLike | None = None, patients: list[str] | None = None,
                 dedupe: bool = False, force: bool = False,
-                dictionary: str | os.PathLike | None = None) -> Cohort:
+                dictionary: str | os.PathLike | None = None, append: bool = False) -> Cohort:
     """Import ``sources`` of ``format`` into the cohort folder ``out``.
 
     ``diary``: daily diary tables (CSV, TSV, Excel, Parquet) read with the TOML ``mapping``
@@ -86,10 +86,13 @@ def import_data(format: str, sources: list[str | os.PathLike], out: str | os.Pat
     exports read with their data ``dictionary`` and a mapping
     (:mod:`migraine_bayes.adapters.redcap`, docs/import-redcap.md). The cohort is validated
     by the rules of ``validate-data`` (every problem named by source file, row and column) and
-    written atomically; a non-empty ``out`` is replaced only with ``force``. Returns the
-    cohort (its notices say what was counted, dropped with ``dedupe`` or not imported).
+    written atomically; a non-empty ``out`` is replaced only with ``force``. ``append``: ``out``
+    holds the cohort of an earlier, shorter export of the same source — only the new days are
+    added (the same export again changes nothing; an export that changes imported days is
+    refused). Returns the cohort (its notices say what was counted, appended, dropped with
+    ``dedupe`` or not imported).
     """
-    from migraine_bayes.adapters.common import write_cohort
+    from migraine_bayes.adapters.common import appended, write_cohort
     from migraine_bayes.adapters.diary import import_diary
     from migraine_bayes.adapters.redcap import import_redcap
 
@@ -104,11 +107,25 @@ def import_data(format: str, sources: list[str | os.PathLike], out: str | os.Pat
                          "CSV)")
     if not sources:
         raise ValueError("no source file given")
-    check_folder_target(out, force)
+    if append and force:
+        raise ValueError("--append adds new days to a cohort; --force replaces it: choose one")
+    existing = load_cohort(out) if append and Path(out).is_dir() and any(
+        Path(out).iterdir()) else None
+    if existing is None:
+        check_folder_target(out, force)
     paths = [Path(s) for s in sources]
     cohort = (import_redcap(paths, dictionary, mapping, patients, dedupe) if format == "redcap"
               else import_diary(paths, mapping, patients, dedupe))
-    write_cohort(cohort, out, force)
+    if existing is not None:
+        added = appended(existing, cohort)
+        if not any(added.values()):
+            cohort.notices.append(f"nothing new: {out} already holds every day of the export "
+                                  "(left as it was)")
+            return cohort
+        cohort.notices.append(f"appended {added['observations']} observations, "
+                              f"{added['attacks']} attacks and {added['treatments']} treatment "
+                              f"courses after the days {out} held")
+    write_cohort(cohort, out, force or existing is not None)
     return cohort
 
 

@@ -220,14 +220,20 @@ def import_(
                                                           "row's patient, day and every mapped "
                                                           "cell (and say how many) instead of "
                                                           "rejecting it.")] = False,
+    append: Annotated[bool, typer.Option("--append", help="--out holds the import of an "
+                                                          "earlier, shorter export: add only "
+                                                          "the new days (the same export again "
+                                                          "changes nothing; changed days are "
+                                                          "refused).")] = False,
     force: Force = False,
 ) -> None:
     """Import a study's or clinic's files into a cohort folder, validated as validate-data."""
     ids = [p.strip() for p in patients.split(",") if p.strip()] if patients else None
-    c = api.import_data(format, sources, out, mapping, ids, dedupe, force, dictionary)
+    c = api.import_data(format, sources, out, mapping, ids, dedupe, force, dictionary, append)
     for notice in c.notices:
         typer.echo(f"note: {notice}")
-    typer.echo(f"wrote {out}: {len(c.patient_ids)} patients, {len(c.observations)} "
+    verb = "unchanged" if any(n.startswith("nothing new") for n in c.notices) else "wrote"
+    typer.echo(f"{verb} {out}: {len(c.patient_ids)} patients, {len(c.observations)} "
                f"observations, {len(c.attacks)} attacks, {len(c.treatments)} treatment courses")
 
 

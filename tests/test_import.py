@@ -348,3 +348,31 @@ def test_a_bad_redcap_record_is_named(tmp_path, change, expected) -> None:
     with pytest.raises(InputDataError) as err:
         import_redcap([tmp_path / "export.csv"], tmp_path / "d.csv", tmp_path / "m.toml")
     assert expected in str(err.value), str(err.value)
+
+
+def test_a_longer_export_appends_only_its_new_days(tmp_path) -> None:
+    """Incremental import: the same export twice changes nothing (the files are not even
+    rewritten); a longer one adds its new days; one that changes an imported day is refused
+    and the cohort left as it was."""
+    mapping = _write(tmp_path, MAPPING, "m.toml")
+    out = tmp_path / "cohort"
+    short = _write(tmp_path, GOOD, "short.csv")
+    args = ["import", "diary", "--mapping", str(mapping), "--out", str(out), "--append"]
+    assert runner.invoke(app, [*args, str(short)]).exit_code == 0
+    stamp = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    res = runner.invoke(app, [*args, str(short)])
+    assert res.exit_code == 0 and "nothing new" in res.output and "unchanged" in res.output
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamp
+    longer = _write(tmp_path, GOOD + "A,2024-03-05,1,3,sumatriptan,5,high\n"
+                    "B,2024-03-05,0,,none,7,low\n", "long.csv")
+    res = runner.invoke(app, [*args, str(longer)])
+    assert res.exit_code == 0 and "appended 6 observations, 1 attacks" in res.output
+    c = load_cohort(out)
+    assert len(c.attacks) == 2 and c.patient_ids == ["A", "B"]
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    changed = _write(tmp_path, GOOD.replace(",7.5,low", ",7,low") + "A,2024-03-06,0,,,,\n",
+                     "changed.csv")
+    res = runner.invoke(app, [*args, str(changed)])
+    assert res.exit_code == 2 and "changes days already imported" in res.output
+    assert "patient 'A', 2024-03-01" in res.output and "--force" in res.output
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

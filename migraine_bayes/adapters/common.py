@@ -89,6 +89,45 @@ def _located(problem: Problem, origins: dict[str, list[Origin]],
                                rule=rule, line=None)
 
 
+def appended(existing: Cohort, new: Cohort) -> dict[str, int]:
+    """What a longer export adds to a cohort imported from a shorter one (incremental import).
+
+    Every row of ``existing`` on a day up to the patient's last imported day must be in
+    ``new`` unchanged, and ``new`` may hold no other row on those days: an export that changes
+    what was imported is refused (:class:`InputDataError`, naming the first difference per
+    table). A treatment course may have grown (a phase still running). Returns the count of
+    new rows per table (all zero: the same export again).
+    """
+    ends = existing.diary_periods()["end"]
+    problems, counts = [], {}
+    for table, time, key in (("observations", "time", ["patient_id", "time", "variable"]),
+                             ("attacks", "onset", ["patient_id", "onset"]),
+                             ("treatments", "start", ["patient_id", "name", "start"])):
+        old, cur = getattr(existing, table), getattr(new, table)
+        last = cur["patient_id"].map(ends) + pd.Timedelta(days=1)
+        seen = cur[cur[time] < last]  # on the days already imported (NaT: a new patient)
+        compare = [c for c in old.columns if c in cur.columns and not
+                   (table == "treatments" and c == "end")]
+        if old.empty and seen.empty:
+            counts[table] = len(cur)
+            continue
+        # compared as text: the same cells read back from the files and typed anew
+        merged = old[compare].astype(str).merge(seen[compare].astype(str), how="outer",
+                                                indicator=True)
+        changed = merged[merged["_merge"] != "both"]
+        if len(changed):
+            row = changed.sort_values(key).iloc[0]
+            was = "only in the cohort" if row["_merge"] == "left_only" else "only in the export"
+            problems.append(Problem(table, f"the export changes days already imported: "
+                                           f"{len(changed)} row(s) differ, the first: patient "
+                                           f"'{row['patient_id']}', {row[time]} ({was}); "
+                                           "--force replaces the cohort"))
+        counts[table] = len(cur) - len(seen)
+    if problems:
+        raise InputDataError(problems, "incremental import")
+    return counts
+
+
 def write_cohort(cohort: Cohort, out: str | os.PathLike, force: bool = False) -> Path:
     """Write ``cohort`` to the folder ``out`` atomically (docs/SCHEMA.md files).
 
