@@ -471,6 +471,22 @@ def forecast(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | 
     return table
 
 
+def forecast_fhir(twin: str | os.PathLike, table: pd.DataFrame,
+                  base: str | None = None) -> dict:
+    """A forecast table of the twin at ``twin`` as a FHIR R4 searchset ``Bundle``.
+
+    One ``RiskAssessment`` per row (:mod:`migraine_bayes.adapters.fhir`): the twin's name and
+    version in ``meta``, its outcome in ``prediction``, the top factors by their human names
+    in ``basis``.
+    """
+    from migraine_bayes.adapters.fhir import searchset
+    from migraine_bayes.model.labels import feature_name
+
+    record = TwinRecord.read(Path(twin))
+    return searchset(table, Path(twin).name, record.version, record.outcome, base,
+                     lambda f: feature_name(f)[0])
+
+
 def predict_state(twin: str | os.PathLike | DigitalTwin, cohort: str | os.PathLike | None = None,
                   date: str | None = None, dedupe: bool = False) -> pd.DataFrame:
     """Tomorrow's measured state per patient and feature with 90% intervals.

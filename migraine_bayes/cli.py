@@ -555,6 +555,9 @@ def forecast(
     out: Annotated[Path | None, typer.Option(help="File to write (default: stdout).")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="JSON lines instead of "
                                                             "CSV.")] = False,
+    fhir: Annotated[bool, typer.Option("--fhir", help="A FHIR R4 Bundle of RiskAssessment "
+                                                      "resources instead of CSV "
+                                                      "(docs/fhir.md).")] = False,
     prodrome: Annotated[str | None, typer.Option(
         help="Premonitory symptoms reported tonight, comma-separated (e.g. "
              "fatigue,yawning): forecast tomorrow given them.")] = None,
@@ -562,12 +565,17 @@ def forecast(
     dedupe: Dedupe = False,
 ) -> None:
     """Forecast attack risk (90% interval), top factors, time to onset, the next attack's course."""
+    import json
+
+    if json_lines and fhir:
+        raise ValueError("--json and --fhir are two formats: choose one")
     if out is not None:
         check_output_file(out, force, inputs=[twin, cohort])
     symptoms = None if prodrome is None else [s.strip() for s in prodrome.split(",") if s.strip()]
     table = api.forecast(twin, cohort, date=date, horizon=horizon, dedupe=dedupe,
                          prodrome=symptoms)
-    text = (table.to_json(orient="records", lines=True, date_format="iso") if json_lines
+    text = (json.dumps(api.forecast_fhir(twin, table), indent=1) if fhir else
+            table.to_json(orient="records", lines=True, date_format="iso") if json_lines
             else table.to_csv(index=False))
     if out is None:
         typer.echo(text.rstrip("\n"))

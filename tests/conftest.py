@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,14 @@ def small_cohort_dir(tmp_path: Path) -> Path:
     return write_tables(tmp_path / "cohort", small_tables())
 
 
+def _run_folder(tmp_path_factory) -> Path:
+    """The temporary folder of this test run, shared by its xdist workers (each worker's
+    base folder sits in it); without xdist the base folder itself (its parent outlives the
+    run)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def committed_twins(tmp_path_factory) -> dict:
     """One twin per patient of the committed cohort (model compiled once), shared by tests.
@@ -66,7 +75,7 @@ def committed_twins(tmp_path_factory) -> dict:
     from migraine_bayes.cohort.io import load_cohort
     from migraine_bayes.twin.core import DigitalTwin, fit_patients
 
-    shared = tmp_path_factory.getbasetemp().parent / "committed_twins"
+    shared = _run_folder(tmp_path_factory) / "committed_twins"
     with FileLock(str(shared) + ".lock"):
         done = shared / "DONE"
         if done.exists():
@@ -95,7 +104,7 @@ def small_backtest(tmp_path_factory):
     from migraine_bayes.cohort.io import load_cohort
     from migraine_bayes.twin.core import DigitalTwin
 
-    shared = tmp_path_factory.getbasetemp().parent / "small_backtest"
+    shared = _run_folder(tmp_path_factory) / "small_backtest"
     out = shared / "backtest.csv"
     with FileLock(str(shared) + ".lock"):
         done = shared / "DONE"

@@ -3,6 +3,7 @@ trip of the committed cohort)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -376,3 +377,41 @@ def test_a_longer_export_appends_only_its_new_days(tmp_path) -> None:
     assert res.exit_code == 2 and "changes days already imported" in res.output
     assert "patient 'A', 2024-03-01" in res.output and "--force" in res.output
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+# ---------------------------------------------------------------- FHIR out
+def test_forecasts_go_out_as_valid_fhir_risk_assessments(committed_twins, tmp_path) -> None:
+    """`forecast --fhir`: a searchset Bundle a FHIR model library (fhir.resources) accepts,
+    one RiskAssessment per forecast row with its probability, interval, day, factors by their
+    human names and the twin's version; the same forecast keeps its id."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    twin = committed_twins["syn125-001"]
+    twin.save(tmp_path / "twin")
+    out = tmp_path / "f.json"
+    res = runner.invoke(app, ["forecast", str(tmp_path / "twin"), "--horizon", "3", "--fhir",
+                              "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    bundle = Bundle.model_validate(data)
+    assert bundle.type == "searchset" and bundle.total == 3
+    csv = tmp_path / "f.csv"
+    assert runner.invoke(app, ["forecast", str(tmp_path / "twin"), "--horizon", "3", "--out",
+                               str(csv)]).exit_code == 0
+    table = pd.read_csv(csv)
+    for entry, (_, row) in zip(data["entry"], table.iterrows(), strict=True):
+        risk = entry["resource"]
+        p = risk["prediction"][0]
+        assert p["probabilityDecimal"] == pytest.approx(row["p_attack"], abs=1e-6)
+        band = p["extension"][0]["valueRange"]
+        assert band["low"]["value"] == pytest.approx(row["p_low"], abs=1e-6)
+        assert band["high"]["value"] == pytest.approx(row["p_high"], abs=1e-6)
+        assert p["whenPeriod"]["start"] == str(row["date"])[:10]
+        assert risk["occurrenceDateTime"] == str(row["issued_at"])[:10]
+        assert risk["meta"]["source"].startswith("urn:migraine-bayes:twin:twin:v")
+        assert all("." not in b["display"].split(":")[0] for b in risk["basis"])  # human names
+    assert runner.invoke(app, ["forecast", str(tmp_path / "twin"), "--horizon", "3", "--fhir",
+                               "--out", str(out), "--force"]).exit_code == 0
+    again = json.loads(out.read_text())
+    assert [e["resource"]["id"] for e in again["entry"]] == [
+        e["resource"]["id"] for e in data["entry"]]

@@ -116,6 +116,7 @@ ENDPOINTS = [  # method, path, body, the role allowed
     ("POST", "/patients/syn125-001/overrides", {"scenario": "erenumab", "status": "excluded",
                                                 "reason": "planned pregnancy"}, "clinician"),
     ("GET", "/patients/syn125-001/predictions", None, "clinician"),
+    ("GET", "/fhir/RiskAssessment?patient=syn125-001", None, "clinician"),
     ("GET", "/cohort/calibration", None, "researcher"),
     ("GET", "/users", None, "admin"),
     ("POST", "/users", {"name": "dave", "role": "researcher"}, "admin"),
@@ -341,3 +342,35 @@ def test_the_client_address_is_read_from_trusted_proxies_only() -> None:
     assert throttle_key("mbt.0123456789abcdef.x", "1.2.3.4") == "id:0123456789abcdef"
     assert throttle_key("mbt.short.x", "1.2.3.4") == throttle_key(None, "1.2.3.4") == (
         "addr:1.2.3.4")
+
+
+def test_a_fhir_client_reads_the_forecasts_as_risk_assessments(service) -> None:
+    """Issue 35: an existing FHIR client (fhirpy, over HTTP, with the clinician's token) reads
+    the forecast as RiskAssessment resources; each validates as FHIR (fhir.resources) and
+    carries the forecast's probability, its interval, the day and the twin's version."""
+    from fhir.resources.R4B.bundle import Bundle
+    from fhirpy import SyncFHIRClient
+
+    alice = f"Bearer {service['tokens']['alice']}"
+    client = SyncFHIRClient(f"{service['url']}/fhir", authorization=alice)
+    found = client.resources("RiskAssessment").search(patient="syn125-001").fetch()
+    table = _client(service, "alice").get("/patients/syn125-001/forecast").json()
+    assert len(found) == 1 and len(table) == 1
+    risk = found[0].serialize()
+    prediction = risk["prediction"][0]
+    assert risk["subject"]["reference"] == "Patient/syn125-001"
+    assert prediction["probabilityDecimal"] == pytest.approx(table[0]["p_attack"], abs=1e-6)
+    interval = prediction["extension"][0]["valueRange"]
+    assert interval["low"]["value"] <= prediction["probabilityDecimal"] <= interval["high"]["value"]
+    assert prediction["whenPeriod"]["start"] == table[0]["date"][:10]
+    assert risk["meta"]["tag"][0]["code"].startswith("twin-a@")
+    raw = _client(service, "alice").get("/fhir/RiskAssessment",
+                                        params={"patient": "Patient/syn125-001", "horizon": 3})
+    assert raw.headers["content-type"].startswith("application/fhir+json")
+    bundle = Bundle.model_validate(raw.json())  # a FHIR model library accepts it
+    assert bundle.type == "searchset" and len(bundle.entry) == 3
+    # another clinician's patient: refused, as every endpoint
+    carol = SyncFHIRClient(f"{service['url']}/fhir",
+                           authorization=f"Bearer {service['tokens']['carol']}")
+    with pytest.raises(Exception, match=r"403|not one of yours"):
+        carol.resources("RiskAssessment").search(patient="syn125-001").fetch()

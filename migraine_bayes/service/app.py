@@ -429,6 +429,27 @@ def create_app(registry: str | os.PathLike, max_failures: int = 10, window_s: fl
                                           str(end) if end else None)
         return _records(table[table["patient_id"] == patient_id])
 
+    @app.get("/fhir/RiskAssessment",
+             summary="The forecast as FHIR R4 RiskAssessment resources (a searchset Bundle)")
+    def fhir_risk_assessment(request: Request, user: Authed,
+                             patient: Annotated[str, Query(description="Patient id, or "
+                                                                       "Patient/id")],
+                             horizon: Annotated[int, Query(ge=1, le=HORIZON_DAYS)] = 1
+                             ) -> JSONResponse:
+        from migraine_bayes.adapters.fhir import searchset
+        from migraine_bayes.model.labels import feature_name
+
+        pid = patient.removeprefix("Patient/")
+        path = patient_twin(user, pid)
+        table, data_hash = twins.forecast(path, pid, horizon)
+        record = twins.record(path)
+        with twin_lock(path):
+            audit.record_forecasts(path, table, record.version, {pid: data_hash})
+        bundle = searchset(table, path.name, record.version, record.outcome,
+                           f"{str(request.base_url).rstrip('/')}/fhir",
+                           lambda f: feature_name(f)[0])
+        return JSONResponse(bundle, media_type="application/fhir+json")
+
     # ------------------------------------------------------------ research
     @app.get("/cohort/calibration",
              summary="Cohort calibration per closed month, frozen once released (k ≥ 5)")
