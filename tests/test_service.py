@@ -308,6 +308,39 @@ def test_cohort_calibration_cannot_be_differenced(service) -> None:
         assert "suppressed" in month or month["patients"] >= after["k"]
 
 
+def test_a_fhir_client_reads_the_forecasts_as_risk_assessments(service) -> None:
+    """Issue 35: an existing FHIR client (fhirpy, over HTTP, with the clinician's token) reads
+    the forecast as RiskAssessment resources; each validates as FHIR (fhir.resources) and
+    carries the forecast's probability, its interval, the day and the twin's version. (It runs
+    before the throttling test, which locks alice out.)"""
+    from fhir.resources.R4B.bundle import Bundle
+    from fhirpy import SyncFHIRClient
+
+    alice = f"Bearer {service['tokens']['alice']}"
+    client = SyncFHIRClient(f"{service['url']}/fhir", authorization=alice)
+    found = client.resources("RiskAssessment").search(patient="syn125-001").fetch()
+    table = _client(service, "alice").get("/patients/syn125-001/forecast").json()
+    assert len(found) == 1 and len(table) == 1
+    risk = found[0].serialize()
+    prediction = risk["prediction"][0]
+    assert risk["subject"]["reference"] == "Patient/syn125-001"
+    assert prediction["probabilityDecimal"] == pytest.approx(table[0]["p_attack"], abs=1e-6)
+    interval = prediction["extension"][0]["valueRange"]
+    assert interval["low"]["value"] <= prediction["probabilityDecimal"] <= interval["high"]["value"]
+    assert prediction["whenPeriod"]["start"] == table[0]["date"][:10]
+    assert risk["meta"]["tag"][0]["code"].startswith("twin-a@")
+    raw = _client(service, "alice").get("/fhir/RiskAssessment",
+                                        params={"patient": "Patient/syn125-001", "horizon": 3})
+    assert raw.headers["content-type"].startswith("application/fhir+json")
+    bundle = Bundle.model_validate(raw.json())  # a FHIR model library accepts it
+    assert bundle.type == "searchset" and len(bundle.entry) == 3
+    # another clinician's patient: refused, as every endpoint
+    carol = SyncFHIRClient(f"{service['url']}/fhir",
+                           authorization=f"Bearer {service['tokens']['carol']}")
+    with pytest.raises(Exception, match=r"403|not one of yours"):
+        carol.resources("RiskAssessment").search(patient="syn125-001").fetch()
+
+
 def test_failed_authentications_are_throttled(service) -> None:
     """Guesses at one token id lock that id out, and malformed tokens their address — but a
     valid token of another user from the same address still gets in (behind a proxy every
@@ -343,34 +376,3 @@ def test_the_client_address_is_read_from_trusted_proxies_only() -> None:
     assert throttle_key("mbt.short.x", "1.2.3.4") == throttle_key(None, "1.2.3.4") == (
         "addr:1.2.3.4")
 
-
-def test_a_fhir_client_reads_the_forecasts_as_risk_assessments(service) -> None:
-    """Issue 35: an existing FHIR client (fhirpy, over HTTP, with the clinician's token) reads
-    the forecast as RiskAssessment resources; each validates as FHIR (fhir.resources) and
-    carries the forecast's probability, its interval, the day and the twin's version."""
-    from fhir.resources.R4B.bundle import Bundle
-    from fhirpy import SyncFHIRClient
-
-    alice = f"Bearer {service['tokens']['alice']}"
-    client = SyncFHIRClient(f"{service['url']}/fhir", authorization=alice)
-    found = client.resources("RiskAssessment").search(patient="syn125-001").fetch()
-    table = _client(service, "alice").get("/patients/syn125-001/forecast").json()
-    assert len(found) == 1 and len(table) == 1
-    risk = found[0].serialize()
-    prediction = risk["prediction"][0]
-    assert risk["subject"]["reference"] == "Patient/syn125-001"
-    assert prediction["probabilityDecimal"] == pytest.approx(table[0]["p_attack"], abs=1e-6)
-    interval = prediction["extension"][0]["valueRange"]
-    assert interval["low"]["value"] <= prediction["probabilityDecimal"] <= interval["high"]["value"]
-    assert prediction["whenPeriod"]["start"] == table[0]["date"][:10]
-    assert risk["meta"]["tag"][0]["code"].startswith("twin-a@")
-    raw = _client(service, "alice").get("/fhir/RiskAssessment",
-                                        params={"patient": "Patient/syn125-001", "horizon": 3})
-    assert raw.headers["content-type"].startswith("application/fhir+json")
-    bundle = Bundle.model_validate(raw.json())  # a FHIR model library accepts it
-    assert bundle.type == "searchset" and len(bundle.entry) == 3
-    # another clinician's patient: refused, as every endpoint
-    carol = SyncFHIRClient(f"{service['url']}/fhir",
-                           authorization=f"Bearer {service['tokens']['carol']}")
-    with pytest.raises(Exception, match=r"403|not one of yours"):
-        carol.resources("RiskAssessment").search(patient="syn125-001").fetch()
