@@ -154,9 +154,12 @@ def test_long_excel_and_parquet_tables(tmp_path) -> None:
     wide = pd.read_csv(_write(tmp_path, GOOD), dtype=str, keep_default_na=False)
     want = import_diary([tmp_path / "diary.csv"], _write(tmp_path, MAPPING, "m.toml"))
     long = wide.melt(["pid", "date"], var_name="item", value_name="value")
-    long.to_csv(tmp_path / "long.csv", index=False)
+    extra = pd.DataFrame({"pid": ["A"], "date": ["2024-03-01"], "item": ["mood"],
+                          "value": ["ok"]})
+    pd.concat([long, extra]).to_csv(tmp_path / "long.csv", index=False)
     long_map = MAPPING.replace('date = "date"', 'date = "date"\nitem = "item"\nvalue = "value"')
     got = import_diary([tmp_path / "long.csv"], _write(tmp_path, long_map, "l.toml"))
+    assert any("1 item(s) not in the mapping, not imported: ['mood']" in n for n in got.notices)
     wide.to_excel(tmp_path / "diary.xlsx", index=False)
     wide.to_parquet(tmp_path / "diary.parquet")
     for other in (got, import_diary([tmp_path / "diary.xlsx"], tmp_path / "m.toml"),
@@ -415,3 +418,25 @@ def test_forecasts_go_out_as_valid_fhir_risk_assessments(committed_twins, tmp_pa
     again = json.loads(out.read_text())
     assert [e["resource"]["id"] for e in again["entry"]] == [
         e["resource"]["id"] for e in data["entry"]]
+
+
+@pytest.mark.slow  # make validate: ~10 minutes on 2 cores
+def test_the_published_headache_log_backtests_end_to_end(tmp_path) -> None:
+    """The Kostecki-Dillon logs, imported with their 15-line mapping, backtest end to end:
+    a calendar split at 1991-12-31 (76 patients before it, the rest forecast from the
+    population on their first day), headache days, the twin beside the online baselines."""
+    from migraine_bayes import api
+
+    out = tmp_path / "kd"
+    api.import_data("diary", [KD / "KosteckiDillon.csv"], out, KD / "mapping.toml",
+                    dedupe=True)
+    result = api.backtest(out, tmp_path / "bt.csv", "1991-12-31", outcome="headache_day",
+                          seed=1, refit_every=62)
+    scores = result.scores.set_index("model")
+    assert scores.loc["twin", "days"] > 1000
+    # headache days persist: the twin must do at least as well as yesterday's outcome
+    assert scores.loc["twin", "auc"] >= scores.loc["running_logistic", "auc"] - 0.02, scores
+    assert scores.loc["twin", "auc"] > scores.loc["base_rate", "auc"]
+    (ROOT / "reports" / "validation").mkdir(parents=True, exist_ok=True)
+    result.scores.to_csv(ROOT / "reports" / "validation" / "kostecki_dillon_backtest.csv",
+                         index=False)

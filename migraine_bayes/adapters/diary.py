@@ -307,7 +307,7 @@ def diary_tables(sources: list[tuple[str, pd.DataFrame]], m: DiaryMapping,
                                f"day and every mapped cell dropped (--dedupe; rows "
                                f"{', '.join(map(str, dropped[:10]))}"
                                f"{' …' if len(dropped) > 10 else ''})")
-        parts.append(_cells(name, df, m, log))
+        parts.append(_cells(name, df, m, log, notices))
     cells = pd.concat(parts or [pd.DataFrame()], ignore_index=True)
     if log:
         raise InputDataError(log.problems(), ", ".join(n for n, _ in sources))
@@ -336,7 +336,8 @@ def _without_repeats(df: pd.DataFrame, m: DiaryMapping) -> tuple[pd.DataFrame, l
     return df[~repeat], [int(r) for r in df["_record"][repeat]]
 
 
-def _cells(name: str, df: pd.DataFrame, m: DiaryMapping, log: ProblemLog) -> pd.DataFrame:
+def _cells(name: str, df: pd.DataFrame, m: DiaryMapping, log: ProblemLog,
+           notices: list[str]) -> pd.DataFrame:
     """One row per (source row, mapped column): file, record, patient, date, column, text.
 
     A second row of a patient and day (of a patient, day and item in a long table) is logged.
@@ -361,8 +362,8 @@ def _cells(name: str, df: pd.DataFrame, m: DiaryMapping, log: ProblemLog) -> pd.
         key = base.assign(item=df[m.item].to_numpy()[ok])
         unmapped = sorted(set(key["item"]) - set(m.columns))
         if unmapped:
-            log_notice = f"{name}: items not in the mapping, not imported: {unmapped[:10]}"
-            key.attrs["notice"] = log_notice
+            notices.append(f"{name}: {len(unmapped)} item(s) not in the mapping, not imported: "
+                           f"{unmapped[:10]}")
         dup = key.duplicated(["patient_id", "date", "item"], keep="first")
         first = key.groupby(["patient_id", "date", "item"])["record"].transform("min")
         for r, f in zip(key["record"][dup], first[dup], strict=True):
@@ -372,9 +373,12 @@ def _cells(name: str, df: pd.DataFrame, m: DiaryMapping, log: ProblemLog) -> pd.
         cells = key[key["item"].isin(set(m.columns))].rename(columns={"item": "column"})
         cells = cells.assign(text=df[m.value].to_numpy()[ok][
             key["item"].isin(set(m.columns)).to_numpy()])
-        if unmapped:
-            cells.attrs["notice"] = log_notice
         return cells
+    unused = [c for c in df.columns if c not in {m.patient, m.date or m.day, *m.columns}
+              and c != "_record"]
+    if unused:
+        notices.append(f"{name}: {len(unused)} column(s) not in the mapping, not imported: "
+                       f"{unused[:10]}")
     dup = base.duplicated(["patient_id", "date"], keep="first")
     first = base.groupby(["patient_id", "date"])["record"].transform("min")
     same = df[m.columns].to_numpy()[ok]
@@ -436,8 +440,6 @@ class _Builder:
 
     def run(self, cells: pd.DataFrame) -> None:
         m = self.m
-        if "notice" in cells.attrs:
-            self.notices.append(cells.attrs["notice"])
         recorded = cells[~cells["text"].isin(m.missing)]
         by_col = {c: g for c, g in recorded.groupby("column", sort=False)}
         if not m.headache:
