@@ -26,6 +26,7 @@ with every problem named by source file, row and column.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from migraine_bayes.adapters.common import Origin, Tables, frame, validated
+from migraine_bayes.adapters.common import TIMES, Origin, Tables, frame, validated
 from migraine_bayes.adapters.mapping import MappingReader
 from migraine_bayes.cohort.io import Cohort
 from migraine_bayes.cohort.registry import AGGREGATES, CATEGORIES, Registry, Variable
@@ -614,9 +615,7 @@ class _Builder:
             frames["treatments"] = frame(self.rows["treatments"], list(
                 dict.fromkeys(k for r in self.rows["treatments"] for k in r)))
         if m.declared:
-            frames["variables"] = pd.DataFrame([
-                {k: getattr(v, k) for k in ("name", "category", "unit", "min", "max",
-                                            "aggregate", "description")} for v in m.declared])
+            frames["variables"] = pd.DataFrame([dataclasses.asdict(v) for v in m.declared])
         for stem in ("observations", "attacks", "patients", "treatments"):
             if stem in frames:
                 frames[stem] = _iso(frames[stem])
@@ -624,13 +623,9 @@ class _Builder:
 
 
 def _iso(df: pd.DataFrame) -> pd.DataFrame:
-    """Timestamps as the ISO text the cohort files hold (dates alone at midnight)."""
+    """Timestamps as the ISO text the cohort files hold (dates alone: midnight)."""
     out = df.copy()
-    for c in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[c]):
-            out[c] = out[c].dt.strftime("%Y-%m-%d").where(out[c].notna(), None)
-        elif out[c].dtype == object and len(out) and isinstance(
-                out[c].dropna().iloc[0] if out[c].notna().any() else None, pd.Timestamp):
-            out[c] = out[c].map(lambda x: x.strftime("%Y-%m-%d") if isinstance(x, pd.Timestamp)
-                                else x)
+    for c in TIMES & set(out.columns):
+        t = pd.to_datetime(out[c])
+        out[c] = t.dt.strftime("%Y-%m-%d").where(t.notna(), None)
     return out
