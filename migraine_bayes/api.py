@@ -159,7 +159,8 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
              outcome: str = "onset", progress=None, refit_every: int = 30,
              force: bool = False, dedupe: bool = False, lags: tuple[int, ...] = (),
              deviations: str = "normal", shapes: str = "fixed", interactions: bool = False,
-             state_model: str = "var", cluster: ClusterOptions | None = None):
+             state_model: str = "var", cluster: ClusterOptions | None = None,
+             overuse: bool = False):
     """Rolling-origin backtest (:func:`migraine_bayes.evaluation.backtest`) written to files.
 
     ``out`` gets docs/SCHEMA.md's backtest table (CSV, or JSON lines); beside it
@@ -171,7 +172,8 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     (the same by days of history, sex, wearable or not and prodrome the evening before),
     ``<stem>.decision_curve.csv`` (the twin's net benefit per alarm threshold) and
     ``<stem>.meta.json``. A synthetic cohort's ``truth.json`` (in the cohort folder, or
-    ``truth``) adds the oracle. ``lags``, ``shapes``, ``interactions``: the twin's features
+    ``truth``) adds the oracle. ``lags``, ``shapes``, ``interactions``, ``overuse``: the twin's
+    features
     (:class:`migraine_bayes.model.FeatureOptions`); ``deviations``: its cohort prior of
     patients' trigger deviations; ``state_model``: how an ex-ante forecast predicts the day's
     covariates (``var``, the pooled VAR(1), or ``ar1``, each feature's own AR(1));
@@ -192,7 +194,7 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     settings = sampler_settings(n > 1 and hierarchical is not False, seed, draws, chains)
     if cluster is not None and n > 1 and hierarchical is not False:
         settings = sampler_settings(False, seed, draws, chains, PATIENT_STAGE_SETTINGS)
-    options = FeatureOptions(tuple(lags), shapes, interactions)
+    options = FeatureOptions(tuple(lags), shapes, interactions, overuse)
     result = run_backtest(c, train_until, patients, information, hierarchical, settings,
                           truth_data, threshold, seed, outcome=outcome, progress=progress,
                           refit_every=refit_every, deviations=deviations, options=options,
@@ -370,7 +372,8 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
         dedupe: bool = False, lags: tuple[int, ...] = (),
         deviations: str = "normal", shapes: str = "fixed",
         interactions: bool = False, progress=None,
-        cluster: ClusterOptions | None = None, structure: str = "fixed") -> DigitalTwin:
+        cluster: ClusterOptions | None = None, structure: str = "fixed",
+        overuse: bool = False) -> DigitalTwin:
     """Fit a twin and save it to ``out``: one patient → patient model, several → hierarchy.
 
     ``cluster`` (:class:`~migraine_bayes.twin.cluster.ClusterOptions`): fit the cohort in two
@@ -395,7 +398,7 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     if structure not in ("fixed", "auto"):
         raise InputDataError([Problem("arguments", f"structure must be fixed or auto, not "
                                       f"{structure!r}")], "arguments")
-    options = FeatureOptions(tuple(lags), shapes, interactions)
+    options = FeatureOptions(tuple(lags), shapes, interactions, overuse)
     if structure == "auto" and (options != FeatureOptions() or deviations != "normal"
                                 or cluster is not None):
         raise InputDataError([Problem("arguments", "--structure auto chooses the lags, shapes, "

@@ -104,6 +104,10 @@ Shapes = Annotated[str, typer.Option(help="Dose-response of graded triggers: fix
                                           "literature's transforms) or learned (piecewise "
                                           "linear with hinges at the dose quartiles, shrunk "
                                           "towards linear: thresholds are learned).")]
+Overuse = Annotated[bool, typer.Option("--overuse", help="Add medication overuse (days of acute "
+                                                        "medication in the 30 days before) "
+                                                        "to the attack model when the diaries "
+                                                        "record acute medication.")]
 Interactions = Annotated[bool, typer.Option("--interactions", help="Add pairwise trigger "
                                                                    "interactions (both high on "
                                                                    "one day) under a horseshoe "
@@ -363,6 +367,7 @@ def fit(
     lags: Lags = None,
     shapes: Shapes = "fixed",
     interactions: Interactions = False,
+    overuse: Overuse = False,
     deviations: Deviations = "normal",
     structure: Annotated[str, typer.Option(help="fixed: the structure the flags above give; "
                                                 "auto: every candidate structure (same-day, "
@@ -390,7 +395,7 @@ def fit(
                            chains=chains, outcome=outcome, force=force, dedupe=dedupe,
                            lags=_lags(lags), deviations=_deviations(deviations),
                            shapes=_shapes(shapes), interactions=interactions,
-                           progress=progress, structure=structure,
+                           overuse=overuse, progress=progress, structure=structure,
                            cluster=_cluster(workers, scheduler, population_patients))
     d = twin.record.diagnostics
     typer.echo(f"fitted {len(twin.patients)} patient(s) in {time.perf_counter() - t0:.0f} s; "
@@ -638,6 +643,7 @@ def backtest(
     lags: Lags = None,
     shapes: Shapes = "fixed",
     interactions: Interactions = False,
+    overuse: Overuse = False,
     deviations: Deviations = "normal",
     state_model: Annotated[str, typer.Option(help="How an ex-ante forecast predicts the "
                                                   "day's covariates: var (the pooled VAR(1) "
@@ -678,7 +684,7 @@ def backtest(
                                   refit_every=refit_every, force=force, dedupe=dedupe,
                                   lags=_lags(lags), deviations=_deviations(deviations),
                                   shapes=_shapes(shapes), interactions=interactions,
-                                  state_model=state_model,
+                                  overuse=overuse, state_model=state_model,
                                   cluster=_cluster(workers, scheduler, population_patients))
     _print_table(result.scores[["model", "days", "attacks", "auc", "auc_low", "auc_high",
                                 "brier", "ece", "log_score", "sensitivity", "specificity",

@@ -31,8 +31,8 @@ def test_every_recorded_variable_and_treatment_is_used_or_listed_unused(committe
     assert len(treatments) == len(kinds)
     for name, kind in kinds.items():
         row = treatments[treatments["item"] == f"{treatment_label(name)} ({kind})"].iloc[0]
-        if kind == "acute":  # never silently dropped: the course model and the overuse feature
-            assert "attack-course model" in row["used_by"] and "attack model" in row["used_by"]
+        if kind == "acute":  # never silently dropped: the course model; overuse is opt-in
+            assert row["used_by"] == "attack-course model" and "--overuse" in row["how"]
         else:
             assert row["used_by"] in ("attack model", "unused") and row["how"]
     assert (use["used_by"] != "unused").sum() > 0.8 * len(use)

@@ -14,10 +14,11 @@ from migraine_bayes.analysis.sensitivity import trigger_sensitivities
 from migraine_bayes.cohort.io import load_cohort
 from migraine_bayes.dims import CHAIN, DRAW, FEATURE
 from migraine_bayes.evaluation import identification_bound, recovery_table, trigger_identification
+from migraine_bayes.model import FeatureOptions
 from migraine_bayes.state import build_panel
 from migraine_bayes.store import atomic
 from migraine_bayes.synthetic.cohort import simulate_cohort
-from migraine_bayes.twin.core import DigitalTwin
+from migraine_bayes.twin.core import DigitalTwin, fit_patients
 
 
 def recovery(twins: dict, truth: dict) -> tuple[pd.DataFrame, dict]:
@@ -137,6 +138,7 @@ def test_interactions_find_the_generators_pair() -> None:
 
 
 OVERUSE_MEAN, OVERUSE_SD = 0.08, 0.04  # log OR per day of acute use in the 30 days before
+OVERUSE = FeatureOptions(overuse=True)  # the feature is opt-in (fit --overuse)
 
 
 def _acute_effects(twin) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -165,7 +167,7 @@ def test_acute_medication_overuse_effect_is_recovered() -> None:
     sc = simulate_cohort(40, 365, seed=12, overuse_log_or_per_day=OVERUSE_MEAN,
                          overuse_log_or_sd=OVERUSE_SD, complete_diary_fraction=1.0,
                          attacks_per_month_median=6.0)
-    twin = DigitalTwin.fit_cohort(sc.cohort)
+    twin = DigitalTwin.fit_cohort(sc.cohort, options=OVERUSE)
     lo, hi, mu = _acute_effects(twin)
     truth = {p["patient_id"]: p["overuse"] for p in sc.truth["patients"]}
     cases = [(lo[k], hi[k], truth[pid]["log_or_per_day"]) for k, pid in enumerate(twin.patients)
@@ -191,7 +193,7 @@ def test_acute_use_that_follows_onset_shows_no_spurious_effect() -> None:
     sc = simulate_cohort(40, 365, seed=13, complete_diary_fraction=1.0,
                          attacks_per_month_median=6.0)
     assert sc.cohort.attacks["acute_medication"].notna().sum() > 500
-    twin = DigitalTwin.fit_cohort(sc.cohort)
+    twin = DigitalTwin.fit_cohort(sc.cohort, options=OVERUSE)
     lo, hi, mu = _acute_effects(twin)
     low, high = np.quantile(mu, [0.05, 0.95])
     stats = {"population": [float(low), float(np.median(mu)), float(high)],
@@ -202,16 +204,16 @@ def test_acute_use_that_follows_onset_shows_no_spurious_effect() -> None:
     assert stats["patients_holding_0"] >= 0.85, stats
 
 
-def test_acute_use_after_onset_gives_no_effect_on_the_committed_cohort(committed_twins) -> None:
+@pytest.mark.slow  # make validate: the overuse feature is opt-in, so its own fits (~2 min)
+def test_acute_use_after_onset_gives_no_effect_on_the_committed_cohort() -> None:
     """The committed generator: acute drugs follow an attack's onset and change no risk. Each
-    treating patient's twin holds 0 in the 90% interval of the acute-medication-days effect
-    (the window ends the day before: a dose never explains its own attack)."""
+    treating patient's twin (fitted with --overuse) holds 0 in the 90% interval of the
+    acute-medication-days effect (the window ends the day before: a dose never explains its
+    own attack)."""
     cohort = load_cohort(COMMITTED)
-    users = set(cohort.attacks.dropna(subset=["acute_medication"])["patient_id"])
+    users = sorted(set(cohort.attacks.dropna(subset=["acute_medication"])["patient_id"]))
     held = []
-    for pid, twin in committed_twins.items():
-        if pid not in users:
-            continue
+    for _pid, twin in fit_patients(cohort, users, options=OVERUSE).items():
         lo, hi = _patient_interval(twin)
         held.append(bool(lo[0] <= 0 <= hi[0]))
     assert len(held) >= 6 and all(held), held

@@ -101,11 +101,18 @@ class FeatureOptions:
         same day (``<a>:<b>``; each above the upper quartile of its doses above the minimum, a
         0/1 trigger present): population effects under a regularised horseshoe, so only pairs
         the data support move away from 0.
+    overuse : bool
+        Add the days of acute medication in the 30 days before (``derived.acute_use_days``,
+        medication overuse) when the diaries record acute medication. Opt-in: the count
+        follows the patient's recent attack frequency, so it competes with the latent state
+        for the same persistence, and with it on by default the `monitor` study's stationary
+        cohort raised false alarms (3 of 8 patients against none without it).
     """
 
     lags: tuple[int, ...] = ()
     shapes: str = "fixed"
     interactions: bool = False
+    overuse: bool = False
 
     def __post_init__(self) -> None:
         if self.shapes not in SHAPES:
@@ -117,12 +124,13 @@ class FeatureOptions:
         """The options a fitted twin's feature list was built with (what a retraining reuses)."""
         return cls(lags=tuple(LagStructure.of([f.name for f in features]).lags[1:]),
                    shapes="learned" if any(KNOT in f.name for f in features) else "fixed",
-                   interactions=any(f.transform == "product" for f in features))
+                   interactions=any(f.transform == "product" for f in features),
+                   overuse=any(f.source == OVERUSE for f in features))
 
     def to_dict(self) -> dict:
         """Plain dict (JSON)."""
         return {"lags": list(self.lags), "shapes": self.shapes,
-                "interactions": self.interactions}
+                "interactions": self.interactions, "overuse": self.overuse}
 
 
 def is_interaction(name: str) -> bool:
@@ -159,7 +167,8 @@ _NOT_FEATURES = ("derived.days_since_attack", "derived.cycle_day")
 # features that may act on later days (``lags``): what a patient does or goes through
 _LAGGABLE_CATEGORIES = ("trigger", "derived")
 # already about the days before
-_NOT_LAGGABLE = ("derived.yesterday_unrecorded", "derived.acute_use_days")
+OVERUSE = "derived.acute_use_days"  # a feature only with FeatureOptions.overuse
+_NOT_LAGGABLE = ("derived.yesterday_unrecorded", OVERUSE)
 
 
 def default_feature_specs(panel: xr.Dataset, options: FeatureOptions | None = None
@@ -178,7 +187,7 @@ def default_feature_specs(panel: xr.Dataset, options: FeatureOptions | None = No
     for name, cat, unit, ok in zip(panel[FEATURE].values, panel["feature_category"].values,
                                    panel["feature_unit"].values, usable.values, strict=True):
         name = str(name)
-        if name in _NOT_FEATURES or not ok:
+        if name in _NOT_FEATURES or not ok or (name == OVERUSE and not options.overuse):
             continue
         if name == "trigger.alcohol" and options.shapes == "learned":
             specs.append(FeatureSpec(name, name))  # graded: its threshold is learned

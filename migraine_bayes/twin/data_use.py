@@ -5,8 +5,8 @@ the report's data section shows the table. A recorded variable enters the attack
 one or more model features: same day, the day before, learned shape, interaction), or the
 attack model's refractory term, or is listed as unused with the reason; a treatment enters
 the attack model as an exposure effect (preventives, behavioural programmes), or — acute drugs
-— the attack-course model (pain-free at 2 h, recurrence, per drug) and the attack model
-through the days of acute use in the previous 30 days (medication overuse).
+— the attack-course model (pain-free at 2 h, recurrence, per drug) and, with ``--overuse``,
+the attack model through the days of acute use in the previous 30 days (medication overuse).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ _SPECIAL_USE = {
 }
 _NOT_USED = {
     "derived.cycle_day": "not a model feature: menstruation enters as recorded",
+    "derived.acute_use_days": "opt-in: fit with --overuse to add medication overuse to the "
+                              "attack model",
 }
 
 
@@ -72,6 +74,9 @@ def data_use(twin) -> pd.DataFrame:
                 ("acute medication days in the previous 30 days (overuse)", overuse)) if ok]
             used = [u for u, ok in (("attack-course model", name in course_drugs),
                                     ("attack model", overuse)) if ok]
+            if not overuse:
+                how.append("overuse (days of acute use in the previous 30 days) only with "
+                           "--overuse")
             rows.append({"item": label, "kind": "treatment", "used_by": " and ".join(used),
                          "how": "; ".join(how)})
         else:
