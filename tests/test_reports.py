@@ -313,3 +313,17 @@ def test_small_data_get_cautions_instead_of_trigger_claims(tmp_path) -> None:
     assert "Small data" in summary
     assert " OR " not in summary  # no trigger claim on the first screen
     assert "no backtest was run" in text and "walked forward" not in summary
+
+
+def test_gap_check_takes_replicate_diaries_without_two_attacks() -> None:
+    """A replicated diary with fewer than two attacks has no gap: it is left out of the band
+    (it made the density 0/0 and the small-data report fail), never a warning or a crash."""
+    import warnings
+
+    from migraine_bayes.reports.figures import ppc_intervals
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ppc_intervals([np.array([0, 1, 0, 0, 1.0])], [np.array([[0, 0, 0, 0, 1.0],
+                                                                [1, 0, 1, 0, 0]])])
+        ppc_intervals([np.array([0, 0, 0, 0, 1.0])], [np.zeros((2, 5))])

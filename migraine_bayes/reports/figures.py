@@ -161,14 +161,22 @@ def ppc_intervals(observed: list[np.ndarray], simulated: list[np.ndarray]) -> Fi
     reps = [np.concatenate([gaps(s[j]) for s in simulated])
             for j in range(min(s.shape[0] for s in simulated))]
     edges = np.arange(1, 62, 3)
-    dens = np.array([np.histogram(np.clip(r, 1, 60), edges, density=True)[0] for r in reps])
-    lo, hi = np.quantile(dens, (0.05, 0.95), axis=0)
+
+    def density(x: np.ndarray) -> np.ndarray | None:
+        """The gaps' density per bin; None for a diary without two attacks (no gap)."""
+        counts = np.histogram(np.clip(x, 1, 60), edges)[0].astype(float)
+        return counts / (counts.sum() * np.diff(edges)) if counts.sum() else None
+
+    dens = [d for r in reps if (d := density(r)) is not None]
+    lo, hi = (np.quantile(np.array(dens), (0.05, 0.95), axis=0) if dens
+              else (np.zeros(len(edges) - 1),) * 2)
     fig, ax = plt.subplots(figsize=(7, 2.8))
     mid = (edges[:-1] + edges[1:]) / 2
     ax.fill_between(mid, lo, hi, color=TWIN_COLOR, alpha=0.3, step="mid",
                     label="replicated diaries 90%")
-    ax.step(mid, np.histogram(np.clip(obs, 1, 60), edges, density=True)[0], where="mid",
-            color=OBS_COLOR, label=f"observed ({obs.size} gaps)")
+    observed_density = density(obs)
+    ax.step(mid, observed_density if observed_density is not None else np.zeros(mid.size),
+            where="mid", color=OBS_COLOR, label=f"observed ({obs.size} gaps)")
     ax.set(xlabel="days between attack onsets (60 = 60 or more)", ylabel="density",
            title="Time between attacks: posterior predictive check")
     ax.legend(fontsize=8)
