@@ -186,15 +186,30 @@ def test_an_import_never_clobbers_and_a_failed_one_leaves_the_folder(tmp_path) -
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def _recorded(panel, cohort) -> list[str]:
+    """The panel features that are registry variables as recorded (no derived ones)."""
+    return [f for f in panel["feature"].values
+            if f.split(".", 1)[0] in ("trigger", "physiological", "environmental")
+            and f.split(".", 1)[1] in cohort.registry]
+
+
+def _same_days(back, panel, features: list[str]) -> None:
+    """The same diary days, headache days and daily values (a round trip's promise)."""
+    n = min(back.sizes["day"], panel.sizes["day"])
+    for var in ("in_diary", "headache_day"):
+        np.testing.assert_array_equal(back[var].values[:, :n], panel[var].values[:, :n])
+    np.testing.assert_allclose(back["value"].sel(feature=features).values[:, :n],
+                               panel["value"].sel(feature=features).values[:, :n],
+                               rtol=1e-12, equal_nan=True)
+
+
 def test_the_committed_cohort_round_trips_through_a_diary_table(tmp_path) -> None:
     """The committed cohort written as a daily diary table (its daily values by the registry's
     aggregation, headache days, unknown days blank) and imported back: the same kept days,
     headache days and daily values."""
     cohort = load_cohort(COMMITTED)
     panel = build_panel(cohort)
-    features = [f for f in panel["feature"].values
-                if f.split(".", 1)[0] in ("trigger", "physiological", "environmental")
-                and f.split(".", 1)[1] in cohort.registry]
+    features = _recorded(panel, cohort)
     rows = []
     for pid in panel["patient"].values:
         p = panel.sel(patient=pid)
@@ -215,12 +230,7 @@ def test_the_committed_cohort_round_trips_through_a_diary_table(tmp_path) -> Non
     (tmp_path / "m.toml").write_text("\n".join(lines) + "\n")
     back = build_panel(import_diary([tmp_path / "diary.csv"], tmp_path / "m.toml"))
     assert list(back["patient"].values) == list(panel["patient"].values)
-    n = min(back.sizes["day"], panel.sizes["day"])
-    for var in ("in_diary", "headache_day"):
-        np.testing.assert_array_equal(back[var].values[:, :n], panel[var].values[:, :n])
-    np.testing.assert_allclose(back["value"].sel(feature=features).values[:, :n],
-                               panel["value"].sel(feature=features).values[:, :n],
-                               rtol=1e-12, equal_nan=True)
+    _same_days(back, panel, features)
 
 
 # ---------------------------------------------------------------- REDCap
@@ -281,9 +291,7 @@ def test_the_committed_cohort_round_trips_through_a_redcap_export(tmp_path) -> N
     kept days, headache days and daily values."""
     cohort = load_cohort(COMMITTED)
     panel = build_panel(cohort)
-    features = [f for f in panel["feature"].values
-                if f.split(".", 1)[0] in ("trigger", "physiological", "environmental")
-                and f.split(".", 1)[1] in cohort.registry]
+    features = _recorded(panel, cohort)
     names = {f: f.split(".", 1)[1] for f in features}
     dictionary = DICTIONARY + "".join(
         f'{n},daily_diary,,text,{n},,,number,{cohort.registry[n].min:g},'
@@ -316,12 +324,7 @@ def test_the_committed_cohort_round_trips_through_a_redcap_export(tmp_path) -> N
     back_cohort = load_cohort(tmp_path / "back")
     assert set(back_cohort.patients["sex"]) == {"Female"}
     back = build_panel(back_cohort)
-    n = min(back.sizes["day"], panel.sizes["day"])
-    for var in ("in_diary", "headache_day"):
-        np.testing.assert_array_equal(back[var].values[:, :n], panel[var].values[:, :n])
-    np.testing.assert_allclose(back["value"].sel(feature=features).values[:, :n],
-                               panel["value"].sel(feature=features).values[:, :n],
-                               rtol=1e-12, equal_nan=True)
+    _same_days(back, panel, features)
 
 
 @pytest.mark.parametrize(("change", "expected"), [
