@@ -153,8 +153,3 @@ def write_cohort(cohort: Cohort, out: str | os.PathLike, force: bool = False) ->
         if fresh.exists():
             shutil.rmtree(fresh, ignore_errors=True)
     return out
-
-
-def frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
-    """A table of ``rows`` with exactly ``columns`` (empty but typed when there are none)."""
-    return pd.DataFrame(rows, columns=columns)

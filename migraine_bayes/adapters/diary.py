@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from migraine_bayes.adapters.common import TIMES, Origin, Tables, frame, validated
+from migraine_bayes.adapters.common import TIMES, Origin, Tables, validated
 from migraine_bayes.adapters.mapping import MappingReader
 from migraine_bayes.cohort.io import Cohort
 from migraine_bayes.cohort.registry import AGGREGATES, CATEGORIES, Registry, Variable
@@ -600,20 +600,16 @@ class _Builder:
 
     def tables(self) -> Tables:
         m = self.m
-        frames = {
-            "observations": frame(self.rows["observations"],
-                                  ["patient_id", "time", "variable", "value"]),
-            "attacks": frame(self.rows["attacks"],
-                             ["patient_id", "onset"]
-                             + (["peak_severity"] if m.severity else [])
-                             + (["acute_medication", "acute_time"] if m.medication else [])),
-            "patients": frame(self.rows["patients"],
-                              ["patient_id", "diary_start", "diary_end",
-                               *sorted(m.patient_columns)]),
+        columns = {
+            "observations": ["patient_id", "time", "variable", "value"],
+            "attacks": ["patient_id", "onset"] + (["peak_severity"] if m.severity else [])
+            + (["acute_medication", "acute_time"] if m.medication else []),
+            "patients": ["patient_id", "diary_start", "diary_end", *sorted(m.patient_columns)],
+            "treatments": list(dict.fromkeys(k for r in self.rows["treatments"] for k in r)),
         }
-        if self.rows["treatments"]:
-            frames["treatments"] = frame(self.rows["treatments"], list(
-                dict.fromkeys(k for r in self.rows["treatments"] for k in r)))
+        frames = {stem: pd.DataFrame(self.rows[stem], columns=cols)
+                  for stem, cols in columns.items()
+                  if stem != "treatments" or self.rows["treatments"]}
         if m.declared:
             frames["variables"] = pd.DataFrame([dataclasses.asdict(v) for v in m.declared])
         for stem in ("observations", "attacks", "patients", "treatments"):

@@ -199,6 +199,17 @@ def log_prior(labels: list[tuple[str, str]]) -> np.ndarray:
     return np.log(w)
 
 
+def page_sums(llr: np.ndarray) -> np.ndarray:
+    """Page's CUSUM ``S_a = max(0, S_a + l_at)`` of each alternative on the last day (A,).
+
+    ``llr`` (A, n); no restarts (:func:`cusum` restarts after each alarm).
+    """
+    s = np.zeros(llr.shape[0])
+    for t in range(llr.shape[1]):
+        s = np.maximum(0.0, s + llr[:, t])
+    return s
+
+
 def cusum(llr: np.ndarray, prior: np.ndarray, threshold: float | None = None
           ) -> tuple[np.ndarray, np.ndarray]:
     """The statistic ``M`` (..., n) of Page's CUSUMs of ``llr`` (..., A, n), and the alarms.
@@ -299,18 +310,13 @@ class SequentialTest:
         y = np.asarray(y, dtype=float)
         p0 = self.null.one_step(y)
         llr = log_likelihood_ratios(y, p0, self.shifts)
-        totals = np.zeros(len(self.labels))  # each alternative's CUSUM on the alarm day
-        for t in range(day + 1):
-            totals = np.maximum(0.0, totals + llr[:, t])
+        totals = page_sums(llr[:, :day + 1])  # each alternative's CUSUM on the alarm day
         a = int(np.argmax(totals + self.prior))
         kind, alternative = self.labels[a]
         if kind != "baseline":  # does a baseline shift of some size do as well?
             sizes = SHIFT * np.concatenate([BASELINE_SIZES, -BASELINE_SIZES])
-            const = log_likelihood_ratios(y[:day + 1], p0[:day + 1],
-                                          np.broadcast_to(sizes[:, None], (sizes.size, day + 1)))
-            best = np.zeros(sizes.size)
-            for t in range(day + 1):
-                best = np.maximum(0.0, best + const[:, t])
+            best = page_sums(log_likelihood_ratios(
+                y[:day + 1], p0[:day + 1], np.broadcast_to(sizes[:, None], (sizes.size, day + 1))))
             base = [i for i, (k, _) in enumerate(self.labels) if k == "baseline"]
             if best.max() + self.prior[base[0]] >= totals[a] + self.prior[a]:
                 a = base[0] if sizes[int(np.argmax(best))] > 0 else base[1]
