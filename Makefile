@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/linkage.py
 	$(BIN)/python benchmarks/help_speed.py
+	$(BIN)/python benchmarks/wearable_memory.py
 
 validate: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

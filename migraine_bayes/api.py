@@ -72,7 +72,8 @@ def generate_study(out: str | os.PathLike, patients: int = 130, seed: int = 0,
     return study
 
 
-IMPORT_FORMATS = ("diary", "redcap")
+IMPORT_FORMATS = ("diary", "redcap", "fhir", "apple-health", "fitbit")
+WEARABLE_FORMATS = ("apple-health", "fitbit")
 
 
 def import_data(format: str, sources: list[str | os.PathLike], out: str | os.PathLike,
@@ -84,38 +85,56 @@ def import_data(format: str, sources: list[str | os.PathLike], out: str | os.Pat
     ``diary``: daily diary tables (CSV, TSV, Excel, Parquet) read with the TOML ``mapping``
     (:mod:`migraine_bayes.adapters.diary`, docs/import-diary.md); ``redcap``: REDCap flat CSV
     exports read with their data ``dictionary`` and a mapping
-    (:mod:`migraine_bayes.adapters.redcap`, docs/import-redcap.md). The cohort is validated
-    by the rules of ``validate-data`` (every problem named by source file, row and column) and
-    written atomically; a non-empty ``out`` is replaced only with ``force``. ``append``: ``out``
-    holds the cohort of an earlier, shorter export of the same source — only the new days are
-    added (the same export again changes nothing; an export that changes imported days is
-    refused). Returns the cohort (its notices say what was counted, appended, dropped with
-    ``dedupe`` or not imported).
+    (:mod:`migraine_bayes.adapters.redcap`, docs/import-redcap.md); ``fhir``: HL7 FHIR R4
+    Bundles, resources or NDJSON (:mod:`migraine_bayes.adapters.fhir_in`, docs/fhir.md; the
+    ``mapping`` is optional). The cohort is validated by the rules of ``validate-data``
+    (every problem named by source file, row and column) and written atomically; a non-empty
+    ``out`` is replaced only with ``force``. ``append``: ``out`` holds the cohort of an
+    earlier, shorter export of the same source — only the new days are added (the same export
+    again changes nothing; an export that changes imported days is refused).
+
+    ``apple-health`` (``export.xml`` or ``export.zip``, one per id in ``patients``) and
+    ``fitbit`` (Fitabase CSV files; ``patients``: ``FITBITID=OURID`` items) are wearables:
+    imported *into* ``out``, a cohort that already holds the patients' diaries (a wearable
+    says nothing about attacks); the same export again changes nothing, a longer one adds its
+    new days, and ``force`` lets it replace values it changes
+    (:mod:`migraine_bayes.adapters.wearable`, docs/import-wearables.md).
+
+    Returns the cohort (its notices say what was counted, appended, dropped with ``dedupe`` or
+    not imported).
     """
-    from migraine_bayes.adapters.common import appended, write_cohort
-    from migraine_bayes.adapters.diary import import_diary
-    from migraine_bayes.adapters.redcap import import_redcap
+    from migraine_bayes.adapters.common import appended, validated, write_cohort
 
     if format not in IMPORT_FORMATS:
         raise ValueError(f"unknown import format '{format}'{did_you_mean(format, IMPORT_FORMATS)}"
                          f"; formats: {', '.join(IMPORT_FORMATS)}")
-    if mapping is None:
+    if not sources:
+        raise ValueError("no source file given")
+    paths = [Path(s) for s in sources]
+    if format in WEARABLE_FORMATS:
+        return _import_wearable(format, paths, out, patients, dedupe, force)
+    if mapping is None and format in ("diary", "redcap"):
         raise ValueError(f"the {format} format needs --mapping (a TOML file: "
                          f"docs/import-{format}.md)")
     if format == "redcap" and dictionary is None:
         raise ValueError("the redcap format needs --dictionary (the project's data dictionary "
                          "CSV)")
-    if not sources:
-        raise ValueError("no source file given")
     if append and force:
         raise ValueError("--append adds new days to a cohort; --force replaces it: choose one")
     existing = load_cohort(out) if append and Path(out).is_dir() and any(
         Path(out).iterdir()) else None
     if existing is None:
         check_folder_target(out, force)
-    paths = [Path(s) for s in sources]
-    cohort = (import_redcap(paths, dictionary, mapping, patients, dedupe) if format == "redcap"
-              else import_diary(paths, mapping, patients, dedupe))
+    if format == "redcap":
+        from migraine_bayes.adapters.redcap import import_redcap
+        cohort = import_redcap(paths, dictionary, mapping, patients, dedupe)
+    elif format == "fhir":
+        from migraine_bayes.adapters.fhir_in import fhir_tables
+        cohort = validated(fhir_tables(paths, mapping, patients),
+                           ", ".join(map(str, paths)), dedupe)
+    else:
+        from migraine_bayes.adapters.diary import import_diary
+        cohort = import_diary(paths, mapping, patients, dedupe)
     if existing is not None:
         added = appended(existing, cohort)
         if not any(added.values()):
@@ -126,6 +145,36 @@ def import_data(format: str, sources: list[str | os.PathLike], out: str | os.Pat
                               f"{added['attacks']} attacks and {added['treatments']} treatment "
                               f"courses after the days {out} held")
     write_cohort(cohort, out, force or existing is not None)
+    return cohort
+
+
+def _import_wearable(format: str, paths: list[Path], out: str | os.PathLike,
+                     patients: list[str] | None, dedupe: bool, force: bool) -> Cohort:
+    from migraine_bayes.adapters.common import validated, write_cohort
+    from migraine_bayes.adapters.wearable import into_cohort
+
+    if not (Path(out).is_dir() and any(Path(out).iterdir())):
+        raise ValueError(f"{format} is a wearable export: it is imported into a cohort that "
+                         f"holds the patients' diaries, and {out} holds none — import the "
+                         "diary first (import diary … --out COHORT), then the wearable into it "
+                         "(a wearable says nothing about attacks: its days alone are no diary)")
+    if format == "apple-health":
+        from migraine_bayes.adapters.apple_health import apple_health_tables
+        if not patients:
+            raise ValueError("apple-health needs --patients: the id of each export's wearer, "
+                             "in the order of the files (an export holds no patient id)")
+        tables = apple_health_tables(paths, patients)
+    else:
+        from migraine_bayes.adapters.fitbit import fitbit_tables
+        tables = fitbit_tables(paths, patients)
+    existing = load_cohort(out)
+    cohort = validated(into_cohort(existing, tables, str(out), force),
+                       ", ".join(map(str, paths)), dedupe)
+    if any(n.endswith(" 0 added") for n in cohort.notices):
+        cohort.notices.append(f"nothing new: {out} already holds every value of the export "
+                              "(left as it was)")
+        return cohort
+    write_cohort(cohort, out, True)
     return cohort
 
 

@@ -206,12 +206,17 @@ def validate_data(
 @handled
 def import_(
     format: Annotated[str, typer.Argument(help="Source format: diary (daily diary tables: "
-                                               "CSV, TSV, Excel, Parquet) or redcap (REDCap "
-                                               "flat CSV exports, with --dictionary).")],
+                                               "CSV, TSV, Excel, Parquet), redcap (REDCap "
+                                               "flat CSV exports, with --dictionary), fhir "
+                                               "(HL7 FHIR R4 Bundles, resources or NDJSON); "
+                                               "wearables, imported into a cohort holding the "
+                                               "diaries: apple-health (export.xml or "
+                                               "export.zip), fitbit (Fitabase CSV files).")],
     sources: Annotated[list[Path], typer.Argument(help="Source files (several are read as "
                                                        "one table).")],
     out: Annotated[Path, typer.Option("--out", help="Cohort folder to write (new or empty; "
-                                                    "--force replaces a non-empty one).")],
+                                                    "--force replaces a non-empty one); "
+                                                    "wearables: the cohort to add to.")],
     mapping: Annotated[Path | None, typer.Option(help="TOML mapping from the source's "
                                                       "columns to the cohort's variables "
                                                       "(docs/import-diary.md, "
@@ -219,7 +224,10 @@ def import_(
     dictionary: Annotated[Path | None, typer.Option(help="redcap: the project's data "
                                                          "dictionary (CSV).")] = None,
     patients: Annotated[str | None, typer.Option(help="Comma-separated patient ids to "
-                                                      "import (default: all).")] = None,
+                                                      "import (default: all); apple-health: "
+                                                      "the wearer of each export, in order; "
+                                                      "fitbit: FITBITID=OURID to rename.")
+                        ] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop a row that repeats another "
                                                           "row's patient, day and every mapped "
                                                           "cell (and say how many) instead of "

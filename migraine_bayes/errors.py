@@ -40,7 +40,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file
-        if self.row is not None:
+        if self.row is not None and self.file.endswith(".xml"):
+            where += f", line {self.row}"  # an XML record is named by its line
+        elif self.row is not None:
             where += f", row {self.row}"
             if self.file.endswith(".csv"):
                 where += f" (line {self.line or self.row + 1})"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -48,8 +49,10 @@ class Tables:
     time_field: str | None = None  # the source's date field, where the cohort's times came from
 
 
-def validated(tables: Tables, source: str) -> Cohort:
+def validated(tables: Tables, source: str, dedupe: bool = False) -> Cohort:
     """The cohort of ``tables``, validated by the cohort's own rules.
+
+    ``dedupe``: exact duplicate rows are dropped (and counted) instead of refused.
 
     Raises
     ------
@@ -61,7 +64,7 @@ def validated(tables: Tables, source: str) -> Cohort:
     try:
         cohort = cohort_from_frames(
             frames["observations"], frames["attacks"], frames["treatments"],
-            frames["patients"], frames["variables"])
+            frames["patients"], frames["variables"], dedupe=dedupe)
     except InputDataError as exc:
         located = [_located(p, tables.origins, tables.time_field) for p in exc.problems]
         raise InputDataError(list(dict.fromkeys(located)), source) from None
@@ -82,11 +85,21 @@ def _located(problem: Problem, origins: dict[str, list[Origin]],
     column = origin.field if origin.field is not None else problem.column
     if problem.column in TIMES and time_field is not None:
         column = time_field
-    rule = problem.rule
+    rule = re.sub(r"of row (\d+)", lambda m: _other(m, rows, origin), problem.rule)
     if problem.column and problem.column != column:
         rule = f"{rule} (cohort column '{problem.column}')"
     return dataclasses.replace(problem, file=origin.file, row=origin.record, column=column,
                                rule=rule, line=None)
+
+
+def _other(match: re.Match, rows: list[Origin], origin: Origin) -> str:
+    """'of row K' (K a generated table's row) as the source row it came from."""
+    k = int(match.group(1))
+    if not 0 < k <= len(rows) or rows[k - 1].record is None:
+        return match.group(0)
+    other = rows[k - 1]
+    where = "" if other.file == origin.file else f" of {other.file}"
+    return f"of row {other.record}{where}"
 
 
 def appended(existing: Cohort, new: Cohort) -> dict[str, int]:

@@ -132,7 +132,7 @@ class Cohort:
             for other in SUFFIXES:  # never leave a stale twin file with the other extension
                 (folder / f"{stem}{other}").unlink(missing_ok=True)
             data = (df.to_parquet(index=False) if fmt == "parquet" else
-                    _to_csv_frame(df).to_csv(index=False).encode("utf-8"))
+                    text_frame(df).to_csv(index=False).encode("utf-8"))
             _write(folder / f"{stem}.{fmt}", data, encrypt)
         if extra:
             rows = [{k: getattr(v, k) for k in ("name", "category", "unit", "min", "max",
@@ -507,7 +507,8 @@ def _cross_file_problems(t: dict[str, pd.DataFrame], periods: pd.DataFrame,
             rule="attack onset outside the diary period")
 
 
-def _to_csv_frame(df: pd.DataFrame) -> pd.DataFrame:
+def text_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its timestamps as ISO 8601 text (what the cohort files hold)."""
     out = df.copy()
     for col in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[col]):

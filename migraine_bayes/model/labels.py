@@ -46,6 +46,8 @@ VARIABLE_LABELS: dict[str, str] = {
     "noise": "Noise", "diary_entry": "Diary kept", "yawning": "Yawning",
     "neck_stiffness": "Neck stiffness", "fatigue": "Fatigue", "mood_change": "Mood change",
     "food_craving": "Food craving", "photophobia": "Light sensitivity",
+    # declared by the wearable and FHIR importers (migraine_bayes.adapters.wearable)
+    "heart_rate": "Heart rate", "hrv_sdnn": "Nocturnal heart-rate variability (SDNN)",
 }
 # natural steps by unit: (size, words); a unit not listed steps by 1 of itself
 _STEPS: dict[str, tuple[float, str]] = {

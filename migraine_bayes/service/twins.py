@@ -24,9 +24,9 @@ from migraine_bayes.cohort.integrity import record_days
 from migraine_bayes.cohort.io import (
     _COLUMNS,
     Cohort,
-    _to_csv_frame,
     cohort_from_frames,
     load_cohort,
+    text_frame,
 )
 from migraine_bayes.errors import InputDataError, Problem
 from migraine_bayes.store import atomic, crypto
@@ -148,7 +148,7 @@ class TwinRegistry:
 def _text_frame(df: pd.DataFrame, stem: str) -> pd.DataFrame:
     """A typed table back as the text cells a file would hold (the columns of the schema)."""
     cols = [c for c in _COLUMNS[stem] if c in df.columns]
-    out = _to_csv_frame(df[cols]).astype(object)
+    out = text_frame(df[cols]).astype(object)
     return out.where(out.notna(), None).astype(object)
 
 
