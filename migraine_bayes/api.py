@@ -112,6 +112,10 @@ def import_data(format: str, sources: list[str | os.PathLike], out: str | os.Pat
         raise ValueError("no source file given")
     paths = [Path(s) for s in sources]
     if format in WEARABLE_FORMATS:
+        if mapping is not None or dictionary is not None:
+            raise ValueError(f"{format} reads its export as documented "
+                             "(docs/import-wearables.md): --mapping and --dictionary are "
+                             "not used — leave them out")
         return _import_wearable(format, paths, out, patients, dedupe, force)
     if mapping is None and format in ("diary", "redcap"):
         raise ValueError(f"the {format} format needs --mapping (a TOML file: "
@@ -167,10 +171,9 @@ def _import_wearable(format: str, paths: list[Path], out: str | os.PathLike,
     else:
         from migraine_bayes.adapters.fitbit import fitbit_tables
         tables = fitbit_tables(paths, patients)
-    existing = load_cohort(out)
-    cohort = validated(into_cohort(existing, tables, str(out), force),
-                       ", ".join(map(str, paths)), dedupe)
-    if any(n.endswith(" 0 added") for n in cohort.notices):
+    merged, changes = into_cohort(load_cohort(out), tables, str(out), force)
+    cohort = validated(merged, ", ".join(map(str, paths)), dedupe)
+    if not changes:
         cohort.notices.append(f"nothing new: {out} already holds every value of the export "
                               "(left as it was)")
         return cohort

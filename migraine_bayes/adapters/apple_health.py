@@ -29,7 +29,9 @@ times (a night over the spring change is an hour shorter on the clock, not in th
 
 Every record the rules read is checked: its date, its value, its unit; a broken record is
 named by file, line and field. Record types with no rule are counted and listed in a notice,
-never dropped in silence. The XML parser refuses entity declarations and external entities
+never dropped in silence. A value's ``source`` names the device kind or the app ("Apple
+Watch", "iPhone", "AutoSleep"), never the owner's name the phone puts in it (:func:`device`).
+The XML parser refuses entity declarations and external entities
 (a hostile file cannot expand or fetch anything).
 """
 
@@ -225,6 +227,18 @@ def _chunks(path: Path) -> tuple[str, Iterator[bytes]]:
     return path.name, plain()
 
 
+def device(source: str) -> str:
+    """A record's source as the kind of device or the app, never its owner's name.
+
+    The phone names its devices after their owner ("Jane's Apple Watch", "Jane的iPhone");
+    the cohort keeps only "Apple Watch" or "iPhone". An app's name (a sleep tracker) is kept.
+    """
+    for kind in ("Apple Watch", "iPhone", "iPad"):
+        if kind.lower() in source.lower():
+            return kind
+    return source
+
+
 def _union_hours(segments: list[tuple[datetime, datetime]]) -> float:
     """Hours covered by the segments, each moment once (offset-aware: absolute time)."""
     total, start, end = timedelta(), None, None
@@ -263,7 +277,7 @@ def _days(t: _Totals, name: str, patient: str, notices: list[str]) -> list[Daily
             source = next(iter(sources))
             value = sources[source][0] / sources[source][1]
         line = t.first[(variable, source, day)]
-        out.append(Daily(patient, day, variable, value, f"Apple Health: {source}",
+        out.append(Daily(patient, day, variable, value, f"Apple Health: {device(source)}",
                          Origin(name, line, "value")))
     for variable, n in sorted(set_aside.items()):
         notices.append(f"{name}: {n} day(s) of {variable} had several sources; each day took "

@@ -8,7 +8,9 @@ Zenodo 10.5281/zenodo.53894) that the tests import. Each file is recognised by i
 =================================  ==============  =========================================
 file (Fitabase name)               variable        daily rule
 =================================  ==============  =========================================
-``dailyActivity_merged.csv``       ``steps``       Fitbit's own daily total (``TotalSteps``)
+``dailyActivity_merged.csv``       ``steps``       Fitbit's own daily total (``TotalSteps``);
+                                                   a day of 0 steps and 1440 sedentary
+                                                   minutes is a day not worn: no value
 ``dailySteps_merged.csv``          ``steps``       Fitbit's own daily total (``StepTotal``)
 ``sleepDay_merged.csv``            ``sleep_du…``   ``TotalMinutesAsleep`` / 60 on ``SleepDay``
                                                    (Fitbit dates a sleep by the day it ends:
@@ -46,6 +48,7 @@ RULES = {"steps": "Fitbit's own daily step total",
          "sleep_duration": "TotalMinutesAsleep / 60 on the day the sleep ended",
          "heart_rate": "mean of the day's heart rate samples"}
 FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y", "%Y-%m-%d")
+NOT_WORN = "SedentaryMinutes"  # dailyActivity: 0 steps over 1440 sedentary minutes = not worn
 CHUNK_ROWS = 500_000
 
 
@@ -97,9 +100,11 @@ def fitbit_tables(sources: Sequence[str | Path],
         kind = _layout(path, header)
         day_col, value_col, variable, scale = LAYOUTS[kind]
         sums: dict[tuple[str, object], list[float]] = {}
+        worn = NOT_WORN if kind == "dailyActivity" and NOT_WORN in header else None
         reader = pd.read_csv(path, dtype=str, keep_default_na=False,
-                             usecols=["Id", day_col, value_col], chunksize=CHUNK_ROWS)
-        offset = 0
+                             usecols=["Id", day_col, value_col, *([worn] if worn else [])],
+                             chunksize=CHUNK_ROWS)
+        offset, not_worn = 0, 0
         for chunk in reader:
             rows = np.arange(offset + 1, offset + len(chunk) + 1)
             offset += len(chunk)
@@ -120,6 +125,11 @@ def fitbit_tables(sources: Sequence[str | Path],
                     log.count(path.name, rule, col, rows=list(chunk.loc[bad, "_row"])[
                         log.room(path.name, rule, col):])
             good = chunk.assign(_day=when.dt.date, _value=value)[~when.isna() & value.notna()]
+            if worn:  # Fitbit writes 0 steps for a day the tracker lay unworn: no value
+                off = (good["_value"] == 0) & (pd.to_numeric(good[worn], errors="coerce")
+                                               >= 1440)
+                not_worn += int(off.sum())
+                good = good[~off]
             if kind == "heartrate_seconds":
                 for (pid, day), g in good.groupby(["Id", "_day"]):
                     s = sums.setdefault((pid, day), [0.0, 0.0, int(g["_row"].iat[0])])
@@ -134,6 +144,9 @@ def fitbit_tables(sources: Sequence[str | Path],
             days.append(Daily((ids or {}).get(pid, pid), day, variable, total / n, SOURCE,
                               Origin(path.name, row, value_col)))
         notices.append(f"{path.name}: {variable}: {RULES[variable]}")
+        if not_worn:
+            notices.append(f"{path.name}: {not_worn} day(s) with 0 steps and 1440 sedentary "
+                           "minutes — the tracker was not worn — have no step value (not 0)")
     if ids is not None:
         for pid in ids:
             if pid not in seen_ids:

@@ -65,8 +65,11 @@ def daily_tables(days: Sequence[Daily], notices: list[str]) -> Tables:
                   notices)
 
 
-def into_cohort(existing: Cohort, new: Tables, folder: str, force: bool = False) -> Tables:
+def into_cohort(existing: Cohort, new: Tables, folder: str,
+                force: bool = False) -> tuple[Tables, int]:
     """``existing`` (a cohort with the patients' diaries) with ``new``'s daily values added.
+
+    Also returns how many values that adds or replaces (0: the export brings nothing new).
 
     Raises
     ------
@@ -134,7 +137,7 @@ def into_cohort(existing: Cohort, new: Tables, folder: str, force: bool = False)
     notices.append(f"{int(same.sum())} daily values were already in {folder} (unchanged), "
                    f"{len(add)} added" + (f", {len(changed_old)} replaced (--force)"
                                           if changed_old else ""))
-    return Tables(frames, origin_of, notices)
+    return Tables(frames, origin_of, notices), len(add) + len(changed_old)
 
 
 def _declared_clash(registry: Registry, variables: pd.DataFrame | None) -> list[Problem]:
