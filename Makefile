@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/linkage.py
 	$(BIN)/python benchmarks/help_speed.py
 	$(BIN)/python benchmarks/wearable_memory.py
+	$(BIN)/python benchmarks/design_speed.py
 
 validate: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
@@ -41,6 +42,7 @@ validate: $(STAMP)
 	$(BIN)/python -m migraine_bayes.evaluation.misspecification --out reports/validation --cohort synthetic=data/synthetic
 	$(BIN)/python -m migraine_bayes.evaluation.subgroup_study --out reports/validation --patients 60
 	$(BIN)/python -m migraine_bayes.evaluation.monitor_study --out reports/validation
+	$(BIN)/python -m migraine_bayes.evaluation.trial_study --out reports/validation
 
 # the documentation site (docs/ → build/site/); a warning is an error. The CLI reference page
 # runs the venv's `typer` to read the command line, hence the PATH.

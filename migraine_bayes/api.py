@@ -684,6 +684,68 @@ def sbc(out: str | os.PathLike, replicates: int = 200, seed: int = 0,
     return result
 
 
+def _compare(compare: str) -> tuple[str, float | None]:
+    """``current,erenumab:140`` → ("erenumab", 140.0)."""
+    parts = [p.strip() for p in compare.split(",")]
+    if len(parts) != 2 or parts[0].lower() not in ("current", "none"):
+        raise InputDataError([Problem("arguments", "--compare is A,B with A 'current' (the "
+                                      "patient's regimen now) and B a preventive, e.g. "
+                                      "current,erenumab:140", None, "compare", compare)],
+                             "design settings")
+    name, _, dose = parts[1].partition(":")
+    try:
+        return name.strip().lower(), (float(dose.removesuffix("mg")) if dose else None)
+    except ValueError:
+        raise InputDataError([Problem("arguments", "a dose is a number of mg, e.g. "
+                                      "erenumab:140", None, "compare", parts[1])],
+                             "design settings") from None
+
+
+def design_trial(twin: str | os.PathLike, patient: str, compare: str, weeks: int = 16,
+                 mcid: float = 0.3, sims: int = 1000, seed: int = 0,
+                 out: str | os.PathLike | None = None, force: bool = False) -> dict:
+    """Which N-of-1 trial ``patient`` should run next (:mod:`.interventions.trial_design`).
+
+    ``compare``: ``current,B[:dose]`` — the current regimen against adding the preventive B.
+    Scores every candidate schedule and the fixed 12-week ABAB by preposterior simulation on
+    the twin's posterior and returns the plan (JSON written atomically to ``out``).
+    """
+    import json
+
+    from migraine_bayes.interventions.trial_design import design
+
+    if out is not None:
+        check_output_file(out, force, inputs=[twin])
+    medication, dose = _compare(compare)
+    t = DigitalTwin.load(twin)
+    if patient not in t.patients:
+        raise InputDataError([Problem("arguments", "patient not in this twin", None,
+                                      "patient", patient)], "design settings")
+    plan = design(t, patient, medication, dose, weeks, mcid, sims, seed)
+    if out is not None:
+        atomic.write_text(out, json.dumps(plan, indent=1))
+    return plan
+
+
+def decide_trial(twin: str | os.PathLike, plan: str | os.PathLike, seed: int = 0) -> dict:
+    """The running decision of a planned trial, from the twin updated with its diary days.
+
+    Reads B's effect for the plan's patient from the twin's posterior (the diary must hold
+    the course of B), applies the plan's stopping rule — stop (benefit or no benefit) or
+    continue — and records the decision with its evidence in the twin's audit trail.
+    """
+    import json
+
+    from migraine_bayes.interventions.trial_design import decision
+
+    spec = json.loads(Path(plan).read_text(encoding="utf-8"))
+    t = DigitalTwin.load(twin)
+    out = decision(t, spec, seed)
+    with twin_lock(twin):
+        audit.record_event(twin, t.record.version, "trial decision", out)
+    return out
+
+
 def simulate(twin: str | os.PathLike, scenarios: str | os.PathLike | list[dict],
              horizon: int = 30, draws: int = 2000, seed: int = 0,
              patients: list[str] | None = None, out: str | os.PathLike | None = None,

@@ -8,6 +8,7 @@ Python traceback; set ``MIGRAINE_BAYES_DEBUG=1`` to see one for internal errors.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 import time
@@ -745,6 +746,61 @@ def report(
                           progress=lambda stage, done=None, total=None: progress(
                               "writing the report", done, total))
     typer.echo(f"report written to {path} (figures in {figure_folder(path)})")
+
+
+@app.command()
+@handled
+def design(
+    twin: Annotated[Path, typer.Argument(help="Twin directory.")],
+    patient: Annotated[str, typer.Option(help="The patient whose next trial is planned.")],
+    compare: Annotated[str | None, typer.Option(help="A,B: 'current' (the regimen now) and "
+                                                     "the preventive added, e.g. "
+                                                     "current,erenumab:140.")] = None,
+    weeks: Annotated[int, typer.Option(help="Longest trial considered (12-24 weeks).")] = 16,
+    mcid: Annotated[float, typer.Option(help="Minimal clinically important difference: the "
+                                             "relative reduction of attacks that makes B "
+                                             "worth it (0.3 = 30% fewer).")] = 0.3,
+    sims: Annotated[int, typer.Option(help="Simulated futures per schedule.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    decide: Annotated[Path | None, typer.Option(help="A plan written by design --out: say "
+                                                     "from the updated twin whether to stop "
+                                                     "or continue (audited).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Plan JSON to write.")] = None,
+    force: Force = False,
+) -> None:
+    """Which N-of-1 trial to run next, for how long, and when to stop (Bayesian design).
+
+    Scores AB schedules (blocks of 1-4 weeks, wash-out, length, stopping bounds) by
+    simulating the patient's future diaries from the twin's posterior, and recommends the
+    shortest that decides as often correctly as a fixed 12-week ABAB. With --decide, applies a
+    plan's stopping rule to the twin updated with the trial's days.
+    """
+    if decide is not None:
+        d = api.decide_trial(twin, decide, seed)
+        lo, hi = d["rate_ratio_90"]
+        typer.echo(f"{d['patient_id']}: {d['B']} — attacks × {d['rate_ratio']:.2f} (90% "
+                   f"{lo:.2f} to {hi:.2f}); P(worth it) {d['p_worth_it']:.0%}: "
+                   f"{d['decision']} (recorded in the audit trail)")
+        return
+    if compare is None:
+        raise typer.BadParameter("--compare is needed (or --decide PLAN)")
+    plan = api.design_trial(twin, patient, compare, weeks, mcid, sims, seed, out, force)
+    r, f = plan["recommended"], plan["fixed_abab"]
+    typer.echo(f"{patient}: current regimen against adding {plan['compare']['B']} "
+               f"(prior: attacks × {math.exp(plan['prior']['log_rate_ratio_mean']):.2f}, "
+               f"{plan['prior']['basis']})")
+    typer.echo(f"  recommended: {r['schedule']}")
+    typer.echo(f"    decides correctly {r['p_correct']:.0%}, in {r['weeks']:.1f} weeks on "
+               f"average, {r['attacks']:.1f} attacks during the trial")
+    typer.echo(f"  fixed ABAB:  {f['schedule']}")
+    typer.echo(f"    decides correctly {f['p_correct']:.0%}, in {f['weeks']:.1f} weeks, "
+               f"{f['attacks']:.1f} attacks")
+    typer.echo(f"  rule: {plan['decision_rule']}")
+    if max(r["p_correct"], f["p_correct"]) < 0.7:
+        typer.echo("  note: no schedule of this length decides this patient's question well "
+                   "(too few attacks, or an effect close to the minimal important difference)")
+    if out is not None:
+        typer.echo(f"plan written to {out}")
 
 
 @app.command()
