@@ -429,7 +429,7 @@ def test_random_kills_never_leave_twin_and_audit_inconsistent(small, tmp_path) -
     rng = np.random.default_rng(11)
     duration = float(np.median([_timed_update(copy(small["twin"], tmp_path / f"whole{i}"),
                                               small["d20"]) for i in range(3)]))
-    outcomes, trials = {0: 0, 1: 0}, 10
+    outcomes, trials = {0: 0, 1: 0}, 6
 
     def kill_after(seconds: float, name: str) -> None:
         path = copy(small["twin"], tmp_path / name)

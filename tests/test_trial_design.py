@@ -153,7 +153,7 @@ def test_design_and_decide_on_a_fitted_twin(committed_twins, tmp_path) -> None:
     twin.save(tmp_path / "twin")
     plan = tmp_path / "plan.json"
     res = runner.invoke(app, ["design", str(tmp_path / "twin"), "--patient", "syn125-001",
-                              "--compare", "current,galcanezumab", "--sims", "200",
+                              "--compare", "current,galcanezumab", "--sims", "200", "--weeks", "12",
                               "--out", str(plan)])
     assert res.exit_code == 0, res.output
     data = json.loads(plan.read_text())
