@@ -464,8 +464,8 @@ def effect_prior(sim: PatientSimulator, medication: str, dose_mg: float | None) 
                                                  "between patients"))
 
 
-def twin_futures(sim: PatientSimulator, days: int, seed: int) -> Truth:
-    """Simulated futures of the patient on the current regimen, ``days`` long.
+def twin_futures(sim: PatientSimulator, days: int, seed: int) -> np.ndarray:
+    """(S, ``days``) baseline log-odds of the patient's simulated futures, current regimen.
 
     The simulation kernel gives each posterior draw's baseline for the twin's horizon (its
     latent-state domain, :data:`HORIZON_DAYS`); a longer trial continues each draw with whole
@@ -482,7 +482,7 @@ def twin_futures(sim: PatientSimulator, days: int, seed: int) -> Truth:
         idx = pick[:, None] * WEEK + np.arange(WEEK)[None, :]
         eta = np.concatenate([eta, np.take_along_axis(eta[:, :weeks * WEEK], idx, axis=1)],
                              axis=1)
-    return Truth(eta[:, :days], np.zeros(eta.shape[0]), np.zeros((eta.shape[0], days)))
+    return eta[:, :days]
 
 
 def design(twin: DigitalTwin, patient: str, medication: str, dose_mg: float | None = None,
@@ -505,11 +505,11 @@ def design(twin: DigitalTwin, patient: str, medication: str, dose_mg: float | No
                              "design settings")
     sim = PatientSimulator(twin, patient, min(HORIZON_DAYS, weeks * WEEK), sims, seed)
     option = effect_prior(sim, medication, dose_mg)
-    futures = twin_futures(sim, weeks * WEEK, seed)
+    eta0 = twin_futures(sim, weeks * WEEK, seed)
     rng = np.random.default_rng([seed, 38])
-    truth = Truth(futures.eta0, rng.normal(option.prior.mean, option.prior.sd, sims),
-                  rng.random(futures.eta0.shape))
-    baseline = baseline_model(futures.eta0)
+    truth = Truth(eta0, rng.normal(option.prior.mean, option.prior.sd, sims),
+                  rng.random(eta0.shape))
+    baseline = baseline_model(eta0)
     reference = evaluate(FIXED_ABAB, truth, option.prior, baseline, mcid, seed)
     outcomes = [evaluate(s, truth, option.prior, baseline, mcid, seed)
                 for s in candidates(weeks)]
