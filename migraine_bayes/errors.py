@@ -114,6 +114,15 @@ class ProblemLog:
         more[0] += n
         more[2] = last
 
+    def add_rows(self, file: str, rule: str, column: str | None, rows: list[int],
+                 values: list[str | None]) -> None:
+        """One rule broken on many rows: as many listed in full as the rule has room for
+        (each with its value), the rest counted."""
+        room = self.room(file, rule, column)
+        for row, value in zip(rows[:room], values[:room], strict=True):
+            self.add(Problem(file, rule, row=row, column=column, value=value))
+        self.count(file, rule, column, rows=rows[room:])
+
     def extend(self, problems: list[Problem]) -> None:
         """Record several problems."""
         for p in problems:

@@ -376,6 +376,20 @@ def test_a_wearable_needs_its_patients_diary_and_never_rewrites_in_silence(tmp_p
            "date" in res.output
 
 
+def test_many_bad_fitabase_cells_are_listed_then_counted_once(tmp_path) -> None:
+    """60 unreadable dates: the first 50 named by row, the other 10 counted (not 60 again)."""
+    rows = ["Id,ActivityDate,TotalSteps"] + [f"1,13/{i % 28 + 1}/2016,100" for i in range(60)]
+    path = tmp_path / "dailyActivity_merged.csv"
+    path.write_text("\n".join(rows) + "\n")
+    from migraine_bayes.adapters.fitbit import fitbit_tables
+
+    with pytest.raises(InputDataError) as err:
+        fitbit_tables([path])
+    text = str(err.value)
+    assert text.count("column 'ActivityDate': not a Fitabase date") == 51  # 50 + the summary
+    assert "10 more rows (rows 51…60)" in text
+
+
 # ------------------------------------------------------------------ Apple Health
 def _export(tmp_path: Path, body: str, name: str = "export.xml") -> Path:
     path = tmp_path / name

@@ -118,12 +118,8 @@ def fitbit_tables(sources: Sequence[str | Path],
                                     "(month/day/year, e.g. 4/12/2016 or 4/12/2016 7:21:00 AM)"),
                                    (value_col, value.isna() | ~np.isfinite(value),
                                     "not a number")):
-                for _, r in chunk[bad].head(log.room(path.name, rule, col)).iterrows():
-                    log.add(Problem(path.name, rule, row=int(r["_row"]), column=col,
-                                    value=r[col]))
-                if bad.sum() > log.room(path.name, rule, col):
-                    log.count(path.name, rule, col, rows=list(chunk.loc[bad, "_row"])[
-                        log.room(path.name, rule, col):])
+                log.add_rows(path.name, rule, col, chunk.loc[bad, "_row"].tolist(),
+                             chunk.loc[bad, col].tolist())
             good = chunk.assign(_day=when.dt.date, _value=value)[~when.isna() & value.notna()]
             if worn:  # Fitbit writes 0 steps for a day the tracker lay unworn: no value
                 off = (good["_value"] == 0) & (pd.to_numeric(good[worn], errors="coerce")
