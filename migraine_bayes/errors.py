@@ -116,8 +116,10 @@ class ProblemLog:
 
     def add_rows(self, file: str, rule: str, column: str | None, rows: list[int],
                  values: list[str | None]) -> None:
-        """One rule broken on many rows: as many listed in full as the rule has room for
-        (each with its value), the rest counted."""
+        """One rule broken on many rows: the first listed in full, the rest counted.
+
+        As many rows are listed (each with its value) as the rule has room for.
+        """
         room = self.room(file, rule, column)
         for row, value in zip(rows[:room], values[:room], strict=True):
             self.add(Problem(file, rule, row=row, column=column, value=value))
