@@ -47,7 +47,7 @@ import pandas as pd
 
 from migraine_bayes.adapters.common import Origin, Tables
 from migraine_bayes.adapters.mapping import MappingReader
-from migraine_bayes.adapters.wearable import DECLARED, VARIABLE_COLUMNS
+from migraine_bayes.adapters.wearable import DECLARED, declared_frame
 from migraine_bayes.cohort.registry import Registry
 from migraine_bayes.errors import InputDataError, Problem, ProblemLog
 
@@ -461,11 +461,9 @@ class _Reader:
         origins = dict(f.origins)
         origins["observations"] = origins["observations"] + [
             Origin("kept days")] * (len(frames["observations"]) - len(origins["observations"]))
-        used = [DECLARED[v] for v in DECLARED if len(frames["observations"])
-                and v in set(frames["observations"]["variable"])]
-        frames["variables"] = pd.DataFrame([{k: getattr(v, k) for k in VARIABLE_COLUMNS}
-                                            for v in used], columns=list(VARIABLE_COLUMNS))
-        origins["variables"] = [Origin("declared variables")] * len(used)
+        frames["variables"] = declared_frame(frames["observations"].get(
+            "variable", pd.Series(dtype=str)))
+        origins["variables"] = [Origin("declared variables")] * len(frames["variables"])
         for t in ("treatments", "patients"):
             if frames[t].empty:
                 frames[t] = None

@@ -22,7 +22,7 @@ import pandas as pd
 
 from migraine_bayes.adapters.common import Origin, Tables
 from migraine_bayes.cohort.io import Cohort, text_frame
-from migraine_bayes.cohort.registry import Registry, Variable
+from migraine_bayes.cohort.registry import VARIABLE_COLUMNS, Registry, Variable
 from migraine_bayes.errors import InputDataError, Problem
 
 DECLARED = {
@@ -32,7 +32,6 @@ DECLARED = {
                          "nocturnal heart-rate variability (SDNN): mean of the samples "
                          "starting 00:00-05:59"),
 }
-VARIABLE_COLUMNS = ("name", "category", "unit", "min", "max", "aggregate", "description")
 KEY = ["patient_id", "time", "variable", "source"]
 
 
@@ -56,13 +55,18 @@ def daily_tables(days: Sequence[Daily], notices: list[str]) -> Tables:
                         "value": [d.value for d in days],
                         "source": [d.source for d in days]},
                        columns=["patient_id", "time", "variable", "value", "source"])
-    used = [DECLARED[v] for v in DECLARED if v in set(obs["variable"])]
-    variables = pd.DataFrame([{k: getattr(v, k) for k in VARIABLE_COLUMNS} for v in used],
-                             columns=list(VARIABLE_COLUMNS))
+    variables = declared_frame(obs["variable"])
     return Tables({"observations": obs, "variables": variables},
                   {"observations": [d.origin for d in days],
                    "variables": [Origin("declared variables")] * len(variables)},
                   notices)
+
+
+def declared_frame(variables: pd.Series) -> pd.DataFrame:
+    """The ``variables`` rows of the :data:`DECLARED` variables among ``variables``."""
+    present = set(variables)
+    return pd.DataFrame([v.record() for name, v in DECLARED.items() if name in present],
+                        columns=list(VARIABLE_COLUMNS))
 
 
 def into_cohort(existing: Cohort, new: Tables, folder: str,
@@ -124,9 +128,7 @@ def into_cohort(existing: Cohort, new: Tables, folder: str,
         df = getattr(existing, table)
         frames[table] = text_frame(df) if len(df) else None
         origin_of[table] = [Origin(f"{folder}/{table}", i + 1) for i in range(len(df))]
-    builtin = set(Registry.builtin().names())
-    extra = [{k: getattr(v, k) for k in VARIABLE_COLUMNS} for v in existing.registry
-             if v.name not in builtin]
+    extra = [v.record() for v in existing.registry.declared()]
     have = {r["name"] for r in extra}
     new_vars = new.frames.get("variables")
     if new_vars is not None:

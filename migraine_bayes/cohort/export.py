@@ -135,8 +135,7 @@ def _coarsened(df: pd.DataFrame, col: str) -> tuple[pd.Series, pd.Series]:
 
 def _coded_registry(registry: Registry) -> tuple[Registry, dict[str, str]]:
     """Declared variables renamed to codes, their units and descriptions dropped."""
-    builtin = {v.name for v in Registry.builtin()}
-    declared = [v for v in registry if v.name not in builtin]
+    declared = registry.declared()
     names = {v.name: f"user_variable_{i}" for i, v in enumerate(declared, start=1)}
     return Registry([*Registry.builtin(), *(
         dataclasses.replace(v, name=names[v.name], unit="units", description="")

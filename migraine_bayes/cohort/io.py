@@ -122,7 +122,7 @@ class Cohort:
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        extra = [v for v in self.registry if v.name not in {b.name for b in Registry.builtin()}]
+        extra = self.registry.declared()
         tables = {"observations": self.observations, "attacks": self.attacks,
                   "treatments": self.treatments, "patients": self.patients}
         for stem, df in tables.items():
@@ -135,8 +135,7 @@ class Cohort:
                     text_frame(df).to_csv(index=False).encode("utf-8"))
             _write(folder / f"{stem}.{fmt}", data, encrypt)
         if extra:
-            rows = [{k: getattr(v, k) for k in ("name", "category", "unit", "min", "max",
-                                                "aggregate", "description")} for v in extra]
+            rows = [v.record() for v in extra]
             _write(folder / "variables.csv",
                    pd.DataFrame(rows).to_csv(index=False).encode("utf-8"), encrypt)
         return folder

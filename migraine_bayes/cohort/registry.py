@@ -7,7 +7,7 @@ its ``variables`` file, which :meth:`Registry.extended` adds to the built-in one
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 from migraine_bayes.errors import did_you_mean
 
@@ -56,11 +56,17 @@ class Variable:
         if "." in self.name:
             raise ValueError(f"variable {self.name!r}: names may not contain '.'")
 
+    def record(self) -> dict:
+        """The entry as a row of a cohort's ``variables`` file (:data:`VARIABLE_COLUMNS`)."""
+        return asdict(self)
+
     @property
     def is_binary(self) -> bool:
         """True for 0/1 indicators (range exactly [0, 1] with ``max``/``any`` aggregation)."""
         return self.min == 0 and self.max == 1 and self.aggregate in ("max", "any")
 
+
+VARIABLE_COLUMNS = tuple(f.name for f in fields(Variable))  # a ``variables`` file's columns
 
 _SYMPTOMS = ("yawning", "neck_stiffness", "fatigue", "mood_change", "food_craving", "photophobia")
 
@@ -139,6 +145,11 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._vars)
+
+    def declared(self) -> list[Variable]:
+        """The entries the built-in registry lacks: a cohort's declared variables."""
+        builtin = {v.name for v in BUILTIN_VARIABLES}
+        return [v for v in self if v.name not in builtin]
 
     def names(self, category: str | None = None) -> list[str]:
         """Variable names, optionally only those of one category, in registry order."""
