@@ -40,6 +40,7 @@ from __future__ import annotations
 import io
 import math
 import zipfile
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -83,7 +84,7 @@ class _Totals:
     sums: dict[tuple[str, str, date], list[float]] = field(default_factory=dict)
     sleep: dict[tuple[str, date], list[tuple[datetime, datetime]]] = field(default_factory=dict)
     first: dict[tuple[str, str, date], int] = field(default_factory=dict)
-    skipped: dict[str, int] = field(default_factory=dict)
+    skipped: Counter = field(default_factory=Counter)
     records: int = 0
 
 
@@ -128,7 +129,7 @@ class _Reader:
         elif kind in QUANTITIES:
             self._quantity(kind, attrs)
         else:
-            self.t.skipped[kind] = self.t.skipped.get(kind, 0) + 1
+            self.t.skipped[kind] += 1
 
     def _when(self, attrs: dict[str, str], key: str) -> datetime | None:
         at = _time(attrs.get(key))
@@ -154,7 +155,7 @@ class _Reader:
         if start is None or not ok:
             return
         if variable == "hrv_sdnn" and start.hour >= NIGHT_END_HOUR:
-            self.t.skipped[f"{kind} (daytime)"] = self.t.skipped.get(f"{kind} (daytime)", 0) + 1
+            self.t.skipped[f"{kind} (daytime)"] += 1
             return
         key = (variable, attrs.get("sourceName", ""), start.date())
         total = self.t.sums.get(key)
@@ -168,8 +169,7 @@ class _Reader:
     def _sleep(self, attrs: dict[str, str]) -> None:
         value = attrs.get("value", "")
         if value in NOT_ASLEEP:
-            self.t.skipped[f"{SLEEP} ({value})"] = self.t.skipped.get(
-                f"{SLEEP} ({value})", 0) + 1
+            self.t.skipped[f"{SLEEP} ({value})"] += 1
             return
         if value not in ASLEEP:
             self._problem("not a sleep stage of Apple Health", "value", value)
@@ -284,7 +284,7 @@ def _days(t: _Totals, name: str, patient: str, notices: list[str]) -> list[Daily
                        "one (steps and sleep: the largest; the others: the source with the "
                        "most samples) and set the others aside")
     if t.skipped:
-        top = sorted(t.skipped.items(), key=lambda kv: -kv[1])
+        top = t.skipped.most_common()
         shown = ", ".join(f"{k.removeprefix(HK)}: {n}" for k, n in top[:6])
         notices.append(f"{name}: {sum(t.skipped.values())} of {t.records} records not imported "
                        f"(no daily rule reads them; docs/import-wearables.md): {shown}"
