@@ -194,6 +194,23 @@ class Baseline:
     mean: np.ndarray
     cov: np.ndarray
 
+    def analysis(self, x: np.ndarray, effect_mean: list[float], effect_var: list[float]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The analysis model over the days of ``x`` (S, H, E), H whole weeks.
+
+        Returns its design (S, H, W + E) — one level per week, then the effects' exposures —
+        and the prior's mean and covariance: the weekly levels jointly as this baseline has
+        them, the effects independent with ``effect_mean`` and ``effect_var``.
+        """
+        s, h, e = x.shape
+        w = h // WEEK
+        levels = np.broadcast_to(np.repeat(np.eye(w), WEEK, axis=0), (s, h, w))
+        cov = np.zeros((w + e, w + e))
+        cov[:w, :w] = self.cov[:w, :w]
+        cov[w:, w:] = np.diag(effect_var)
+        return (np.concatenate([levels, x], axis=-1), np.append(self.mean[:w], effect_mean),
+                cov)
+
 
 def baseline_model(paths: np.ndarray) -> Baseline:
     """A :class:`Baseline` from (S, H) simulated baseline log-odds paths (whole weeks)."""
@@ -267,9 +284,6 @@ def evaluate(schedule: Schedule, truth: Truth, prior: Prior, baseline: Baseline,
     if baseline.mean.size < n_weeks:
         raise ValueError(f"the baseline model covers {baseline.mean.size} weeks, the "
                          f"schedule {n_weeks}")
-    levels = np.repeat(np.eye(n_weeks), WEEK, axis=0)  # (H, weeks)
-    design = np.concatenate([np.broadcast_to(levels, (n, h_n, n_weeks)), x[..., None]],
-                            axis=-1)
     threshold = math.log(1.0 - mcid)
     looks = (list(range(2 * block, h_n + 1, 2 * block)) if schedule.sequential else [h_n])
     decided = np.zeros(n, bool)
@@ -278,18 +292,11 @@ def evaluate(schedule: Schedule, truth: Truth, prior: Prior, baseline: Baseline,
     weeks = np.zeros(n)
     info = np.zeros(n)
     attacks = np.zeros(n)
-    prior_mean = np.append(baseline.mean[:n_weeks], prior.mean)
-    prior_cov = np.zeros((n_weeks + 1, n_weeks + 1))
-    prior_cov[:n_weeks, :n_weeks] = baseline.cov[:n_weeks, :n_weeks]
-    prior_cov[-1, -1] = prior.sd ** 2
-    for look in looks:
-        days = np.arange(h_n) < look
-        seen = look // WEEK  # weeks seen so far: the design and prior restricted to them
-        cols = [*range(seen), n_weeks]
-        mean, cov = laplace(y[:, :look], (kept & days[None, :])[:, :look],
-                            baseline.offset[:look],
-                            design[:, :look][..., cols], prior_mean[cols],
-                            prior_cov[np.ix_(cols, cols)])
+    for look in looks:  # the analysis of the weeks seen so far
+        design, mean0, cov0 = baseline.analysis(x[:, :look, None], [prior.mean],
+                                                [prior.sd ** 2])
+        mean, cov = laplace(y[:, :look], kept[:, :look], baseline.offset[:look], design,
+                            mean0, cov0)
         mu, var = mean[:, -1], cov[:, -1, -1]
         worth = stats.norm.cdf((threshold - mu) / np.sqrt(var))
         last = look == looks[-1]
@@ -401,15 +408,11 @@ def allocate(eta0: np.ndarray, deltas: np.ndarray, u: np.ndarray, priors: list[P
             seen = j * block
             x = _exposures(days, k, kinds)  # (S, K, seen)
             y = (u[:, :seen] < _p(eta0[:, :seen], deltas, x)).astype(float)
-            w = seen // WEEK
-            levels = np.broadcast_to(np.repeat(np.eye(w), WEEK, axis=0), (s, seen, w))
-            design = np.concatenate([levels, np.moveaxis(x[:, 1:], 1, 2)], axis=-1)
-            cov0 = np.zeros((w + k - 1, w + k - 1))
-            cov0[:w, :w] = baseline.cov[:w, :w]
-            cov0[w:, w:] = np.diag(effects_var)
+            design, mean0, cov0 = baseline.analysis(np.moveaxis(x[:, 1:], 1, 2),
+                                                    effects_mean, effects_var)
             mean, cov = laplace(y, np.ones_like(y, bool), baseline.offset[:seen], design,
-                                np.append(baseline.mean[:w], effects_mean), cov0)
-            mean, cov = mean[:, w:], cov[:, w:, w:]
+                                mean0, cov0)
+            mean, cov = mean[:, -(k - 1):], cov[:, -(k - 1):, -(k - 1):]
             chol = np.linalg.cholesky(cov + 1e-12 * np.eye(k - 1))
             draw = mean + np.einsum("spq,sq->sp", chol,
                                            rng.standard_normal((s, k - 1)))
