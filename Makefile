@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/load_panel.py
 	$(BIN)/python benchmarks/fit_speed.py
+	$(BIN)/python benchmarks/selection_cost.py
 	$(BIN)/python benchmarks/simulate_speed.py
 	$(BIN)/python benchmarks/update_speed.py
 	$(BIN)/python benchmarks/study_fit.py
@@ -40,6 +41,7 @@ validate: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 	$(BIN)/migraine-twin sbc --out reports/validation --replicates 200 --lags 1,2 --shapes learned --interactions
 	$(BIN)/python -m migraine_bayes.evaluation.misspecification --out reports/validation --cohort synthetic=data/synthetic
+	$(BIN)/python -m migraine_bayes.evaluation.trigger_study --out reports/validation
 	$(BIN)/python -m migraine_bayes.evaluation.subgroup_study --out reports/validation --patients 60
 	$(BIN)/python -m migraine_bayes.evaluation.monitor_study --out reports/validation
 	$(BIN)/python -m migraine_bayes.evaluation.trial_study --out reports/validation

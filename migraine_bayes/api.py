@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -33,7 +34,14 @@ from migraine_bayes.twin.cluster import ClusterOptions
 from migraine_bayes.twin.core import DigitalTwin
 from migraine_bayes.twin.forecasting import data_hashes
 from migraine_bayes.twin.record import TwinRecord
-from migraine_bayes.twin.selection import Candidate, select
+from migraine_bayes.twin.selection import (
+    MIN_DAYS,
+    candidates,
+    fit_candidate,
+    not_compared,
+    select,
+    workers_for,
+)
 from migraine_bayes.twin.store import twin_target
 from migraine_bayes.twin.two_stage import PATIENT_STAGE_SETTINGS, fit_two_stage
 
@@ -212,7 +220,7 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
              force: bool = False, dedupe: bool = False, lags: tuple[int, ...] = (),
              deviations: str = "normal", shapes: str = "fixed", interactions: bool = False,
              state_model: str = "var", cluster: ClusterOptions | None = None,
-             overuse: bool = False):
+             overuse: bool = False, structure: str | None = None):
     """Rolling-origin backtest (:func:`migraine_bayes.evaluation.backtest`) written to files.
 
     ``out`` gets docs/SCHEMA.md's backtest table (CSV, or JSON lines); beside it
@@ -230,7 +238,9 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     patients' trigger deviations; ``state_model``: how an ex-ante forecast predicts the day's
     covariates (``var``, the pooled VAR(1), or ``ar1``, each feature's own AR(1));
     ``cluster``: each origin's cohort twin fitted in two stages on Dask workers
-    (:mod:`migraine_bayes.twin.two_stage`).
+    (:mod:`migraine_bayes.twin.two_stage`). ``structure``: as :func:`fit`'s — by default a
+    cohort twin's structure is chosen at the first origin by PSIS-LOO and kept by the refits
+    (its table in the meta file's ``selection``).
     """
     import json
 
@@ -247,10 +257,16 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
     if cluster is not None and n > 1 and hierarchical is not False:
         settings = sampler_settings(False, seed, draws, chains, PATIENT_STAGE_SETTINGS)
     options = FeatureOptions(tuple(lags), shapes, interactions, overuse)
+    structure = resolve_structure(structure, options, deviations, cluster,
+                                  cohort_twin=n > 1 and hierarchical is not False)
     result = run_backtest(c, train_until, patients, information, hierarchical, settings,
                           truth_data, threshold, seed, outcome=outcome, progress=progress,
                           refit_every=refit_every, deviations=deviations, options=options,
-                          state_model=state_model, cluster=cluster)
+                          state_model=state_model, cluster=cluster, structure=structure)
+    first = next(iter(result.twins[0].values())) if result.twins and result.twins[0] else None
+    selection = first.record.selection if first is not None else None
+    if structure == "auto" and first is not None:  # the structure the refits kept
+        options, deviations = first.spec.options, first.spec.deviations
     paths = backtest_paths(out)
     f = result.forecasts
     atomic.write_text(paths["forecasts"], f.to_json(orient="records", lines=True,
@@ -263,7 +279,7 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
         "threshold": result.threshold, "patients": sorted(f["patient_id"].unique().tolist()),
         "oracle": truth_data is not None, "seed": seed, "refit_every": refit_every,
         "outcome": outcome, **options.to_dict(), "deviations": deviations,
-        "state_model": state_model,
+        "state_model": state_model, "structure": structure, "selection": selection,
         "cluster": None if cluster is None else cluster.to_dict()}, indent=1))
     return result
 
@@ -360,7 +376,7 @@ def demo(out: str | os.PathLike = "reports/demo", seed: int = 20261125,
     say(f"backtest: fit up to {train_until}, then walk forward")
     # one fit: the demo shows the workflow, not rolling refits
     bt = backtest(folder, out / "backtest.csv", train_until, seed=seed, progress=say,
-                  refit_every=60, force=True)
+                  refit_every=60, force=True, structure="fixed")  # the fit below chooses
     pid = c.patient_ids[0]
     say(f"fitting the twin of {pid}")
     twin = fit(folder, out / "twin", patients=[pid], seed=seed, force=True,
@@ -399,6 +415,29 @@ def applicable_scenarios(twin: DigitalTwin, scenarios: list[dict]) -> list[dict]
     return keep
 
 
+def resolve_structure(structure: str | None, options: FeatureOptions, deviations: str,
+                      cluster: ClusterOptions | None, cohort_twin: bool = True) -> str:
+    """``fixed`` or ``auto``: the default is auto unless flags fix the structure.
+
+    Lags, shapes, interactions, sparse deviations or a two-stage cluster fit fix it (as does
+    a backtest of separate patient twins, ``cohort_twin`` False); asked for ``auto`` with them,
+    the clash is named before any fit.
+    """
+    fixing = (dataclasses.replace(options, overuse=False) != FeatureOptions()
+              or deviations != "normal" or cluster is not None)
+    if structure is None:
+        return "fixed" if fixing or not cohort_twin else "auto"
+    if structure not in ("fixed", "auto"):
+        raise InputDataError([Problem("arguments", f"structure must be fixed or auto, not "
+                                      f"{structure!r}")], "arguments")
+    if structure == "auto" and fixing:
+        raise InputDataError([Problem("arguments", "--structure auto chooses the lags, shapes, "
+                                      "interactions and deviations itself (and fits in one "
+                                      "stage): leave those flags out, or fix the structure")],
+                             "arguments")
+    return structure
+
+
 def sampler_settings(cohort: bool, seed: int = 0, draws: int | None = None,
                      chains: int | None = None, base: SamplerSettings | None = None
                      ) -> SamplerSettings:
@@ -424,7 +463,7 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
         dedupe: bool = False, lags: tuple[int, ...] = (),
         deviations: str = "normal", shapes: str = "fixed",
         interactions: bool = False, progress=None,
-        cluster: ClusterOptions | None = None, structure: str = "fixed",
+        cluster: ClusterOptions | None = None, structure: str | None = None,
         overuse: bool = False) -> DigitalTwin:
     """Fit a twin and save it to ``out``: one patient → patient model, several → hierarchy.
 
@@ -442,21 +481,16 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     dose–response; ``interactions``: pairwise trigger interactions under a horseshoe
     (:class:`migraine_bayes.model.FeatureOptions`); ``deviations``: the cohort prior of
     patients' trigger deviations (``normal`` or sparse ``horseshoe``). ``progress(stage)`` is
-    told each stage (:mod:`migraine_bayes.progress`). ``structure="auto"``: the structure is
-    chosen from the data — every candidate of :mod:`migraine_bayes.twin.selection` fitted and
-    compared by PSIS-LOO, the simplest within noise of the best kept, the table in the twin's
-    ``selection``.
+    told each stage (:mod:`migraine_bayes.progress`).
+
+    ``structure``: ``"auto"`` (the default unless lags, shapes, interactions, deviations or a
+    cluster are given, which fix the structure: ``"fixed"``) chooses the structure from the
+    data — every candidate of :mod:`migraine_bayes.twin.selection` fitted and compared by
+    PSIS-LOO, the simplest within noise of the best kept, the table in the twin's
+    ``selection``; only the kept one gets the validation fit.
     """
-    if structure not in ("fixed", "auto"):
-        raise InputDataError([Problem("arguments", f"structure must be fixed or auto, not "
-                                      f"{structure!r}")], "arguments")
     options = FeatureOptions(tuple(lags), shapes, interactions, overuse)
-    if structure == "auto" and (options != FeatureOptions() or deviations != "normal"
-                                or cluster is not None):
-        raise InputDataError([Problem("arguments", "--structure auto chooses the lags, shapes, "
-                                      "interactions and deviations itself (and fits in one "
-                                      "stage): leave those flags out, or fix the structure")],
-                             "arguments")
+    structure = resolve_structure(structure, options, deviations, cluster)
     c = load_cohort(cohort, dedupe=dedupe)
     _check_patients(c, patients)
     ids = patients or c.patient_ids
@@ -464,36 +498,48 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
     settings = sampler_settings(len(ids) > 1, seed, draws, chains)
     work = None
 
-    def one_stage(options: FeatureOptions, deviations: str) -> DigitalTwin:
+    validating = (len(ids) == 1) if validate is None else validate
+
+    def one_stage(options: FeatureOptions, deviations: str, validating: bool) -> DigitalTwin:
         if len(ids) == 1:
             return DigitalTwin.fit_patient(c, ids[0], outcome=outcome, settings=settings,
-                                           validate=True if validate is None else validate,
-                                           options=options, progress=progress)
+                                           validate=validating, options=options,
+                                           progress=progress)
         return DigitalTwin.fit_cohort(c, ids, outcome=outcome, settings=settings,
-                                      validate=bool(validate), options=options,
+                                      validate=validating, options=options,
                                       deviations=deviations, progress=progress)
 
-    if structure == "auto":
-        def candidate_fit(candidate: Candidate) -> DigitalTwin:
-            if progress is not None:
-                progress(f"fitting candidate structure: {candidate.name}")
-            return one_stage(candidate.options, candidate.deviations)
-
-        twin, chosen = select(candidate_fit, len(ids) > 1)
+    days = diary_days(c, ids)
+    if structure == "auto" and days < MIN_DAYS:
+        twin = one_stage(options, deviations, validating)
+        twin.record = twin.record.replace(selection=not_compared(days))
+    elif structure == "auto":
+        fit_one = functools.partial(fit_candidate, c, ids, outcome, settings, overuse)
+        twin, chosen = select(fit_one, len(ids) > 1,
+                              workers_for(len(candidates(len(ids) > 1))), progress)
         twin.record = twin.record.replace(selection=chosen)
+        if validating:  # the kept structure's held-out check, as a fixed fit would have it
+            twin = twin.validated(settings, progress)
     elif cluster is not None and len(ids) > 1:
         work = fitting_dir(out)
         per_patient = sampler_settings(False, seed, draws, chains, PATIENT_STAGE_SETTINGS)
         twin = fit_two_stage(c, ids, outcome, per_patient, settings, options, deviations,
                              cluster, work, progress)
     else:
-        twin = one_stage(options, deviations)
+        twin = one_stage(options, deviations, validating)
     if progress is not None:
         progress("saving the twin")
     save_fit(twin, out, ids, force)
     if work is not None:
         shutil.rmtree(work, ignore_errors=True)  # the twin is saved: its parts are no use
     return twin
+
+
+def diary_days(cohort: Cohort, ids: list[str]) -> int:
+    """Diary days of the patients ``ids``, all together."""
+    periods = cohort.diary_periods()
+    periods = periods[periods.index.isin(ids)]
+    return int(((periods["end"] - periods["start"]).dt.days + 1).sum())
 
 
 def fitting_dir(out: str | os.PathLike) -> Path:

@@ -105,6 +105,12 @@ Shapes = Annotated[str, typer.Option(help="Dose-response of graded triggers: fix
                                           "literature's transforms) or learned (piecewise "
                                           "linear with hinges at the dose quartiles, shrunk "
                                           "towards linear: thresholds are learned).")]
+Structure = Annotated[str | None, typer.Option(
+    help="auto (the default for a cohort twin, unless --lags, --shapes, --interactions, "
+         "--deviations or --workers/--scheduler fix it): every candidate structure (same-day, "
+         "lag 0-3, learned shapes, interactions, sparse deviations) is fitted and compared by "
+         "PSIS-LOO, and the simplest within noise of the best is kept (its table in "
+         "twin.json); fixed: the structure the flags give.")]
 Overuse = Annotated[bool, typer.Option("--overuse", help="Add medication overuse (days of acute "
                                                         "medication in the 30 days before) "
                                                         "to the attack model when the diaries "
@@ -378,12 +384,7 @@ def fit(
     interactions: Interactions = False,
     overuse: Overuse = False,
     deviations: Deviations = "normal",
-    structure: Annotated[str, typer.Option(help="fixed: the structure the flags above give; "
-                                                "auto: every candidate structure (same-day, "
-                                                "lag 0-2, learned shapes, interactions, sparse "
-                                                "deviations) is fitted and compared by PSIS-LOO, "
-                                                "and the simplest within noise of the best is "
-                                                "kept (its table in twin.json).")] = "fixed",
+    structure: Structure = None,
     workers: Workers = None,
     scheduler: Scheduler = None,
     population_patients: PopulationPatients = 20,
@@ -538,8 +539,12 @@ def _say_selection(twin) -> None:
         return
     typer.echo(f"structure chosen by PSIS-LOO: {chosen['chosen']} — {chosen['reason']}")
     for row in chosen["table"]:
+        notes = ([] if row.get("checks_ok", True) else ["sampler checks failed: not kept"]) + (
+            [f"{row['high_pareto_k']} day(s) with Pareto k > 0.7"]
+            if row.get("high_pareto_k") else [])
         typer.echo(f"  {row['structure']:<22} ELPD {row['elpd_loo']:9.1f} (SE {row['se']:.1f})"
-                   f"  difference to the best {row['elpd_diff']:6.1f} (SE {row['se_diff']:.1f})")
+                   f"  difference to the best {row['elpd_diff']:6.1f} (SE {row['se_diff']:.1f})"
+                   + (f"  [{'; '.join(notes)}]" if notes else ""))
 
 
 def _say_lags(twin) -> None:
@@ -654,6 +659,7 @@ def backtest(
     interactions: Interactions = False,
     overuse: Overuse = False,
     deviations: Deviations = "normal",
+    structure: Structure = None,
     state_model: Annotated[str, typer.Option(help="How an ex-ante forecast predicts the "
                                                   "day's covariates: var (the pooled VAR(1) "
                                                   "state model) or ar1 (each feature's own "
@@ -694,7 +700,11 @@ def backtest(
                                   lags=_lags(lags), deviations=_deviations(deviations),
                                   shapes=_shapes(shapes), interactions=interactions,
                                   overuse=overuse, state_model=state_model,
-                                  cluster=_cluster(workers, scheduler, population_patients))
+                                  cluster=_cluster(workers, scheduler, population_patients),
+                                  structure=structure)
+    first = next(iter(result.twins[0].values()), None) if result.twins else None
+    if first is not None:
+        _say_selection(first)  # the structure the first origin chose and the refits kept
     _print_table(result.scores[["model", "days", "attacks", "auc", "auc_low", "auc_high",
                                 "brier", "ece", "log_score", "sensitivity", "specificity",
                                 "ppv", "f1"]])

@@ -85,7 +85,8 @@ def test_console_script_bad_data_no_traceback(tmp_path: Path) -> None:
 def test_fit_then_forecast_csv_and_json(tmp_path: Path) -> None:
     twin = tmp_path / "twin"
     res = runner.invoke(app, ["fit", str(COMMITTED), "--patients", "syn125-005", "--out",
-                              str(twin), "--draws", "500", "--seed", "2"])
+                              str(twin), "--draws", "500", "--seed", "2", "--structure",
+                              "fixed"])
     assert res.exit_code == 0, res.output
     assert "max R-hat" in res.output and (twin / "posterior.nc").exists()
     # what the data went into, and every recorded item no model uses, with the reason
@@ -124,7 +125,8 @@ def test_fit_then_forecast_csv_and_json(tmp_path: Path) -> None:
 
 def test_fit_strict_exits_3_when_checks_fail(tmp_path: Path) -> None:
     res = runner.invoke(app, ["fit", str(COMMITTED), "--patients", "syn125-005", "--out",
-                              str(tmp_path / "t"), "--draws", "50", "--chains", "2", "--strict"])
+                              str(tmp_path / "t"), "--draws", "50", "--chains", "2", "--strict",
+                              "--structure", "fixed"])
     assert res.exit_code == 3, res.output
     assert "inference checks failed" in res.output
 
@@ -143,7 +145,8 @@ def test_fit_and_forecast_bad_arguments(tmp_path: Path) -> None:
 def test_backtest_then_report(tmp_path: Path) -> None:
     twin = tmp_path / "twin"
     res = runner.invoke(app, ["fit", str(COMMITTED), "--patients", "syn125-005", "--out",
-                              str(twin), "--draws", "500", "--seed", "2"])
+                              str(twin), "--draws", "500", "--seed", "2", "--structure",
+                              "fixed"])
     assert res.exit_code == 0, res.output
     bt = tmp_path / "bt.csv"
     res = runner.invoke(app, ["backtest", str(COMMITTED), "--train-until", "2025-11-05",

@@ -138,7 +138,7 @@ def small(tmp_path_factory) -> dict:
     from migraine_bayes.model.inference import InferenceWarning
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InferenceWarning)
-        api.fit(folders["d15"], root / "twin", draws=150, chains=2, seed=1)
+        api.fit(folders["d15"], root / "twin", draws=150, chains=2, seed=1, structure="fixed")
     return {"twin": root / "twin", **folders}
 
 
@@ -601,6 +601,8 @@ def test_one_day_patient_fits_or_is_told(tmp_path) -> None:
     make_corpus.write(tmp_path / "c", t)
     twin = api.fit(tmp_path / "c", tmp_path / "twin", patients=["P-03"], draws=200, chains=2)
     assert "too few diary days" in twin.meta["validation"]["skipped"]
+    # the default structure selection: no comparison on 1 day, and the record says why
+    assert twin.meta["selection"]["reason"].startswith("not compared: 1 diary day(s)")
     table = api.forecast(tmp_path / "twin")
     assert len(table) == 1 and 0 < table["p_attack"].iloc[0] < 1
 

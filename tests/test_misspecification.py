@@ -8,20 +8,20 @@ import pytest
 
 from migraine_bayes.evaluation.misspecification import GENERATORS, run_suite
 from migraine_bayes.model import FeatureOptions
-from migraine_bayes.synthetic.cohort import _trigger_term, simulate_cohort
+from migraine_bayes.synthetic.cohort import simulate_cohort, trigger_term
 
 
 def test_lagged_and_shaped_terms() -> None:
     z = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
     trig = {"log_or_per_unit": 0.5, "contrast": 2.0, "threshold": 0.0, "shape": "linear"}
-    np.testing.assert_allclose(_trigger_term({**trig, "lag": 1}, z),
+    np.testing.assert_allclose(trigger_term({**trig, "lag": 1}, z),
                                [np.nan, 0.0, 0.5, 1.0, 1.5])
-    np.testing.assert_allclose(_trigger_term({**trig, "lag": 2}, z)[2:], [0.0, 0.5, 1.0])
-    thr = _trigger_term({**trig, "shape": "threshold", "threshold": 3.0, "scaled": True}, z)
+    np.testing.assert_allclose(trigger_term({**trig, "lag": 2}, z)[2:], [0.0, 0.5, 1.0])
+    thr = trigger_term({**trig, "shape": "threshold", "threshold": 3.0, "scaled": True}, z)
     np.testing.assert_allclose(thr, [0, 0, 0, 1.0, 1.0])  # log OR at the contrast, from 3 on
-    sat = _trigger_term({**trig, "shape": "saturating"}, z)
+    sat = trigger_term({**trig, "shape": "saturating"}, z)
     assert sat[1] == pytest.approx(0.5 * 2 * np.tanh(0.5)) and sat[4] < 1.0 < 0.5 * 4
-    below = _trigger_term({**trig, "shape": "below", "threshold": -8.0}, -z * 4)
+    below = trigger_term({**trig, "shape": "below", "threshold": -8.0}, -z * 4)
     np.testing.assert_allclose(below, [0, 0, 1.0, 1.0, 1.0])
 
 

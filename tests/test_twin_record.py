@@ -92,12 +92,12 @@ def test_the_simplest_structure_within_noise_of_the_best_is_chosen() -> None:
     from migraine_bayes.twin.selection import choose
 
     def table(diffs, ses):
-        names = ["same-day triggers", "distributed lag 0-2", "learned shapes"]
+        names = ["same-day triggers", "distributed lag 0-3", "learned shapes"]
         return pd.DataFrame({"structure": names, "elpd_diff": diffs, "se_diff": ses})
 
     assert choose(table([3.0, 0.0, 1.0], [1.0, 0.0, 1.0]))[0] == "same-day triggers"
     name, why = choose(table([9.0, 0.0, 1.0], [5.0, 0.0, 1.0]))  # 9 < 2 × 5
     assert name == "same-day triggers" and "within 2 SE" in why
     name, why = choose(table([12.0, 0.0, 1.0], [3.0, 0.0, 1.0]))  # beyond noise: the lag
-    assert name == "distributed lag 0-2" and "simplest within noise" in why
+    assert name == "distributed lag 0-3" and "simplest within noise" in why
     assert choose(table([12.0, 7.0, 0.0], [3.0, 2.0, 0.0]))[0] == "learned shapes"

@@ -28,6 +28,7 @@ What is known when a forecast is issued (``information``):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,6 +70,14 @@ from migraine_bayes.twin.core import DigitalTwin, fit_patients
 from migraine_bayes.twin.filtering import FilterState, filter_days
 from migraine_bayes.twin.forecast import posterior_terms, top_factors
 from migraine_bayes.twin.record import TwinError
+from migraine_bayes.twin.selection import (
+    MIN_DAYS,
+    candidates,
+    fit_candidate,
+    not_compared,
+    select,
+    workers_for,
+)
 from migraine_bayes.twin.two_stage import fit_two_stage
 
 INFORMATION = ("ex_ante", "observed")
@@ -141,7 +150,8 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
              baselines: bool = True, outcome: str = "onset", progress=None,
              refit_every: int = REFIT_EVERY, options: FeatureOptions | None = None,
              deviations: str = "normal", state_model: str = "var",
-             cluster: ClusterOptions | None = None) -> BacktestResult:
+             cluster: ClusterOptions | None = None, structure: str = "fixed"
+             ) -> BacktestResult:
     """Backtest twins of ``cohort``'s patients after ``train_until`` (see the module text).
 
     Parameters
@@ -189,7 +199,16 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
     cluster : ClusterOptions, optional
         Fit each origin's cohort twin in two stages on Dask workers
         (:mod:`migraine_bayes.twin.two_stage`; ``settings`` are then each patient's).
+    structure : {"fixed", "auto"}
+        ``auto``: the first origin's cohort twin chooses its structure from the training days
+        by PSIS-LOO (:mod:`migraine_bayes.twin.selection`, ``fit``'s default; its record in
+        that twin's ``selection``), and every refit keeps it; needs a cohort twin fitted in
+        one stage (not ``cluster``), and replaces ``options`` and ``deviations``.
     """
+    if structure not in ("fixed", "auto"):
+        raise ValueError(f"structure must be fixed or auto, got {structure!r}")
+    if structure == "auto" and cluster is not None:
+        raise ValueError("structure auto fits the candidates in one stage: not with a cluster")
     if state_model not in STATE_MODELS:
         raise ValueError(f"state_model must be one of {STATE_MODELS}, got {state_model!r}")
     if information not in INFORMATION:
@@ -223,7 +242,11 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
         walking = [i for i in range(len(ids)) if until[i] > upto[i]]
         if walking:
             by_patient = _fit_origin(cohort, ids, upto, walking, origin, hierarchical,
-                                     outcome, settings, say, options, deviations, cluster)
+                                     outcome, settings, say, options, deviations, cluster,
+                                     choose=structure == "auto" and not fits)
+            if structure == "auto" and not fits:  # later refits keep the structure chosen
+                first = next(iter(by_patient.values()))
+                options, deviations = first.spec.options, first.spec.deviations
             fits.append(by_patient)
             ahead = (ex_ante_panel(panel, upto, state_model) if information == "ex_ante"
                      else None)
@@ -324,12 +347,15 @@ def _days_up_to(diary: np.ndarray, dates: np.ndarray, day: pd.Timestamp) -> np.n
 def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[int],
                 origin: pd.Timestamp, hierarchical: bool, outcome: str,
                 settings: SamplerSettings | None, say, options: FeatureOptions | None = None,
-                deviations: str = "normal", cluster: ClusterOptions | None = None) -> dict:
+                deviations: str = "normal", cluster: ClusterOptions | None = None,
+                choose: bool = False) -> dict:
     """The twins of one origin: patient id → twin, for every patient walked from it.
 
     A cohort twin is fitted on every patient with a diary day up to ``origin``; patients
     walked from it who have none are admitted from the population. Independent twins are
-    fitted for the walked patients with days (the others get none).
+    fitted for the walked patients with days (the others get none). ``choose``: the cohort
+    twin's structure is chosen from the training days by PSIS-LOO
+    (:func:`migraine_bayes.twin.selection.select`, as ``fit`` does by default).
     """
     train = truncate(cohort, origin)
     kw = {"outcome": outcome, "options": options} | ({} if settings is None else
@@ -341,6 +367,16 @@ def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[
 
             twin = fit_two_stage(train, seen, outcome, settings, options=options,
                                  deviations=deviations, cluster_options=cluster)
+        elif choose and int(upto.sum()) < MIN_DAYS:
+            twin = DigitalTwin.fit_cohort(train, seen, deviations=deviations, **kw)
+            twin.record = twin.record.replace(selection=not_compared(int(upto.sum())))
+        elif choose:
+            say("choosing the structure: every candidate fitted, compared by PSIS-LOO")
+            fit_one = functools.partial(fit_candidate, train, seen, outcome, settings,
+                                        (options or FeatureOptions()).overuse)
+            twin, record = select(fit_one, True, workers_for(len(candidates(True))), say)
+            twin.record = twin.record.replace(selection=record)
+            say(f"structure kept: {record['chosen']} ({record['reason']})")
         else:
             twin = DigitalTwin.fit_cohort(train, seen, deviations=deviations, **kw)
         new = [ids[i] for i in walking if upto[i] == 0]

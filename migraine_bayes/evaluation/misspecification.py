@@ -80,15 +80,17 @@ MODELS = ("twin", "twin+partner", "oracle", "oracle_filtered", "boosting", "logi
 def run_suite(patients: int = 12, days: int = 365, test_days: int = 120, seed: int = 0,
               generators: list[str] | None = None, cohorts: dict[str, str] | None = None,
               refit_every: int = 62, draws: int | None = None, progress=None,
-              options: FeatureOptions | None = None, deviations: str = "normal"
-              ) -> pd.DataFrame:
+              options: FeatureOptions | None = None, deviations: str = "normal",
+              structure: str = "fixed") -> pd.DataFrame:
     """Backtest the twin on each generator (and each named cohort folder with a truth.json).
 
     Each synthetic cohort has ``patients`` × ``days``; the twin is fitted up to ``test_days``
     before the end and walks forward over the rest (refitted every ``refit_every`` days);
     ``options``: the twin's extra lags, learned shapes and interactions
     (:class:`~migraine_bayes.model.FeatureOptions`);
-    ``deviations``: its cohort prior of patients' trigger deviations.
+    ``deviations``: its cohort prior of patients' trigger deviations; ``structure="auto"``:
+    the structure chosen from the first origin's training days by PSIS-LOO, as ``fit`` and
+    ``backtest`` do by default (then ``options`` and ``deviations`` are left at theirs).
 
     Returns
     -------
@@ -115,18 +117,21 @@ def run_suite(patients: int = 12, days: int = 365, test_days: int = 120, seed: i
             say(f"backtesting '{name}' from {train_until.date()}")
             result = backtest(cohort, train_until, information="observed", settings=settings,
                               truth=truth, seed=seed, refit_every=refit_every, options=options,
-                              deviations=deviations)
-            scores = result.scores.assign(generator=name)
+                              deviations=deviations, structure=structure)
+            first = next(iter(result.twins[0].values()))
+            chosen = (first.record.selection or {}).get("chosen", "fixed")
+            scores = result.scores.assign(generator=name, structure=chosen)
             rows.append(scores[scores["model"].isin(MODELS)])
     table = pd.concat(rows, ignore_index=True)
     oracle = table[table["model"] == "oracle"].set_index("generator")
     table["auc_gap"] = table["auc"] - table["generator"].map(oracle["auc"])
     table["ece_gap"] = table["ece"] - table["generator"].map(oracle["ece"])
-    cols = ["generator", "model", "days", "attacks", "auc", "auc_low", "auc_high", "brier",
-            "ece", "ece_noise", "log_score", "auc_gap", "auc_vs_oracle", "auc_vs_oracle_low",
-            "auc_vs_oracle_high", "auc_vs_oracle_filtered", "auc_vs_oracle_filtered_low",
-            "auc_vs_oracle_filtered_high", "ece_gap", "log_score_vs_best", "log_score_vs_best_low",
-            "log_score_vs_best_high", "log_score_best_part"]
+    cols = ["generator", "structure", "model", "days", "attacks", "auc", "auc_low", "auc_high",
+            "brier", "ece", "ece_noise", "log_score", "auc_gap", "auc_vs_oracle",
+            "auc_vs_oracle_low", "auc_vs_oracle_high", "auc_vs_oracle_filtered",
+            "auc_vs_oracle_filtered_low", "auc_vs_oracle_filtered_high", "ece_gap",
+            "log_score_vs_best", "log_score_vs_best_low", "log_score_vs_best_high",
+            "log_score_best_part"]
     return table[[c for c in cols if c in table]]
 
 
@@ -143,11 +148,12 @@ def write(table: pd.DataFrame, out: str | Path) -> Path:
              "oracle: knows the hidden state; filtered oracle: knows every true parameter but "
              "infers the hidden state from the diary, as any forecaster must (the bound). Gaps "
              "are paired differences over the same days (90% bootstrap intervals).", "",
-             "| generator | twin AUC | oracle AUC | gap (90% interval) | filtered oracle AUC "
+             "| generator | twin's structure | twin AUC | oracle AUC | gap (90% interval) | "
+             "filtered oracle AUC "
              "| gap (90% interval) | twin ECE | oracle ECE | filtered oracle ECE | ECE noise | "
              "best baseline AUC | twin+partner AUC, ECE | log score: combination − better "
              "of twin and partner |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for gen, row in twin.iterrows():
         g = table[table["generator"] == gen].set_index("model")
         base = g.drop(index=["twin", "oracle", "oracle_filtered", "twin+partner"],
@@ -163,7 +169,8 @@ def write(table: pd.DataFrame, out: str | Path) -> Path:
         filtered, filtered_ece = ((f"{g.at['oracle_filtered', 'auc']:.3f}",
                                    f"{g.at['oracle_filtered', 'ece']:.3f}")
                                   if "oracle_filtered" in g.index else ("—", "—"))
-        lines.append(f"| {gen} | {row['auc']:.3f} ({row['auc_low']:.3f}–{row['auc_high']:.3f})"
+        lines.append(f"| {gen} | {row.get('structure', 'fixed')} | {row['auc']:.3f} "
+                     f"({row['auc_low']:.3f}–{row['auc_high']:.3f})"
                      f" | {g.at['oracle', 'auc']:.3f} | {_gap(row, 'oracle')} | {filtered} | "
                      f"{_gap(row, 'oracle_filtered')} | {row['ece']:.3f} | "
                      f"{g.at['oracle', 'ece']:.3f} | {filtered_ece} | {noise:.3f} | {base:.3f} | "
@@ -200,6 +207,8 @@ def main() -> None:
     parser.add_argument("--shapes", default="fixed", choices=SHAPES)
     parser.add_argument("--interactions", action="store_true")
     parser.add_argument("--deviations", default="normal", choices=("normal", "horseshoe"))
+    parser.add_argument("--structure", default="fixed", choices=("fixed", "auto"),
+                        help="auto: chosen by PSIS-LOO at the first origin (fit's default)")
     parser.add_argument("--cohort", action="append", default=[],
                         help="NAME=FOLDER of a cohort with truth.json to include")
     args = parser.parse_args()
@@ -209,7 +218,7 @@ def main() -> None:
                       args.refit_every, progress=LineProgress(),
                       options=FeatureOptions(tuple(int(k) for k in args.lags.split(",") if k),
                                              args.shapes, args.interactions),
-                      deviations=args.deviations)
+                      deviations=args.deviations, structure=args.structure)
     write(table, args.out)
     print((Path(args.out) / "misspecification.md").read_text(encoding="utf-8"))
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from migraine_bayes.synthetic.cohort import trigger_term
+
 # truth feature (+shape) -> model feature
 TRUTH_TO_MODEL = {
     ("trigger.alcohol", "threshold"): "trigger.alcohol_5plus",
@@ -85,7 +87,8 @@ def identification_bound(panel, truth: dict, or_threshold: float = 1.6,
 
     For each patient and true trigger with odds ratio ≥ ``or_threshold``, the Fisher
     information of its coefficient on the patient's known days, given the *true* daily
-    probabilities and the observed feature values (in the truth's own units and shape), is
+    probabilities and the observed feature values (in the truth's own units, shape, lag and
+    accumulation: the generator's own :func:`~migraine_bayes.synthetic.cohort.trigger_term`), is
     ``I = sum_t p_t (1 - p_t) (z_t - mean z)^2``. An efficient estimator is then about
     ``Normal(beta, 1 / I)``, and a one-sided flag at ``p_flag`` fires with probability
     ``Phi(beta sqrt(I) - z_{p_flag})`` — an upper bound on the recall of any flat-prior analysis
@@ -122,14 +125,10 @@ def identification_bound(panel, truth: dict, or_threshold: float = 1.6,
         for trig in patient["triggers"]:
             if trig["odds_ratio"] < or_threshold or trig["feature"] not in q["feature"].values:
                 continue
-            x = q["value"].sel(feature=trig["feature"]).values
-            use = ~np.isnan(y) & q["present"].sel(feature=trig["feature"]).values.astype(bool)
-            if trig["shape"] == "threshold":
-                z = (x >= trig["threshold"]).astype(float)
-            elif trig["shape"] == "fall":
-                z = np.clip(-x, 0.0, None)
-            else:
-                z = x
+            x = np.where(q["present"].sel(feature=trig["feature"]).values.astype(bool),
+                         q["value"].sel(feature=trig["feature"]).values, np.nan)
+            z = np.asarray(trigger_term(trig, x, per_unit=1.0), dtype=float)
+            use = ~np.isnan(y) & ~np.isnan(z)
             zc = z[use] - z[use].mean() if use.any() else np.zeros(0)
             info = float(np.sum(p_true[use] * (1 - p_true[use]) * zc**2))
             score = trig["log_or_per_unit"] * np.sqrt(info)

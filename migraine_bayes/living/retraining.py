@@ -106,7 +106,8 @@ def _retrain(path: Path, cohort: Cohort, reasons: list[str] | None, holdout_days
         version=version, previous_version=float(old.record.version),
         retrained_because=reasons or ["requested"],
         comparison=_compare(old, held_out, cohort, cut),
-        validation=old.record.validation)
+        validation=old.record.validation,
+        selection=old.record.selection)  # the structure refitted is the one chosen then
     new.save(path, keep_previous=True, journal=audit.journal(uuid.uuid4().hex, [
         (version, "retrain", {"previous_version": old.record.version,
                               "reasons": reasons or ["requested"],

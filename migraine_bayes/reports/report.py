@@ -318,12 +318,33 @@ def _methods(doc: Document, twin, backtest: dict | None = None) -> None:
         "effect is per within-patient SD (presence for 0/1 factors), and is also reported per "
         "natural unit (per hour of sleep, per 10 hPa); measured by the patient or a wearable, "
         f"not blinded to the outcome. {_structure(twin)}")
+    _selection_table(doc, twin)
     alarm = (f"; an alarm when it reaches {backtest['meta'].get('threshold', 'the')} (the "
              "backtest's threshold)" if backtest is not None and backtest.get("meta") else "")
     doc.paragraph(
         "Output: the posterior-predictive probability of an attack tomorrow with its 90% "
         f"interval{alarm}. No resampling for class imbalance: the likelihood is fitted on every "
         "day, which keeps the probabilities calibrated.")
+
+
+def _selection_table(doc: Document, twin) -> None:
+    """The structure selection's table: each candidate's ELPD and its difference to the best."""
+    sel = twin.record.selection
+    if not sel or not sel.get("table"):
+        return
+    rows = pd.DataFrame(sel["table"])
+    table = pd.DataFrame({
+        "structure": rows["structure"] + np.where(rows["structure"] == sel["chosen"],
+                                                  " (kept)", ""),
+        "ELPD (PSIS-LOO)": rows["elpd_loo"], "SE": rows["se"],
+        "ELPD below the best": rows["elpd_diff"], "SE of the difference": rows["se_diff"],
+        "effective parameters": rows["p_loo"],
+        "days with Pareto k > 0.7": rows.get("high_pareto_k", 0),
+        "sampler checks": np.where(rows.get("checks_ok", pd.Series(True, index=rows.index)),
+                                   "passed", "failed")})
+    doc.paragraph(f"Structure selection ({sel['criterion']}; rule: {sel['rule']}). "
+                  f"Kept: {sel['chosen']} — {sel['reason']}.")
+    doc.table(table, digits=4, name="structure-selection")
 
 
 def _diagnostics(doc: Document, twin) -> None:

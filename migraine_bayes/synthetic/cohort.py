@@ -365,19 +365,24 @@ def _draw_triggers(rng: np.random.Generator, female: bool) -> list[dict[str, Any
     return out
 
 
-def _trigger_term(trig: dict[str, Any], z: np.ndarray) -> np.ndarray:
+def trigger_term(trig: dict[str, Any], z: np.ndarray, per_unit: float | None = None
+                 ) -> np.ndarray:
     """Log-odds contribution of one trigger (``z`` lagged by ``trig["lag"]`` days, if any).
 
     Shapes: ``linear``; ``threshold`` (the log OR at ``contrast`` once ``z`` ≥ the cut-point);
     ``below`` (once ``z`` ≤ the cut-point); ``fall`` (per unit of decrease); ``saturating``
-    (``contrast · tanh(z / contrast)``: linear near 0, flat beyond the contrast).
+    (``contrast · tanh(z / contrast)``: linear near 0, flat beyond the contrast). A
+    ``half_life`` accumulates the exposure over the days before (:func:`_accumulated`).
+    ``per_unit``: the coefficient (default: the trigger's own ``log_or_per_unit``); with 1 the
+    result is the trigger's true exposure, of which its effect is that multiple (what
+    :func:`migraine_bayes.evaluation.recovery.identification_bound` needs).
     """
     lag = int(trig.get("lag", 0))
     if lag:
         z = np.concatenate([np.full(lag, np.nan), z[:-lag]])
     if trig.get("half_life"):
         z = _accumulated(z, float(trig["half_life"]))
-    b = trig["log_or_per_unit"]
+    b = trig["log_or_per_unit"] if per_unit is None else per_unit
     c = trig["contrast"]
     if trig["shape"] == "threshold":
         return b * c * (z >= trig["threshold"]) if trig.get("scaled") else b * (
@@ -474,7 +479,7 @@ def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: Synth
     _misspecify(triggers, cfg)
     contrib = np.zeros(n)
     for trig in triggers:
-        contrib += np.nan_to_num(_trigger_term(trig, true[trig["feature"]]))
+        contrib += np.nan_to_num(trigger_term(trig, true[trig["feature"]]))
     interaction = None
     if cfg.interaction is not None:  # e.g. short sleep × high stress, in every patient
         a, cut_a, b, cut_b, log_or = cfg.interaction
@@ -502,7 +507,7 @@ def _simulate_patient(rng: np.random.Generator, pid: str, index: int, cfg: Synth
                            "derived.sleep_debt", "derived.stress_letdown")]
             trig = candidates[0] if candidates else triggers[1]
             new = dict(trig, odds_ratio=2.5, log_or_per_unit=float(np.log(2.5) / trig["contrast"]))
-            drift_term[day:] = np.nan_to_num(_trigger_term(new, true[trig["feature"]]))[day:]
+            drift_term[day:] = np.nan_to_num(trigger_term(new, true[trig["feature"]]))[day:]
             drift = {"kind": "trigger", "day": day, "feature": trig["feature"],
                      "odds_ratio_after": 2.5}
 

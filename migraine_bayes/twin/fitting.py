@@ -140,6 +140,19 @@ class Fitting:
                 panel, design, domain, prior, settings, data.deviations))
         return twin
 
+    def validated(self, settings: SamplerSettings, progress=None) -> Self:
+        """Run the time-ordered validation (:func:`_validate`) of this twin into its record.
+
+        For a twin fitted without it — each candidate of a structure selection is, and only the
+        kept one is validated.
+        """
+        (progress or (lambda _stage: None))(
+            "time-ordered validation fit (last 20% of diary days held out)")
+        spec = self.spec
+        self.record = self.record.replace(validation=_validate(
+            self.panel, self.design(), self.domain, spec.prior, settings, spec.deviations))
+        return self
+
 
 def fit_domain(panel: xr.Dataset) -> tuple[float, float, np.ndarray]:
     """(center, half_width, basis_offset) of the latent basis of a fit of ``panel``.
