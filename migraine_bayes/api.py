@@ -430,6 +430,10 @@ def resolve_structure(structure: str | None, options: FeatureOptions, deviations
     if structure not in ("fixed", "auto"):
         raise InputDataError([Problem("arguments", f"structure must be fixed or auto, not "
                                       f"{structure!r}")], "arguments")
+    if structure == "auto" and not cohort_twin:
+        raise InputDataError([Problem("arguments", "--structure auto chooses a cohort twin's "
+                                      "structure: not with --separate patient twins or one "
+                                      "patient's backtest")], "arguments")
     if structure == "auto" and fixing:
         raise InputDataError([Problem("arguments", "--structure auto chooses the lags, shapes, "
                                       "interactions and deviations itself (and fits in one "

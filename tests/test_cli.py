@@ -268,6 +268,11 @@ def test_structure_auto_refuses_flags_it_would_choose(small_cohort_dir, tmp_path
         assert res.exit_code == 2, res.output
         assert ("chooses the lags" in res.output) or ("fixed or auto" in res.output)
         assert not (tmp_path / "t").exists()
+    res = runner.invoke(app, ["backtest", str(COMMITTED), "--train-until", "2025-11-05",
+                              "--out", str(tmp_path / "b.csv"), "--separate", "--structure",
+                              "auto"])
+    assert res.exit_code == 2 and "not with --separate" in res.output
+    assert not (tmp_path / "b.csv").exists()
 
 
 def test_help_imports_nothing_heavy() -> None:
