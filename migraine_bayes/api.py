@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import shutil
 from pathlib import Path
@@ -34,14 +33,7 @@ from migraine_bayes.twin.cluster import ClusterOptions
 from migraine_bayes.twin.core import DigitalTwin
 from migraine_bayes.twin.forecasting import data_hashes
 from migraine_bayes.twin.record import TwinRecord
-from migraine_bayes.twin.selection import (
-    MIN_DAYS,
-    candidates,
-    fit_candidate,
-    not_compared,
-    select,
-    workers_for,
-)
+from migraine_bayes.twin.selection import fit_chosen
 from migraine_bayes.twin.store import twin_target
 from migraine_bayes.twin.two_stage import PATIENT_STAGE_SETTINGS, fit_two_stage
 
@@ -513,15 +505,8 @@ def fit(cohort: str | os.PathLike, out: str | os.PathLike, patients: list[str] |
                                       validate=validating, options=options,
                                       deviations=deviations, progress=progress)
 
-    days = diary_days(c, ids)
-    if structure == "auto" and days < MIN_DAYS:
-        twin = one_stage(options, deviations, validating)
-        twin.record = twin.record.replace(selection=not_compared(days))
-    elif structure == "auto":
-        fit_one = functools.partial(fit_candidate, c, ids, outcome, settings, overuse)
-        twin, chosen = select(fit_one, len(ids) > 1,
-                              workers_for(len(candidates(len(ids) > 1))), progress)
-        twin.record = twin.record.replace(selection=chosen)
+    if structure == "auto":
+        twin = fit_chosen(c, ids, outcome, settings, overuse, diary_days(c, ids), progress)
         if validating:  # the kept structure's held-out check, as a fixed fit would have it
             twin = twin.validated(settings, progress)
     elif cluster is not None and len(ids) > 1:

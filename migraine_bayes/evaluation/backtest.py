@@ -28,7 +28,6 @@ What is known when a forecast is issued (``information``):
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,14 +69,7 @@ from migraine_bayes.twin.core import DigitalTwin, fit_patients
 from migraine_bayes.twin.filtering import FilterState, filter_days
 from migraine_bayes.twin.forecast import posterior_terms, top_factors
 from migraine_bayes.twin.record import TwinError
-from migraine_bayes.twin.selection import (
-    MIN_DAYS,
-    candidates,
-    fit_candidate,
-    not_compared,
-    select,
-    workers_for,
-)
+from migraine_bayes.twin.selection import fit_chosen
 from migraine_bayes.twin.two_stage import fit_two_stage
 
 INFORMATION = ("ex_ante", "observed")
@@ -367,15 +359,11 @@ def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[
 
             twin = fit_two_stage(train, seen, outcome, settings, options=options,
                                  deviations=deviations, cluster_options=cluster)
-        elif choose and int(upto.sum()) < MIN_DAYS:
-            twin = DigitalTwin.fit_cohort(train, seen, deviations=deviations, **kw)
-            twin.record = twin.record.replace(selection=not_compared(int(upto.sum())))
         elif choose:
             say("choosing the structure: every candidate fitted, compared by PSIS-LOO")
-            fit_one = functools.partial(fit_candidate, train, seen, outcome, settings,
-                                        (options or FeatureOptions()).overuse)
-            twin, record = select(fit_one, True, workers_for(len(candidates(True))), say)
-            twin.record = twin.record.replace(selection=record)
+            twin = fit_chosen(train, seen, outcome, settings,
+                              (options or FeatureOptions()).overuse, int(upto.sum()), say)
+            record = twin.record.selection
             say(f"structure kept: {record['chosen']} ({record['reason']})")
         else:
             twin = DigitalTwin.fit_cohort(train, seen, deviations=deviations, **kw)

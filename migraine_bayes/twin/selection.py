@@ -15,6 +15,7 @@ simplest candidate that is not worse than the best beyond noise is kept — a di
 from __future__ import annotations
 
 import dataclasses
+import functools
 import multiprocessing
 import os
 import warnings
@@ -208,6 +209,32 @@ def fit_candidate(cohort: Cohort, ids: list[str], outcome: str,
                                            validate=False, options=options)
         return DigitalTwin.fit_cohort(cohort, ids, outcome=outcome, settings=settings,
                                       options=options, deviations=candidate.deviations)
+
+
+def fit_chosen(cohort: Cohort, ids: list[str], outcome: str, settings: SamplerSettings | None,
+               overuse: bool, diary_days: int, progress=None) -> DigitalTwin:
+    """The twin of the structure chosen from the data, its ``selection`` in its record.
+
+    Every candidate fitted (:func:`fit_candidate`, in parallel processes) and compared
+    (:func:`select`); with fewer than :data:`MIN_DAYS` diary days, the simplest candidate
+    alone (:func:`not_compared`). No validation fit (``DigitalTwin.validated`` adds it); the
+    kept twin's failed checks are warned (:class:`InferenceWarning`), as a fixed fit's are.
+    """
+    if diary_days < MIN_DAYS:
+        twin = fit_candidate(cohort, ids, outcome, settings, overuse, CANDIDATES[0])
+        record = not_compared(diary_days)
+    else:
+        cohort_twin = len(ids) > 1
+        twin, record = select(functools.partial(fit_candidate, cohort, ids, outcome, settings,
+                                                overuse),
+                              cohort_twin, workers_for(len(candidates(cohort_twin))), progress)
+    twin.record = twin.record.replace(selection=record)
+    diagnostics = twin.record.diagnostics
+    if not diagnostics.get("ok", True):
+        warnings.warn(f"inference checks failed ({record['chosen']}): "
+                      + "; ".join(diagnostics.get("failures", [])), InferenceWarning,
+                      stacklevel=2)
+    return twin
 
 
 def select(fit: Callable[[Candidate], object], cohort: bool, workers: int = 1,
