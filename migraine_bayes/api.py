@@ -255,7 +255,7 @@ def backtest(cohort: str | os.PathLike, out: str | os.PathLike, train_until: str
                           truth_data, threshold, seed, outcome=outcome, progress=progress,
                           refit_every=refit_every, deviations=deviations, options=options,
                           state_model=state_model, cluster=cluster, structure=structure)
-    first = next(iter(result.twins[0].values())) if result.twins and result.twins[0] else None
+    first = result.first_twin
     selection = first.record.selection if first is not None else None
     if structure == "auto" and first is not None:  # the structure the refits kept
         options, deviations = first.spec.options, first.spec.deviations
@@ -379,7 +379,7 @@ def demo(out: str | os.PathLike = "reports/demo", seed: int = 20261125,
     simulate(out / "twin", out / "scenarios.json", seed=seed, out=out / "simulation.json",
              force=True)
     say("writing the report")
-    cohort_twin = next(iter(bt.twins[0].values()))
+    cohort_twin = bt.first_twin
     report(cohort_twin, out / "report.html", backtest=out / "backtest.csv",
            simulation=out / "simulation.json", seed=seed, force=True,
            progress=lambda _stage, done, total: say("writing the report", done, total))

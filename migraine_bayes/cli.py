@@ -702,7 +702,7 @@ def backtest(
                                   overuse=overuse, state_model=state_model,
                                   cluster=_cluster(workers, scheduler, population_patients),
                                   structure=structure)
-    first = next(iter(result.twins[0].values()), None) if result.twins else None
+    first = result.first_twin
     if first is not None:
         _say_selection(first)  # the structure the first origin chose and the refits kept
     _print_table(result.scores[["model", "days", "attacks", "auc", "auc_low", "auc_high",

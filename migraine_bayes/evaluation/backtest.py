@@ -134,6 +134,14 @@ class BacktestResult:
     decision_curve: pd.DataFrame = field(default_factory=pd.DataFrame)
     twins: list = field(default_factory=list)
 
+    @property
+    def first_twin(self) -> DigitalTwin | None:
+        """The first origin's twin, None when no twin was fitted there.
+
+        A cohort twin's is the one whose structure (chosen or fixed) the refits keep.
+        """
+        return next(iter(self.twins[0].values()), None) if self.twins else None
+
 
 def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
              patients: list[str] | None = None, information: str = "ex_ante",

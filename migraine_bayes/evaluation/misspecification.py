@@ -118,7 +118,7 @@ def run_suite(patients: int = 12, days: int = 365, test_days: int = 120, seed: i
             result = backtest(cohort, train_until, information="observed", settings=settings,
                               truth=truth, seed=seed, refit_every=refit_every, options=options,
                               deviations=deviations, structure=structure)
-            first = next(iter(result.twins[0].values()))
+            first = result.first_twin
             chosen = (first.record.selection or {}).get("chosen", "fixed")
             scores = result.scores.assign(generator=name, structure=chosen)
             rows.append(scores[scores["model"].isin(MODELS)])
