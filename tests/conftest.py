@@ -67,8 +67,8 @@ def _run_folder(tmp_path_factory) -> Path:
 def committed_twins(tmp_path_factory) -> dict:
     """One twin per patient of the committed cohort (model compiled once), shared by tests.
 
-    Fitted once per test run: the first test process fits and saves them under the run's
-    shared temporary folder, the others (pytest-xdist workers) load them — the same twins.
+    Fitted once per test run, in two halves on one design (:func:`fit_patients`'s ``only``)
+    saved under the run's shared temporary folder; every test process loads them.
     """
     from filelock import FileLock
 
@@ -76,16 +76,20 @@ def committed_twins(tmp_path_factory) -> dict:
     from migraine_bayes.twin.core import DigitalTwin, fit_patients
 
     shared = _run_folder(tmp_path_factory) / "committed_twins"
-    with FileLock(str(shared) + ".lock"):
-        done = shared / "DONE"
-        if done.exists():
-            return {pid: DigitalTwin.load(shared / pid)
-                    for pid in done.read_text().split()}
-        twins = fit_patients(load_cohort(COMMITTED))
-        for pid, twin in twins.items():
-            twin.save(shared / pid)
-        done.write_text(" ".join(twins))
-    return twins
+    cohort = load_cohort(COMMITTED)
+    ids = cohort.patient_ids
+    halves = [ids[0::2], ids[1::2]]
+    # two halves, each fitted once under its own lock: xdist's two workers each take the
+    # half of their number first, then wait for (or fit) the other
+    first = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0) % 2
+    for k in (first, 1 - first):
+        with FileLock(f"{shared}.{k}.lock"):
+            done = shared / f"DONE.{k}"
+            if not done.exists():
+                for pid, twin in fit_patients(cohort, only=halves[k]).items():
+                    twin.save(shared / pid)
+                done.write_text(" ".join(halves[k]))
+    return {pid: DigitalTwin.load(shared / pid) for pid in ids}
 
 
 @pytest.fixture(scope="session")
@@ -120,7 +124,8 @@ def small_backtest(tmp_path_factory):
         shared.mkdir(parents=True, exist_ok=True)
         cohort = load_cohort(COMMITTED)
         result = api.backtest(COMMITTED, out, TRAIN_UNTIL, patients=cohort.patient_ids[:3],
-                              information="observed", seed=1, refit_every=61, draws=500)
+                              information="observed", seed=1, refit_every=61, draws=500,
+                              structure="fixed")
         names, keys = {}, []
         for origin, twins in enumerate(result.twins):
             for pid, twin in twins.items():

@@ -79,7 +79,8 @@ def test_the_state_model_keeps_the_ex_ante_twins_auc(tmp_path) -> None:
     from migraine_bayes.metrics import expected_calibration_error, roc_auc
 
     runs = {m: api.backtest(COMMITTED, tmp_path / f"{m}.csv", "2025-09-06", seed=0,
-                            refit_every=62, state_model=m) for m in ("var", "ar1")}
+                            refit_every=62, state_model=m, structure="fixed")
+            for m in ("var", "ar1")}
     twin = {m: r.predictions[r.predictions["model"] == "twin"].set_index(
         ["patient_id", "date"]) for m, r in runs.items()}
     both = twin["var"].join(twin["ar1"], suffixes=("", "_ar1"), how="inner")

@@ -12,7 +12,7 @@ from conftest import COMMITTED, ROOT, TRAIN_UNTIL
 from migraine_bayes import api, metrics
 from migraine_bayes.cohort.io import load_cohort
 from migraine_bayes.evaluation import ex_ante_panel, one_step_errors
-from migraine_bayes.evaluation.backtest import BACKTEST_COLUMNS, _walk
+from migraine_bayes.evaluation.backtest import BACKTEST_COLUMNS, walk_forward
 from migraine_bayes.evaluation.oracles import oracle_probability
 from migraine_bayes.state import build_panel
 
@@ -148,8 +148,8 @@ def test_walk_forward_never_sees_the_day_it_forecasts(small_backtest) -> None:
     origin = pd.Timestamp(TRAIN_UNTIL)
     for information in ("observed", "ex_ante"):
         ahead = None if information == "observed" else ex_ante_panel(panel, np.array([start]))
-        a = _walk(twin, panel, ahead, start, start + 40, origin, np.random.default_rng(3))
-        b = _walk(twin, altered, ahead, start, start + 40, origin, np.random.default_rng(3))
+        a = walk_forward(twin, panel, ahead, start, start + 40, origin, np.random.default_rng(3))
+        b = walk_forward(twin, altered, ahead, start, start + 40, origin, np.random.default_rng(3))
         pa = [r["p_attack"] for r in a]
         pb = [r["p_attack"] for r in b]
         assert pa[:21] == pb[:21]  # up to and including the altered day itself
@@ -160,7 +160,7 @@ def test_walk_forward_never_sees_the_day_it_forecasts(small_backtest) -> None:
 def test_the_twin_forecasts_the_committed_cohort_best(tmp_path) -> None:
     """Issue 5's target on the committed cohort (all 12 patients, last 61 days)."""
     result = api.backtest(COMMITTED, tmp_path / "bt.csv", TRAIN_UNTIL, information="observed",
-                          seed=0, refit_every=61)
+                          seed=0, refit_every=61, structure="fixed")
     s = result.scores.set_index("model")
     twin = s.loc["twin"]
     assert twin["auc"] >= s.loc["oracle", "auc"] - 0.03, s
@@ -189,7 +189,8 @@ def test_ex_ante_backtest_of_the_committed_cohort() -> None:
     windows and the last day from a fifth.
     """
     out = ROOT / "reports" / "validation" / "backtest_ex_ante.csv"
-    result = api.backtest(COMMITTED, out, "2025-09-06", information="ex_ante", seed=0)
+    result = api.backtest(COMMITTED, out, "2025-09-06", information="ex_ante", seed=0,
+                          structure="fixed")
     s = result.scores.set_index("model")
     assert len(result.forecasts["origin"].unique()) == 5
     assert s.loc["twin", "auc"] > s.loc["base_rate", "auc"] + 0.2, s

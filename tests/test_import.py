@@ -434,7 +434,7 @@ def test_the_published_headache_log_backtests_end_to_end(tmp_path) -> None:
     api.import_data("diary", [KD / "KosteckiDillon.csv"], out, KD / "mapping.toml",
                     dedupe=True)
     result = api.backtest(out, tmp_path / "bt.csv", "1991-12-31", outcome="headache_day",
-                          seed=1, refit_every=62)
+                          seed=1, refit_every=62, structure="fixed")
     scores = result.scores.set_index("model")
     assert scores.loc["twin", "days"] > 1000
     # headache days persist: the twin must do at least as well as yesterday's outcome

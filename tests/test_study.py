@@ -235,7 +235,8 @@ def test_the_study_backtest_beats_the_online_baselines() -> None:
     from migraine_bayes import api
 
     out = ROOT / "reports" / "validation" / "study_backtest.csv"
-    result = api.backtest(STUDY, out, STUDY_SPLIT, outcome="headache_day", seed=0)
+    result = api.backtest(STUDY, out, STUDY_SPLIT, outcome="headache_day", seed=0,
+                          structure="fixed")
     s = result.scores.set_index("model")
     for baseline in ("running_rate", "running_logistic"):
         assert s.loc["twin", "auc"] > s.loc[baseline, "auc"], s

@@ -255,7 +255,7 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
             for k, i in enumerate(walking):
                 twin = by_patient.get(ids[i])
                 if twin is not None:  # a single-patient twin cannot forecast before day one
-                    rows += _walk(twin, panel.isel({PATIENT: [i]}),
+                    rows += walk_forward(twin, panel.isel({PATIENT: [i]}),
                                   None if ahead is None else ahead.isel({PATIENT: [i]}),
                                   int(upto[i]), int(until[i]), origin, rng)
                 tick(k + 1)
@@ -386,7 +386,7 @@ def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[
     return fit_patients(train, todo, **kw) if todo else {}
 
 
-def _walk(twin, panel: xr.Dataset, ahead: xr.Dataset | None, start: int, stop: int,
+def walk_forward(twin, panel: xr.Dataset, ahead: xr.Dataset | None, start: int, stop: int,
           origin: pd.Timestamp, rng: np.random.Generator) -> list[dict]:
     """Forecast one patient's diary days ``start..stop-1`` from the twin of ``origin``.
 

@@ -106,6 +106,9 @@ class Design:
     y: np.ndarray
     centers: dict[str, dict[str, float]] = field(default_factory=dict)
     outcome: str = "onset"
+    # feature → cells its scaling was computed from (known, not imputed): how a federation
+    # weighs each site's scaling (:mod:`migraine_bayes.twin.federation`)
+    observed: dict[str, int] = field(default_factory=dict)
 
     @property
     def feature_names(self) -> list[str]:
@@ -143,6 +146,7 @@ def build_design(panel: xr.Dataset, outcome: str = "onset",
     z_mean = np.zeros((n_pat, n_day, len(features)))
     z_var = np.zeros_like(z_mean)
     new_scaling = {}
+    counts = {}
     patient_ids = [str(p) for p in panel[PATIENT].values]
     new_centers: dict[str, dict[str, float]] = {pid: {} for pid in patient_ids}
     means = residualised_means(panel)
@@ -188,6 +192,7 @@ def build_design(panel: xr.Dataset, outcome: str = "onset",
                 dev = (m - own[:, None])[observed]
                 scale = float(dev.std()) if dev.size > 1 and dev.std() > 0 else 1.0
         new_scaling[spec.name] = (center, scale)
+        counts[spec.name] = int(observed.sum())
         valid_of[spec.name] = valid
         raw_of[spec.name] = (np.where(valid, m, 0.0), np.where(valid, v, 0.0))
         for i in range(n_pat):
@@ -207,6 +212,7 @@ def build_design(panel: xr.Dataset, outcome: str = "onset",
         patients=[str(p) for p in panel[PATIENT].values], features=list(features),
         interventions=list(interventions), scaling=new_scaling, z_mean=z_mean, z_var=z_var,
         exposure=exposure, days_since=days_since, y=y, centers=new_centers, outcome=outcome,
+        observed=counts,
     )
 
 

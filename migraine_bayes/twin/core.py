@@ -106,9 +106,13 @@ class DigitalTwin(Fitting, Forecasting, Updating, Storage):
 def fit_patients(cohort: Cohort, patients: list[str] | None = None,
                  population: DigitalTwin | PatientPrior | None = None,
                  settings: SamplerSettings | None = None, validate: bool = False,
-                 outcome: str = "onset", options: FeatureOptions | None = None
-                 ) -> dict[str, DigitalTwin]:
-    """Fit patients one by one on one shared design, so the model is compiled only once."""
+                 outcome: str = "onset", options: FeatureOptions | None = None,
+                 only: list[str] | None = None) -> dict[str, DigitalTwin]:
+    """Fit patients one by one on one shared design, so the model is compiled only once.
+
+    ``only``: fit just these of ``patients`` (the design is still that of all ``patients``,
+    so that fits split over processes are the fits of one call).
+    """
     patients = patients or cohort.patient_ids
     panel = build_panel(cohort, patients=patients)
     shared = build_design(panel, outcome, options=options)
@@ -119,4 +123,4 @@ def fit_patients(cohort: Cohort, patients: list[str] | None = None,
                                          features=shared.features,
                                          scaling=shared.scaling,
                                          interventions=shared.interventions, course=course)
-            for pid in patients}
+            for pid in (patients if only is None else only)}

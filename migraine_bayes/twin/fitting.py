@@ -160,7 +160,11 @@ def fit_domain(panel: xr.Dataset) -> tuple[float, float, np.ndarray]:
     Wide enough for the longest diary and :data:`HORIZON_DAYS` beyond it, with as many basis
     functions as the prior's shortest plausible lengthscale needs.
     """
-    n_fit = int(panel["in_diary"].sum(DAY).max())
+    return domain_for(int(panel["in_diary"].sum(DAY).max()))
+
+
+def domain_for(n_fit: int) -> tuple[float, float, np.ndarray]:
+    """:func:`fit_domain` of a panel whose longest diary has ``n_fit`` days."""
     center, half = hsgp.domain(n_fit)
     half = max(half, (n_fit - 1 + HORIZON_DAYS - center) * 1.05)  # room for the horizon
     mu, sd = Hyper().log_lengthscale

@@ -304,7 +304,7 @@ def fit_two_stage(cohort: Cohort, patients: list[str] | None = None, outcome: st
             "keep": KEEP_DRAWS_PER_CHAIN}
     key = fingerprint(cohort, ids, plan)
     temporary = work_dir is None
-    path = Path(work_dir) if work_dir is not None else Path(_tempdir())
+    path = Path(work_dir) if work_dir is not None else Path(tempdir())
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)  # patients' posteriors: private
         with _locked(path):  # one fit of this work at a time
@@ -321,14 +321,14 @@ def fit_two_stage(cohort: Cohort, patients: list[str] | None = None, outcome: st
                                                  design.interventions)
             clock["population"] = time.perf_counter()
             peak["population"] = cluster.peak_memory_mb()
-            failures = _fit_patients(work, singles, ids, outcome, prior, design, options, domain,
+            failures = fit_patients(work, singles, ids, outcome, prior, design, options, domain,
                                      settings, opts, say)
             clock["patients"] = time.perf_counter()
             peak["patients"] = cluster.peak_memory_mb()
             cluster.release_memory()
             say("gathering the patients' posteriors into one cohort twin")
-            posterior, fits = _gather(work, ids, failures, population)
-            twin = _assemble(cohort, panel, design, domain, posterior, stats, fits, failures,
+            posterior, fits = gather(work, ids, failures, population)
+            twin = assemble(cohort, panel, design, domain, posterior, stats, fits, failures,
                              pop_diag, chosen, outcome, settings, opts, course)
             clock["gather"] = time.perf_counter()
             peak["gather"] = cluster.peak_memory_mb()
@@ -357,7 +357,8 @@ def _locked(path: Path):
         lock.release()
 
 
-def _tempdir() -> str:
+def tempdir() -> str:
+    """A new private temporary directory for a fit's work."""
     import tempfile
 
     return tempfile.mkdtemp(prefix="migraine-twin-two-stage-")
@@ -392,7 +393,7 @@ def _population(work: WorkDir, singles: ByPatient, panel: xr.Dataset, design, ou
     return post, pop.posterior.sample_stats, pop.record.diagnostics, chosen
 
 
-def _fit_patients(work: WorkDir, singles: ByPatient, ids: list[str], outcome: str,
+def fit_patients(work: WorkDir, singles: ByPatient, ids: list[str], outcome: str,
                   prior: PatientPrior, design, options, domain, settings: SamplerSettings,
                   opts: ClusterOptions, say) -> dict[str, str]:
     """Stage 2 over the patients not yet in ``work``.
@@ -431,7 +432,7 @@ def _fit_patients(work: WorkDir, singles: ByPatient, ids: list[str], outcome: st
     return failures
 
 
-def _gather(work: WorkDir, ids: list[str], failures: dict[str, str], population: xr.Dataset
+def gather(work: WorkDir, ids: list[str], failures: dict[str, str], population: xr.Dataset
             ) -> tuple[xr.Dataset, dict[str, dict]]:
     """The cohort posterior: stage-2 patients (in ``ids`` order) beside stage-1's population."""
     fitted = [i for i in range(len(ids)) if ids[i] not in failures]
@@ -464,7 +465,7 @@ def _gather(work: WorkDir, ids: list[str], failures: dict[str, str], population:
     return merged, fits
 
 
-def _assemble(cohort: Cohort, panel: xr.Dataset, design, domain, posterior: xr.Dataset,
+def assemble(cohort: Cohort, panel: xr.Dataset, design, domain, posterior: xr.Dataset,
               stats: xr.Dataset, fits: dict[str, dict], failures: dict[str, str], pop_diag: dict,
               chosen: list[str], outcome: str, settings: SamplerSettings,
               opts: ClusterOptions, course: xr.Dataset):
