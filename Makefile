@@ -45,6 +45,7 @@ validate: $(STAMP)
 	$(BIN)/python -m migraine_bayes.evaluation.subgroup_study --out reports/validation --patients 60
 	$(BIN)/python -m migraine_bayes.evaluation.monitor_study --out reports/validation
 	$(BIN)/python -m migraine_bayes.evaluation.trial_study --out reports/validation
+	$(BIN)/python -m migraine_bayes.evaluation.federation_study --out reports/validation
 
 # the documentation site (docs/ → build/site/); a warning is an error. The CLI reference page
 # runs the venv's `typer` to read the command line, hence the PATH.

@@ -63,7 +63,8 @@ def test_fit_chooses_the_structure_by_default(tmp_path: Path) -> None:
                                atol=1e-3)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # five candidate cohort fits in two processes beside CI's two test workers
+# took over 20 minutes there: make validate runs it (pytest -m slow), CI does not
 def test_backtest_chooses_at_the_first_origin_and_refits_keep_it(tmp_path: Path) -> None:
     """``backtest``'s default for a cohort twin: the first origin's fit chooses the structure
     by PSIS-LOO, every later refit keeps it, and the meta file holds the table."""

@@ -104,6 +104,11 @@ def forecasts(twins: dict[str, object], panel, train_days: np.ndarray, seed: int
 def run(out: Path, patients: int = 300, sites: int = 3, days: int = 365, holdout: int = 60,
         draws: int = 600, seed: int = 38, site_effects: bool = False, workers: int = 2) -> dict:
     """Generate, split, fit both ways, compare (module text); returns the figures written."""
+    start = time.perf_counter()
+
+    def say(message: str) -> None:
+        print(f"[{time.perf_counter() - start:5.0f} s] {message}", flush=True)
+
     syn = simulate_cohort(n_patients=patients, n_days=days, seed=seed)
     cohort = syn.cohort
     panel = build_panel(cohort)
@@ -127,9 +132,10 @@ def run(out: Path, patients: int = 300, sites: int = 3, days: int = 365, holdout
                                    seed=seed) for name, p in split.items()]
         fed = federation.federate(members, site_effects=site_effects,
                                   settings=dataclasses.replace(federation.POPULATION_SETTINGS,
-                                                               seed=seed))
+                                                               seed=seed), progress=say)
         t_fed = time.perf_counter() - t0
         t0 = time.perf_counter()
+        say("pooled: the two-stage fit of the whole cohort")
         pooled = two_stage.fit_two_stage(train, settings=settings, cluster_options=opts)
         t_pool = time.perf_counter() - t0
     table = compare_populations(fed.population.site_draws(), pooled.posterior.posterior)

@@ -69,6 +69,8 @@ def session(options: ClusterOptions) -> Iterator[Any]:
         yield None
         return
     import dask
+    import distributed  # noqa: F401  (registers its configuration: set before it, the
+    # setting below would be the whole "distributed" section, and LocalCluster fails on it)
 
     with dask.config.set({"distributed.admin.low-level-log-length": LOG_LENGTH}):
         yield from _session(options)

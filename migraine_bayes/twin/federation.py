@@ -38,6 +38,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
+import weakref
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,7 +129,7 @@ class Site:
     """One clinic's side of a federation: its cohort never leaves this object.
 
     ``work_dir`` keeps finished patient fits so that a site that drops out and returns resumes
-    (default: fits held in a temporary directory for the object's life).
+    (default: a private temporary directory, removed when the object is).
     """
 
     name: str
@@ -144,8 +146,9 @@ class Site:
             raise FederationError(f"site {self.name}: no patients")
         self.panel = build_panel(self.cohort, patients=self.ids, horizon_days=HORIZON_DAYS)
         self._singles = two_stage.ByPatient(self.cohort)
-        if self.work_dir is None:
+        if self.work_dir is None:  # patients' posteriors: removed with the object
             self.work_dir = Path(two_stage.tempdir())
+            weakref.finalize(self, shutil.rmtree, str(self.work_dir), True)
         self.work_dir = Path(self.work_dir)
         self.work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
