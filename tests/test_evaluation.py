@@ -148,8 +148,10 @@ def test_walk_forward_never_sees_the_day_it_forecasts(small_backtest) -> None:
     origin = pd.Timestamp(TRAIN_UNTIL)
     for information in ("observed", "ex_ante"):
         ahead = None if information == "observed" else ex_ante_panel(panel, np.array([start]))
-        a = walk_forward(twin, panel, ahead, start, start + 40, origin, np.random.default_rng(3))
-        b = walk_forward(twin, altered, ahead, start, start + 40, origin, np.random.default_rng(3))
+        a = walk_forward(twin, panel, ahead, start, start + 40, origin,
+                         np.random.default_rng(3))
+        b = walk_forward(twin, altered, ahead, start, start + 40, origin,
+                         np.random.default_rng(3))
         pa = [r["p_attack"] for r in a]
         pb = [r["p_attack"] for r in b]
         assert pa[:21] == pb[:21]  # up to and including the altered day itself

@@ -256,8 +256,8 @@ def backtest(cohort: Cohort, train_until: str | pd.Timestamp,
                 twin = by_patient.get(ids[i])
                 if twin is not None:  # a single-patient twin cannot forecast before day one
                     rows += walk_forward(twin, panel.isel({PATIENT: [i]}),
-                                  None if ahead is None else ahead.isel({PATIENT: [i]}),
-                                  int(upto[i]), int(until[i]), origin, rng)
+                                         None if ahead is None else ahead.isel({PATIENT: [i]}),
+                                         int(upto[i]), int(until[i]), origin, rng)
                 tick(k + 1)
         origin = end
     forecasts = pd.DataFrame(rows)
@@ -387,7 +387,7 @@ def _fit_origin(cohort: Cohort, ids: list[str], upto: np.ndarray, walking: list[
 
 
 def walk_forward(twin, panel: xr.Dataset, ahead: xr.Dataset | None, start: int, stop: int,
-          origin: pd.Timestamp, rng: np.random.Generator) -> list[dict]:
+                 origin: pd.Timestamp, rng: np.random.Generator) -> list[dict]:
     """Forecast one patient's diary days ``start..stop-1`` from the twin of ``origin``.
 
     The particles start after the patient's last day up to ``origin`` (``start`` days; a new

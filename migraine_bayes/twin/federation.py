@@ -186,8 +186,8 @@ class Site:
             "round": "summaries", "agreed": agreed, "settings": dataclasses.asdict(settings)})
         work = two_stage.WorkDir(self.work_dir / "local", key)
         failures = two_stage.fit_patients(work, self._singles, self.ids, agreed["outcome"],
-                                           prior, design, None, domain, settings, self.cluster,
-                                           lambda *_a: None)
+                                          prior, design, None, domain, settings, self.cluster,
+                                          lambda *_a: None)
         if failures:
             raise FederationError(f"site {self.name}: {len(failures)} patient(s) could not be "
                                   f"fitted alone: {'; '.join(sorted(failures.values()))[:300]}")
@@ -224,8 +224,8 @@ class Site:
         work = two_stage.WorkDir(self.work_dir / "refit", key)
         say = progress or (lambda *_a: None)
         failures = two_stage.fit_patients(work, self._singles, self.ids, agreed["outcome"],
-                                           prior, design, None, domain, settings, self.cluster,
-                                           say)
+                                          prior, design, None, domain, settings, self.cluster,
+                                          say)
         posterior, fits = two_stage.gather(work, self.ids, failures, pop)
         course = fit_course(self.cohort.attacks, self.cohort.patient_ids, seed=settings.seed)
         stats = xr.Dataset({"diverging": ((CHAIN, DRAW), np.asarray(population["diverging"],

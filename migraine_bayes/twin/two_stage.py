@@ -322,14 +322,14 @@ def fit_two_stage(cohort: Cohort, patients: list[str] | None = None, outcome: st
             clock["population"] = time.perf_counter()
             peak["population"] = cluster.peak_memory_mb()
             failures = fit_patients(work, singles, ids, outcome, prior, design, options, domain,
-                                     settings, opts, say)
+                                    settings, opts, say)
             clock["patients"] = time.perf_counter()
             peak["patients"] = cluster.peak_memory_mb()
             cluster.release_memory()
             say("gathering the patients' posteriors into one cohort twin")
             posterior, fits = gather(work, ids, failures, population)
             twin = assemble(cohort, panel, design, domain, posterior, stats, fits, failures,
-                             pop_diag, chosen, outcome, settings, opts, course)
+                            pop_diag, chosen, outcome, settings, opts, course)
             clock["gather"] = time.perf_counter()
             peak["gather"] = cluster.peak_memory_mb()
             twin.record = twin.record.replace(fitting={**twin.record.fitting, "seconds": {
@@ -394,8 +394,8 @@ def _population(work: WorkDir, singles: ByPatient, panel: xr.Dataset, design, ou
 
 
 def fit_patients(work: WorkDir, singles: ByPatient, ids: list[str], outcome: str,
-                  prior: PatientPrior, design, options, domain, settings: SamplerSettings,
-                  opts: ClusterOptions, say) -> dict[str, str]:
+                 prior: PatientPrior, design, options, domain, settings: SamplerSettings,
+                 opts: ClusterOptions, say) -> dict[str, str]:
     """Stage 2 over the patients not yet in ``work``.
 
     Returns ``{patient: error}`` of the fits that raised (they are forecast from the population).
@@ -433,7 +433,7 @@ def fit_patients(work: WorkDir, singles: ByPatient, ids: list[str], outcome: str
 
 
 def gather(work: WorkDir, ids: list[str], failures: dict[str, str], population: xr.Dataset
-            ) -> tuple[xr.Dataset, dict[str, dict]]:
+           ) -> tuple[xr.Dataset, dict[str, dict]]:
     """The cohort posterior: stage-2 patients (in ``ids`` order) beside stage-1's population."""
     fitted = [i for i in range(len(ids)) if ids[i] not in failures]
     arrays: dict[str, np.ndarray] = {}
@@ -466,9 +466,9 @@ def gather(work: WorkDir, ids: list[str], failures: dict[str, str], population: 
 
 
 def assemble(cohort: Cohort, panel: xr.Dataset, design, domain, posterior: xr.Dataset,
-              stats: xr.Dataset, fits: dict[str, dict], failures: dict[str, str], pop_diag: dict,
-              chosen: list[str], outcome: str, settings: SamplerSettings,
-              opts: ClusterOptions, course: xr.Dataset):
+             stats: xr.Dataset, fits: dict[str, dict], failures: dict[str, str], pop_diag: dict,
+             chosen: list[str], outcome: str, settings: SamplerSettings,
+             opts: ClusterOptions, course: xr.Dataset):
     """The gathered :class:`DigitalTwin` with its per-patient checks in its record's ``fitting``.
 
     Its ``sample_stats`` are stage 1's (thinned like its draws); each patient's own sampler
