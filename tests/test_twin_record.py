@@ -101,3 +101,12 @@ def test_the_simplest_structure_within_noise_of_the_best_is_chosen() -> None:
     name, why = choose(table([12.0, 0.0, 1.0], [3.0, 0.0, 1.0]))  # beyond noise: the lag
     assert name == "distributed lag 0-3" and "simplest within noise" in why
     assert choose(table([12.0, 7.0, 0.0], [3.0, 2.0, 0.0]))[0] == "learned shapes"
+    # the best failed its sampler checks: not kept, and the reason names it
+    failed = table([12.0, 0.0, 7.0], [3.0, 0.0, 2.0]).assign(checks_ok=[True, False, True])
+    name, why = choose(failed)
+    assert name == "learned shapes" and why == (
+        "the best ELPD of the candidates that passed their checks; the best "
+        "(distributed lag 0-3) failed its sampler checks")
+    name, why = choose(failed.assign(elpd_diff=[3.0, 0.0, 7.0]))
+    assert name == "same-day triggers" and why.endswith(
+        "; the best (distributed lag 0-3) failed its sampler checks")

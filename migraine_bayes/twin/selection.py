@@ -138,11 +138,14 @@ def compare(fitted: dict[str, object]) -> pd.DataFrame:
 def choose(table: pd.DataFrame) -> tuple[str, str]:
     """The simplest structure not worse than the best beyond noise, and why (module doc).
 
-    A candidate whose sampler failed its checks is not kept while another passed them.
+    A candidate whose sampler failed its checks is not kept while another passed them; the
+    differences stay those to the best of all, which the reason then names as failed.
     """
+    best = table.loc[table["elpd_diff"].idxmin(), "structure"]
     if "checks_ok" in table and table["checks_ok"].any():
         table = table[table["checks_ok"].astype(bool)]
-    best = table.loc[table["elpd_diff"].idxmin(), "structure"]
+    failed = ("" if best in set(table["structure"])
+              else f"; the best ({best}) failed its sampler checks")
     for _, row in table.iterrows():
         if row["elpd_diff"] < NEGLIGIBLE_ELPD:
             why = "negligible"
@@ -154,8 +157,10 @@ def choose(table: pd.DataFrame) -> tuple[str, str]:
             return best, "the best ELPD, and the simplest within noise of it"
         return row["structure"], (f"the simplest within noise of the best ({best}): ELPD "
                                   f"{row['elpd_diff']:.1f} lower ({why}; SE of the difference "
-                                  f"{row['se_diff']:.1f})")
-    return best, "the best ELPD"
+                                  f"{row['se_diff']:.1f}){failed}")
+    kept = table.loc[table["elpd_diff"].idxmin(), "structure"]
+    return kept, "the best ELPD" + (f" of the candidates that passed their checks{failed}"
+                                    if failed else "")
 
 
 def workers_for(n_candidates: int) -> int:
