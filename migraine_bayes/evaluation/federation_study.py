@@ -86,9 +86,9 @@ def compare_populations(federated, pooled) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def forecasts(twins: dict[str, object], panel, train_days: np.ndarray, seed: int
-              ) -> pd.DataFrame:
-    """One-day-ahead forecasts of every patient's days after its training days."""
+def forecasts(twins: dict[str, object], panel, train_days: np.ndarray, origin: pd.Timestamp,
+              seed: int) -> pd.DataFrame:
+    """One-day-ahead forecasts of every patient's days after its training days (to ``origin``)."""
     rng = np.random.default_rng(seed)
     rows = []
     diary = panel["in_diary"].values
@@ -96,7 +96,7 @@ def forecasts(twins: dict[str, object], panel, train_days: np.ndarray, seed: int
         stop = int(diary[i].sum())
         if stop > train_days[i]:
             rows += walk_forward(twins[pid], panel.isel({PATIENT: [i]}), None,
-                                 int(train_days[i]), stop, pd.Timestamp("2000-01-01"), rng)
+                                 int(train_days[i]), stop, origin, rng)
     df = pd.DataFrame(rows)
     return df[df["attack"].notna()]
 
@@ -141,8 +141,8 @@ def run(out: Path, patients: int = 300, sites: int = 3, days: int = 365, holdout
     table = compare_populations(fed.population.site_draws(), pooled.posterior.posterior)
     fed_twins = {pid: twin for twin in fed.twins.values() for pid in twin.patients}
     pooled_twins = dict.fromkeys(ids, pooled)
-    f = forecasts(fed_twins, panel, train_days, seed)
-    p = forecasts(pooled_twins, panel, train_days, seed)
+    f = forecasts(fed_twins, panel, train_days, origin, seed)
+    p = forecasts(pooled_twins, panel, train_days, origin, seed)
     both = f.merge(p, on=["patient_id", "date"], suffixes=("_fed", "_pool"))
     attack = both["attack_fed"].to_numpy()
     scores = {"days": len(both), "attacks": int(attack.sum()),

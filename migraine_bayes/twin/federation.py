@@ -62,14 +62,12 @@ from migraine_bayes.twin.record import HORIZON_DAYS, TwinError
 
 VERSION = 1  # of the messages' layout
 SITE = "site"
-PARAM = "param"
 # the coordinator's sampler: a few dozen hyperparameters, cheap gradients
 POPULATION_SETTINGS = SamplerSettings(draws=1000, tune=1000, chains=4, target_accept=0.9)
 # the between-patient spread of the log refractory time constant and log lengthscale (shared by
 # all patients in a full hierarchy, each patient's own here): lognormal (median, log-sd)
 NUISANCE_SPREAD = (0.2, 0.7)
 SITE_SPREAD = 0.25  # HalfNormal scale of the sites' offsets (log-odds per SD)
-PRIVATE_ARRAYS = ("mean", "cov", "prior_mean", "prior_sd", "informed", "amplitude2")
 
 
 class FederationError(TwinError):
